@@ -1,0 +1,76 @@
+//! `sesame`: for now only `sesame admin ...`, a thin client over the admin API
+//! (docs/admin-api.md).
+
+mod api;
+mod cli;
+mod http;
+mod output;
+mod token;
+
+use clap::Parser;
+use cli::{AdminArgs, Cli, Command};
+use std::io::Write;
+use std::process::ExitCode;
+
+/// A failure with the message shown after `error: `; every one exits with status 1.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+fn main() -> ExitCode {
+    // Usage errors and --help exit here, with clap's own status (2 or 0).
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Admin(args) => admin(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn admin(args: AdminArgs) -> Result<(), Failure> {
+    // Everything that needs no server is checked before the token is looked for, so a typo is
+    // reported as such even without a token.
+    let request = api::plan(&args.command)?;
+    let base = http::base_url(&args.conn.url)?;
+    let token = token::resolve(token::Sources::from_env(
+        args.conn.token,
+        args.conn.token_file,
+    ))?;
+    let admin = http::Admin::new(base, &args.conn.url, token)?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure(format!("cannot start the async runtime: {e}")))?;
+    let answer = runtime.block_on(admin.send(&request))?;
+
+    if args.conn.json {
+        return print(&output::json(answer.as_ref()));
+    }
+    match output::human(&request.shape, answer.as_ref()) {
+        Ok(text) => print(&text),
+        // The request did happen, and its answer may hold a secret shown only this once.
+        Err(Failure(message)) => {
+            print(&output::json(answer.as_ref()))?;
+            Err(Failure(format!("{message} (printed above as it came)")))
+        }
+    }
+}
+
+/// `print!` panics when stdout is closed (`sesame admin tenants list | head -0`).
+fn print(text: &str) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        // The reader went away on purpose; nothing is left to tell it.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure(format!("cannot write the answer: {e}"))),
+    }
+}

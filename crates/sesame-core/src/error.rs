@@ -1,0 +1,97 @@
+//! The one error type of the core. Each variant knows its OAuth error code; the server maps a
+//! variant to an HTTP status in exactly one place (`sesame_server::error`).
+
+/// An OAuth 2.0 / OIDC error, or a failure of the admin API or the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// RFC 6749 §5.2 `invalid_request`: missing, repeated or malformed parameter.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// RFC 6749 §5.2 `invalid_client`: client authentication failed. `basic` says whether the
+    /// client tried HTTP Basic, which calls for 401 with `WWW-Authenticate`.
+    #[error("client authentication failed")]
+    InvalidClient { basic: bool },
+    /// RFC 6749 §5.2 `invalid_grant`.
+    #[error("{0}")]
+    InvalidGrant(String),
+    /// RFC 6749 §5.2 `unauthorized_client`: the client may not use this grant.
+    #[error("{0}")]
+    UnauthorizedClient(String),
+    /// RFC 6749 §5.2 `unsupported_grant_type`.
+    #[error("grant type '{0}' is not supported")]
+    UnsupportedGrantType(String),
+    /// RFC 6749 §5.2 `invalid_scope`.
+    #[error("{0}")]
+    InvalidScope(String),
+    /// RFC 8707 §2 `invalid_target`: an audience / resource the client may not ask for.
+    #[error("{0}")]
+    InvalidTarget(String),
+    /// RFC 7009 §2.2.1 `unsupported_token_type`.
+    #[error("{0}")]
+    UnsupportedTokenType(String),
+    /// A tenant, client or other named thing does not exist (or is not visible).
+    #[error("{0}")]
+    NotFound(String),
+    /// Creating something that already exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// A request body the server will not read (RFC 9110 §15.5.14).
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// A wrong media type (RFC 9110 §15.5.16).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The admin API was called without a valid admin token.
+    #[error("a valid admin bearer token is required")]
+    Unauthorized,
+    /// A valid admin request that the current state refuses (e.g. rotating keys too early).
+    #[error("{0}")]
+    Refused(String),
+    /// The store failed. The message goes to the log, never to the response.
+    #[error("store: {0}")]
+    Store(String),
+    /// Anything else that is our fault. The message goes to the log, never to the response.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The `error` member of the JSON error object.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidRequest(_) | Error::PayloadTooLarge(_) | Error::UnsupportedMediaType(_) => {
+                "invalid_request"
+            }
+            Error::InvalidClient { .. } => "invalid_client",
+            Error::InvalidGrant(_) => "invalid_grant",
+            Error::UnauthorizedClient(_) => "unauthorized_client",
+            Error::UnsupportedGrantType(_) => "unsupported_grant_type",
+            Error::InvalidScope(_) => "invalid_scope",
+            Error::InvalidTarget(_) => "invalid_target",
+            Error::UnsupportedTokenType(_) => "unsupported_token_type",
+            Error::NotFound(_) => "not_found",
+            Error::Conflict(_) => "conflict",
+            Error::Unauthorized => "unauthorized",
+            Error::Refused(_) => "refused",
+            Error::Store(_) | Error::Internal(_) => "server_error",
+        }
+    }
+
+    /// The `error_description` member: safe to show to the caller (internals are hidden).
+    pub fn description(&self) -> String {
+        match self {
+            Error::Store(_) | Error::Internal(_) => "the server could not complete the request".into(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Error::Store(_) | Error::Internal(_))
+    }
+
+    pub fn invalid_request(msg: impl Into<String>) -> Self {
+        Error::InvalidRequest(msg.into())
+    }
+}

@@ -1,0 +1,26 @@
+//! Sesame's protocol logic. No HTTP, no SQL: the server turns requests into the typed values
+//! here, and the store implements [`store::Store`].
+
+pub mod admin;
+pub mod client_auth;
+pub mod crypto;
+pub mod discovery;
+pub mod error;
+pub mod ids;
+pub mod jwt;
+pub mod keys;
+pub mod model;
+pub mod secret;
+pub mod store;
+pub mod token;
+
+pub use error::{Error, Result};
+
+/// Seconds since the Unix epoch. Every core function takes `now` as an argument so that the
+/// rules are testable at any instant; this is the one place that reads the clock.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,345 @@
+//! The records Sesame keeps: tenants, clients, signing keys. Every record names its tenant.
+
+use crate::ids::{ClientId, TenantId};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Longest access-token lifetime a tenant or client may configure. Retired signing keys stay
+/// published for this long plus a margin, so every token they signed can still be verified.
+pub const MAX_ACCESS_TOKEN_TTL: i64 = 24 * 3600;
+pub const DEFAULT_ACCESS_TOKEN_TTL: i64 = 3600;
+
+/// JWS algorithms Sesame signs with (RFC 7518 §3.1, RFC 8037 §3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SigningAlg {
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 3] = [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::RS256 => "RS256",
+            SigningAlg::ES256 => "ES256",
+            SigningAlg::EdDSA => "EdDSA",
+        }
+    }
+}
+
+impl FromStr for SigningAlg {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "RS256" => Ok(SigningAlg::RS256),
+            "ES256" => Ok(SigningAlg::ES256),
+            "EdDSA" => Ok(SigningAlg::EdDSA),
+            other => Err(Error::InvalidRequest(format!(
+                "signing algorithm '{}' is not supported (RS256, ES256, EdDSA)",
+                other.escape_debug()
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for SigningAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// RFC 6749 §2.1 client types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientType {
+    Confidential,
+    Public,
+}
+
+impl ClientType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientType::Confidential => "confidential",
+            ClientType::Public => "public",
+        }
+    }
+}
+
+impl FromStr for ClientType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "confidential" => Ok(ClientType::Confidential),
+            "public" => Ok(ClientType::Public),
+            other => Err(Error::InvalidRequest(format!(
+                "client type '{}' is not valid (confidential, public)",
+                other.escape_debug()
+            ))),
+        }
+    }
+}
+
+/// Grant types a client may be allowed. Only the grants this build implements are listed, so
+/// that a client can never be configured for a grant the token endpoint would not honour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum GrantType {
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 1] = [GrantType::ClientCredentials];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        GrantType::ALL.into_iter().find(|g| g.as_str() == s).ok_or_else(|| {
+            Error::InvalidRequest(format!(
+                "grant type '{}' is not supported (client_credentials)",
+                s.escape_debug()
+            ))
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub display_name: String,
+    pub disabled: bool,
+    /// The algorithm for clients that do not choose their own.
+    pub signing_alg: SigningAlg,
+    pub access_token_ttl: i64,
+    pub created_at: i64,
+}
+
+impl Tenant {
+    pub fn new(id: TenantId, now: i64) -> Self {
+        Tenant {
+            display_name: id.as_str().to_owned(),
+            id,
+            disabled: false,
+            signing_alg: SigningAlg::RS256,
+            access_token_ttl: DEFAULT_ACCESS_TOKEN_TTL,
+            created_at: now,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        validate_ttl("access_token_ttl", self.access_token_ttl)?;
+        if self.display_name.chars().count() > 200 {
+            return Err(Error::invalid_request("display_name is longer than 200 characters"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    pub tenant_id: TenantId,
+    pub client_id: ClientId,
+    pub name: String,
+    pub client_type: ClientType,
+    /// SHA-256 of the secret; `None` for public clients.
+    #[serde(skip)]
+    pub secret_hash: Option<[u8; 32]>,
+    pub grant_types: Vec<GrantType>,
+    pub redirect_uris: Vec<String>,
+    pub allowed_scopes: Vec<String>,
+    pub allowed_audiences: Vec<String>,
+    /// Overrides the tenant's algorithm for this client's tokens.
+    pub signing_alg: Option<SigningAlg>,
+    /// Overrides the tenant's access-token lifetime for this client.
+    pub access_token_ttl: Option<i64>,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Client {
+    /// Checks what a client may be configured with, whoever configures it (admin API or config).
+    pub fn validate(&self) -> Result<()> {
+        match (self.client_type, &self.secret_hash) {
+            (ClientType::Confidential, None) => {
+                return Err(Error::invalid_request("a confidential client needs a secret"))
+            }
+            (ClientType::Public, Some(_)) => {
+                return Err(Error::invalid_request("a public client has no secret"))
+            }
+            _ => {}
+        }
+        // RFC 6749 §4.4: client credentials are for confidential clients only.
+        if self.client_type == ClientType::Public
+            && self.grant_types.contains(&GrantType::ClientCredentials)
+        {
+            return Err(Error::invalid_request(
+                "a public client cannot use the client_credentials grant",
+            ));
+        }
+        if self.name.chars().count() > 200 {
+            return Err(Error::invalid_request("name is longer than 200 characters"));
+        }
+        for uri in &self.redirect_uris {
+            validate_redirect_uri(uri)?;
+        }
+        for scope in &self.allowed_scopes {
+            validate_scope_token(scope)?;
+        }
+        for aud in &self.allowed_audiences {
+            if aud.is_empty() || aud.len() > 512 || aud.chars().any(|c| c.is_control() || c == ' ') {
+                return Err(Error::InvalidRequest(format!(
+                    "audience '{}' is not valid: 1 to 512 printable characters without spaces",
+                    aud.escape_debug()
+                )));
+            }
+        }
+        if let Some(ttl) = self.access_token_ttl {
+            validate_ttl("access_token_ttl", ttl)?;
+        }
+        Ok(())
+    }
+}
+
+fn validate_ttl(field: &str, ttl: i64) -> Result<()> {
+    if !(1..=MAX_ACCESS_TOKEN_TTL).contains(&ttl) {
+        return Err(Error::InvalidRequest(format!(
+            "{field} must be between 1 and {MAX_ACCESS_TOKEN_TTL} seconds, not {ttl}"
+        )));
+    }
+    Ok(())
+}
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+pub fn validate_scope_token(s: &str) -> Result<()> {
+    let ok = !s.is_empty()
+        && s.len() <= 256
+        && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest(format!("scope '{}' is not a valid scope token", s.escape_debug())))
+    }
+}
+
+/// RFC 6749 §3.1.2: an absolute URI without a fragment. Stored and later compared exactly.
+fn validate_redirect_uri(uri: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::InvalidRequest(format!("redirect URI '{}' {why}", uri.escape_debug())));
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return bad("is not an absolute URI");
+    };
+    let scheme_ok = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok || rest.is_empty() {
+        return bad("is not an absolute URI");
+    }
+    if uri.contains('#') {
+        return bad("must not contain a fragment");
+    }
+    if uri.len() > 2000 || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("is too long or contains spaces");
+    }
+    if (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) && !rest.starts_with("//") {
+        return bad("has no host");
+    }
+    Ok(())
+}
+
+/// Where a signing key is in its life (see `keys`): published before it signs, published
+/// after it stops signing until every token it signed has expired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// Published in the JWKS, not yet signing.
+    Next,
+    /// Signing (one per tenant and algorithm).
+    Active,
+    /// No longer signing; published until `publish_until`.
+    Retired,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Next => "next",
+            KeyState::Active => "active",
+            KeyState::Retired => "retired",
+        }
+    }
+}
+
+impl FromStr for KeyState {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "next" => Ok(KeyState::Next),
+            "active" => Ok(KeyState::Active),
+            "retired" => Ok(KeyState::Retired),
+            other => Err(Error::Store(format!("unknown key state '{other}'"))),
+        }
+    }
+}
+
+/// A signing key as stored: the private key sealed with the master key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub tenant_id: TenantId,
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub state: KeyState,
+    /// AEAD-sealed PKCS#8 (see `crypto::MasterKey`).
+    pub sealed_private_key: Vec<u8>,
+    /// The public JWK, as published.
+    pub public_jwk: String,
+    pub created_at: i64,
+    pub activated_at: Option<i64>,
+    pub publish_until: Option<i64>,
+}
+
+impl fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("tenant_id", &self.tenant_id)
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("state", &self.state)
+            .field("sealed_private_key", &"<sealed>")
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_must_be_absolute_without_fragment() {
+        assert!(validate_redirect_uri("https://app.example/cb").is_ok());
+        assert!(validate_redirect_uri("com.example.app:/cb").is_ok());
+        assert!(validate_redirect_uri("/cb").is_err());
+        assert!(validate_redirect_uri("https://app.example/cb#x").is_err());
+        assert!(validate_redirect_uri("https:app").is_err());
+        assert!(validate_redirect_uri("https://a b").is_err());
+    }
+
+    #[test]
+    fn scope_tokens_follow_rfc6749() {
+        assert!(validate_scope_token("read:all").is_ok());
+        assert!(validate_scope_token("a\"b").is_err());
+        assert!(validate_scope_token("a\\b").is_err());
+        assert!(validate_scope_token("").is_err());
+    }
+}

@@ -1,0 +1,76 @@
+//! What Sesame needs from storage. `sesame-store` implements it for SQLite and PostgreSQL;
+//! one conformance suite there runs against both.
+//!
+//! Every mutation of tenants, clients or keys advances a store-wide *generation*, which each
+//! replica polls to drop its caches: that is how a change made on one replica reaches all.
+
+use crate::ids::{ClientId, TenantId};
+use crate::model::{Client, KeyState, SigningAlg, StoredKey, Tenant};
+use crate::Result;
+
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`, for logs and metrics.
+    fn backend(&self) -> &'static str;
+
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> Result<()>;
+
+    /// Store-wide settings (the master-key check value, …).
+    async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Inserts a setting unless it exists; returns whether this call inserted it.
+    async fn insert_setting_if_absent(&self, name: &str, value: &[u8]) -> Result<bool>;
+
+    /// The generation counter; it changes whenever tenants, clients or keys change.
+    async fn generation(&self) -> Result<i64>;
+
+    // Tenants ---------------------------------------------------------------------------------
+    /// Creates a tenant with its first keys; `Conflict` if the name is taken.
+    async fn create_tenant(&self, tenant: &Tenant, keys: &[StoredKey]) -> Result<()>;
+    /// Updates display name, algorithm and lifetimes; `false` if there is no such tenant.
+    async fn update_tenant(&self, tenant: &Tenant) -> Result<bool>;
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>>;
+    async fn list_tenants(&self) -> Result<Vec<Tenant>>;
+    async fn set_tenant_disabled(&self, id: &TenantId, disabled: bool) -> Result<bool>;
+
+    // Clients ---------------------------------------------------------------------------------
+    /// `Conflict` if the client_id is taken in the tenant.
+    async fn create_client(&self, client: &Client) -> Result<()>;
+    /// Replaces every field but `created_at`; `false` if there is no such client.
+    async fn update_client(&self, client: &Client) -> Result<bool>;
+    async fn get_client(&self, tenant: &TenantId, id: &ClientId) -> Result<Option<Client>>;
+    async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>>;
+    async fn delete_client(&self, tenant: &TenantId, id: &ClientId) -> Result<bool>;
+
+    // Signing keys ----------------------------------------------------------------------------
+    async fn list_keys(&self, tenant: &TenantId) -> Result<Vec<StoredKey>>;
+    /// In one transaction: the `active` key of `alg` becomes `retired` until `retire_until`,
+    /// the `next` key becomes `active`, and `new_next` is inserted.
+    async fn rotate_keys(
+        &self,
+        tenant: &TenantId,
+        alg: SigningAlg,
+        new_next: &StoredKey,
+        retire_until: i64,
+        now: i64,
+    ) -> Result<()>;
+    /// Inserts keys for a tenant that lacks them (for example a new algorithm).
+    async fn insert_keys(&self, keys: &[StoredKey]) -> Result<()>;
+    /// Deletes retired keys whose publication ended before `now`; returns how many.
+    async fn delete_expired_keys(&self, now: i64) -> Result<u64>;
+
+    // Revocation ------------------------------------------------------------------------------
+    /// Records a revoked access token by its `jti` until `expires_at` (idempotent).
+    async fn revoke_access_token(&self, tenant: &TenantId, jti: &str, expires_at: i64) -> Result<()>;
+    async fn is_access_token_revoked(&self, tenant: &TenantId, jti: &str) -> Result<bool>;
+    /// Forgets revocations of tokens that have expired anyway; returns how many.
+    async fn purge_revocations(&self, now: i64) -> Result<u64>;
+
+    // Admin tokens ----------------------------------------------------------------------------
+    async fn insert_admin_token(&self, name: &str, token_hash: &[u8; 32], now: i64) -> Result<()>;
+    async fn admin_token_exists(&self, token_hash: &[u8; 32]) -> Result<bool>;
+    async fn count_admin_tokens(&self) -> Result<i64>;
+}
+
+/// Key states a fresh tenant starts with for each algorithm.
+pub const INITIAL_KEY_STATES: [KeyState; 2] = [KeyState::Active, KeyState::Next];

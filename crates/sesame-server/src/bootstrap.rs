@@ -1,0 +1,195 @@
+//! Start-up: the master key, the declared tenants and clients, the first tenant and admin token.
+
+use crate::config::{Config, TenantConfig};
+use crate::state::AppState;
+use sesame_core::admin;
+use sesame_core::crypto::MasterKey;
+use sesame_core::ids::TenantId;
+use sesame_core::model::{Client, Tenant};
+use sesame_core::secret::{Secret, hash_secret};
+use sesame_core::store::Store;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const MASTER_KEY_CHECK: &str = "master_key_check";
+pub const DEFAULT_TENANT: &str = "default";
+
+/// Finds the master key and proves it is the one the store was initialised with. In `--dev`
+/// a missing key file is generated, but only for a store that has never had a key: a lost or
+/// wrong key refuses to start and never replaces the keys in the store.
+pub async fn master_key(config: &Config, dev: bool, store: &dyn Store) -> Result<MasterKey, String> {
+    let check = store.get_setting(MASTER_KEY_CHECK).await.map_err(|e| e.to_string())?;
+    let default_file = config.data_dir.join("master.key");
+    let key = if let Some(text) = &config.master_key {
+        MasterKey::from_base64(text).map_err(|e| format!("config: master_key: {e}"))?
+    } else if let Some(path) = config.master_key_file.as_ref().or(dev.then_some(&default_file)) {
+        if path.exists() {
+            read_key_file(path)?
+        } else if !dev {
+            return Err(format!("master_key_file {} does not exist", path.display()));
+        } else if check.is_some() {
+            return Err(format!(
+                "the store was initialised with a master key, and {} does not exist; \
+                 restore that file (or set SESAME_MASTER_KEY); refusing to start",
+                path.display()
+            ));
+        } else {
+            generate_key_file(path)?
+        }
+    } else {
+        return Err("no master key: set master_key_file or SESAME_MASTER_KEY to 32 random bytes in base64 \
+                    (for example from `openssl rand -base64 32`), or run with --dev"
+            .into());
+    };
+    match check {
+        Some(value) if key.matches_check_value(&value) => Ok(key),
+        Some(_) => Err("the master key does not match the one this store was initialised with; \
+                        refusing to start (nothing was changed)"
+            .into()),
+        None => {
+            // Two replicas may start on an empty store at once: the first check value wins,
+            // and a replica with another key then refuses like any wrong key.
+            store.insert_setting_if_absent(MASTER_KEY_CHECK, &key.check_value()).await.map_err(|e| e.to_string())?;
+            let stored = store.get_setting(MASTER_KEY_CHECK).await.map_err(|e| e.to_string())?;
+            match stored {
+                Some(v) if key.matches_check_value(&v) => Ok(key),
+                _ => Err("another sesamed initialised this store with a different master key".into()),
+            }
+        }
+    }
+}
+
+fn read_key_file(path: &Path) -> Result<MasterKey, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read master key {}: {e}", path.display()))?;
+    MasterKey::from_base64(&text).map_err(|e| format!("master key file {}: {e}", path.display()))
+}
+
+fn generate_key_file(path: &Path) -> Result<MasterKey, String> {
+    let (key, text) = MasterKey::generate();
+    write_secret_file(path, &text).map_err(|e| format!("cannot write master key {}: {e}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a master key");
+    Ok(key)
+}
+
+/// Creates a file readable by its owner only; never overwrites one.
+pub fn write_secret_file(path: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}
+
+/// Applies the declared tenants and clients. Running it again with the same file changes
+/// nothing; a changed file updates what it declares and leaves everything else alone.
+pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<(), String> {
+    let store = &*app.store;
+    let now = sesame_core::now();
+    for decl in tenants {
+        let where_ = format!("config: tenant '{}'", decl.id);
+        let existing = store.get_tenant(&decl.id).await.map_err(|e| format!("{where_}: {e}"))?;
+        let mut tenant = existing.clone().unwrap_or_else(|| Tenant::new(decl.id.clone(), now));
+        if let Some(n) = &decl.display_name {
+            tenant.display_name = n.clone();
+        }
+        if let Some(a) = decl.signing_alg {
+            tenant.signing_alg = a;
+        }
+        if let Some(t) = decl.access_token_ttl {
+            tenant.access_token_ttl = t;
+        }
+        tenant.validate().map_err(|e| format!("{where_}: {e}"))?;
+        match existing {
+            None => ensure_tenant(app, &tenant).await.map_err(|e| format!("{where_}: {e}"))?,
+            Some(old) if old != tenant => {
+                store.update_tenant(&tenant).await.map_err(|e| format!("{where_}: {e}"))?;
+            }
+            Some(_) => {}
+        }
+        for c in &decl.clients {
+            let where_ = format!("{where_} client '{}'", c.client_id);
+            let secret = c.read_secret(&decl.id)?;
+            let existing = store.get_client(&decl.id, &c.client_id).await.map_err(|e| format!("{where_}: {e}"))?;
+            let client = Client {
+                tenant_id: decl.id.clone(),
+                client_id: c.client_id.clone(),
+                name: c.name.clone().unwrap_or_else(|| c.client_id.to_string()),
+                client_type: c.client_type,
+                secret_hash: secret.map(|s| hash_secret(s.as_bytes())),
+                grant_types: c.grant_types.clone(),
+                redirect_uris: c.redirect_uris.clone(),
+                allowed_scopes: c.allowed_scopes.clone(),
+                allowed_audiences: c.allowed_audiences.clone(),
+                signing_alg: c.signing_alg,
+                access_token_ttl: c.access_token_ttl,
+                disabled: c.disabled,
+                created_at: existing.as_ref().map_or(now, |e| e.created_at),
+                updated_at: existing.as_ref().map_or(now, |e| e.updated_at),
+            };
+            client.validate().map_err(|e| format!("{where_}: {e}"))?;
+            let result = match existing {
+                None => store.create_client(&client).await,
+                Some(old) if old != client => {
+                    store.update_client(&Client { updated_at: now, ..client }).await.map(|_| ())
+                }
+                Some(_) => Ok(()),
+            };
+            result.map_err(|e| format!("{where_}: {e}"))?;
+        }
+    }
+    app.refresh_cache().await.map_err(|e| e.to_string())
+}
+
+/// Creates a tenant with fresh keys unless another replica just did.
+pub async fn ensure_tenant(app: &AppState, tenant: &Tenant) -> sesame_core::Result<()> {
+    let keys = app.generate_initial_keys(&tenant.id, tenant.created_at).await?;
+    match admin::create_tenant(&*app.store, tenant, &keys).await {
+        Ok(()) | Err(sesame_core::Error::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Tenant `default` on a first start: always in `--dev`, otherwise only when nothing declares
+/// or holds a tenant.
+pub async fn default_tenant(app: &AppState, dev: bool, declared: usize) -> Result<(), String> {
+    let store = &*app.store;
+    let id = TenantId::parse(DEFAULT_TENANT).expect("valid name");
+    let empty = store.list_tenants().await.map_err(|e| e.to_string())?.is_empty();
+    if (dev || (empty && declared == 0)) && store.get_tenant(&id).await.map_err(|e| e.to_string())?.is_none() {
+        ensure_tenant(app, &Tenant::new(id, sesame_core::now())).await.map_err(|e| e.to_string())?;
+        app.refresh_cache().await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// What start-up did about the admin credential, for the banner.
+pub enum AdminToken {
+    /// Created now; shown this once (and, in `--dev`, written to this file).
+    Created(Secret, Option<PathBuf>),
+    /// One exists already; in `--dev` it is in this file.
+    Exists(Option<PathBuf>),
+}
+
+pub async fn admin_token(store: &dyn Store, config: &Config, dev: bool) -> Result<AdminToken, String> {
+    let file = dev.then(|| config.data_dir.join("admin-token"));
+    if store.count_admin_tokens().await.map_err(|e| e.to_string())? > 0 {
+        return Ok(AdminToken::Exists(file.filter(|f| f.exists())));
+    }
+    let token = Secret::generate();
+    store
+        .insert_admin_token("bootstrap", &token.hash(), sesame_core::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(f) = &file {
+        // A stale file from an earlier store would hold a token that no longer works.
+        let _ = std::fs::remove_file(f);
+        write_secret_file(f, token.expose()).map_err(|e| format!("cannot write {}: {e}", f.display()))?;
+    }
+    Ok(AdminToken::Created(token, file))
+}

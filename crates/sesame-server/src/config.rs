@@ -1,0 +1,282 @@
+//! `sesamed` configuration: defaults, then a TOML file, then `SESAME_*` environment variables.
+//! Errors name the field and the problem.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use sesame_core::ids::{ClientId, TenantId};
+use sesame_core::model::{ClientType, GrantType, SigningAlg};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Top-level fields; each is also `SESAME_<FIELD>` in the environment.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The URL people and clients reach Sesame at; issuers are `{public_url}/t/{tenant}`.
+    /// Defaults to `http://{listen}`.
+    pub public_url: Option<String>,
+    /// Where the embedded store, the master key file (if generated) and the admin token go.
+    pub data_dir: PathBuf,
+    /// `sqlite:PATH` or `postgres://…`. Defaults to `sqlite://{data_dir}/sesame.db`.
+    pub store: Option<String>,
+    /// The master key, base64 (prefer `master_key_file` or the environment for this one).
+    pub master_key: Option<String>,
+    /// A file holding the master key in base64.
+    pub master_key_file: Option<PathBuf>,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// A `tracing` filter such as `info` or `sesame_server=debug,info`.
+    pub log_level: String,
+    /// How often each replica checks the store for changes made by others, in milliseconds.
+    pub cache_refresh_ms: u64,
+    /// Tenants (and their clients) applied idempotently at start.
+    pub tenants: Vec<TenantConfig>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub id: TenantId,
+    pub display_name: Option<String>,
+    pub signing_alg: Option<SigningAlg>,
+    pub access_token_ttl: Option<i64>,
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub client_id: ClientId,
+    pub name: Option<String>,
+    #[serde(default = "confidential")]
+    pub client_type: ClientType,
+    /// Name of an environment variable that holds the secret. Secrets are never inline.
+    pub secret_env: Option<String>,
+    /// A file that holds the secret (trailing newline ignored).
+    pub secret_file: Option<PathBuf>,
+    #[serde(default)]
+    pub grant_types: Vec<GrantType>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub allowed_scopes: Vec<String>,
+    #[serde(default)]
+    pub allowed_audiences: Vec<String>,
+    pub signing_alg: Option<SigningAlg>,
+    pub access_token_ttl: Option<i64>,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+fn confidential() -> ClientType {
+    ClientType::Confidential
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir: PathBuf::from("./sesame-data"),
+            store: None,
+            master_key: None,
+            master_key_file: None,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            cache_refresh_ms: 1000,
+            tenants: Vec::new(),
+        }
+    }
+}
+
+/// The environment variables `sesamed` reads (others, such as the CLI's, are left alone).
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "public_url",
+    "data_dir",
+    "store",
+    "master_key",
+    "master_key_file",
+    "log_format",
+    "log_level",
+    "cache_refresh_ms",
+    "tenants",
+];
+
+/// Command-line values, which win over the file and the environment.
+#[derive(Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    pub fn load(file: Option<&std::path::Path>, overrides: &Overrides) -> Result<Config, String> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(format!("config file {} does not exist", path.display()));
+            }
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        fig = fig
+            .merge(Env::prefixed("SESAME_").only(ENV_KEYS))
+            .merge(Serialized::defaults(overrides));
+        let config: Config = fig.extract().map_err(|e| {
+            e.into_iter().map(|e| format!("config: {e}")).collect::<Vec<_>>().join("\n")
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if let Some(url) = &self.public_url {
+            let ok = (url.starts_with("http://") || url.starts_with("https://")) && url.len() > 8;
+            if !ok || url.ends_with('/') || url.contains('?') || url.contains('#') {
+                return Err(format!(
+                    "config: public_url '{url}' must be an http(s) URL without a trailing slash, query or fragment"
+                ));
+            }
+        }
+        if let Some(store) = &self.store {
+            sesame_store::StoreUrl::parse(store).map_err(|e| format!("config: store: {e}"))?;
+        }
+        if !(50..=60_000).contains(&self.cache_refresh_ms) {
+            return Err(format!(
+                "config: cache_refresh_ms must be between 50 and 60000, not {}",
+                self.cache_refresh_ms
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
+            return Err(format!("config: log_level '{}' is not a valid filter", self.log_level));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for t in &self.tenants {
+            if !seen.insert(&t.id) {
+                return Err(format!("config: tenant '{}' is declared twice", t.id));
+            }
+            let mut clients = std::collections::HashSet::new();
+            for c in &t.clients {
+                if !clients.insert(&c.client_id) {
+                    return Err(format!("config: client '{}' is declared twice in tenant '{}'", c.client_id, t.id));
+                }
+                let where_ = format!("config: tenant '{}' client '{}'", t.id, c.client_id);
+                match (c.client_type, &c.secret_env, &c.secret_file) {
+                    (ClientType::Confidential, None, None) => {
+                        return Err(format!("{where_}: a confidential client needs secret_env or secret_file"))
+                    }
+                    (_, Some(_), Some(_)) => return Err(format!("{where_}: give secret_env or secret_file, not both")),
+                    (ClientType::Public, Some(_), _) | (ClientType::Public, _, Some(_)) => {
+                        return Err(format!("{where_}: a public client has no secret"))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+
+    pub fn store_url(&self) -> sesame_store::StoreUrl {
+        match &self.store {
+            Some(s) => sesame_store::StoreUrl::parse(s).expect("validated"),
+            None => sesame_store::StoreUrl::sqlite_file(&self.data_dir.join("sesame.db")),
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Reads the secret from where the config says it is. Errors name the client and the source.
+    pub fn read_secret(&self, tenant: &TenantId) -> Result<Option<String>, String> {
+        let where_ = format!("config: tenant '{tenant}' client '{}'", self.client_id);
+        let secret = if let Some(var) = &self.secret_env {
+            Some(std::env::var(var).map_err(|_| format!("{where_}: environment variable {var} is not set"))?)
+        } else if let Some(path) = &self.secret_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("{where_}: cannot read secret_file {}: {e}", path.display()))?;
+            Some(text.trim_end_matches(['\n', '\r']).to_owned())
+        } else {
+            None
+        };
+        if let Some(s) = &secret {
+            // Declared secrets are not generated by us, so insist on a length worth hashing fast.
+            if s.len() < 32 {
+                return Err(format!("{where_}: the secret must be at least 32 characters"));
+            }
+        }
+        Ok(secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_toml(text: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sesame.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), &Overrides::default())
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let err = load_toml("cache_refresh_ms = \"soon\"").unwrap_err();
+        assert!(err.contains("cache_refresh_ms"), "{err}");
+        let err = load_toml("lisen = \"127.0.0.1:1\"").unwrap_err();
+        assert!(err.contains("lisen"), "{err}");
+        let err = load_toml("store = \"mysql://x\"").unwrap_err();
+        assert!(err.contains("store"), "{err}");
+        let err = load_toml("[[tenants]]\nid = \"Bad Name\"").unwrap_err();
+        assert!(err.contains("tenant name"), "{err}");
+        let err = load_toml("[[tenants]]\nid = \"a\"\n[[tenants.clients]]\nclient_id = \"c\"").unwrap_err();
+        assert!(err.contains("secret_env or secret_file"), "{err}");
+        let err = load_toml("public_url = \"https://id.example/\"").unwrap_err();
+        assert!(err.contains("public_url"), "{err}");
+    }
+
+    #[test]
+    fn a_full_file_loads() {
+        let c = load_toml(
+            r#"
+listen = "127.0.0.1:9999"
+public_url = "https://id.example"
+store = "postgres://sesame@db/sesame"
+[[tenants]]
+id = "acme"
+signing_alg = "EdDSA"
+[[tenants.clients]]
+client_id = "svc"
+secret_env = "ACME_SVC_SECRET"
+grant_types = ["client_credentials"]
+allowed_scopes = ["read"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.public_url(), "https://id.example");
+        assert_eq!(c.tenants[0].clients[0].grant_types, vec![GrantType::ClientCredentials]);
+        assert!(matches!(c.store_url(), sesame_store::StoreUrl::Postgres(_)));
+    }
+}

@@ -1,0 +1,115 @@
+//! Request bodies: `application/x-www-form-urlencoded` for the protocol endpoints and JSON for
+//! the admin API, each capped at 64 KiB, with every rejection answered as a JSON error object.
+
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use sesame_core::Error;
+
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+async fn body_bytes(req: Request) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, &()).await.map_err(|rej| {
+        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError(Error::PayloadTooLarge(BODY_LIMIT))
+        } else {
+            ApiError(Error::invalid_request("the request body could not be read"))
+        }
+    })
+}
+
+fn media_type_is(req: &Request, expected: &str) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case(expected))
+}
+
+/// A parsed form body. RFC 6749 §3.1: parameters must not repeat, and an empty value is the
+/// same as an absent one.
+pub struct Form {
+    params: Vec<(String, String)>,
+}
+
+impl Form {
+    pub fn parse(body: &[u8]) -> Result<Form, Error> {
+        if std::str::from_utf8(body).is_err() {
+            return Err(Error::invalid_request("the form body is not UTF-8"));
+        }
+        let params = form_urlencoded::parse(body)
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Ok(Form { params })
+    }
+
+    /// A parameter that may appear at most once.
+    pub fn single(&self, name: &str) -> Result<Option<&str>, Error> {
+        let mut found = self.params.iter().filter(|(k, _)| k == name);
+        let first = found.next().map(|(_, v)| v.as_str());
+        if found.next().is_some() {
+            return Err(Error::InvalidRequest(format!("parameter '{name}' is repeated")));
+        }
+        Ok(first)
+    }
+
+    /// A parameter that must be present exactly once.
+    pub fn required(&self, name: &str) -> Result<&str, Error> {
+        self.single(name)?.ok_or_else(|| Error::InvalidRequest(format!("parameter '{name}' is missing")))
+    }
+
+    /// A parameter that may repeat (RFC 8707 `resource`).
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.params.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for Form {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        if !media_type_is(&req, "application/x-www-form-urlencoded") {
+            return Err(ApiError(Error::invalid_request(
+                "the body must be application/x-www-form-urlencoded",
+            )));
+        }
+        Ok(Form::parse(&body_bytes(req).await?)?)
+    }
+}
+
+/// A JSON body for the admin API; an empty body is read as `{}`.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        let has_type = req.headers().contains_key(header::CONTENT_TYPE);
+        if has_type && !media_type_is(&req, "application/json") {
+            return Err(ApiError(Error::invalid_request("the body must be application/json")));
+        }
+        let bytes = body_bytes(req).await?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        serde_json::from_slice(bytes)
+            .map(Json)
+            .map_err(|e| ApiError(Error::InvalidRequest(format!("the JSON body is not valid: {e}"))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameters_are_refused_but_resources_may_repeat() {
+        let f = Form::parse(b"grant_type=a&grant_type=b&resource=x&resource=y&scope=").unwrap();
+        assert!(f.single("grant_type").unwrap_err().to_string().contains("repeated"));
+        assert_eq!(f.all("resource").collect::<Vec<_>>(), ["x", "y"]);
+        assert_eq!(f.single("scope").unwrap(), None, "empty means absent");
+        assert!(f.required("code").unwrap_err().to_string().contains("missing"));
+        assert!(Form::parse(b"a=\xff").is_err());
+    }
+}

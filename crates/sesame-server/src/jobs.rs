@@ -1,0 +1,34 @@
+//! Periodic work. Each job is idempotent and safe to run on every replica at once.
+
+use crate::state::AppState;
+use std::time::Duration;
+
+/// Notices changes other replicas made (see `state`).
+pub async fn refresh_cache(app: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = app.refresh_cache().await {
+            tracing::warn!(error = %e, "cache refresh: store unreachable");
+        }
+    }
+}
+
+/// Deletes retired keys past their publication and revocations of tokens expired anyway.
+pub async fn sweep(app: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = sesame_core::now();
+        match app.store.delete_expired_keys(now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(keys = n, "deleted retired signing keys past their publication"),
+            Err(e) => tracing::warn!(error = %e, "key sweep failed"),
+        }
+        if let Err(e) = app.store.purge_revocations(now).await {
+            tracing::warn!(error = %e, "revocation sweep failed");
+        }
+    }
+}

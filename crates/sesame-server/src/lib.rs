@@ -1,0 +1,109 @@
+//! The axum server: OAuth/OIDC routes, the admin API, metrics, and start-up.
+//! `main.rs` is the `sesamed` command line around [`start`].
+
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod form;
+mod jobs;
+pub mod metrics;
+pub mod routes;
+pub mod state;
+
+use crate::bootstrap::AdminToken;
+use crate::config::Config;
+use crate::state::{App, AppState};
+use sesame_core::store::Store;
+use sesame_store::{SqlStore, StoreUrl};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub public_url: String,
+    pub app: AppState,
+    pub admin_token: AdminToken,
+    pub store_url: StoreUrl,
+    pub started_in: Duration,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    jobs: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn issuer(&self, tenant: &str) -> String {
+        format!("{}/t/{tenant}", self.public_url)
+    }
+
+    /// Stops accepting, lets requests in flight finish, then stops the jobs.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.shutdown.send(true);
+        let result = self.server.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        for j in self.jobs {
+            j.abort();
+        }
+        result
+    }
+
+    /// Runs until `signal` completes, then shuts down gracefully.
+    pub async fn serve_until(self, signal: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+        signal.await;
+        self.shutdown().await
+    }
+}
+
+/// Opens the store, checks the master key, applies the config, binds, and starts serving.
+/// Every error is a sentence that names what is wrong.
+pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
+    let t0 = Instant::now();
+    let store_url = config.store_url();
+    if matches!(store_url, StoreUrl::Sqlite(_)) {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("cannot create data_dir {}: {e}", config.data_dir.display()))?;
+    }
+    let store = SqlStore::connect(&store_url).await.map_err(|e| e.to_string())?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let master = bootstrap::master_key(config, dev, &*store).await?;
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+
+    let metrics = metrics::Metrics::new();
+    let app: AppState = Arc::new(App::new(store.clone(), master, public_url.clone(), metrics));
+    app.refresh_cache().await.map_err(|e| e.to_string())?;
+    bootstrap::apply_declared(&app, &config.tenants).await?;
+    bootstrap::default_tenant(&app, dev, config.tenants.len()).await?;
+    let admin_token = bootstrap::admin_token(&*store, config, dev).await?;
+
+    let jobs = vec![
+        tokio::spawn(jobs::refresh_cache(app.clone(), Duration::from_millis(config.cache_refresh_ms))),
+        tokio::spawn(jobs::sweep(app.clone(), Duration::from_secs(60))),
+    ];
+    let (shutdown, mut rx) = tokio::sync::watch::channel(false);
+    let router = routes::router(app.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        public_url,
+        app,
+        admin_token,
+        store_url,
+        started_in: t0.elapsed(),
+        shutdown,
+        server,
+        jobs,
+    })
+}

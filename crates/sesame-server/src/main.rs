@@ -1,0 +1,153 @@
+//! `sesamed`: the Sesame server.
+
+use clap::{Parser, Subcommand};
+use sesame_server::bootstrap::AdminToken;
+use sesame_server::config::{Config, LogFormat, Overrides};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "sesamed", version, about = "Sesame identity server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Development mode: embedded SQLite in the data directory, a generated master key, tenant
+    /// `default`, and the admin token saved to `<data-dir>/admin-token`.
+    #[arg(long)]
+    dev: bool,
+    /// TOML configuration file (fields may also come from SESAME_* environment variables).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Data directory [default: ./sesame-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Store URL: sqlite:PATH or postgres://USER@HOST/DB [default: SQLite in the data directory].
+    #[arg(long)]
+    store: Option<String>,
+    /// Public URL of this server [default: http://LISTEN].
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Log format.
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+fn main() -> ExitCode {
+    let Command::Serve(args) = Cli::parse().command;
+    let overrides = Overrides {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        store: args.store,
+        public_url: args.public_url,
+        log_format: args.log_format,
+    };
+    let config = match Config::load(args.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sesamed: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sesamed: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let running = match sesame_server::start(&config, args.dev).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("sesamed: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        print_banner(&running, args.dev);
+        match running.serve_until(shutdown_signal()).await {
+            Ok(()) => {
+                tracing::info!("stopped");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sesamed: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::new(&config.log_level);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn print_banner(r: &sesame_server::Running, dev: bool) {
+    let issuer = r.issuer(sesame_server::bootstrap::DEFAULT_TENANT);
+    let mut out = format!(
+        "Sesame is running on {} ({} store, started in {} ms)\n  issuer:     {issuer}\n  discovery:  {issuer}/.well-known/openid-configuration\n",
+        r.public_url,
+        r.app.store.backend(),
+        r.started_in.as_millis()
+    );
+    match &r.admin_token {
+        AdminToken::Created(token, file) => {
+            out.push_str(&format!("  admin token (shown once): {}\n", token.expose()));
+            if let Some(f) = file {
+                out.push_str(&format!("  admin token saved to {} (mode 0600)\n", f.display()));
+            }
+        }
+        AdminToken::Exists(Some(f)) => out.push_str(&format!("  admin token: in {}\n", f.display())),
+        AdminToken::Exists(None) => {}
+    }
+    let url = if r.public_url == "http://127.0.0.1:8080" { String::new() } else { format!(" --url {}", r.public_url) };
+    out.push_str(&format!(
+        "Next: create a client and get a token:\n  sesame admin{url} clients create --tenant default --name my-service\n  \
+         curl -u CLIENT_ID:CLIENT_SECRET -d grant_type=client_credentials {issuer}/token\n"
+    ));
+    if !dev {
+        out.push_str("(not in --dev mode: keep the master key and the admin token safe)\n");
+    }
+    print!("{out}");
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,253 @@
+//! The admin API (`/admin/v1`, see docs/admin-api.md). Every change refreshes this replica's
+//! cache at once; other replicas see it within `cache_refresh_ms`.
+
+use crate::error::{ApiError, ApiResult};
+use crate::form::Json;
+use super::no_store;
+use crate::state::AppState;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sesame_core::admin::{self, ClientSpec};
+use sesame_core::ids::{ClientId, TenantId};
+use sesame_core::keys::new_stored_key;
+use sesame_core::model::{Client, KeyState, SigningAlg, Tenant};
+use sesame_core::secret::hash_secret;
+use sesame_core::{Error, Result};
+
+/// RFC 6750 §2.1 bearer token, compared by its SHA-256 in the store.
+pub async fn require_admin(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return ApiError(Error::Unauthorized).into_response();
+    };
+    match app.store.admin_token_exists(&hash_secret(token.as_bytes())).await {
+        Ok(true) => next.run(req).await,
+        Ok(false) => ApiError(Error::Unauthorized).into_response(),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+fn tenant_id(s: &str) -> Result<TenantId> {
+    TenantId::parse(s).map_err(|_| Error::NotFound(format!("tenant '{}' does not exist", s.escape_debug())))
+}
+
+fn client_id(tenant: &TenantId, s: &str) -> Result<ClientId> {
+    ClientId::parse(s)
+        .map_err(|_| Error::NotFound(format!("client '{}' does not exist in tenant '{tenant}'", s.escape_debug())))
+}
+
+#[derive(Serialize)]
+struct TenantView<'a> {
+    #[serde(flatten)]
+    tenant: &'a Tenant,
+    issuer: String,
+}
+
+fn tenant_view(app: &AppState, t: &Tenant) -> serde_json::Value {
+    serde_json::to_value(TenantView { tenant: t, issuer: app.issuer(&t.id) }).expect("serializes")
+}
+
+async fn changed(app: &AppState) -> Result<()> {
+    app.refresh_cache().await
+}
+
+pub async fn list_tenants(State(app): State<AppState>) -> ApiResult<Response> {
+    let tenants = app.store.list_tenants().await?;
+    let list: Vec<_> = tenants.iter().map(|t| tenant_view(&app, t)).collect();
+    Ok(axum::Json(json!({ "tenants": list })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    id: TenantId,
+    display_name: Option<String>,
+    signing_alg: Option<SigningAlg>,
+    access_token_ttl: Option<i64>,
+}
+
+pub async fn create_tenant(State(app): State<AppState>, Json(body): Json<NewTenant>) -> ApiResult<Response> {
+    let now = sesame_core::now();
+    let mut tenant = Tenant::new(body.id, now);
+    if let Some(name) = body.display_name {
+        tenant.display_name = name;
+    }
+    if let Some(alg) = body.signing_alg {
+        tenant.signing_alg = alg;
+    }
+    if let Some(ttl) = body.access_token_ttl {
+        tenant.access_token_ttl = ttl;
+    }
+    tenant.validate()?;
+    if app.store.get_tenant(&tenant.id).await?.is_some() {
+        return Err(Error::Conflict(format!("tenant '{}' already exists", tenant.id)).into());
+    }
+    let keys = app.generate_initial_keys(&tenant.id, now).await?;
+    admin::create_tenant(&*app.store, &tenant, &keys).await?;
+    changed(&app).await?;
+    Ok((StatusCode::CREATED, axum::Json(tenant_view(&app, &tenant))).into_response())
+}
+
+pub async fn show_tenant(State(app): State<AppState>, Path(t): Path<String>) -> ApiResult<Response> {
+    let tenant = admin::require_tenant(&*app.store, &tenant_id(&t)?).await?;
+    Ok(axum::Json(tenant_view(&app, &tenant)).into_response())
+}
+
+async fn set_tenant_disabled(app: AppState, t: String, disabled: bool) -> ApiResult<Response> {
+    let id = tenant_id(&t)?;
+    if !app.store.set_tenant_disabled(&id, disabled).await? {
+        return Err(Error::NotFound(format!("tenant '{id}' does not exist")).into());
+    }
+    changed(&app).await?;
+    let tenant = admin::require_tenant(&*app.store, &id).await?;
+    Ok(axum::Json(tenant_view(&app, &tenant)).into_response())
+}
+
+pub async fn disable_tenant(State(app): State<AppState>, Path(t): Path<String>) -> ApiResult<Response> {
+    set_tenant_disabled(app, t, true).await
+}
+
+pub async fn enable_tenant(State(app): State<AppState>, Path(t): Path<String>) -> ApiResult<Response> {
+    set_tenant_disabled(app, t, false).await
+}
+
+pub async fn list_clients(State(app): State<AppState>, Path(t): Path<String>) -> ApiResult<Response> {
+    let id = tenant_id(&t)?;
+    admin::require_tenant(&*app.store, &id).await?;
+    let clients = app.store.list_clients(&id).await?;
+    Ok(axum::Json(json!({ "clients": clients })).into_response())
+}
+
+fn client_with_secret(client: &Client, secret: Option<&str>) -> serde_json::Value {
+    let mut v = json!({ "client": client });
+    if let Some(s) = secret {
+        v["client_secret"] = s.into();
+    }
+    v
+}
+
+pub async fn create_client(
+    State(app): State<AppState>,
+    Path(t): Path<String>,
+    Json(spec): Json<ClientSpec>,
+) -> ApiResult<Response> {
+    let id = tenant_id(&t)?;
+    let (client, secret) = admin::create_client(&*app.store, &id, spec, sesame_core::now()).await?;
+    changed(&app).await?;
+    let body = client_with_secret(&client, secret.as_ref().map(|s| s.expose()));
+    Ok((StatusCode::CREATED, no_store(axum::Json(body))).into_response())
+}
+
+pub async fn show_client(State(app): State<AppState>, Path((t, c)): Path<(String, String)>) -> ApiResult<Response> {
+    let tid = tenant_id(&t)?;
+    let client = admin::require_client(&*app.store, &tid, &client_id(&tid, &c)?).await?;
+    Ok(axum::Json(client).into_response())
+}
+
+pub async fn delete_client(State(app): State<AppState>, Path((t, c)): Path<(String, String)>) -> ApiResult<Response> {
+    let tid = tenant_id(&t)?;
+    let cid = client_id(&tid, &c)?;
+    if !app.store.delete_client(&tid, &cid).await? {
+        return Err(Error::NotFound(format!("client '{cid}' does not exist in tenant '{tid}'")).into());
+    }
+    changed(&app).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn rotate_secret(State(app): State<AppState>, Path((t, c)): Path<(String, String)>) -> ApiResult<Response> {
+    let tid = tenant_id(&t)?;
+    let cid = client_id(&tid, &c)?;
+    let (client, secret) = admin::rotate_client_secret(&*app.store, &tid, &cid, sesame_core::now()).await?;
+    changed(&app).await?;
+    Ok(no_store(axum::Json(client_with_secret(&client, Some(secret.expose())))))
+}
+
+async fn set_client_disabled(app: AppState, t: String, c: String, disabled: bool) -> ApiResult<Response> {
+    let tid = tenant_id(&t)?;
+    let cid = client_id(&tid, &c)?;
+    let client = admin::set_client_disabled(&*app.store, &tid, &cid, disabled, sesame_core::now()).await?;
+    changed(&app).await?;
+    Ok(axum::Json(client).into_response())
+}
+
+pub async fn disable_client(State(app): State<AppState>, Path((t, c)): Path<(String, String)>) -> ApiResult<Response> {
+    set_client_disabled(app, t, c, true).await
+}
+
+pub async fn enable_client(State(app): State<AppState>, Path((t, c)): Path<(String, String)>) -> ApiResult<Response> {
+    set_client_disabled(app, t, c, false).await
+}
+
+#[derive(Serialize)]
+struct KeyView<'a> {
+    kid: &'a str,
+    alg: SigningAlg,
+    state: KeyState,
+    created_at: i64,
+    activated_at: Option<i64>,
+    publish_until: Option<i64>,
+}
+
+async fn keys_response(app: &AppState, tenant: &TenantId) -> Result<Response> {
+    let keys = app.store.list_keys(tenant).await?;
+    let views: Vec<_> = keys
+        .iter()
+        .map(|k| KeyView {
+            kid: &k.kid,
+            alg: k.alg,
+            state: k.state,
+            created_at: k.created_at,
+            activated_at: k.activated_at,
+            publish_until: k.publish_until,
+        })
+        .collect();
+    Ok(axum::Json(json!({ "keys": views })).into_response())
+}
+
+pub async fn list_keys(State(app): State<AppState>, Path(t): Path<String>) -> ApiResult<Response> {
+    let id = tenant_id(&t)?;
+    admin::require_tenant(&*app.store, &id).await?;
+    Ok(keys_response(&app, &id).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rotate {
+    alg: Option<SigningAlg>,
+    #[serde(default)]
+    force: bool,
+}
+
+pub async fn rotate_keys(
+    State(app): State<AppState>,
+    Path(t): Path<String>,
+    Json(body): Json<Rotate>,
+) -> ApiResult<Response> {
+    let id = tenant_id(&t)?;
+    let tenant = admin::require_tenant(&*app.store, &id).await?;
+    let algs: Vec<SigningAlg> = body.alg.map_or_else(|| SigningAlg::ALL.to_vec(), |a| vec![a]);
+    let now = sesame_core::now();
+    // Check every algorithm first so that a refusal leaves all keys as they were.
+    let keys = app.store.list_keys(&id).await?;
+    for alg in &algs {
+        admin::check_rotation(&keys, *alg, now, body.force)?;
+    }
+    for alg in algs {
+        let (master, tid) = (app.master.clone(), id.clone());
+        let next = tokio::task::spawn_blocking(move || new_stored_key(&master, &tid, alg, KeyState::Next, now))
+            .await
+            .map_err(|e| Error::Internal(format!("key generation task: {e}")))??;
+        admin::rotate_keys(&*app.store, &tenant, alg, &next, now, body.force).await?;
+    }
+    changed(&app).await?;
+    Ok(keys_response(&app, &id).await?)
+}

@@ -1,0 +1,51 @@
+//! Discovery documents and the JWKS, served from bytes prepared when the keys change.
+
+use crate::error::ApiResult;
+use crate::state::{AppState, Published};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sesame_core::admin::JWKS_MAX_AGE;
+
+const CACHE_CONTROL: &str = "public, max-age=300";
+const _: () = assert!(JWKS_MAX_AGE == 300, "CACHE_CONTROL must say JWKS_MAX_AGE");
+
+fn serve(doc: &Published, content_type: &'static str, headers: &HeaderMap) -> Response {
+    let cache = [
+        (header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL)),
+        (header::ETAG, doc.etag.clone()),
+    ];
+    // RFC 9110 §13.1.2: a matching If-None-Match gets 304 without the body.
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == doc.etag || t.trim() == "*"));
+    if matches {
+        return (StatusCode::NOT_MODIFIED, cache).into_response();
+    }
+    let ct = [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))];
+    (ct, cache, doc.body.clone()).into_response()
+}
+
+pub async fn openid_configuration(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let t = app.tenant(&tenant).await?;
+    Ok(serve(&t.openid_configuration, "application/json", &headers))
+}
+
+pub async fn oauth_metadata(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let t = app.tenant(&tenant).await?;
+    Ok(serve(&t.oauth_metadata, "application/json", &headers))
+}
+
+pub async fn jwks(State(app): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+    let t = app.tenant(&tenant).await?;
+    Ok(serve(&t.jwks, "application/jwk-set+json", &headers))
+}

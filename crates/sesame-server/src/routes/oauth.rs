@@ -1,0 +1,112 @@
+//! The token endpoint (RFC 6749 §3.2), introspection (RFC 7662) and revocation (RFC 7009).
+//! Each handler parses into typed values, calls the core, and renders.
+
+use super::no_store;
+use crate::error::ApiResult;
+use crate::form::Form;
+use crate::state::{AppState, TenantState};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
+use sesame_core::client_auth::{self, PresentedClient};
+use sesame_core::model::Client;
+use sesame_core::token::{self, IssueContext, TokenRequest};
+use sesame_core::{Error, Result};
+use std::sync::Arc;
+
+pub async fn token(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    form: Form,
+) -> ApiResult<Response> {
+    let t = app.tenant(&tenant).await?;
+    let request = parse_token_request(&form)?;
+    let client = authenticate(&app, &t, &headers, &form).await?;
+    let grant = request.grant_type();
+    let ctx = IssueContext { issuer: &t.issuer, tenant: &t.tenant, keyring: &t.keyring, now: sesame_core::now() };
+    let response = token::issue(&ctx, &client, request)?;
+    app.metrics.token_issued(grant.as_str());
+    Ok(no_store(axum::Json(response)))
+}
+
+/// RFC 6749 §4.4.2 (the only grant so far); the grant name decides the shape.
+fn parse_token_request(form: &Form) -> Result<TokenRequest> {
+    match form.required("grant_type")? {
+        "client_credentials" => Ok(TokenRequest::ClientCredentials {
+            scope: form.single("scope")?.map(str::to_owned),
+            // RFC 8707 `resource` (repeatable), and `audience`, which many clients send instead.
+            audiences: form.all("resource").chain(form.all("audience")).map(str::to_owned).collect(),
+        }),
+        other => Err(Error::UnsupportedGrantType(other.escape_debug().to_string())),
+    }
+}
+
+pub async fn introspect(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    form: Form,
+) -> ApiResult<Response> {
+    let t = app.tenant(&tenant).await?;
+    authenticate(&app, &t, &headers, &form).await?;
+    let presented = form.required("token")?;
+    // RFC 7662 §2.1: token_type_hint is optional and may be ignored; there is one kind so far.
+    form.single("token_type_hint")?;
+    let mut valid = token::validate_access_token(&t.issuer, &t.keyring, presented, sesame_core::now());
+    if let Some(jti) = valid.as_ref().and_then(|v| v.jti()) {
+        if app.store.is_access_token_revoked(&t.tenant.id, jti).await? {
+            valid = None;
+        }
+    }
+    Ok(no_store(axum::Json(token::introspection_response(valid.as_ref()))))
+}
+
+pub async fn revoke(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    form: Form,
+) -> ApiResult<Response> {
+    let t = app.tenant(&tenant).await?;
+    let client = authenticate(&app, &t, &headers, &form).await?;
+    let presented = form.required("token")?;
+    form.single("token_type_hint")?;
+    // RFC 7009 §2.2: an invalid or expired token is not an error.
+    if let Some(valid) = token::validate_access_token(&t.issuer, &t.keyring, presented, sesame_core::now()) {
+        // RFC 7009 §2.1: a client may revoke only the tokens issued to it.
+        if valid.client_id() != Some(client.client_id.as_str()) {
+            return Err(Error::UnauthorizedClient("the token was not issued to this client".into()).into());
+        }
+        if let Some(jti) = valid.jti() {
+            app.store.revoke_access_token(&t.tenant.id, jti, valid.exp()).await?;
+        }
+    }
+    Ok(no_store(()))
+}
+
+/// RFC 6749 §2.3: one method per request. With Basic, a `client_id` in the body is allowed
+/// (RFC 6749 §3.2.1) but must name the same client.
+async fn authenticate(app: &AppState, t: &TenantState, headers: &HeaderMap, form: &Form) -> Result<Arc<Client>> {
+    let basic = match headers.get(header::AUTHORIZATION) {
+        Some(v) => client_auth::parse_basic(v.as_bytes())?,
+        None => None,
+    };
+    let body_id = form.single("client_id")?;
+    let body_secret = form.single("client_secret")?;
+    let presented: PresentedClient = match basic {
+        Some(b) => {
+            if body_secret.is_some() {
+                return Err(Error::invalid_request("the client authenticated with more than one method"));
+            }
+            if body_id.is_some_and(|id| id != b.client_id.as_str()) {
+                return Err(Error::invalid_request("client_id in the body differs from the Basic credentials"));
+            }
+            b
+        }
+        None => client_auth::choose(None, client_auth::from_post(body_id, body_secret)?)?,
+    };
+    let client = t.client(&*app.store, &presented.client_id).await?;
+    client_auth::authenticate(client.as_deref(), &presented)?;
+    client.ok_or(Error::InvalidClient { basic: false })
+}

@@ -1,0 +1,150 @@
+//! Shared state: the store, the master key, and the per-tenant cache that makes the hot paths
+//! (token, JWKS, discovery, introspection) free of store reads except revocation checks.
+//!
+//! Consistency across replicas: every change to tenants, clients or keys advances the store's
+//! generation; each replica polls it every `cache_refresh_ms` and drops its cache when it
+//! moves. A loader that read the store before a change never installs its (stale) result.
+
+use crate::metrics::Metrics;
+use axum::body::Bytes;
+use axum::http::HeaderValue;
+use sesame_core::crypto::MasterKey;
+use sesame_core::ids::{ClientId, TenantId};
+use sesame_core::keys::Keyring;
+use sesame_core::model::{Client, StoredKey, Tenant};
+use sesame_core::store::Store;
+use sesame_core::{discovery, Error, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub master: Arc<MasterKey>,
+    pub public_url: String,
+    pub metrics: Arc<Metrics>,
+    cache: RwLock<Cache>,
+}
+
+pub type AppState = Arc<App>;
+
+#[derive(Default)]
+struct Cache {
+    generation: i64,
+    tenants: HashMap<TenantId, Arc<TenantState>>,
+}
+
+/// A document served as prepared bytes with a strong ETag.
+pub struct Published {
+    pub body: Bytes,
+    pub etag: HeaderValue,
+}
+
+impl Published {
+    fn json(value: &serde_json::Value) -> Published {
+        Self::bytes(serde_json::to_vec(value).expect("value serializes"))
+    }
+
+    fn bytes(body: Vec<u8>) -> Published {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body);
+        let etag = format!("\"{}\"", hex::encode(&digest.as_ref()[..16]));
+        Published { body: Bytes::from(body), etag: HeaderValue::from_str(&etag).expect("hex is a valid header") }
+    }
+}
+
+/// One tenant as the hot paths need it, built once per generation.
+pub struct TenantState {
+    pub tenant: Tenant,
+    pub issuer: String,
+    pub keyring: Keyring,
+    pub openid_configuration: Published,
+    pub oauth_metadata: Published,
+    pub jwks: Published,
+    clients: RwLock<HashMap<ClientId, Arc<Client>>>,
+}
+
+impl TenantState {
+    /// A client of this tenant, read through the cache.
+    pub async fn client(&self, store: &dyn Store, id: &ClientId) -> Result<Option<Arc<Client>>> {
+        if let Some(c) = self.clients.read().expect("lock").get(id) {
+            return Ok(Some(c.clone()));
+        }
+        let Some(client) = store.get_client(&self.tenant.id, id).await? else {
+            return Ok(None);
+        };
+        let client = Arc::new(client);
+        self.clients.write().expect("lock").insert(id.clone(), client.clone());
+        Ok(Some(client))
+    }
+}
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, master: MasterKey, public_url: String, metrics: Arc<Metrics>) -> App {
+        App { store, master: Arc::new(master), public_url, metrics, cache: RwLock::default() }
+    }
+
+    pub fn issuer(&self, tenant: &TenantId) -> String {
+        format!("{}/t/{}", self.public_url, tenant)
+    }
+
+    /// A new tenant's keys, generated off the async workers: RSA takes tens of milliseconds.
+    pub async fn generate_initial_keys(&self, tenant: &TenantId, now: i64) -> Result<Vec<StoredKey>> {
+        let (master, tenant) = (self.master.clone(), tenant.clone());
+        tokio::task::spawn_blocking(move || sesame_core::admin::initial_keys(&master, &tenant, now))
+            .await
+            .map_err(|e| Error::Internal(format!("key generation task: {e}")))?
+    }
+
+    /// A tenant that exists and is enabled. Unknown, malformed and disabled names all answer
+    /// the same `not_found`.
+    pub async fn tenant(&self, name: &str) -> Result<Arc<TenantState>> {
+        let not_found = || Error::NotFound(format!("tenant '{}' does not exist", name.escape_debug()));
+        let id = TenantId::parse(name).map_err(|_| not_found())?;
+        let state = self.tenant_state(&id).await?.ok_or_else(not_found)?;
+        if state.tenant.disabled {
+            return Err(not_found());
+        }
+        Ok(state)
+    }
+
+    async fn tenant_state(&self, id: &TenantId) -> Result<Option<Arc<TenantState>>> {
+        let generation = {
+            let cache = self.cache.read().expect("lock");
+            if let Some(t) = cache.tenants.get(id) {
+                return Ok(Some(t.clone()));
+            }
+            cache.generation
+        };
+        let Some(tenant) = self.store.get_tenant(id).await? else {
+            return Ok(None);
+        };
+        let keys = self.store.list_keys(id).await?;
+        let keyring = Keyring::load(&self.master, &keys, sesame_core::now())?;
+        let issuer = self.issuer(id);
+        let state = Arc::new(TenantState {
+            openid_configuration: Published::json(&discovery::openid_configuration(&issuer)),
+            oauth_metadata: Published::json(&discovery::authorization_server_metadata(&issuer)),
+            jwks: Published::bytes(keyring.jwks().to_vec()),
+            keyring,
+            issuer,
+            tenant,
+            clients: RwLock::default(),
+        });
+        let mut cache = self.cache.write().expect("lock");
+        if cache.generation == generation {
+            cache.tenants.insert(id.clone(), state.clone());
+        }
+        Ok(Some(state))
+    }
+
+    /// Drops every cached tenant if the store's generation moved (or always, after a local
+    /// change, so that the next request here sees it at once).
+    pub async fn refresh_cache(&self) -> Result<()> {
+        let generation = self.store.generation().await?;
+        let mut cache = self.cache.write().expect("lock");
+        if cache.generation != generation {
+            cache.generation = generation;
+            cache.tenants.clear();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,554 @@
+use crate::StoreUrl;
+use sesame_core::ids::{ClientId, TenantId};
+use sesame_core::model::{Client, KeyState, SigningAlg, StoredKey, Tenant};
+use sesame_core::store::Store;
+use sesame_core::{Error, Result};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$p` bound to the concrete pool: the same code, compiled per dialect.
+macro_rules! with_pool {
+    ($self:expr, $p:ident => $body:expr) => {
+        match &$self.pool {
+            Pool::Sqlite($p) => $body,
+            Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+pub struct SqlStore {
+    pool: Pool,
+}
+
+fn db(e: sqlx::Error) -> Error {
+    if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+        return Error::Conflict("it already exists".into());
+    }
+    Error::Store(e.to_string())
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Store(format!("stored {what} is unreadable: {e}"))
+}
+
+const BUMP_GENERATION: &str = "UPDATE generation SET value = value + 1 WHERE id = 1";
+
+type TenantRow = (String, String, bool, String, i64, i64);
+const TENANT_COLUMNS: &str = "id, display_name, disabled, signing_alg, access_token_ttl, created_at";
+
+fn tenant_from_row(r: TenantRow) -> Result<Tenant> {
+    Ok(Tenant {
+        id: TenantId::parse(&r.0).map_err(|e| corrupt("tenant id", e))?,
+        display_name: r.1,
+        disabled: r.2,
+        signing_alg: r.3.parse().map_err(|e| corrupt("tenant signing_alg", e))?,
+        access_token_ttl: r.4,
+        created_at: r.5,
+    })
+}
+
+type ClientRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<Vec<u8>>,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    bool,
+    i64,
+    i64,
+);
+const CLIENT_COLUMNS: &str = "tenant_id, client_id, name, client_type, secret_hash, grant_types, redirect_uris, \
+     allowed_scopes, allowed_audiences, signing_alg, access_token_ttl, disabled, created_at, updated_at";
+
+fn json_list<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<Vec<T>> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("lists serialize")
+}
+
+fn client_from_row(r: ClientRow) -> Result<Client> {
+    let secret_hash = match r.4 {
+        None => None,
+        Some(h) => Some(<[u8; 32]>::try_from(h.as_slice()).map_err(|_| corrupt("client secret hash", "length"))?),
+    };
+    Ok(Client {
+        tenant_id: TenantId::parse(&r.0).map_err(|e| corrupt("client tenant", e))?,
+        client_id: ClientId::parse(&r.1).map_err(|e| corrupt("client_id", e))?,
+        name: r.2,
+        client_type: r.3.parse().map_err(|e| corrupt("client type", e))?,
+        secret_hash,
+        grant_types: json_list("grant types", &r.5)?,
+        redirect_uris: json_list("redirect URIs", &r.6)?,
+        allowed_scopes: json_list("scopes", &r.7)?,
+        allowed_audiences: json_list("audiences", &r.8)?,
+        signing_alg: r.9.map(|a| a.parse()).transpose().map_err(|e| corrupt("client signing_alg", e))?,
+        access_token_ttl: r.10,
+        disabled: r.11,
+        created_at: r.12,
+        updated_at: r.13,
+    })
+}
+
+type KeyRow = (String, String, String, String, Vec<u8>, String, i64, Option<i64>, Option<i64>);
+const KEY_COLUMNS: &str =
+    "tenant_id, kid, alg, state, sealed_private_key, public_jwk, created_at, activated_at, publish_until";
+
+fn key_from_row(r: KeyRow) -> Result<StoredKey> {
+    Ok(StoredKey {
+        tenant_id: TenantId::parse(&r.0).map_err(|e| corrupt("key tenant", e))?,
+        kid: r.1,
+        alg: SigningAlg::from_str(&r.2).map_err(|e| corrupt("key alg", e))?,
+        state: KeyState::from_str(&r.3)?,
+        sealed_private_key: r.4,
+        public_jwk: r.5,
+        created_at: r.6,
+        activated_at: r.7,
+        publish_until: r.8,
+    })
+}
+
+const INSERT_KEY: &str = "INSERT INTO signing_key (tenant_id, kid, alg, state, sealed_private_key, public_jwk, \
+     created_at, activated_at, publish_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// Binds a key's columns in `KEY_COLUMNS` order to a query of either dialect.
+macro_rules! bind_key {
+    ($q:expr, $k:expr) => {
+        $q.bind($k.tenant_id.as_str())
+            .bind(&$k.kid)
+            .bind($k.alg.as_str())
+            .bind($k.state.as_str())
+            .bind(&$k.sealed_private_key)
+            .bind(&$k.public_jwk)
+            .bind($k.created_at)
+            .bind($k.activated_at)
+            .bind($k.publish_until)
+    };
+}
+
+/// Binds a client's columns in `CLIENT_COLUMNS` order.
+macro_rules! bind_client {
+    ($q:expr, $c:expr) => {
+        $q.bind($c.tenant_id.as_str())
+            .bind($c.client_id.as_str())
+            .bind(&$c.name)
+            .bind($c.client_type.as_str())
+            .bind($c.secret_hash.map(|h| h.to_vec()))
+            .bind(to_json(&$c.grant_types))
+            .bind(to_json(&$c.redirect_uris))
+            .bind(to_json(&$c.allowed_scopes))
+            .bind(to_json(&$c.allowed_audiences))
+            .bind($c.signing_alg.map(|a| a.as_str()))
+            .bind($c.access_token_ttl)
+            .bind($c.disabled)
+            .bind($c.created_at)
+            .bind($c.updated_at)
+    };
+}
+
+impl SqlStore {
+    /// Connects and runs the migrations. The error names the store (password redacted).
+    pub async fn connect(url: &StoreUrl) -> Result<SqlStore> {
+        let unreachable = |e: sqlx::Error| Error::Store(format!("cannot open store {url}: {e}"));
+        let pool = match url {
+            StoreUrl::Sqlite(u) => {
+                let opts = SqliteConnectOptions::from_str(u)
+                    .map_err(unreachable)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .min_connections(1)
+                    .connect_with(opts)
+                    .await
+                    .map_err(unreachable)?;
+                SQLITE_MIGRATIONS
+                    .run(&pool)
+                    .await
+                    .map_err(|e| Error::Store(format!("migrating store {url}: {e}")))?;
+                Pool::Sqlite(pool)
+            }
+            StoreUrl::Postgres(u) => {
+                let opts = PgConnectOptions::from_str(u).map_err(unreachable)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .min_connections(1)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(opts)
+                    .await
+                    .map_err(unreachable)?;
+                // sqlx takes an advisory lock, so replicas starting together migrate once.
+                POSTGRES_MIGRATIONS
+                    .run(&pool)
+                    .await
+                    .map_err(|e| Error::Store(format!("migrating store {url}: {e}")))?;
+                Pool::Postgres(pool)
+            }
+        };
+        Ok(SqlStore { pool })
+    }
+
+    pub async fn close(&self) {
+        with_pool!(self, p => p.close().await)
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    async fn ping(&self) -> Result<()> {
+        with_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()).map_err(db))
+    }
+
+    async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        with_pool!(self, p => sqlx::query_scalar("SELECT value FROM setting WHERE name = $1")
+            .bind(name)
+            .fetch_optional(p)
+            .await
+            .map_err(db))
+    }
+
+    async fn insert_setting_if_absent(&self, name: &str, value: &[u8]) -> Result<bool> {
+        with_pool!(self, p => sqlx::query(
+            "INSERT INTO setting (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(value)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected() == 1)
+            .map_err(db))
+    }
+
+    async fn generation(&self) -> Result<i64> {
+        with_pool!(self, p => sqlx::query_scalar("SELECT value FROM generation WHERE id = 1")
+            .fetch_one(p)
+            .await
+            .map_err(db))
+    }
+
+    async fn create_tenant(&self, tenant: &Tenant, keys: &[StoredKey]) -> Result<()> {
+        with_pool!(self, p => {
+            let mut tx = p.begin().await.map_err(db)?;
+            sqlx::query(&format!("INSERT INTO tenant ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
+                .bind(tenant.id.as_str())
+                .bind(&tenant.display_name)
+                .bind(tenant.disabled)
+                .bind(tenant.signing_alg.as_str())
+                .bind(tenant.access_token_ttl)
+                .bind(tenant.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match db(e) {
+                    Error::Conflict(_) => Error::Conflict(format!("tenant '{}' already exists", tenant.id)),
+                    other => other,
+                })?;
+            for k in keys {
+                bind_key!(sqlx::query(INSERT_KEY), k).execute(&mut *tx).await.map_err(db)?;
+            }
+            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await.map_err(db)?;
+            tx.commit().await.map_err(db)
+        })
+    }
+
+    async fn update_tenant(&self, tenant: &Tenant) -> Result<bool> {
+        with_pool!(self, p => {
+            let mut tx = p.begin().await.map_err(db)?;
+            let n = sqlx::query(
+                "UPDATE tenant SET display_name = $2, signing_alg = $3, access_token_ttl = $4 WHERE id = $1")
+                .bind(tenant.id.as_str())
+                .bind(&tenant.display_name)
+                .bind(tenant.signing_alg.as_str())
+                .bind(tenant.access_token_ttl)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await.map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok(n == 1)
+        })
+    }
+
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
+        let row: Option<TenantRow> = with_pool!(self, p => sqlx::query_as(
+            &format!("SELECT {TENANT_COLUMNS} FROM tenant WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(p)
+            .await
+            .map_err(db))?;
+        row.map(tenant_from_row).transpose()
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        let rows: Vec<TenantRow> = with_pool!(self, p => sqlx::query_as(
+            &format!("SELECT {TENANT_COLUMNS} FROM tenant ORDER BY id"))
+            .fetch_all(p)
+            .await
+            .map_err(db))?;
+        rows.into_iter().map(tenant_from_row).collect()
+    }
+
+    async fn set_tenant_disabled(&self, id: &TenantId, disabled: bool) -> Result<bool> {
+        with_pool!(self, p => {
+            let mut tx = p.begin().await.map_err(db)?;
+            let n = sqlx::query("UPDATE tenant SET disabled = $2 WHERE id = $1")
+                .bind(id.as_str())
+                .bind(disabled)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await.map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok(n == 1)
+        })
+    }
+
+    async fn create_client(&self, client: &Client) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO client ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        );
+        with_pool!(self, p => {
+            let mut tx = p.begin().await.map_err(db)?;
+            bind_client!(sqlx::query(&sql), client).execute(&mut *tx).await.map_err(|e| match db(e) {
+                Error::Conflict(_) => Error::Conflict(format!(
+                    "client '{}' already exists in tenant '{}'", client.client_id, client.tenant_id)),
+                other => other,
+            })?;
+            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await.map_err(db)?;
+            tx.commit().await.map_err(db)
+        })
+    }
+
+    async fn update_client(&self, client: &Client) -> Result<bool> {
+        let sql = "UPDATE client SET name = $3, client_type = $4, secret_hash = $5, grant_types = $6, \
+                   redirect_uris = $7, allowed_scopes = $8, allowed_audiences = $9, signing_alg = $10, \
+                   access_token_ttl = $11, disabled = $12, updated_at = $13 \
+                   WHERE tenant_id = $1 AND client_id = $2";
+        let c = client;
+        with_pool!(self, p => {
+            let mut tx = p.begin().await.map_err(db)?;
+            let n = sqlx::query(sql)
+                .bind(c.tenant_id.as_str())
+                .bind(c.client_id.as_str())
+                .bind(&c.name)
+                .bind(c.client_type.as_str())
+                .bind(c.secret_hash.map(|h| h.to_vec()))
+                .bind(to_json(&c.grant_types))
+                .bind(to_json(&c.redirect_uris))
+                .bind(to_json(&c.allowed_scopes))
+                .bind(to_json(&c.allowed_audiences))
+                .bind(c.signing_alg.map(|a| a.as_str()))
+                .bind(c.access_token_ttl)
+                .bind(c.disabled)
+                .bind(c.updated_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await.map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok(n == 1)
+        })
+    }
+
+    async fn get_client(&self, tenant: &TenantId, id: &ClientId) -> Result<Option<Client>> {
+        let row: Option<ClientRow> = with_pool!(self, p => sqlx::query_as(
+            &format!("SELECT {CLIENT_COLUMNS} FROM client WHERE tenant_id = $1 AND client_id = $2"))
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .fetch_optional(p)
+            .await
+            .map_err(db))?;
+        row.map(client_from_row).transpose()
+    }
+
+    async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>> {
+        let rows: Vec<ClientRow> = with_pool!(self, p => sqlx::query_as(
+            &format!("SELECT {CLIENT_COLUMNS} FROM client WHERE tenant_id = $1 ORDER BY client_id"))
+            .bind(tenant.as_str())
+            .fetch_all(p)
+            .await
+            .map_err(db))?;
+        rows.into_iter().map(client_from_row).collect()
+    }
+
+    async fn delete_client(&self, tenant: &TenantId, id: &ClientId) -> Result<bool> {
+        with_pool!(self, p => {
+            let mut tx = p.begin().await.map_err(db)?;
+            let n = sqlx::query("DELETE FROM client WHERE tenant_id = $1 AND client_id = $2")
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await.map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok(n == 1)
+        })
+    }
+
+    async fn list_keys(&self, tenant: &TenantId) -> Result<Vec<StoredKey>> {
+        let rows: Vec<KeyRow> = with_pool!(self, p => sqlx::query_as(
+            &format!("SELECT {KEY_COLUMNS} FROM signing_key WHERE tenant_id = $1 ORDER BY created_at, kid"))
+            .bind(tenant.as_str())
+            .fetch_all(p)
+            .await
+            .map_err(db))?;
+        rows.into_iter().map(key_from_row).collect()
+    }
+
+    async fn rotate_keys(
+        &self,
+        tenant: &TenantId,
+        alg: SigningAlg,
+        new_next: &StoredKey,
+        retire_until: i64,
+        now: i64,
+    ) -> Result<()> {
+        with_pool!(self, p => {
+            let mut tx = p.begin().await.map_err(db)?;
+            // Order matters for the one-active / one-next unique indexes.
+            sqlx::query("UPDATE signing_key SET state = 'retired', publish_until = $3 \
+                         WHERE tenant_id = $1 AND alg = $2 AND state = 'active'")
+                .bind(tenant.as_str())
+                .bind(alg.as_str())
+                .bind(retire_until)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            let promoted = sqlx::query("UPDATE signing_key SET state = 'active', activated_at = $3 \
+                         WHERE tenant_id = $1 AND alg = $2 AND state = 'next'")
+                .bind(tenant.as_str())
+                .bind(alg.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+            if promoted != 1 {
+                return Err(Error::Store(format!("tenant {tenant} has no next {alg} key to promote")));
+            }
+            bind_key!(sqlx::query(INSERT_KEY), new_next).execute(&mut *tx).await.map_err(db)?;
+            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await.map_err(db)?;
+            tx.commit().await.map_err(db)
+        })
+    }
+
+    async fn insert_keys(&self, keys: &[StoredKey]) -> Result<()> {
+        with_pool!(self, p => {
+            let mut tx = p.begin().await.map_err(db)?;
+            for k in keys {
+                bind_key!(sqlx::query(INSERT_KEY), k).execute(&mut *tx).await.map_err(db)?;
+            }
+            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await.map_err(db)?;
+            tx.commit().await.map_err(db)
+        })
+    }
+
+    async fn delete_expired_keys(&self, now: i64) -> Result<u64> {
+        with_pool!(self, p => {
+            let mut tx = p.begin().await.map_err(db)?;
+            let n = sqlx::query("DELETE FROM signing_key WHERE state = 'retired' AND publish_until < $1")
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+            if n > 0 {
+                sqlx::query(BUMP_GENERATION).execute(&mut *tx).await.map_err(db)?;
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(n)
+        })
+    }
+
+    async fn revoke_access_token(&self, tenant: &TenantId, jti: &str, expires_at: i64) -> Result<()> {
+        with_pool!(self, p => sqlx::query(
+            "INSERT INTO revoked_token (tenant_id, jti, expires_at, revoked_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, jti) DO NOTHING")
+            .bind(tenant.as_str())
+            .bind(jti)
+            .bind(expires_at)
+            .bind(sesame_core::now())
+            .execute(p)
+            .await
+            .map(|_| ())
+            .map_err(db))
+    }
+
+    async fn is_access_token_revoked(&self, tenant: &TenantId, jti: &str) -> Result<bool> {
+        let found: Option<i32> = with_pool!(self, p => sqlx::query_scalar(
+            "SELECT 1 FROM revoked_token WHERE tenant_id = $1 AND jti = $2")
+            .bind(tenant.as_str())
+            .bind(jti)
+            .fetch_optional(p)
+            .await
+            .map_err(db))?;
+        Ok(found.is_some())
+    }
+
+    async fn purge_revocations(&self, now: i64) -> Result<u64> {
+        with_pool!(self, p => sqlx::query("DELETE FROM revoked_token WHERE expires_at < $1")
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(db))
+    }
+
+    async fn insert_admin_token(&self, name: &str, token_hash: &[u8; 32], now: i64) -> Result<()> {
+        with_pool!(self, p => sqlx::query("INSERT INTO admin_token (token_hash, name, created_at) VALUES ($1, $2, $3)")
+            .bind(token_hash.as_slice())
+            .bind(name)
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|_| ())
+            .map_err(db))
+    }
+
+    async fn admin_token_exists(&self, token_hash: &[u8; 32]) -> Result<bool> {
+        let found: Option<i32> = with_pool!(self, p => sqlx::query_scalar(
+            "SELECT 1 FROM admin_token WHERE token_hash = $1")
+            .bind(token_hash.as_slice())
+            .fetch_optional(p)
+            .await
+            .map_err(db))?;
+        Ok(found.is_some())
+    }
+
+    async fn count_admin_tokens(&self) -> Result<i64> {
+        with_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM admin_token")
+            .fetch_one(p)
+            .await
+            .map_err(db))
+    }
+}
