@@ -1,1 +1,867 @@
-fn main() {}
+//! `sesame-bench`: sesamed's hot paths on one core, next to the raw cost of their signatures.
+//!
+//! ```text
+//! cargo build --release -p sesame-server -p sesame-bench
+//! cargo run --release -p sesame-bench [-- --connections 32 --seconds 3]
+//! ```
+//!
+//! The bench pins itself to CPU 1 and the server under test to CPU 0 (taskset), measures the
+//! raw single-core signing rate of RS256, ES256 and EdDSA, starts a fresh `sesamed serve --dev`
+//! on a loopback port, and drives it with keep-alive HTTP/1.1 connections from one thread. It
+//! then does the same against a bare axum token handler (`--baseline-server`) doing the same
+//! client authentication and signature, and prints one table with the targets marked.
+
+mod baseline;
+mod load;
+mod server;
+mod sign;
+
+use crate::load::{LoadConfig, LoadResult, Template};
+use crate::server::{Pinning, ServerProcess};
+use crate::sign::SignRate;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use clap::Parser;
+use sesame_core::model::SigningAlg;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "sesame-bench",
+    about = "Single-core benchmark of sesamed's hot paths"
+)]
+struct Cli {
+    /// The sesamed binary [default: `sesamed` next to this executable, i.e. target/release/sesamed].
+    #[arg(long)]
+    sesamed: Option<PathBuf>,
+    /// Keep-alive HTTP/1.1 connections of the load generator.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Measurement window of each load, in seconds.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Warm-up before each window, in seconds (answers in it are not counted).
+    #[arg(long, default_value_t = 0.5)]
+    warmup: f64,
+    /// Time spent measuring the raw signing rate of each algorithm, in seconds.
+    #[arg(long, default_value_t = 1.5)]
+    sign_seconds: f64,
+    /// Upper bound on the requests of one load, over all connections.
+    #[arg(long, default_value_t = 20_000_000)]
+    max_requests: u64,
+    /// Skip the bare-axum baseline.
+    #[arg(long)]
+    no_baseline: bool,
+    /// Run only these loads (comma-separated): token-eddsa, token-es256, token-rs256,
+    /// discovery, jwks, introspect-eddsa, introspect-rs256, baseline. For profiling one path.
+    #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(LOADS))]
+    only: Vec<String>,
+    /// Run as the baseline server on 127.0.0.1:PORT (the bench starts this itself).
+    #[arg(long, value_name = "PORT")]
+    baseline_server: Option<u16>,
+}
+
+/// The loads, in the order they run.
+const LOADS: [&str; 8] = [
+    "token-eddsa",
+    "token-es256",
+    "token-rs256",
+    "discovery",
+    "jwks",
+    "introspect-eddsa",
+    "introspect-rs256",
+    "baseline",
+];
+
+impl Cli {
+    fn wants(&self, load: &str) -> bool {
+        (self.only.is_empty() || self.only.iter().any(|o| o == load))
+            && !(load == "baseline" && self.no_baseline)
+    }
+}
+
+fn load_name(prefix: &str, alg: SigningAlg) -> String {
+    format!("{prefix}-{}", alg.as_str().to_ascii_lowercase())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(port) = cli.baseline_server {
+        return baseline::serve(port);
+    }
+    // Read before pinning, which narrows what this process may use.
+    let machine = Machine::read();
+    // Then, before any thread exists: every thread of the bench inherits CPU 1.
+    let pinning = server::pin_self();
+    if cli.connections == 0 || cli.seconds <= 0.0 || cli.warmup < 0.0 || cli.sign_seconds <= 0.0 {
+        eprintln!("sesame-bench: --connections, --seconds and --sign-seconds must be positive");
+        return ExitCode::from(2);
+    }
+    let sesamed = match &cli.sesamed {
+        Some(p) => p.clone(),
+        None => match std::env::current_exe() {
+            Ok(exe) => exe.with_file_name("sesamed"),
+            Err(e) => {
+                eprintln!("sesame-bench: cannot find my own executable ({e}); pass --sesamed PATH");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    if !sesamed.is_file() {
+        eprintln!(
+            "sesame-bench: no sesamed at {}.\n  Build it with `cargo build --release -p sesame-server`, or pass --sesamed PATH.",
+            sesamed.display()
+        );
+        return ExitCode::from(2);
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("sesame-bench: WARNING: this is a debug build; run with `cargo run --release -p sesame-bench`");
+    }
+
+    eprintln!("sesame-bench: {}", machine.describe());
+    eprintln!("pinning: {}", pinning.describe());
+
+    // Raw signing first, while no server runs: CPU 0 is idle and CPU 1 is ours.
+    let bench_core = matches!(pinning, Pinning::Pinned).then_some(1);
+    let mut signs = Vec::new();
+    for alg in SigningAlg::ALL {
+        let rate = sign::measure(alg, Duration::from_secs_f64(cli.sign_seconds), bench_core);
+        eprintln!(
+            "raw sign {:<5} {:>10}/s  (others on this core {})",
+            alg.as_str(),
+            thousands(rate.per_second),
+            rate.others.map_or("?".into(), percent)
+        );
+        signs.push(rate);
+    }
+    // Verification, the crypto of introspection: shorter, it is context rather than a target.
+    let mut verifies = Vec::new();
+    for alg in [SigningAlg::EdDSA, SigningAlg::RS256] {
+        let rate = sign::measure_verify(
+            alg,
+            Duration::from_secs_f64(cli.sign_seconds / 2.0),
+            bench_core,
+        );
+        eprintln!(
+            "raw verify {:<5} {:>8}/s  (others on this core {})",
+            alg.as_str(),
+            thousands(rate.per_second),
+            rate.others.map_or("?".into(), percent)
+        );
+        verifies.push(rate);
+    }
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sesame-bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            r = run(&cli, &sesamed, &pinning) => r,
+            // Dropping `run` drops the ServerProcess guards, which stop the servers.
+            _ = tokio::signal::ctrl_c() => Err("interrupted (ctrl-c); servers stopped".to_owned()),
+        }
+    });
+    match outcome {
+        Ok(results) => {
+            print!(
+                "{}",
+                report(&cli, &machine, &pinning, &signs, &verifies, &results)
+            );
+            if results.total_errors() > 0 {
+                eprintln!(
+                    "sesame-bench: {} REQUESTS FAILED (see the table)",
+                    results.total_errors()
+                );
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("sesame-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Machine {
+    nproc: String,
+    cpu_model: String,
+}
+
+impl Machine {
+    fn read() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("model name")?
+                    .split_once(':')
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown CPU".into());
+        let online = cpuinfo
+            .lines()
+            .filter(|l| l.starts_with("processor"))
+            .count();
+        let vm = cpuinfo
+            .lines()
+            .any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "hypervisor"));
+        let nproc = std::thread::available_parallelism().map_or("?".into(), |n| n.to_string());
+        Machine {
+            nproc: format!("nproc {nproc} ({online} CPUs in /proc/cpuinfo)"),
+            cpu_model: if vm {
+                format!("{cpu_model}, virtual machine")
+            } else {
+                cpu_model
+            },
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("{}, {}", self.nproc, self.cpu_model)
+    }
+}
+
+/// One load run, labelled.
+struct Row {
+    label: String,
+    result: LoadResult,
+}
+
+struct Results {
+    startup: Duration,
+    idle_rss_kb: Option<u64>,
+    peak_rss_kb: Option<u64>,
+    threads: Option<String>,
+    server_cpus: Option<String>,
+    token: Vec<(SigningAlg, Row)>,
+    discovery: Option<Row>,
+    jwks: Option<Row>,
+    introspect: Vec<(SigningAlg, Row)>,
+    /// The bare-axum token endpoint, per algorithm.
+    baseline: Vec<(SigningAlg, Row)>,
+}
+
+impl Results {
+    fn rows(&self) -> impl Iterator<Item = &Row> {
+        self.token
+            .iter()
+            .map(|(_, r)| r)
+            .chain(self.discovery.iter().chain(self.jwks.iter()))
+            .chain(self.introspect.iter().map(|(_, r)| r))
+            .chain(self.baseline.iter().map(|(_, r)| r))
+    }
+
+    fn total_errors(&self) -> u64 {
+        self.rows().map(|r| r.result.errors).sum()
+    }
+}
+
+struct BenchClient {
+    alg: SigningAlg,
+    id: String,
+    secret: String,
+}
+
+/// Everything that needs a server, in order. Any `?` drops the servers, which stops them.
+async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<Results, String> {
+    let tmp = tempfile::Builder::new()
+        .prefix("sesame-bench-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let data_dir = tmp.path().join("data");
+    let addr = SocketAddr::from((
+        [127, 0, 0, 1],
+        server::free_port().map_err(|e| format!("no free port: {e}"))?,
+    ));
+    let args: Vec<String> = vec![
+        "serve".into(),
+        "--dev".into(),
+        "--listen".into(),
+        addr.to_string(),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+    ];
+    eprintln!("starting {} {}", sesamed.display(), args.join(" "));
+    let spawned_at = Instant::now();
+    let mut sesame = ServerProcess::spawn(
+        "sesamed",
+        sesamed,
+        &args,
+        &[],
+        addr,
+        pinning,
+        &tmp.path().join("sesamed.log"),
+    )?;
+    let startup = sesame
+        .wait_ready(spawned_at, Duration::from_secs(60))
+        .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss_kb = sesame.status_kb("VmRSS");
+    let server_cpus = sesame.cpus_allowed();
+    eprintln!(
+        "sesamed ready in {} ms; idle RSS {}; pid {} on CPUs {}",
+        startup.as_millis(),
+        idle_rss_kb.map_or("?".into(), mb),
+        sesame.pid,
+        server_cpus.as_deref().unwrap_or("?")
+    );
+
+    // Set-up through the admin API: one confidential client per algorithm.
+    let admin_token = std::fs::read_to_string(data_dir.join("admin-token")).map_err(|e| {
+        format!(
+            "cannot read {}: {e}",
+            data_dir.join("admin-token").display()
+        )
+    })?;
+    let admin_token = admin_token.trim();
+    let mut clients = Vec::new();
+    for alg in SigningAlg::ALL {
+        let spec = serde_json::json!({
+            "name": format!("bench-{}", alg.as_str().to_ascii_lowercase()),
+            "signing_alg": alg.as_str(),
+            "allowed_scopes": ["read"],
+            "allowed_audiences": ["api"],
+        });
+        let t = Template::post_json(
+            addr,
+            "/admin/v1/tenants/default/clients",
+            &spec,
+            admin_token,
+        );
+        let body = load::once_ok(addr, &t).await?;
+        let v: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| format!("client creation answer is not JSON: {e}"))?;
+        let id = v["client"]["client_id"]
+            .as_str()
+            .ok_or("client creation answer has no client.client_id")?;
+        let secret = v["client_secret"]
+            .as_str()
+            .ok_or("client creation answer has no client_secret")?;
+        clients.push(BenchClient {
+            alg,
+            id: id.to_owned(),
+            secret: secret.to_owned(),
+        });
+    }
+
+    // Check every request once before measuring it, so a wrong set-up fails loudly here.
+    let token_template = |c: &BenchClient| {
+        Template::post_form(
+            addr,
+            "/t/default/token",
+            "grant_type=client_credentials",
+            Some((&c.id, &c.secret)),
+        )
+    };
+    let mut tokens = Vec::new();
+    for c in &clients {
+        let token = fetch_token(addr, &token_template(c)).await?;
+        let header = token
+            .split('.')
+            .next()
+            .and_then(|h| B64.decode(h).ok())
+            .unwrap_or_default();
+        let header: serde_json::Value = serde_json::from_slice(&header).unwrap_or_default();
+        if header["alg"] != c.alg.as_str() {
+            return Err(format!(
+                "the {} client got a token signed with {}",
+                c.alg, header["alg"]
+            ));
+        }
+        tokens.push((c.alg, token));
+    }
+    let discovery = Template::get(addr, "/t/default/.well-known/openid-configuration");
+    let jwks = Template::get(addr, "/t/default/jwks");
+    load::once_ok(addr, &discovery).await?;
+    load::once_ok(addr, &jwks).await?;
+    let eddsa = clients
+        .iter()
+        .find(|c| c.alg == SigningAlg::EdDSA)
+        .expect("an EdDSA client");
+    let mut introspections = Vec::new();
+    for alg in [SigningAlg::EdDSA, SigningAlg::RS256] {
+        let token = &tokens
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .expect("a token per algorithm")
+            .1;
+        let t = Template::post_form(
+            addr,
+            "/t/default/introspect",
+            &format!("token={}", load::form_encode(token)),
+            Some((&eddsa.id, &eddsa.secret)),
+        );
+        let body = load::once_ok(addr, &t).await?;
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if v["active"] != true {
+            return Err(format!(
+                "introspection of the {alg} token did not answer active: {v}"
+            ));
+        }
+        introspections.push((alg, t));
+    }
+
+    let cfg = LoadConfig {
+        addr,
+        connections: cli.connections,
+        warmup: Duration::from_secs_f64(cli.warmup),
+        window: Duration::from_secs_f64(cli.seconds),
+        max_requests: cli.max_requests,
+        server_pid: Some(sesame.pid),
+        server_core: matches!(pinning, Pinning::Pinned).then_some(0),
+    };
+    let mut token_rows = Vec::new();
+    for alg in [SigningAlg::EdDSA, SigningAlg::ES256, SigningAlg::RS256] {
+        if !cli.wants(&load_name("token", alg)) {
+            continue;
+        }
+        let c = clients
+            .iter()
+            .find(|c| c.alg == alg)
+            .expect("a client per algorithm");
+        let row = measure(cfg, format!("token {}", alg.as_str()), token_template(c)).await;
+        token_rows.push((alg, row));
+    }
+    let discovery = match cli.wants("discovery") {
+        true => Some(measure(cfg, "discovery".into(), discovery).await),
+        false => None,
+    };
+    let jwks = match cli.wants("jwks") {
+        true => Some(measure(cfg, "JWKS".into(), jwks).await),
+        false => None,
+    };
+    let mut introspect_rows = Vec::new();
+    for (alg, t) in introspections {
+        if !cli.wants(&load_name("introspect", alg)) {
+            continue;
+        }
+        introspect_rows.push((
+            alg,
+            measure(cfg, format!("introspect {}", alg.as_str()), t).await,
+        ));
+    }
+    let peak_rss_kb = sesame.status_kb("VmHWM");
+    let threads = sesame.threads();
+    sesame.stop();
+
+    let mut baseline = Vec::new();
+    if cli.wants("baseline") {
+        let exe =
+            std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
+        let addr = SocketAddr::from((
+            [127, 0, 0, 1],
+            server::free_port().map_err(|e| format!("no free port: {e}"))?,
+        ));
+        let args = vec!["--baseline-server".to_owned(), addr.port().to_string()];
+        let env = [
+            (baseline::ENV_CLIENT_ID, eddsa.id.as_str()),
+            (baseline::ENV_CLIENT_SECRET, eddsa.secret.as_str()),
+        ];
+        let mut base = ServerProcess::spawn(
+            "baseline",
+            &exe,
+            &args,
+            &env,
+            addr,
+            pinning,
+            &tmp.path().join("baseline.log"),
+        )?;
+        base.wait_ready(Instant::now(), Duration::from_secs(30))
+            .await?;
+        for alg in [SigningAlg::EdDSA, SigningAlg::ES256, SigningAlg::RS256] {
+            let t = Template::post_form(
+                addr,
+                baseline::token_path(alg),
+                "grant_type=client_credentials",
+                Some((&eddsa.id, &eddsa.secret)),
+            );
+            fetch_token(addr, &t).await?;
+            let cfg = LoadConfig {
+                addr,
+                server_pid: Some(base.pid),
+                ..cfg
+            };
+            let label = format!("baseline token {}", alg.as_str());
+            baseline.push((alg, measure(cfg, label, t).await));
+        }
+        base.stop();
+    }
+
+    Ok(Results {
+        startup,
+        idle_rss_kb,
+        peak_rss_kb,
+        threads,
+        server_cpus,
+        token: token_rows,
+        discovery,
+        jwks,
+        introspect: introspect_rows,
+        baseline,
+    })
+}
+
+async fn fetch_token(addr: SocketAddr, t: &Template) -> Result<String, String> {
+    let body = load::once_ok(addr, t).await?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| format!("token answer is not JSON: {e}"))?;
+    v["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("token answer has no access_token: {v}"))
+}
+
+async fn measure(cfg: LoadConfig, label: String, t: Template) -> Row {
+    eprint!("{label:<22} ");
+    let result = load::run(cfg, t).await;
+    eprintln!(
+        "{:>10} req/s  (server CPU {}, others on its core {}, load generator CPU {}, errors {})",
+        thousands(result.rate()),
+        result.server_cpu.map_or("?".into(), percent),
+        others(&result).map_or("?".into(), percent),
+        result.client_cpu.map_or("?".into(), percent),
+        result.errors
+    );
+    if let Some(e) = &result.first_error {
+        eprintln!("  !!! {} ERRORS in {label}; first: {e}", result.errors);
+    }
+    Row { label, result }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report
+
+fn thousands(x: f64) -> String {
+    let digits = (x.round() as u64).to_string();
+    // Right to left, a comma before every fourth digit.
+    let mut reversed = Vec::with_capacity(digits.len() * 4 / 3 + 1);
+    let mut in_group = 0;
+    for c in digits.chars().rev() {
+        if in_group == 3 {
+            reversed.push(',');
+            in_group = 0;
+        }
+        reversed.push(c);
+        in_group += 1;
+    }
+    reversed.into_iter().rev().collect()
+}
+
+/// What other processes (and the hypervisor) took from the server's core during the window.
+fn others(r: &LoadResult) -> Option<f64> {
+    Some((r.core_busy? - r.server_cpu?).max(0.0))
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.0} %", share * 100.0)
+}
+
+/// kB (as /proc reports, i.e. KiB) to "12.3 MB" (10^6 bytes).
+fn mb(kb: u64) -> String {
+    format!("{:.1} MB", kb as f64 * 1024.0 / 1e6)
+}
+
+fn verdict(met: bool) -> String {
+    if met { "MET" } else { "MISSED" }.into()
+}
+
+struct Table {
+    rows: Vec<[String; 7]>,
+}
+
+impl Table {
+    fn push(&mut self, cells: [&str; 7]) {
+        self.rows.push(cells.map(str::to_owned));
+    }
+
+    fn render(&self) -> String {
+        let mut widths = [0usize; 7];
+        for r in &self.rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for r in &self.rows {
+            let mut line = String::new();
+            for (i, (c, w)) in r.iter().zip(widths).enumerate() {
+                // The figure column is right-aligned, the others left-aligned.
+                if i == 1 {
+                    line.push_str(&format!("{c:>w$}   "));
+                } else {
+                    line.push_str(&format!("{c:<w$}   "));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn report(
+    cli: &Cli,
+    machine: &Machine,
+    pinning: &Pinning,
+    signs: &[SignRate],
+    verifies: &[SignRate],
+    r: &Results,
+) -> String {
+    let sign_rate = |alg: SigningAlg| {
+        signs
+            .iter()
+            .find(|s| s.alg == alg)
+            .map_or(0.0, |s| s.per_second)
+    };
+    let verify_rate = |alg: SigningAlg| {
+        verifies
+            .iter()
+            .find(|s| s.alg == alg)
+            .map_or(0.0, |s| s.per_second)
+    };
+    let raw_cpu = |s: &SignRate| match s.others {
+        Some(o) => format!("bench ({})", percent(o)),
+        None => "bench".to_owned(),
+    };
+    let mut t = Table { rows: Vec::new() };
+    t.push([
+        "measure",
+        "figure",
+        "detail",
+        "CPU (others)",
+        "errors",
+        "target",
+        "status",
+    ]);
+    for s in signs {
+        t.push([
+            &format!("raw sign {}", s.alg.as_str()),
+            &format!("{}/s", thousands(s.per_second)),
+            &format!(
+                "SigningKeyPair::sign, {}-byte JWS input, {} s",
+                s.input_len, cli.sign_seconds
+            ),
+            &raw_cpu(s),
+            "",
+            "",
+            "",
+        ]);
+    }
+    for s in verifies {
+        t.push([
+            &format!("raw verify {}", s.alg.as_str()),
+            &format!("{}/s", thousands(s.per_second)),
+            &format!(
+                "Verifier::verify of one token, {} s",
+                cli.sign_seconds / 2.0
+            ),
+            &raw_cpu(s),
+            "",
+            "",
+            "",
+        ]);
+    }
+    let errors = |row: &Row| {
+        if row.result.errors == 0 {
+            "0".to_owned()
+        } else {
+            format!("{} !!!", row.result.errors)
+        }
+    };
+    let cpu = |row: &Row| {
+        let own = row.result.server_cpu.map_or("?".into(), percent);
+        match others(&row.result) {
+            Some(o) => format!("{own} ({})", percent(o)),
+            None => own,
+        }
+    };
+    let base_rate = |alg: SigningAlg| {
+        r.baseline
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .map(|(_, b)| b.result.rate())
+    };
+    for (alg, row) in &r.token {
+        let rate = row.result.rate();
+        let raw = sign_rate(*alg);
+        let mut detail = format!("raw sign {}/s   ratio {:.2}", thousands(raw), rate / raw);
+        if let Some(b) = base_rate(*alg) {
+            detail.push_str(&format!(
+                "   (baseline {} req/s: {:.0} %)",
+                thousands(b),
+                rate / b * 100.0
+            ));
+        }
+        let (target, status) = match alg {
+            SigningAlg::EdDSA => (">= 20,000 req/s".to_owned(), verdict(rate >= 20_000.0)),
+            SigningAlg::RS256 => (
+                format!(">= 0.9 x raw sign = {}", thousands(0.9 * raw)),
+                verdict(rate >= 0.9 * raw),
+            ),
+            SigningAlg::ES256 => ("(none)".to_owned(), String::new()),
+        };
+        t.push([
+            &row.label,
+            &format!("{} req/s", thousands(rate)),
+            &detail,
+            &cpu(row),
+            &errors(row),
+            &target,
+            &status,
+        ]);
+    }
+    for row in r.discovery.iter().chain(r.jwks.iter()) {
+        let rate = row.result.rate();
+        t.push([
+            &row.label,
+            &format!("{} req/s", thousands(rate)),
+            "GET, prepared bytes",
+            &cpu(row),
+            &errors(row),
+            ">= 50,000 req/s",
+            &verdict(rate >= 50_000.0),
+        ]);
+    }
+    for (alg, row) in &r.introspect {
+        let rate = row.result.rate();
+        t.push([
+            &row.label,
+            &format!("{} req/s", thousands(rate)),
+            &format!(
+                "active {alg} token, Basic auth; raw verify {}/s",
+                thousands(verify_rate(*alg))
+            ),
+            &cpu(row),
+            &errors(row),
+            ">= 20,000 req/s",
+            &verdict(rate >= 20_000.0),
+        ]);
+    }
+    for (alg, b) in &r.baseline {
+        let rate = b.result.rate();
+        t.push([
+            &b.label,
+            &format!("{} req/s", thousands(rate)),
+            &format!(
+                "bare axum: parse_basic + verify_secret + jwt::sign; ratio to raw sign {:.2}",
+                rate / sign_rate(*alg)
+            ),
+            &cpu(b),
+            &errors(b),
+            "",
+            "",
+        ]);
+    }
+    t.push([
+        "start-up",
+        &format!("{} ms", r.startup.as_millis()),
+        "spawn -> first 200 from /readyz",
+        "",
+        "",
+        "",
+        "",
+    ]);
+    let idle_bytes = r.idle_rss_kb.map(|kb| kb as f64 * 1024.0);
+    t.push([
+        "idle RSS",
+        &r.idle_rss_kb.map_or("?".into(), mb),
+        "VmRSS 1 s after ready",
+        "",
+        "",
+        "<= 20 MB",
+        &idle_bytes.map_or("?".into(), |b| verdict(b <= 20e6)),
+    ]);
+    t.push([
+        "peak RSS",
+        &r.peak_rss_kb.map_or("?".into(), mb),
+        &format!(
+            "VmHWM after all loads; {} threads",
+            r.threads.as_deref().unwrap_or("?")
+        ),
+        "",
+        "",
+        "",
+        "",
+    ]);
+
+    let mut out = String::new();
+    out.push_str(&format!("sesame-bench   machine: {}\n", machine.describe()));
+    out.push_str(&format!("pinning: {}", pinning.describe()));
+    if let Some(cpus) = &r.server_cpus {
+        out.push_str(&format!("; sesamed Cpus_allowed_list = {cpus}"));
+    }
+    out.push('\n');
+    out.push_str(&format!(
+        "load: {} keep-alive HTTP/1.1 connections from one current-thread tokio runtime; {} s warm-up + {} s window per row\n",
+        cli.connections, cli.warmup, cli.seconds
+    ));
+    out.push_str(
+        "CPU: the server's CPU time / window (100 % = its core busy), or \"bench\" for the raw crypto on the bench's core;\n\
+         (others): what other processes, interrupts and the hypervisor took from that core meanwhile\n\n",
+    );
+    out.push_str(&t.render());
+
+    let mut notes = Vec::new();
+    for row in r.rows() {
+        if let Some(e) = &row.result.first_error {
+            notes.push(format!(
+                "!!! {}: {} errors; statuses {:?}; first: {e}",
+                row.label, row.result.errors, row.result.statuses
+            ));
+        }
+        if row.result.hit_request_cap {
+            notes.push(format!(
+                "{}: stopped at --max-requests before the window ended; the rate is low",
+                row.label
+            ));
+        }
+        if row.result.server_cpu.is_some_and(|c| c < 0.85) {
+            let why = match others(&row.result) {
+                Some(o) if o >= 0.05 => format!("other processes took {} of that core", percent(o)),
+                _ => format!(
+                    "it waited (on I/O, a lock, or the load generator, which used {} of its core)",
+                    row.result.client_cpu.map_or("?".into(), percent)
+                ),
+            };
+            notes.push(format!(
+                "{}: the server used only {} of its core: {why}; the figure is low by about as much",
+                row.label,
+                row.result.server_cpu.map_or("?".into(), percent),
+            ));
+        }
+    }
+    for s in signs.iter().chain(verifies) {
+        if let Some(o) = s.others.filter(|o| *o >= 0.05) {
+            notes.push(format!(
+                "raw crypto {}: other processes took {} of the bench's core: this rate, and the \
+                 ratios built on it, are low; rerun on a quiet machine",
+                s.alg.as_str(),
+                percent(o)
+            ));
+        }
+    }
+    if let Pinning::Unpinned(_) = pinning {
+        notes
+            .push("not pinned: the server and the load generator compete for the same CPUs".into());
+    }
+    if !notes.is_empty() {
+        out.push('\n');
+        for n in notes {
+            out.push_str(&n);
+            out.push('\n');
+        }
+    }
+    out
+}

@@ -28,6 +28,8 @@ pub enum Shape {
     ClientWithSecret,
     Keys {
         tenant: String,
+        /// After a rotation: which algorithms were rotated.
+        rotated: Option<String>,
     },
     Deleted {
         tenant: String,
@@ -120,6 +122,7 @@ fn plan_keys(command: &KeysCommand) -> Result<Request, Failure> {
             ],
             Shape::Keys {
                 tenant: t.tenant.clone(),
+                rotated: None,
             },
         ),
         KeysCommand::Rotate(r) => {
@@ -141,6 +144,7 @@ fn plan_keys(command: &KeysCommand) -> Result<Request, Failure> {
                 body: Some(Value::Object(body)),
                 shape: Shape::Keys {
                     tenant: r.tenant.tenant.clone(),
+                    rotated: Some(r.alg.map_or("all algorithms", |a| a.as_str()).into()),
                 },
             }
         }
@@ -419,7 +423,29 @@ mod tests {
             "keys", "rotate", "--tenant", "acme", "--alg", "ES256", "--force",
         ]);
         assert_eq!(r.body, Some(json!({"alg": "ES256", "force": true})));
+        assert_eq!(
+            r.shape,
+            Shape::Keys {
+                tenant: "acme".into(),
+                rotated: Some("ES256".into())
+            }
+        );
+        let r = ok(&["keys", "rotate", "--tenant", "acme"]);
+        assert_eq!(
+            r.shape,
+            Shape::Keys {
+                tenant: "acme".into(),
+                rotated: Some("all algorithms".into())
+            }
+        );
         let r = ok(&["keys", "list", "--tenant", "acme"]);
+        assert_eq!(
+            r.shape,
+            Shape::Keys {
+                tenant: "acme".into(),
+                rotated: None
+            }
+        );
         assert_eq!((route(&r), r.body), ("Get /tenants/acme/keys".into(), None));
     }
 

@@ -25,7 +25,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Global options")]
     pub conn: ConnArgs,
     #[command(subcommand)]
     pub command: AdminCommand,
@@ -37,7 +37,8 @@ pub struct ConnArgs {
     /// Base URL of the Sesame server
     #[arg(long, global = true, env = "SESAME_URL", default_value = DEFAULT_URL, value_name = "URL")]
     pub url: String,
-    /// Admin token [env: SESAME_ADMIN_TOKEN]
+    /// Admin token; other local users may see it in the process list, so prefer --token-file
+    /// [env: SESAME_ADMIN_TOKEN]
     // The environment is read by `token::resolve`, not by clap, so that a value given on the
     // command line beats one from the environment whichever of the two options it is.
     #[arg(long, global = true, value_name = "TOKEN")]
@@ -72,7 +73,7 @@ pub enum TenantsCommand {
     List,
     /// Show one tenant
     Show(TenantName),
-    /// Disable a tenant: its endpoints stop answering
+    /// Disable a tenant
     Disable(TenantName),
     /// Enable a disabled tenant
     Enable(TenantName),
@@ -109,7 +110,7 @@ pub enum ClientsCommand {
     Show(ClientRef),
     /// Replace a confidential client's secret; prints the new secret once
     RotateSecret(ClientRef),
-    /// Disable a client: it can no longer get tokens
+    /// Disable a client
     Disable(ClientRef),
     /// Enable a disabled client
     Enable(ClientRef),

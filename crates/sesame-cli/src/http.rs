@@ -48,9 +48,14 @@ impl Admin {
             Method::Delete => reqwest::Method::DELETE,
         };
         let mut builder = self.http.request(method, url).bearer_auth(&self.token);
-        if let Some(body) = &req.body {
-            builder = builder.json(body);
-        }
+        builder = match &req.body {
+            Some(body) => builder.json(body),
+            // RFC 9110 §8.6: a POST without content still says so, which some proxies insist on.
+            None if req.method == Method::Post => {
+                builder.header(reqwest::header::CONTENT_LENGTH, "0")
+            }
+            None => builder,
+        };
         let unreachable = |e: reqwest::Error, doing: &str| {
             let cause = if e.is_timeout() {
                 "timed out".to_string()

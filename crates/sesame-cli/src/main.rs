@@ -17,6 +17,13 @@ use std::process::ExitCode;
 pub struct Failure(pub String);
 
 fn main() -> ExitCode {
+    // `export SESAME_TENANT=$UNSET` leaves an empty variable, which clap would take as an
+    // empty value; treat it as unset, as the token variables are. Still single-threaded here.
+    for var in ["SESAME_URL", "SESAME_TENANT"] {
+        if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
+            std::env::remove_var(var);
+        }
+    }
     // Usage errors and --help exit here, with clap's own status (2 or 0).
     let cli = Cli::parse();
     let result = match cli.command {

@@ -64,8 +64,8 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
             if let Some(secret) = answer.get("client_secret").and_then(Value::as_str) {
                 let _ = write!(
                     out,
-                    "\nclient_secret: {}\n\nStore this secret now: it will not be shown again. A lost secret can \
-                     only be replaced, with `sesame admin clients rotate-secret`.\n",
+                    "\nclient_secret: {}\n\nStore this secret now: it will not be shown again.\n\
+                     (A lost secret cannot be recovered, only replaced with `clients rotate-secret`.)\n",
                     clean(secret)
                 );
             }
@@ -109,34 +109,45 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
                 }),
             )
         }
-        Shape::Keys { tenant } => {
+        Shape::Keys { tenant, rotated } => {
             let rows = array_of(member(answer, "keys")?, "keys")?;
+            let heading = match rotated {
+                Some(what) => format!(
+                    "rotated the signing keys of tenant '{}' ({what})\n\n",
+                    clean(tenant)
+                ),
+                None => String::new(),
+            };
             if rows.is_empty() {
-                return Ok(format!("no signing keys in tenant '{}'\n", clean(tenant)));
+                return Ok(format!(
+                    "{heading}no signing keys in tenant '{}'\n",
+                    clean(tenant)
+                ));
             }
-            table(
-                &[
-                    "KID",
-                    "ALG",
-                    "STATE",
-                    "CREATED",
-                    "ACTIVATED",
-                    "PUBLISH UNTIL",
-                ],
-                rows.iter().map(|k| {
-                    [
-                        "kid",
-                        "alg",
-                        "state",
-                        "created_at",
-                        "activated_at",
-                        "publish_until",
-                    ]
-                    .iter()
-                    .map(|f| field(k, f))
-                    .collect()
-                }),
-            )
+            heading
+                + &table(
+                    &[
+                        "KID",
+                        "ALG",
+                        "STATE",
+                        "CREATED",
+                        "ACTIVATED",
+                        "PUBLISH UNTIL",
+                    ],
+                    rows.iter().map(|k| {
+                        [
+                            "kid",
+                            "alg",
+                            "state",
+                            "created_at",
+                            "activated_at",
+                            "publish_until",
+                        ]
+                        .iter()
+                        .map(|f| field(k, f))
+                        .collect()
+                    }),
+                )
         }
         Shape::Deleted { .. } => String::new(),
     })
@@ -211,6 +222,8 @@ fn status(v: &Value) -> String {
 fn show(key: &str, v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
+        // An empty cell or value would be invisible.
+        Value::String(s) if s.is_empty() => "-".into(),
         Value::String(s) => clean(s),
         Value::Number(n) => match n.as_i64() {
             Some(t) if TIME_FIELDS.contains(&key) => rfc3339(t),
@@ -329,6 +342,10 @@ mod tests {
         assert!(out.contains("access_token_ttl:  600\n"), "{out}");
         assert!(out.contains("allowed_scopes:    read, write\n"), "{out}");
         assert!(out.contains("redirect_uris:     -\n"), "{out}");
+        let mut unnamed = client("public");
+        unnamed["name"] = json!("");
+        let out = human(&Shape::Client, Some(&unnamed)).expect("renders");
+        assert!(out.contains("name:              -\n"), "{out}");
         assert!(
             out.contains("created_at:        1970-01-01T00:00:00Z\n"),
             "{out}"
@@ -396,17 +413,21 @@ mod tests {
         let keys = json!({"keys": [
             {"kid": "k1", "alg": "ES256", "state": "active", "created_at": 0, "activated_at": 60, "publish_until": null},
         ]});
-        let out = human(
-            &Shape::Keys {
-                tenant: "acme".into(),
-            },
-            Some(&keys),
-        )
-        .expect("renders");
-        assert_eq!(
-            out,
+        let table =
             "KID  ALG    STATE   CREATED               ACTIVATED             PUBLISH UNTIL\n\
-             k1   ES256  active  1970-01-01T00:00:00Z  1970-01-01T00:01:00Z  -\n"
+                     k1   ES256  active  1970-01-01T00:00:00Z  1970-01-01T00:01:00Z  -\n";
+        let listed = Shape::Keys {
+            tenant: "acme".into(),
+            rotated: None,
+        };
+        assert_eq!(human(&listed, Some(&keys)).expect("renders"), table);
+        let rotated = Shape::Keys {
+            tenant: "acme".into(),
+            rotated: Some("ES256".into()),
+        };
+        assert_eq!(
+            human(&rotated, Some(&keys)).expect("renders"),
+            format!("rotated the signing keys of tenant 'acme' (ES256)\n\n{table}")
         );
     }
 
@@ -445,7 +466,14 @@ mod tests {
         assert!(human(&Shape::Tenants, Some(&json!([]))).is_err());
         assert!(human(&Shape::Tenant, Some(&json!("x"))).is_err());
         assert!(human(&Shape::ClientWithSecret, Some(&json!({}))).is_err());
-        assert!(human(&Shape::Keys { tenant: "t".into() }, None).is_err());
+        assert!(human(
+            &Shape::Keys {
+                tenant: "t".into(),
+                rotated: None
+            },
+            None
+        )
+        .is_err());
     }
 
     #[test]

@@ -1,0 +1,428 @@
+//! The load generator: a fixed number of keep-alive HTTP/1.1 connections on hyper's low-level
+//! client, each sending one pre-built request after another, on the caller's (current-thread)
+//! runtime. A warm-up, then a fixed window in which completed answers are counted. Loopback only.
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+/// One answer may take this long before it counts as an error (and the connection is replaced).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A request built once and cloned cheaply for every send (the body is a shared `Bytes`).
+pub struct Template {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Template {
+    pub fn get(addr: SocketAddr, path: &str) -> Template {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HOST,
+            HeaderValue::from_str(&addr.to_string()).expect("an address is a valid header"),
+        );
+        Template {
+            method: Method::GET,
+            uri: path.parse().expect("the path is a valid URI"),
+            headers,
+            body: Bytes::new(),
+        }
+    }
+
+    pub fn post_form(
+        addr: SocketAddr,
+        path: &str,
+        form: &str,
+        basic: Option<(&str, &str)>,
+    ) -> Template {
+        let mut t = Template::get(addr, path);
+        t.method = Method::POST;
+        t.headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        if let Some((id, secret)) = basic {
+            t.headers.insert(AUTHORIZATION, basic_header(id, secret));
+        }
+        t.body = Bytes::from(form.to_owned());
+        t
+    }
+
+    pub fn post_json(
+        addr: SocketAddr,
+        path: &str,
+        json: &serde_json::Value,
+        bearer: &str,
+    ) -> Template {
+        let mut t = Template::get(addr, path);
+        t.method = Method::POST;
+        t.headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        t.headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {bearer}"))
+                .expect("the admin token is a valid header"),
+        );
+        t.body = Bytes::from(json.to_string());
+        t
+    }
+
+    fn request(&self) -> Request<Full<Bytes>> {
+        let mut req = Request::new(Full::new(self.body.clone()));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        *req.headers_mut() = self.headers.clone();
+        req
+    }
+
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.method, self.uri)
+    }
+}
+
+/// `Basic base64(urlencode(id) ':' urlencode(secret))` (RFC 6749 §2.3.1).
+pub fn basic_header(id: &str, secret: &str) -> HeaderValue {
+    use base64::Engine;
+    let joined = format!("{}:{}", form_encode(id), form_encode(secret));
+    let value = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(joined)
+    );
+    HeaderValue::from_str(&value).expect("base64 is a valid header")
+}
+
+/// application/x-www-form-urlencoded encoding of one value.
+pub fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'*') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
+    // This is a load generator: it only ever talks to a server on this machine.
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "{addr} is not a loopback address; the bench only loads local servers"
+        ));
+    }
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| format!("TCP_NODELAY: {e}"))?;
+    let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(async move {
+        // The connection ends when its sender is dropped or the server closes it; an error
+        // here shows up as a failed request on the sender side.
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+async fn send(
+    sender: &mut SendRequest<Full<Bytes>>,
+    t: &Template,
+) -> Result<(StatusCode, Bytes), String> {
+    sender
+        .ready()
+        .await
+        .map_err(|e| format!("connection not ready: {e}"))?;
+    let resp = sender
+        .send_request(t.request())
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("body read failed: {e}"))?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// One request on a fresh connection (set-up, readiness polls, checks).
+pub async fn once(addr: SocketAddr, t: &Template) -> Result<(StatusCode, Bytes), String> {
+    tokio::time::timeout(REQUEST_TIMEOUT, async {
+        let mut sender = connect(addr).await?;
+        send(&mut sender, t).await
+    })
+    .await
+    .map_err(|_| format!("{}: no answer within {REQUEST_TIMEOUT:?}", t.describe()))?
+}
+
+/// Like [`once`], but anything other than 2xx is an error that shows the answer.
+pub async fn once_ok(addr: SocketAddr, t: &Template) -> Result<Bytes, String> {
+    let (status, body) = once(addr, t).await?;
+    if !status.is_success() {
+        return Err(format!(
+            "{} answered {status}: {}",
+            t.describe(),
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    Ok(body)
+}
+
+#[derive(Clone, Copy)]
+pub struct LoadConfig {
+    pub addr: SocketAddr,
+    pub connections: usize,
+    pub warmup: Duration,
+    pub window: Duration,
+    /// Upper bound on the requests sent in one run, over all connections.
+    pub max_requests: u64,
+    /// The server's pid, to sample its CPU time over the window.
+    pub server_pid: Option<u32>,
+    /// The CPU the server is pinned to, to see what else ran on it during the window.
+    pub server_core: Option<usize>,
+}
+
+#[derive(Default)]
+struct ConnStats {
+    /// 2xx answers completed inside the window.
+    ok: u64,
+    /// Failures at any time (warm-up included): non-2xx, transport errors, timeouts.
+    errors: u64,
+    sent: u64,
+    statuses: BTreeMap<u16, u64>,
+    first_error: Option<String>,
+}
+
+impl ConnStats {
+    fn error(&mut self, what: String) {
+        self.errors += 1;
+        self.first_error.get_or_insert(what);
+    }
+}
+
+pub struct LoadResult {
+    pub ok: u64,
+    pub errors: u64,
+    pub sent: u64,
+    pub window: Duration,
+    /// Count of answers by status, over the whole run.
+    pub statuses: BTreeMap<u16, u64>,
+    pub first_error: Option<String>,
+    /// Server CPU time over the window / window (1.0 = one core busy).
+    pub server_cpu: Option<f64>,
+    /// This process's CPU time over the window / window.
+    pub client_cpu: Option<f64>,
+    /// Share of the window in which the server's CPU was busy (with anything) or stolen by the
+    /// hypervisor; minus `server_cpu`, what other processes took from the server.
+    pub core_busy: Option<f64>,
+    pub hit_request_cap: bool,
+}
+
+impl LoadResult {
+    pub fn rate(&self) -> f64 {
+        self.ok as f64 / self.window.as_secs_f64()
+    }
+}
+
+async fn connection_loop(
+    cfg: LoadConfig,
+    t: Arc<Template>,
+    measure_from: Instant,
+    end: Instant,
+    cap: u64,
+) -> ConnStats {
+    let mut stats = ConnStats::default();
+    let mut sender: Option<SendRequest<Full<Bytes>>> = None;
+    let mut connect_failures = 0;
+    while Instant::now() < end && stats.sent < cap {
+        let s = match sender.as_mut() {
+            Some(s) => s,
+            None => match connect(cfg.addr).await {
+                Ok(s) => sender.insert(s),
+                Err(e) => {
+                    stats.error(e);
+                    connect_failures += 1;
+                    if connect_failures >= 3 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+        };
+        stats.sent += 1;
+        let result = tokio::time::timeout(REQUEST_TIMEOUT, send(s, &t)).await;
+        let done = Instant::now();
+        let in_window = done >= measure_from && done < end;
+        match result {
+            Ok(Ok((status, body))) => {
+                *stats.statuses.entry(status.as_u16()).or_default() += 1;
+                if status.is_success() {
+                    if in_window {
+                        stats.ok += 1;
+                    }
+                } else {
+                    let body = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+                    stats.error(format!("{} answered {status}: {body}", t.describe()));
+                }
+            }
+            Ok(Err(e)) => {
+                stats.error(format!("{}: {e}", t.describe()));
+                sender = None;
+            }
+            Err(_) => {
+                stats.error(format!(
+                    "{}: no answer within {REQUEST_TIMEOUT:?}",
+                    t.describe()
+                ));
+                sender = None;
+            }
+        }
+    }
+    stats
+}
+
+/// Process CPU time (user + system) of `pid`, from /proc/PID/stat.
+fn cpu_time(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 here (0-based: 11, 12).
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as u64 } else { 100 };
+    Some(Duration::from_secs_f64(ticks as f64 / hz as f64))
+}
+
+/// Busy (everything but idle and iowait, steal included) and total ticks of one CPU, from /proc/stat.
+fn core_ticks(cpu: usize) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(&format!("cpu{cpu}")))?;
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if v.len() < 8 {
+        return None;
+    }
+    let total: u64 = v.iter().sum();
+    Some((total - v[3] - v[4], total))
+}
+
+/// This process's CPU time and one CPU's busy ticks at an instant, to tell how much of that CPU
+/// other processes took between two samples.
+pub struct CpuSample {
+    at: Instant,
+    own: Option<Duration>,
+    core: Option<(u64, u64)>,
+}
+
+impl CpuSample {
+    pub fn take(core: Option<usize>) -> CpuSample {
+        CpuSample {
+            at: Instant::now(),
+            own: cpu_time("self"),
+            core: core.and_then(core_ticks),
+        }
+    }
+
+    /// Share of the CPU that others (processes, interrupts, the hypervisor) used since `earlier`.
+    pub fn others_since(&self, earlier: &CpuSample) -> Option<f64> {
+        let ((b0, t0), (b1, t1)) = (earlier.core?, self.core?);
+        if t1 <= t0 {
+            return None;
+        }
+        let busy = (b1 - b0) as f64 / (t1 - t0) as f64;
+        let wall = self.at.duration_since(earlier.at).as_secs_f64();
+        let own = self.own?.saturating_sub(earlier.own?).as_secs_f64() / wall;
+        Some((busy - own).max(0.0))
+    }
+}
+
+/// Runs `t` from `cfg.connections` connections: warm-up, then the window.
+pub async fn run(cfg: LoadConfig, t: Template) -> LoadResult {
+    let t = Arc::new(t);
+    let start = Instant::now();
+    let measure_from = start + cfg.warmup;
+    let end = measure_from + cfg.window;
+    let cap = (cfg.max_requests / cfg.connections as u64).max(1);
+    let tasks: Vec<_> = (0..cfg.connections)
+        .map(|_| tokio::spawn(connection_loop(cfg, t.clone(), measure_from, end, cap)))
+        .collect();
+
+    let server_pid = cfg.server_pid.map(|p| p.to_string());
+    tokio::time::sleep_until(measure_from.into()).await;
+    let server_before = server_pid.as_deref().and_then(cpu_time);
+    let client_before = cpu_time("self");
+    let core_before = cfg.server_core.and_then(core_ticks);
+    tokio::time::sleep_until(end.into()).await;
+    let server_after = server_pid.as_deref().and_then(cpu_time);
+    let client_after = cpu_time("self");
+    let core_after = cfg.server_core.and_then(core_ticks);
+    let core_busy = match (core_before, core_after) {
+        (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => Some((b1 - b0) as f64 / (t1 - t0) as f64),
+        _ => None,
+    };
+    let share = |a: Option<Duration>, b: Option<Duration>| {
+        Some((b?.saturating_sub(a?)).as_secs_f64() / cfg.window.as_secs_f64())
+    };
+
+    let mut result = LoadResult {
+        ok: 0,
+        errors: 0,
+        sent: 0,
+        window: cfg.window,
+        statuses: BTreeMap::new(),
+        first_error: None,
+        server_cpu: share(server_before, server_after),
+        client_cpu: share(client_before, client_after),
+        core_busy,
+        hit_request_cap: false,
+    };
+    for task in tasks {
+        match task.await {
+            Ok(s) => {
+                result.ok += s.ok;
+                result.errors += s.errors;
+                result.sent += s.sent;
+                result.hit_request_cap |= s.sent >= cap;
+                for (status, n) in s.statuses {
+                    *result.statuses.entry(status).or_default() += n;
+                }
+                if result.first_error.is_none() {
+                    result.first_error = s.first_error;
+                }
+            }
+            Err(e) => {
+                result.errors += 1;
+                result
+                    .first_error
+                    .get_or_insert(format!("a connection task failed: {e}"));
+            }
+        }
+    }
+    result
+}
