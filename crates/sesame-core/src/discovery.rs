@@ -18,8 +18,9 @@ pub fn authorization_server_metadata(issuer: &str) -> Value {
         "token_endpoint": endpoint(issuer, "/token"),
         "token_endpoint_auth_methods_supported": auth_methods,
         "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-        // No authorization endpoint yet: no response types (RFC 8414 §2 allows an empty list
-        // when the authorization endpoint is not offered).
+        // RFC 8414 §2 requires this member. There is no authorization endpoint yet, so the
+        // truthful value is an empty list; some validators (authlib) read that as missing.
+        // The authorization endpoint and `code` come with browser sign-in.
         "response_types_supported": [],
         "introspection_endpoint": endpoint(issuer, "/introspect"),
         "introspection_endpoint_auth_methods_supported": auth_methods,

@@ -12,7 +12,7 @@ use crate::{Error, Result};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents, UnparsedPublicKey,
+    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, ParsedPublicKey, RsaKeyPair, RsaPublicKeyComponents,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -180,45 +180,41 @@ impl ActiveKey {
     }
 }
 
-/// A published public key, ready to verify.
-pub enum Verifier {
-    Rsa(RsaPublicKeyComponents<Vec<u8>>),
-    Ec(Vec<u8>),
-    Ed(Vec<u8>),
+/// A published public key, parsed once (re-parsing per verification costs more than the
+/// Ed25519 verification itself).
+pub struct Verifier {
+    alg: SigningAlg,
+    key: ParsedPublicKey,
 }
 
 impl Verifier {
     fn from_jwk(jwk: &serde_json::Value) -> Option<Verifier> {
         let member = |k: &str| jwk.get(k).and_then(|v| v.as_str()).and_then(|s| B64.decode(s).ok());
-        match jwk.get("kty")?.as_str()? {
-            "RSA" => Some(Verifier::Rsa(RsaPublicKeyComponents { n: member("n")?, e: member("e")? })),
+        let (alg, key) = match jwk.get("kty")?.as_str()? {
+            "RSA" => {
+                let components = RsaPublicKeyComponents { n: member("n")?, e: member("e")? };
+                let der = components.as_der().ok()?;
+                let key = ParsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, der.as_ref()).ok()?;
+                (SigningAlg::RS256, key)
+            }
             "EC" => {
                 let mut point = vec![4u8];
                 point.extend(member("x")?);
                 point.extend(member("y")?);
-                Some(Verifier::Ec(point))
+                (SigningAlg::ES256, ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).ok()?)
             }
-            "OKP" => Some(Verifier::Ed(member("x")?)),
-            _ => None,
-        }
+            "OKP" => (SigningAlg::EdDSA, ParsedPublicKey::new(&signature::ED25519, member("x")?).ok()?),
+            _ => return None,
+        };
+        Some(Verifier { alg, key })
     }
 
     pub fn alg(&self) -> SigningAlg {
-        match self {
-            Verifier::Rsa(_) => SigningAlg::RS256,
-            Verifier::Ec(_) => SigningAlg::ES256,
-            Verifier::Ed(_) => SigningAlg::EdDSA,
-        }
+        self.alg
     }
 
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
-        match self {
-            Verifier::Rsa(k) => k.verify(&signature::RSA_PKCS1_2048_8192_SHA256, msg, sig).is_ok(),
-            Verifier::Ec(point) => UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
-                .verify(msg, sig)
-                .is_ok(),
-            Verifier::Ed(x) => UnparsedPublicKey::new(&signature::ED25519, x).verify(msg, sig).is_ok(),
-        }
+        self.key.verify_sig(msg, sig).is_ok()
     }
 }
 

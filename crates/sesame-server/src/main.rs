@@ -104,8 +104,8 @@ fn init_logging(config: &Config) {
 fn print_banner(r: &sesame_server::Running, dev: bool) {
     let issuer = r.issuer(sesame_server::bootstrap::DEFAULT_TENANT);
     let mut out = format!(
-        "Sesame is running on {} ({} store, started in {} ms)\n  issuer:     {issuer}\n  discovery:  {issuer}/.well-known/openid-configuration\n",
-        r.public_url,
+        "Sesame is listening on {} ({} store, started in {} ms)\n  issuer:     {issuer}\n  discovery:  {issuer}/.well-known/openid-configuration\n",
+        r.addr,
         r.app.store.backend(),
         r.started_in.as_millis()
     );

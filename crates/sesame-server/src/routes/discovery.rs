@@ -15,11 +15,11 @@ fn serve(doc: &Published, content_type: &'static str, headers: &HeaderMap) -> Re
         (header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL)),
         (header::ETAG, doc.etag.clone()),
     ];
-    // RFC 9110 §13.1.2: a matching If-None-Match gets 304 without the body.
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == doc.etag || t.trim() == "*"));
+    // RFC 9110 §13.1.2: If-None-Match uses the weak comparison (a `W/` prefix is ignored),
+    // and a match gets 304 without the body.
+    let matches = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(',').map(str::trim).any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == doc.etag)
+    });
     if matches {
         return (StatusCode::NOT_MODIFIED, cache).into_response();
     }
