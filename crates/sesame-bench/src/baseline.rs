@@ -126,10 +126,7 @@ async fn token(
 
 /// Runs the baseline server on 127.0.0.1:`port` until SIGTERM or ctrl-c.
 pub fn serve(port: u16) -> ExitCode {
-    let (client_id, secret) = match (
-        std::env::var(ENV_CLIENT_ID),
-        std::env::var(ENV_CLIENT_SECRET),
-    ) {
+    let (client_id, secret) = match (std::env::var(ENV_CLIENT_ID), std::env::var(ENV_CLIENT_SECRET)) {
         (Ok(id), Ok(secret)) => (id, Secret::from_string(secret)),
         _ => {
             let secret = Secret::generate();
@@ -150,10 +147,7 @@ pub fn serve(port: u16) -> ExitCode {
     });
     drop(secret);
     // The same runtime as sesamed: multi-thread, as many workers as CPUs we may run on.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("baseline: cannot start the runtime: {e}");

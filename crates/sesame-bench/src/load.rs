@@ -40,12 +40,7 @@ impl Template {
         }
     }
 
-    pub fn post_form(
-        addr: SocketAddr,
-        path: &str,
-        form: &str,
-        basic: Option<(&str, &str)>,
-    ) -> Template {
+    pub fn post_form(addr: SocketAddr, path: &str, form: &str, basic: Option<(&str, &str)>) -> Template {
         let mut t = Template::get(addr, path);
         t.method = Method::POST;
         t.headers.insert(
@@ -59,20 +54,14 @@ impl Template {
         t
     }
 
-    pub fn post_json(
-        addr: SocketAddr,
-        path: &str,
-        json: &serde_json::Value,
-        bearer: &str,
-    ) -> Template {
+    pub fn post_json(addr: SocketAddr, path: &str, json: &serde_json::Value, bearer: &str) -> Template {
         let mut t = Template::get(addr, path);
         t.method = Method::POST;
         t.headers
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         t.headers.insert(
             AUTHORIZATION,
-            HeaderValue::from_str(&format!("Bearer {bearer}"))
-                .expect("the admin token is a valid header"),
+            HeaderValue::from_str(&format!("Bearer {bearer}")).expect("the admin token is a valid header"),
         );
         t.body = Bytes::from(json.to_string());
         t
@@ -139,10 +128,7 @@ async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
     Ok(sender)
 }
 
-async fn send(
-    sender: &mut SendRequest<Full<Bytes>>,
-    t: &Template,
-) -> Result<(StatusCode, Bytes), String> {
+async fn send(sender: &mut SendRequest<Full<Bytes>>, t: &Template) -> Result<(StatusCode, Bytes), String> {
     sender
         .ready()
         .await
@@ -287,10 +273,7 @@ async fn connection_loop(
                 sender = None;
             }
             Err(_) => {
-                stats.error(format!(
-                    "{}: no answer within {REQUEST_TIMEOUT:?}",
-                    t.describe()
-                ));
+                stats.error(format!("{}: no answer within {REQUEST_TIMEOUT:?}", t.describe()));
                 sender = None;
             }
         }

@@ -29,10 +29,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(
-    name = "sesame-bench",
-    about = "Single-core benchmark of sesamed's hot paths"
-)]
+#[command(name = "sesame-bench", about = "Single-core benchmark of sesamed's hot paths")]
 struct Cli {
     /// The sesamed binary [default: `sesamed` next to this executable, i.e. target/release/sesamed].
     #[arg(long)]
@@ -118,7 +115,9 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     if cfg!(debug_assertions) {
-        eprintln!("sesame-bench: WARNING: this is a debug build; run with `cargo run --release -p sesame-bench`");
+        eprintln!(
+            "sesame-bench: WARNING: this is a debug build; run with `cargo run --release -p sesame-bench`"
+        );
     }
 
     eprintln!("sesame-bench: {}", machine.describe());
@@ -140,11 +139,7 @@ fn main() -> ExitCode {
     // Verification, the crypto of introspection: shorter, it is context rather than a target.
     let mut verifies = Vec::new();
     for alg in [SigningAlg::EdDSA, SigningAlg::RS256] {
-        let rate = sign::measure_verify(
-            alg,
-            Duration::from_secs_f64(cli.sign_seconds / 2.0),
-            bench_core,
-        );
+        let rate = sign::measure_verify(alg, Duration::from_secs_f64(cli.sign_seconds / 2.0), bench_core);
         eprintln!(
             "raw verify {:<5} {:>8}/s  (others on this core {})",
             alg.as_str(),
@@ -154,10 +149,7 @@ fn main() -> ExitCode {
         verifies.push(rate);
     }
 
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sesame-bench: cannot start the runtime: {e}");
@@ -210,10 +202,7 @@ impl Machine {
                     .map(|(_, v)| v.trim().to_owned())
             })
             .unwrap_or_else(|| "unknown CPU".into());
-        let online = cpuinfo
-            .lines()
-            .filter(|l| l.starts_with("processor"))
-            .count();
+        let online = cpuinfo.lines().filter(|l| l.starts_with("processor")).count();
         let vm = cpuinfo
             .lines()
             .any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "hypervisor"));
@@ -304,9 +293,7 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         pinning,
         &tmp.path().join("sesamed.log"),
     )?;
-    let startup = sesame
-        .wait_ready(spawned_at, Duration::from_secs(60))
-        .await?;
+    let startup = sesame.wait_ready(spawned_at, Duration::from_secs(60)).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss_kb = sesame.status_kb("VmRSS");
     let server_cpus = sesame.cpus_allowed();
@@ -319,12 +306,8 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
     );
 
     // Set-up through the admin API: one confidential client per algorithm.
-    let admin_token = std::fs::read_to_string(data_dir.join("admin-token")).map_err(|e| {
-        format!(
-            "cannot read {}: {e}",
-            data_dir.join("admin-token").display()
-        )
-    })?;
+    let admin_token = std::fs::read_to_string(data_dir.join("admin-token"))
+        .map_err(|e| format!("cannot read {}: {e}", data_dir.join("admin-token").display()))?;
     let admin_token = admin_token.trim();
     let mut clients = Vec::new();
     for alg in SigningAlg::ALL {
@@ -334,15 +317,10 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
             "allowed_scopes": ["read"],
             "allowed_audiences": ["api"],
         });
-        let t = Template::post_json(
-            addr,
-            "/admin/v1/tenants/default/clients",
-            &spec,
-            admin_token,
-        );
+        let t = Template::post_json(addr, "/admin/v1/tenants/default/clients", &spec, admin_token);
         let body = load::once_ok(addr, &t).await?;
-        let v: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| format!("client creation answer is not JSON: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| format!("client creation answer is not JSON: {e}"))?;
         let id = v["client"]["client_id"]
             .as_str()
             .ok_or("client creation answer has no client.client_id")?;
@@ -447,10 +425,7 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         if !cli.wants(&load_name("introspect", alg)) {
             continue;
         }
-        introspect_rows.push((
-            alg,
-            measure(cfg, format!("introspect {}", alg.as_str()), t).await,
-        ));
+        introspect_rows.push((alg, measure(cfg, format!("introspect {}", alg.as_str()), t).await));
     }
     let peak_rss_kb = sesame.status_kb("VmHWM");
     let threads = sesame.threads();
@@ -458,8 +433,7 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
 
     let mut baseline = Vec::new();
     if cli.wants("baseline") {
-        let exe =
-            std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
         let addr = SocketAddr::from((
             [127, 0, 0, 1],
             server::free_port().map_err(|e| format!("no free port: {e}"))?,
@@ -478,8 +452,7 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
             pinning,
             &tmp.path().join("baseline.log"),
         )?;
-        base.wait_ready(Instant::now(), Duration::from_secs(30))
-            .await?;
+        base.wait_ready(Instant::now(), Duration::from_secs(30)).await?;
         for alg in [SigningAlg::EdDSA, SigningAlg::ES256, SigningAlg::RS256] {
             let t = Template::post_form(
                 addr,
@@ -619,12 +592,7 @@ fn report(
     verifies: &[SignRate],
     r: &Results,
 ) -> String {
-    let sign_rate = |alg: SigningAlg| {
-        signs
-            .iter()
-            .find(|s| s.alg == alg)
-            .map_or(0.0, |s| s.per_second)
-    };
+    let sign_rate = |alg: SigningAlg| signs.iter().find(|s| s.alg == alg).map_or(0.0, |s| s.per_second);
     let verify_rate = |alg: SigningAlg| {
         verifies
             .iter()
@@ -663,10 +631,7 @@ fn report(
         t.push([
             &format!("raw verify {}", s.alg.as_str()),
             &format!("{}/s", thousands(s.per_second)),
-            &format!(
-                "Verifier::verify of one token, {} s",
-                cli.sign_seconds / 2.0
-            ),
+            &format!("Verifier::verify of one token, {} s", cli.sign_seconds / 2.0),
             &raw_cpu(s),
             "",
             "",
@@ -853,8 +818,7 @@ fn report(
         }
     }
     if let Pinning::Unpinned(_) = pinning {
-        notes
-            .push("not pinned: the server and the load generator compete for the same CPUs".into());
+        notes.push("not pinned: the server and the load generator compete for the same CPUs".into());
     }
     if !notes.is_empty() {
         out.push('\n');

@@ -48,9 +48,7 @@ pub fn pin_self() -> Pinning {
         .stderr(Stdio::piped())
         .output()
     {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Pinning::Unpinned("taskset not found".into())
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Pinning::Unpinned("taskset not found".into()),
         Err(e) => Pinning::Unpinned(format!("taskset: {e}")),
         Ok(out) if !out.status.success() => Pinning::Unpinned(format!(
             "taskset -pc 1 failed: {}",
@@ -104,9 +102,7 @@ impl ServerProcess {
             cmd.env(k, v);
         }
         let out = File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-        let err = out
-            .try_clone()
-            .map_err(|e| format!("{}: {e}", log.display()))?;
+        let err = out.try_clone().map_err(|e| format!("{}: {e}", log.display()))?;
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
         unsafe {
@@ -136,11 +132,7 @@ impl ServerProcess {
     }
 
     /// Polls `GET /readyz` until it answers 200; returns the time from `spawned_at`.
-    pub async fn wait_ready(
-        &mut self,
-        spawned_at: Instant,
-        limit: Duration,
-    ) -> Result<Duration, String> {
+    pub async fn wait_ready(&mut self, spawned_at: Instant, limit: Duration) -> Result<Duration, String> {
         let probe = Template::get(self.addr, "/readyz");
         loop {
             if let Ok((status, _)) = load::once(self.addr, &probe).await {

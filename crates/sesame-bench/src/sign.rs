@@ -4,7 +4,6 @@
 //! token.rs `AccessClaims`), so the bytes signed here are the bytes the token endpoint signs.
 
 use crate::load::CpuSample;
-use aws_lc_rs::signature::{KeyPair, RsaPublicKeyComponents};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use serde::Serialize;
@@ -51,8 +50,7 @@ pub fn claims_json(issuer: &str, client_id: &str, now: i64) -> Vec<u8> {
 
 /// A signing key with its JWS header pre-encoded, as `Keyring::load` prepares it.
 pub fn active_key(alg: SigningAlg) -> ActiveKey {
-    let pair =
-        SigningKeyPair::generate(alg).unwrap_or_else(|e| panic!("{alg} key generation: {e}"));
+    let pair = SigningKeyPair::generate(alg).unwrap_or_else(|e| panic!("{alg} key generation: {e}"));
     // The kid is an RFC 7638 thumbprint: 43 characters of base64url. Its value does not matter here.
     let kid = B64.encode(aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
@@ -111,17 +109,7 @@ pub fn measure(alg: SigningAlg, duration: Duration, core: Option<usize>) -> Sign
 
 /// The public half of `pair` as the keyring's verifier (what introspection checks with).
 fn verifier(pair: &SigningKeyPair) -> Verifier {
-    match pair {
-        SigningKeyPair::Rsa(k) => {
-            let pk = k.public_key();
-            Verifier::Rsa(RsaPublicKeyComponents {
-                n: pk.modulus().big_endian_without_leading_zero().to_vec(),
-                e: pk.exponent().big_endian_without_leading_zero().to_vec(),
-            })
-        }
-        SigningKeyPair::Ec(k) => Verifier::Ec(k.public_key().as_ref().to_vec()),
-        SigningKeyPair::Ed(k) => Verifier::Ed(k.public_key().as_ref().to_vec()),
-    }
+    pair.verifier()
 }
 
 /// Verifies one signed access token again and again for `duration`: the signature check that

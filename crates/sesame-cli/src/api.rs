@@ -2,8 +2,7 @@
 //! without any I/O, so the mapping is tested without a server.
 
 use crate::cli::{
-    AdminCommand, ClientCreate, ClientRef, ClientsCommand, KeysCommand, TenantCreate,
-    TenantsCommand,
+    AdminCommand, ClientCreate, ClientRef, ClientsCommand, KeysCommand, TenantCreate, TenantsCommand,
 };
 use crate::Failure;
 use serde_json::{json, Map, Value};
@@ -63,10 +62,7 @@ fn plan_tenants(command: &TenantsCommand) -> Result<Request, Failure> {
             shape: Shape::Tenant,
         },
         TenantsCommand::List => get(vec!["tenants".into()], Shape::Tenants),
-        TenantsCommand::Show(t) => get(
-            vec!["tenants".into(), segment("tenant", &t.name)?],
-            Shape::Tenant,
-        ),
+        TenantsCommand::Show(t) => get(vec!["tenants".into(), segment("tenant", &t.name)?], Shape::Tenant),
         TenantsCommand::Disable(t) => tenant_action(&t.name, "disable")?,
         TenantsCommand::Enable(t) => tenant_action(&t.name, "enable")?,
     })
@@ -85,19 +81,13 @@ fn plan_clients(command: &ClientsCommand) -> Result<Request, Failure> {
             shape: Shape::ClientWithSecret,
         },
         ClientsCommand::List(t) => get(
-            vec![
-                "tenants".into(),
-                segment("tenant", &t.tenant)?,
-                "clients".into(),
-            ],
+            vec!["tenants".into(), segment("tenant", &t.tenant)?, "clients".into()],
             Shape::Clients {
                 tenant: t.tenant.clone(),
             },
         ),
         ClientsCommand::Show(c) => get(client_path(c)?, Shape::Client),
-        ClientsCommand::RotateSecret(c) => {
-            client_action(c, "rotate-secret", Shape::ClientWithSecret)?
-        }
+        ClientsCommand::RotateSecret(c) => client_action(c, "rotate-secret", Shape::ClientWithSecret)?,
         ClientsCommand::Disable(c) => client_action(c, "disable", Shape::Client)?,
         ClientsCommand::Enable(c) => client_action(c, "enable", Shape::Client)?,
         ClientsCommand::Delete(c) => Request {
@@ -115,11 +105,7 @@ fn plan_clients(command: &ClientsCommand) -> Result<Request, Failure> {
 fn plan_keys(command: &KeysCommand) -> Result<Request, Failure> {
     Ok(match command {
         KeysCommand::List(t) => get(
-            vec![
-                "tenants".into(),
-                segment("tenant", &t.tenant)?,
-                "keys".into(),
-            ],
+            vec!["tenants".into(), segment("tenant", &t.tenant)?, "keys".into()],
             Shape::Keys {
                 tenant: t.tenant.clone(),
                 rotated: None,
@@ -267,8 +253,8 @@ mod tests {
     use clap::Parser;
 
     fn plan_of(args: &[&str]) -> Result<Request, Failure> {
-        let cli = Cli::try_parse_from(["sesame", "admin"].into_iter().chain(args.iter().copied()))
-            .expect("parses");
+        let cli =
+            Cli::try_parse_from(["sesame", "admin"].into_iter().chain(args.iter().copied())).expect("parses");
         let Command::Admin(a) = cli.command;
         plan(&a.command)
     }
@@ -310,15 +296,9 @@ mod tests {
     #[test]
     fn tenant_commands_map_to_paths() {
         let r = ok(&["tenants", "list"]);
-        assert_eq!(
-            (route(&r), r.shape),
-            ("Get /tenants".into(), Shape::Tenants)
-        );
+        assert_eq!((route(&r), r.shape), ("Get /tenants".into(), Shape::Tenants));
         let r = ok(&["tenants", "show", "acme"]);
-        assert_eq!(
-            (route(&r), r.shape),
-            ("Get /tenants/acme".into(), Shape::Tenant)
-        );
+        assert_eq!((route(&r), r.shape), ("Get /tenants/acme".into(), Shape::Tenant));
         for action in ["disable", "enable"] {
             let r = ok(&["tenants", action, "acme"]);
             assert_eq!(route(&r), format!("Post /tenants/acme/{action}"));
@@ -330,10 +310,7 @@ mod tests {
     fn client_create_defaults_to_an_empty_spec() {
         let r = ok(&["clients", "create", "--tenant", "acme"]);
         assert_eq!(route(&r), "Post /tenants/acme/clients");
-        assert_eq!(
-            (r.body, r.shape),
-            (Some(json!({})), Shape::ClientWithSecret)
-        );
+        assert_eq!((r.body, r.shape), (Some(json!({})), Shape::ClientWithSecret));
     }
 
     #[test]
@@ -395,10 +372,7 @@ mod tests {
             ("enable", Shape::Client),
         ] {
             let r = ok(&["clients", action, "svc", "--tenant", "acme"]);
-            assert_eq!(
-                route(&r),
-                format!("Post /tenants/acme/clients/svc/{action}")
-            );
+            assert_eq!(route(&r), format!("Post /tenants/acme/clients/svc/{action}"));
             assert_eq!((r.body, r.shape), (None, shape));
         }
         let r = ok(&["clients", "delete", "--tenant", "acme", "svc"]);
@@ -419,9 +393,7 @@ mod tests {
             (route(&r), r.body),
             ("Post /tenants/acme/keys/rotate".into(), Some(json!({})))
         );
-        let r = ok(&[
-            "keys", "rotate", "--tenant", "acme", "--alg", "ES256", "--force",
-        ]);
+        let r = ok(&["keys", "rotate", "--tenant", "acme", "--alg", "ES256", "--force"]);
         assert_eq!(r.body, Some(json!({"alg": "ES256", "force": true})));
         assert_eq!(
             r.shape,

@@ -121,12 +121,7 @@ pub enum ClientsCommand {
 #[derive(Debug, Args)]
 pub struct TenantOpt {
     /// Tenant
-    #[arg(
-        long,
-        env = "SESAME_TENANT",
-        default_value = "default",
-        value_name = "T"
-    )]
+    #[arg(long, env = "SESAME_TENANT", default_value = "default", value_name = "T")]
     pub tenant: String,
 }
 
@@ -251,10 +246,7 @@ mod tests {
             let Command::Admin(a) = parse(args).expect("parses").command;
             assert!(a.conn.json);
             assert_eq!(a.conn.url, "http://h:1");
-            assert!(matches!(
-                a.command,
-                AdminCommand::Tenants(TenantsCommand::List)
-            ));
+            assert!(matches!(a.command, AdminCommand::Tenants(TenantsCommand::List)));
         }
     }
 
@@ -293,15 +285,7 @@ mod tests {
     fn unknown_algorithms_and_types_are_usage_errors() {
         assert!(parse(&["admin", "tenants", "create", "x", "--signing-alg", "HS256"]).is_err());
         assert!(parse(&["admin", "clients", "create", "--type", "secret"]).is_err());
-        assert!(parse(&[
-            "admin",
-            "tenants",
-            "create",
-            "x",
-            "--access-token-ttl",
-            "-1"
-        ])
-        .is_err());
+        assert!(parse(&["admin", "tenants", "create", "x", "--access-token-ttl", "-1"]).is_err());
     }
 
     #[test]

@@ -51,9 +51,7 @@ impl Admin {
         builder = match &req.body {
             Some(body) => builder.json(body),
             // RFC 9110 §8.6: a POST without content still says so, which some proxies insist on.
-            None if req.method == Method::Post => {
-                builder.header(reqwest::header::CONTENT_LENGTH, "0")
-            }
+            None if req.method == Method::Post => builder.header(reqwest::header::CONTENT_LENGTH, "0"),
             None => builder,
         };
         let unreachable = |e: reqwest::Error, doing: &str| {
@@ -109,11 +107,7 @@ pub fn endpoint(base: &Url, path: &[String]) -> Url {
     url
 }
 
-pub fn interpret(
-    status: StatusCode,
-    location: Option<&str>,
-    body: &[u8],
-) -> Result<Option<Value>, Failure> {
+pub fn interpret(status: StatusCode, location: Option<&str>, body: &[u8]) -> Result<Option<Value>, Failure> {
     if status.is_success() {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
@@ -133,9 +127,7 @@ pub fn interpret(
         }
     }
     if status.is_redirection() {
-        let to = location
-            .map(|l| format!(" to {}", clean(l)))
-            .unwrap_or_default();
+        let to = location.map(|l| format!(" to {}", clean(l))).unwrap_or_default();
         return Err(Failure(format!(
             "the server answered {status} (a redirect{to}); is --url the address of the Sesame server?"
         )));
@@ -208,10 +200,7 @@ mod tests {
 
     #[test]
     fn success_answers() {
-        assert_eq!(
-            interpret(StatusCode::NO_CONTENT, None, b"").expect("ok"),
-            None
-        );
+        assert_eq!(interpret(StatusCode::NO_CONTENT, None, b"").expect("ok"), None);
         assert_eq!(
             interpret(StatusCode::CREATED, None, br#"{"id":"a"}"#).expect("ok"),
             Some(json!({"id": "a"}))
@@ -224,12 +213,8 @@ mod tests {
         let body = br#"{"error":"not_found","error_description":"tenant 'x' does not exist"}"#;
         let err = interpret(StatusCode::NOT_FOUND, None, body).expect_err("error");
         assert_eq!(err.0, "not_found: tenant 'x' does not exist");
-        let err = interpret(
-            StatusCode::UNAUTHORIZED,
-            None,
-            br#"{"error":"unauthorized"}"#,
-        )
-        .expect_err("error");
+        let err =
+            interpret(StatusCode::UNAUTHORIZED, None, br#"{"error":"unauthorized"}"#).expect_err("error");
         assert_eq!(err.0, "unauthorized");
     }
 

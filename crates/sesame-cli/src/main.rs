@@ -43,10 +43,7 @@ fn admin(args: AdminArgs) -> Result<(), Failure> {
     // reported as such even without a token.
     let request = api::plan(&args.command)?;
     let base = http::base_url(&args.conn.url)?;
-    let token = token::resolve(token::Sources::from_env(
-        args.conn.token,
-        args.conn.token_file,
-    ))?;
+    let token = token::resolve(token::Sources::from_env(args.conn.token, args.conn.token_file))?;
     let admin = http::Admin::new(base, &args.conn.url, token)?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -71,10 +68,7 @@ fn admin(args: AdminArgs) -> Result<(), Failure> {
 /// `print!` panics when stdout is closed (`sesame admin tenants list | head -0`).
 fn print(text: &str) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(()),
         // The reader went away on purpose; nothing is left to tell it.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

@@ -126,14 +126,7 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
             }
             heading
                 + &table(
-                    &[
-                        "KID",
-                        "ALG",
-                        "STATE",
-                        "CREATED",
-                        "ACTIVATED",
-                        "PUBLISH UNTIL",
-                    ],
+                    &["KID", "ALG", "STATE", "CREATED", "ACTIVATED", "PUBLISH UNTIL"],
                     rows.iter().map(|k| {
                         [
                             "kid",
@@ -155,11 +148,7 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
 
 /// Known fields in a fixed order, then any others the server sent, alphabetically.
 fn object(obj: &Map<String, Value>, order: &[&str], client: bool) -> String {
-    let mut keys: Vec<&str> = order
-        .iter()
-        .copied()
-        .filter(|k| obj.contains_key(*k))
-        .collect();
+    let mut keys: Vec<&str> = order.iter().copied().filter(|k| obj.contains_key(*k)).collect();
     let mut rest: Vec<&str> = obj
         .keys()
         .map(String::as_str)
@@ -171,8 +160,7 @@ fn object(obj: &Map<String, Value>, order: &[&str], client: bool) -> String {
     let mut out = String::new();
     for key in keys {
         let value = &obj[key];
-        let text = if client && value.is_null() && matches!(key, "signing_alg" | "access_token_ttl")
-        {
+        let text = if client && value.is_null() && matches!(key, "signing_alg" | "access_token_ttl") {
             "(tenant default)".to_string()
         } else {
             show(key, value)
@@ -231,11 +219,7 @@ fn show(key: &str, v: &Value) -> String {
         },
         Value::Bool(b) => b.to_string(),
         Value::Array(items) if items.is_empty() => "-".into(),
-        Value::Array(items) => items
-            .iter()
-            .map(|i| show("", i))
-            .collect::<Vec<_>>()
-            .join(", "),
+        Value::Array(items) => items.iter().map(|i| show("", i)).collect::<Vec<_>>().join(", "),
         Value::Object(_) => clean(&v.to_string()),
     }
 }
@@ -335,10 +319,7 @@ mod tests {
     #[test]
     fn client_shows_defaults_lists_and_times() {
         let out = human(&Shape::Client, Some(&client("confidential"))).expect("renders");
-        assert!(
-            out.contains("signing_alg:       (tenant default)\n"),
-            "{out}"
-        );
+        assert!(out.contains("signing_alg:       (tenant default)\n"), "{out}");
         assert!(out.contains("access_token_ttl:  600\n"), "{out}");
         assert!(out.contains("allowed_scopes:    read, write\n"), "{out}");
         assert!(out.contains("redirect_uris:     -\n"), "{out}");
@@ -346,14 +327,8 @@ mod tests {
         unnamed["name"] = json!("");
         let out = human(&Shape::Client, Some(&unnamed)).expect("renders");
         assert!(out.contains("name:              -\n"), "{out}");
-        assert!(
-            out.contains("created_at:        1970-01-01T00:00:00Z\n"),
-            "{out}"
-        );
-        assert!(
-            out.contains("updated_at:        1970-01-01T23:59:59Z\n"),
-            "{out}"
-        );
+        assert!(out.contains("created_at:        1970-01-01T00:00:00Z\n"), "{out}");
+        assert!(out.contains("updated_at:        1970-01-01T23:59:59Z\n"), "{out}");
         assert!(!out.contains("client_secret"), "{out}");
     }
 
@@ -383,11 +358,7 @@ mod tests {
         let mut other = tenant();
         other["id"] = json!("a-much-longer-name");
         other["disabled"] = json!(true);
-        let out = human(
-            &Shape::Tenants,
-            Some(&json!({"tenants": [tenant(), other]})),
-        )
-        .expect("renders");
+        let out = human(&Shape::Tenants, Some(&json!({"tenants": [tenant(), other]}))).expect("renders");
         assert_eq!(
             out,
             "ID                  DISPLAY NAME  ALG    TTL   STATUS    ISSUER\n\
@@ -413,8 +384,7 @@ mod tests {
         let keys = json!({"keys": [
             {"kid": "k1", "alg": "ES256", "state": "active", "created_at": 0, "activated_at": 60, "publish_until": null},
         ]});
-        let table =
-            "KID  ALG    STATE   CREATED               ACTIVATED             PUBLISH UNTIL\n\
+        let table = "KID  ALG    STATE   CREATED               ACTIVATED             PUBLISH UNTIL\n\
                      k1   ES256  active  1970-01-01T00:00:00Z  1970-01-01T00:01:00Z  -\n";
         let listed = Shape::Keys {
             tenant: "acme".into(),

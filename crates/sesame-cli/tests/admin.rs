@@ -22,9 +22,16 @@ async fn server() -> Server {
         ..Default::default()
     };
     let running = sesame_server::start(&config, false).await.unwrap();
-    let AdminToken::Created(t, _) = &running.admin_token else { panic!("fresh store") };
+    let AdminToken::Created(t, _) = &running.admin_token else {
+        panic!("fresh store")
+    };
     let token = t.expose().to_owned();
-    Server { running, token, _db: db, _dir: dir }
+    Server {
+        running,
+        token,
+        _db: db,
+        _dir: dir,
+    }
 }
 
 /// Runs `sesame admin --url … ARGS` with the admin token in the environment.
@@ -59,7 +66,19 @@ async fn an_operator_creates_a_tenant_and_client_and_the_client_gets_a_token() {
     assert!(out.contains("acme"), "{out}");
     let (code, out, err) = sesame(
         &s,
-        &["--json", "clients", "create", "--tenant", "acme", "--client-id", "svc", "--scope", "read", "--audience", "api"],
+        &[
+            "--json",
+            "clients",
+            "create",
+            "--tenant",
+            "acme",
+            "--client-id",
+            "svc",
+            "--scope",
+            "read",
+            "--audience",
+            "api",
+        ],
     )
     .await;
     assert_eq!(code, 0, "{err}");
@@ -84,14 +103,21 @@ async fn an_operator_creates_a_tenant_and_client_and_the_client_gets_a_token() {
     assert_eq!(code, 0);
     let (code, out, _) = sesame(&s, &["--json", "clients", "show", "--tenant", "acme", "svc"]).await;
     assert_eq!(code, 0);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["disabled"], true);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["disabled"],
+        true
+    );
     let (code, out, _) = sesame(&s, &["keys", "list", "--tenant", "acme"]).await;
     assert_eq!(code, 0);
     assert_eq!(out.matches("EdDSA").count(), 2, "{out}");
     let (code, _, err) = sesame(&s, &["keys", "rotate", "--tenant", "acme", "--alg", "EdDSA"]).await;
     assert_eq!(code, 1, "too early without --force");
     assert!(err.starts_with("error: refused:"), "{err}");
-    let (code, _, err) = sesame(&s, &["keys", "rotate", "--tenant", "acme", "--alg", "EdDSA", "--force"]).await;
+    let (code, _, err) = sesame(
+        &s,
+        &["keys", "rotate", "--tenant", "acme", "--alg", "EdDSA", "--force"],
+    )
+    .await;
     assert_eq!(code, 0, "{err}");
     let (code, _, _) = sesame(&s, &["clients", "delete", "--tenant", "acme", "svc"]).await;
     assert_eq!(code, 0);
@@ -106,13 +132,29 @@ async fn an_operator_creates_a_tenant_and_client_and_the_client_gets_a_token() {
 async fn a_wrong_token_or_an_unreachable_server_is_a_clear_error() {
     let s = server().await;
     let out = Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .args(["admin", "--url", &s.running.public_url, "--token", "wrong", "tenants", "list"])
+        .args([
+            "admin",
+            "--url",
+            &s.running.public_url,
+            "--token",
+            "wrong",
+            "tenants",
+            "list",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"));
     let out = Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .args(["admin", "--url", "http://127.0.0.1:1", "--token", "x", "tenants", "list"])
+        .args([
+            "admin",
+            "--url",
+            "http://127.0.0.1:1",
+            "--token",
+            "x",
+            "tenants",
+            "list",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

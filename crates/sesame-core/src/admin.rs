@@ -37,7 +37,10 @@ pub async fn create_tenant(store: &dyn Store, tenant: &Tenant, keys: &[StoredKey
 }
 
 pub async fn require_tenant(store: &dyn Store, id: &TenantId) -> Result<Tenant> {
-    store.get_tenant(id).await?.ok_or_else(|| Error::NotFound(format!("tenant '{id}' does not exist")))
+    store
+        .get_tenant(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("tenant '{id}' does not exist")))
 }
 
 pub async fn require_client(store: &dyn Store, tenant: &TenantId, id: &ClientId) -> Result<Client> {
@@ -120,7 +123,9 @@ pub async fn rotate_client_secret(
     client.secret_hash = Some(secret.hash());
     client.updated_at = now;
     if !store.update_client(&client).await? {
-        return Err(Error::NotFound(format!("client '{id}' does not exist in tenant '{tenant}'")));
+        return Err(Error::NotFound(format!(
+            "client '{id}' does not exist in tenant '{tenant}'"
+        )));
     }
     Ok((client, secret))
 }

@@ -33,7 +33,11 @@ impl PresentedClient {
 /// Returns `Ok(None)` for a scheme other than Basic, which is not client authentication.
 pub fn parse_basic(header: &[u8]) -> Result<Option<PresentedClient>> {
     let malformed = || Error::InvalidClient { basic: true };
-    let Some(rest) = header.get(..6).filter(|s| s.eq_ignore_ascii_case(b"basic ")).map(|_| &header[6..]) else {
+    let Some(rest) = header
+        .get(..6)
+        .filter(|s| s.eq_ignore_ascii_case(b"basic "))
+        .map(|_| &header[6..])
+    else {
         return Ok(None);
     };
     let decoded = Zeroizing::new(STANDARD.decode(rest.trim_ascii()).map_err(|_| malformed())?);
@@ -42,7 +46,11 @@ pub fn parse_basic(header: &[u8]) -> Result<Option<PresentedClient>> {
     let id = form_decode(&decoded[..colon]).ok_or_else(malformed)?;
     let secret = Zeroizing::new(form_decode(&decoded[colon + 1..]).ok_or_else(malformed)?);
     let client_id = ClientId::parse(&id).map_err(|_| malformed())?;
-    Ok(Some(PresentedClient { client_id, secret, method: AuthMethod::ClientSecretBasic }))
+    Ok(Some(PresentedClient {
+        client_id,
+        secret,
+        method: AuthMethod::ClientSecretBasic,
+    }))
 }
 
 fn form_decode(bytes: &[u8]) -> Option<String> {
@@ -79,10 +87,7 @@ pub fn from_post(client_id: Option<&str>, client_secret: Option<&str>) -> Result
 }
 
 /// Picks the one method the client used; RFC 6749 §2.3 forbids using more than one.
-pub fn choose(
-    basic: Option<PresentedClient>,
-    post: Option<PresentedClient>,
-) -> Result<PresentedClient> {
+pub fn choose(basic: Option<PresentedClient>, post: Option<PresentedClient>) -> Result<PresentedClient> {
     match (basic, post) {
         (Some(b), None) => Ok(b),
         (None, Some(p)) => Ok(p),
@@ -96,7 +101,9 @@ pub fn choose(
 /// Checks a presented secret against the stored client. Unknown, disabled and public clients
 /// and wrong secrets all give the same `invalid_client`, after the same hashing work.
 pub fn authenticate<'c>(client: Option<&'c Client>, presented: &PresentedClient) -> Result<&'c Client> {
-    let refused = Error::InvalidClient { basic: presented.basic() };
+    let refused = Error::InvalidClient {
+        basic: presented.basic(),
+    };
     let Some(client) = client else {
         let _ = hash_secret(presented.secret.as_bytes());
         return Err(refused);
@@ -132,7 +139,10 @@ mod tests {
     #[test]
     fn malformed_basic_headers_are_invalid_client() {
         for bad in [&b"Basic !!!"[..], b"Basic YWJj", b"Basic \xff\xfe", b"Basic "] {
-            assert!(matches!(parse_basic(bad), Err(Error::InvalidClient { basic: true })), "{bad:?}");
+            assert!(
+                matches!(parse_basic(bad), Err(Error::InvalidClient { basic: true })),
+                "{bad:?}"
+            );
         }
         let no_utf8 = format!("Basic {}", STANDARD.encode(b"\xff:\xfe"));
         assert!(parse_basic(no_utf8.as_bytes()).is_err());

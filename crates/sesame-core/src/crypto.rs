@@ -9,7 +9,9 @@ use zeroize::Zeroize;
 
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
-    SystemRandom::new().fill(&mut out).expect("the system CSPRNG failed");
+    SystemRandom::new()
+        .fill(&mut out)
+        .expect("the system CSPRNG failed");
     out
 }
 
@@ -39,7 +41,9 @@ impl MasterKey {
             )));
         }
         let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| Error::Internal("AES key".into()))?;
-        Ok(MasterKey { key: LessSafeKey::new(key) })
+        Ok(MasterKey {
+            key: LessSafeKey::new(key),
+        })
     }
 
     /// Parses the base64 form kept in a file or an environment variable.
@@ -65,7 +69,11 @@ impl MasterKey {
         let nonce_bytes = random_bytes::<NONCE_LEN>();
         let mut buf = plaintext.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(aad.as_bytes()), &mut buf)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(aad.as_bytes()),
+                &mut buf,
+            )
             .expect("AES-GCM seal");
         let mut out = Vec::with_capacity(NONCE_LEN + buf.len());
         out.extend_from_slice(&nonce_bytes);
@@ -123,7 +131,13 @@ mod tests {
 
     #[test]
     fn bad_master_keys_are_named() {
-        assert!(MasterKey::from_base64("not base64!").unwrap_err().to_string().contains("base64"));
-        assert!(MasterKey::from_base64("AAAA").unwrap_err().to_string().contains("32 bytes"));
+        assert!(MasterKey::from_base64("not base64!")
+            .unwrap_err()
+            .to_string()
+            .contains("base64"));
+        assert!(MasterKey::from_base64("AAAA")
+            .unwrap_err()
+            .to_string()
+            .contains("32 bytes"));
     }
 }

@@ -49,7 +49,9 @@ pub fn verify(keyring: &Keyring, token: &str) -> Result<Verified> {
     }
     let header_bytes = B64.decode(h).map_err(|_| invalid())?;
     let header: Header = serde_json::from_slice(&header_bytes).map_err(|_| invalid())?;
-    let verifier = keyring.verifier(header.kid.ok_or_else(invalid)?).ok_or_else(invalid)?;
+    let verifier = keyring
+        .verifier(header.kid.ok_or_else(invalid)?)
+        .ok_or_else(invalid)?;
     // RFC 8725 §3.1: the algorithm comes from the key, never from the token alone.
     if header.alg != verifier.alg().as_str() {
         return Err(invalid());
@@ -61,5 +63,8 @@ pub fn verify(keyring: &Keyring, token: &str) -> Result<Verified> {
     }
     let payload = B64.decode(p).map_err(|_| invalid())?;
     let claims = serde_json::from_slice(&payload).map_err(|_| invalid())?;
-    Ok(Verified { typ: header.typ.map(str::to_owned), claims })
+    Ok(Verified {
+        typ: header.typ.map(str::to_owned),
+        claims,
+    })
 }

@@ -45,7 +45,8 @@ impl SigningKeyPair {
         Ok(match alg {
             SigningAlg::RS256 => SigningKeyPair::Rsa(RsaKeyPair::from_pkcs8(der).map_err(rejected)?),
             SigningAlg::ES256 => SigningKeyPair::Ec(
-                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(rejected)?,
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .map_err(rejected)?,
             ),
             SigningAlg::EdDSA => SigningKeyPair::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(rejected)?),
         })
@@ -74,7 +75,8 @@ impl SigningKeyPair {
         Ok(match self {
             SigningKeyPair::Rsa(k) => {
                 let mut sig = vec![0u8; k.public_modulus_len()];
-                k.sign(&signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig).map_err(failed)?;
+                k.sign(&signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig)
+                    .map_err(failed)?;
                 sig
             }
             SigningKeyPair::Ec(k) => k.sign(&rng, msg).map_err(failed)?.as_ref().to_vec(),
@@ -122,6 +124,16 @@ impl SigningKeyPair {
         // serde_json's Map is ordered by key (BTreeMap), which is the order RFC 7638 wants.
         let json = serde_json::to_vec(&canonical).expect("map serializes");
         B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &json))
+    }
+
+    /// The verifier for this key's signatures, as the keyring builds it from the JWK.
+    pub fn verifier(&self) -> Verifier {
+        let jwk: serde_json::Map<_, _> = self
+            .public_members()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.into()))
+            .collect();
+        Verifier::from_jwk(&serde_json::Value::Object(jwk)).expect("our own public key parses")
     }
 
     fn public_jwk(&self, kid: &str) -> String {
@@ -189,10 +201,17 @@ pub struct Verifier {
 
 impl Verifier {
     fn from_jwk(jwk: &serde_json::Value) -> Option<Verifier> {
-        let member = |k: &str| jwk.get(k).and_then(|v| v.as_str()).and_then(|s| B64.decode(s).ok());
+        let member = |k: &str| {
+            jwk.get(k)
+                .and_then(|v| v.as_str())
+                .and_then(|s| B64.decode(s).ok())
+        };
         let (alg, key) = match jwk.get("kty")?.as_str()? {
             "RSA" => {
-                let components = RsaPublicKeyComponents { n: member("n")?, e: member("e")? };
+                let components = RsaPublicKeyComponents {
+                    n: member("n")?,
+                    e: member("e")?,
+                };
                 let der = components.as_der().ok()?;
                 let key = ParsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, der.as_ref()).ok()?;
                 (SigningAlg::RS256, key)
@@ -201,9 +220,15 @@ impl Verifier {
                 let mut point = vec![4u8];
                 point.extend(member("x")?);
                 point.extend(member("y")?);
-                (SigningAlg::ES256, ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).ok()?)
+                (
+                    SigningAlg::ES256,
+                    ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).ok()?,
+                )
             }
-            "OKP" => (SigningAlg::EdDSA, ParsedPublicKey::new(&signature::ED25519, member("x")?).ok()?),
+            "OKP" => (
+                SigningAlg::EdDSA,
+                ParsedPublicKey::new(&signature::ED25519, member("x")?).ok()?,
+            ),
             _ => return None,
         };
         Some(Verifier { alg, key })
@@ -265,7 +290,11 @@ impl Keyring {
             }
         }
         let jwks = serde_json::to_vec(&json!({ "keys": published })).expect("value serializes");
-        Ok(Keyring { active, verifiers, jwks })
+        Ok(Keyring {
+            active,
+            verifiers,
+            jwks,
+        })
     }
 
     pub fn active(&self, alg: SigningAlg) -> Result<&Arc<ActiveKey>> {
@@ -304,7 +333,10 @@ mod tests {
             assert!(ring.verifier(&next.kid).is_some(), "next key is published");
             let jwks: serde_json::Value = serde_json::from_slice(ring.jwks()).unwrap();
             assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
-            assert!(jwks["keys"][0].get("d").is_none(), "no private members in the JWKS");
+            assert!(
+                jwks["keys"][0].get("d").is_none(),
+                "no private members in the JWKS"
+            );
         }
     }
 

@@ -104,12 +104,15 @@ impl GrantType {
 impl FromStr for GrantType {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        GrantType::ALL.into_iter().find(|g| g.as_str() == s).ok_or_else(|| {
-            Error::InvalidRequest(format!(
-                "grant type '{}' is not supported (client_credentials)",
-                s.escape_debug()
-            ))
-        })
+        GrantType::ALL
+            .into_iter()
+            .find(|g| g.as_str() == s)
+            .ok_or_else(|| {
+                Error::InvalidRequest(format!(
+                    "grant type '{}' is not supported (client_credentials)",
+                    s.escape_debug()
+                ))
+            })
     }
 }
 
@@ -139,7 +142,9 @@ impl Tenant {
     pub fn validate(&self) -> Result<()> {
         validate_ttl("access_token_ttl", self.access_token_ttl)?;
         if self.display_name.chars().count() > 200 {
-            return Err(Error::invalid_request("display_name is longer than 200 characters"));
+            return Err(Error::invalid_request(
+                "display_name is longer than 200 characters",
+            ));
         }
         Ok(())
     }
@@ -180,8 +185,7 @@ impl Client {
             _ => {}
         }
         // RFC 6749 §4.4: client credentials are for confidential clients only.
-        if self.client_type == ClientType::Public
-            && self.grant_types.contains(&GrantType::ClientCredentials)
+        if self.client_type == ClientType::Public && self.grant_types.contains(&GrantType::ClientCredentials)
         {
             return Err(Error::invalid_request(
                 "a public client cannot use the client_credentials grant",
@@ -224,25 +228,33 @@ fn validate_ttl(field: &str, ttl: i64) -> Result<()> {
 pub fn validate_scope_token(s: &str) -> Result<()> {
     let ok = !s.is_empty()
         && s.len() <= 256
-        && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
     if ok {
         Ok(())
     } else {
-        Err(Error::InvalidRequest(format!("scope '{}' is not a valid scope token", s.escape_debug())))
+        Err(Error::InvalidRequest(format!(
+            "scope '{}' is not a valid scope token",
+            s.escape_debug()
+        )))
     }
 }
 
 /// RFC 6749 §3.1.2: an absolute URI without a fragment. Stored and later compared exactly.
 fn validate_redirect_uri(uri: &str) -> Result<()> {
-    let bad = |why: &str| Err(Error::InvalidRequest(format!("redirect URI '{}' {why}", uri.escape_debug())));
+    let bad = |why: &str| {
+        Err(Error::InvalidRequest(format!(
+            "redirect URI '{}' {why}",
+            uri.escape_debug()
+        )))
+    };
     let Some((scheme, rest)) = uri.split_once(':') else {
         return bad("is not an absolute URI");
     };
-    let scheme_ok = scheme
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     if !scheme_ok || rest.is_empty() {
         return bad("is not an absolute URI");
     }
@@ -252,7 +264,9 @@ fn validate_redirect_uri(uri: &str) -> Result<()> {
     if uri.len() > 2000 || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return bad("is too long or contains spaces");
     }
-    if (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) && !rest.starts_with("//") {
+    if (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+        && !rest.starts_with("//")
+    {
         return bad("has no host");
     }
     Ok(())

@@ -88,7 +88,12 @@ fn client_credentials(
             jti: &new_jti(),
         },
     )?;
-    Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope })
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope,
+    })
 }
 
 /// RFC 9068 §2.2 access-token claims.
@@ -132,9 +137,12 @@ fn granted_scope(client: &Client, requested: Option<&str>) -> Result<Option<Stri
     };
     let mut granted: Vec<&str> = Vec::new();
     for s in requested.split(' ').filter(|s| !s.is_empty()) {
-        crate::model::validate_scope_token(s).map_err(|_| Error::InvalidScope(format!("scope '{}' is malformed", s.escape_debug())))?;
+        crate::model::validate_scope_token(s)
+            .map_err(|_| Error::InvalidScope(format!("scope '{}' is malformed", s.escape_debug())))?;
         if !client.allowed_scopes.iter().any(|a| a == s) {
-            return Err(Error::InvalidScope(format!("the client may not request scope '{s}'")));
+            return Err(Error::InvalidScope(format!(
+                "the client may not request scope '{s}'"
+            )));
         }
         if !granted.contains(&s) {
             granted.push(s);
@@ -190,10 +198,19 @@ impl ValidAccessToken {
 
 /// Checks an access token of this tenant. `None` for anything not valid: wrong signature, a
 /// key of another tenant, another issuer, expired or not yet valid, not an `at+jwt`.
-pub fn validate_access_token(issuer: &str, keyring: &Keyring, token: &str, now: i64) -> Option<ValidAccessToken> {
+pub fn validate_access_token(
+    issuer: &str,
+    keyring: &Keyring,
+    token: &str,
+    now: i64,
+) -> Option<ValidAccessToken> {
     let verified = jwt::verify(keyring, token).ok()?;
     // RFC 9068 §4: the resource server checks `typ` is at+jwt, so an ID token is not accepted.
-    if !verified.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
+    if !verified
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"))
+    {
         return None;
     }
     let claims = verified.claims;
@@ -216,7 +233,17 @@ pub fn introspection_response(token: Option<&ValidAccessToken>) -> serde_json::V
     };
     let mut out = serde_json::Map::new();
     out.insert("active".into(), true.into());
-    for name in ["iss", "sub", "aud", "client_id", "scope", "iat", "nbf", "exp", "jti"] {
+    for name in [
+        "iss",
+        "sub",
+        "aud",
+        "client_id",
+        "scope",
+        "iat",
+        "nbf",
+        "exp",
+        "jti",
+    ] {
         if let Some(v) = token.claims.get(name) {
             out.insert(name.into(), v.clone());
         }
@@ -271,7 +298,12 @@ mod tests {
     fn client_credentials_issue_rfc9068_tokens_for_each_alg() {
         for alg in SigningAlg::ALL {
             let (tenant, client, ring) = fixture(alg);
-            let ctx = IssueContext { issuer: "https://id/t/acme", tenant: &tenant, keyring: &ring, now: 2000 };
+            let ctx = IssueContext {
+                issuer: "https://id/t/acme",
+                tenant: &tenant,
+                keyring: &ring,
+                now: 2000,
+            };
             let resp = issue(&ctx, &client, cc(Some("read"), &["api"])).unwrap();
             assert_eq!(resp.expires_in, 600);
             assert_eq!(resp.scope.as_deref(), Some("read"));
@@ -292,10 +324,24 @@ mod tests {
     #[test]
     fn scopes_and_audiences_are_limited_to_what_the_client_is_allowed() {
         let (tenant, client, ring) = fixture(SigningAlg::EdDSA);
-        let ctx = IssueContext { issuer: "i", tenant: &tenant, keyring: &ring, now: 1 };
-        assert!(matches!(issue(&ctx, &client, cc(Some("admin"), &[])), Err(Error::InvalidScope(_))));
-        assert!(matches!(issue(&ctx, &client, cc(Some("read \"x"), &[])), Err(Error::InvalidScope(_))));
-        assert!(matches!(issue(&ctx, &client, cc(None, &["evil"])), Err(Error::InvalidTarget(_))));
+        let ctx = IssueContext {
+            issuer: "i",
+            tenant: &tenant,
+            keyring: &ring,
+            now: 1,
+        };
+        assert!(matches!(
+            issue(&ctx, &client, cc(Some("admin"), &[])),
+            Err(Error::InvalidScope(_))
+        ));
+        assert!(matches!(
+            issue(&ctx, &client, cc(Some("read \"x"), &[])),
+            Err(Error::InvalidScope(_))
+        ));
+        assert!(matches!(
+            issue(&ctx, &client, cc(None, &["evil"])),
+            Err(Error::InvalidTarget(_))
+        ));
         let all = issue(&ctx, &client, cc(None, &[])).unwrap();
         assert_eq!(all.scope.as_deref(), Some("read write"));
         let tok = validate_access_token("i", &ring, &all.access_token, 1).unwrap();
@@ -306,14 +352,27 @@ mod tests {
     fn a_client_without_the_grant_is_unauthorized() {
         let (tenant, mut client, ring) = fixture(SigningAlg::EdDSA);
         client.grant_types.clear();
-        let ctx = IssueContext { issuer: "i", tenant: &tenant, keyring: &ring, now: 1 };
-        assert!(matches!(issue(&ctx, &client, cc(None, &[])), Err(Error::UnauthorizedClient(_))));
+        let ctx = IssueContext {
+            issuer: "i",
+            tenant: &tenant,
+            keyring: &ring,
+            now: 1,
+        };
+        assert!(matches!(
+            issue(&ctx, &client, cc(None, &[])),
+            Err(Error::UnauthorizedClient(_))
+        ));
     }
 
     #[test]
     fn tampered_tokens_are_not_valid() {
         let (tenant, client, ring) = fixture(SigningAlg::ES256);
-        let ctx = IssueContext { issuer: "i", tenant: &tenant, keyring: &ring, now: 1 };
+        let ctx = IssueContext {
+            issuer: "i",
+            tenant: &tenant,
+            keyring: &ring,
+            now: 1,
+        };
         let t = issue(&ctx, &client, cc(None, &[])).unwrap().access_token;
         let mut parts: Vec<&str> = t.split('.').collect();
         let forged = B64.encode(br#"{"iss":"i","sub":"root","exp":99999999999,"jti":"x"}"#);

@@ -6,7 +6,7 @@ use sesame_core::admin;
 use sesame_core::crypto::MasterKey;
 use sesame_core::ids::TenantId;
 use sesame_core::model::{Client, Tenant};
-use sesame_core::secret::{Secret, hash_secret};
+use sesame_core::secret::{hash_secret, Secret};
 use sesame_core::store::Store;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,7 +18,10 @@ pub const DEFAULT_TENANT: &str = "default";
 /// a missing key file is generated, but only for a store that has never had a key: a lost or
 /// wrong key refuses to start and never replaces the keys in the store.
 pub async fn master_key(config: &Config, dev: bool, store: &dyn Store) -> Result<MasterKey, String> {
-    let check = store.get_setting(MASTER_KEY_CHECK).await.map_err(|e| e.to_string())?;
+    let check = store
+        .get_setting(MASTER_KEY_CHECK)
+        .await
+        .map_err(|e| e.to_string())?;
     let default_file = config.data_dir.join("master.key");
     let key = if let Some(text) = &config.master_key {
         MasterKey::from_base64(text).map_err(|e| format!("config: master_key: {e}"))?
@@ -37,20 +40,30 @@ pub async fn master_key(config: &Config, dev: bool, store: &dyn Store) -> Result
             generate_key_file(path)?
         }
     } else {
-        return Err("no master key: set master_key_file or SESAME_MASTER_KEY to 32 random bytes in base64 \
+        return Err(
+            "no master key: set master_key_file or SESAME_MASTER_KEY to 32 random bytes in base64 \
                     (for example from `openssl rand -base64 32`), or run with --dev"
-            .into());
+                .into(),
+        );
     };
     match check {
         Some(value) if key.matches_check_value(&value) => Ok(key),
-        Some(_) => Err("the master key does not match the one this store was initialised with; \
+        Some(_) => Err(
+            "the master key does not match the one this store was initialised with; \
                         refusing to start (nothing was changed)"
-            .into()),
+                .into(),
+        ),
         None => {
             // Two replicas may start on an empty store at once: the first check value wins,
             // and a replica with another key then refuses like any wrong key.
-            store.insert_setting_if_absent(MASTER_KEY_CHECK, &key.check_value()).await.map_err(|e| e.to_string())?;
-            let stored = store.get_setting(MASTER_KEY_CHECK).await.map_err(|e| e.to_string())?;
+            store
+                .insert_setting_if_absent(MASTER_KEY_CHECK, &key.check_value())
+                .await
+                .map_err(|e| e.to_string())?;
+            let stored = store
+                .get_setting(MASTER_KEY_CHECK)
+                .await
+                .map_err(|e| e.to_string())?;
             match stored {
                 Some(v) if key.matches_check_value(&v) => Ok(key),
                 _ => Err("another sesamed initialised this store with a different master key".into()),
@@ -60,7 +73,8 @@ pub async fn master_key(config: &Config, dev: bool, store: &dyn Store) -> Result
 }
 
 fn read_key_file(path: &Path) -> Result<MasterKey, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read master key {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read master key {}: {e}", path.display()))?;
     MasterKey::from_base64(&text).map_err(|e| format!("master key file {}: {e}", path.display()))
 }
 
@@ -93,8 +107,13 @@ pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<
     let now = sesame_core::now();
     for decl in tenants {
         let where_ = format!("config: tenant '{}'", decl.id);
-        let existing = store.get_tenant(&decl.id).await.map_err(|e| format!("{where_}: {e}"))?;
-        let mut tenant = existing.clone().unwrap_or_else(|| Tenant::new(decl.id.clone(), now));
+        let existing = store
+            .get_tenant(&decl.id)
+            .await
+            .map_err(|e| format!("{where_}: {e}"))?;
+        let mut tenant = existing
+            .clone()
+            .unwrap_or_else(|| Tenant::new(decl.id.clone(), now));
         if let Some(n) = &decl.display_name {
             tenant.display_name = n.clone();
         }
@@ -106,16 +125,24 @@ pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<
         }
         tenant.validate().map_err(|e| format!("{where_}: {e}"))?;
         match existing {
-            None => ensure_tenant(app, &tenant).await.map_err(|e| format!("{where_}: {e}"))?,
+            None => ensure_tenant(app, &tenant)
+                .await
+                .map_err(|e| format!("{where_}: {e}"))?,
             Some(old) if old != tenant => {
-                store.update_tenant(&tenant).await.map_err(|e| format!("{where_}: {e}"))?;
+                store
+                    .update_tenant(&tenant)
+                    .await
+                    .map_err(|e| format!("{where_}: {e}"))?;
             }
             Some(_) => {}
         }
         for c in &decl.clients {
             let where_ = format!("{where_} client '{}'", c.client_id);
             let secret = c.read_secret(&decl.id)?;
-            let existing = store.get_client(&decl.id, &c.client_id).await.map_err(|e| format!("{where_}: {e}"))?;
+            let existing = store
+                .get_client(&decl.id, &c.client_id)
+                .await
+                .map_err(|e| format!("{where_}: {e}"))?;
             let client = Client {
                 tenant_id: decl.id.clone(),
                 client_id: c.client_id.clone(),
@@ -135,9 +162,13 @@ pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<
             client.validate().map_err(|e| format!("{where_}: {e}"))?;
             let result = match existing {
                 None => store.create_client(&client).await,
-                Some(old) if old != client => {
-                    store.update_client(&Client { updated_at: now, ..client }).await.map(|_| ())
-                }
+                Some(old) if old != client => store
+                    .update_client(&Client {
+                        updated_at: now,
+                        ..client
+                    })
+                    .await
+                    .map(|_| ()),
                 Some(_) => Ok(()),
             };
             result.map_err(|e| format!("{where_}: {e}"))?;
@@ -161,8 +192,11 @@ pub async fn default_tenant(app: &AppState, dev: bool, declared: usize) -> Resul
     let store = &*app.store;
     let id = TenantId::parse(DEFAULT_TENANT).expect("valid name");
     let empty = store.list_tenants().await.map_err(|e| e.to_string())?.is_empty();
-    if (dev || (empty && declared == 0)) && store.get_tenant(&id).await.map_err(|e| e.to_string())?.is_none() {
-        ensure_tenant(app, &Tenant::new(id, sesame_core::now())).await.map_err(|e| e.to_string())?;
+    if (dev || (empty && declared == 0)) && store.get_tenant(&id).await.map_err(|e| e.to_string())?.is_none()
+    {
+        ensure_tenant(app, &Tenant::new(id, sesame_core::now()))
+            .await
+            .map_err(|e| e.to_string())?;
         app.refresh_cache().await.map_err(|e| e.to_string())?;
     }
     Ok(())

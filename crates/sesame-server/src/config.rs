@@ -142,7 +142,10 @@ impl Config {
             .merge(Env::prefixed("SESAME_").only(ENV_KEYS))
             .merge(Serialized::defaults(overrides));
         let config: Config = fig.extract().map_err(|e| {
-            e.into_iter().map(|e| format!("config: {e}")).collect::<Vec<_>>().join("\n")
+            e.into_iter()
+                .map(|e| format!("config: {e}"))
+                .collect::<Vec<_>>()
+                .join("\n")
         })?;
         config.validate()?;
         Ok(config)
@@ -167,7 +170,10 @@ impl Config {
             ));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
-            return Err(format!("config: log_level '{}' is not a valid filter", self.log_level));
+            return Err(format!(
+                "config: log_level '{}' is not a valid filter",
+                self.log_level
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for t in &self.tenants {
@@ -177,14 +183,21 @@ impl Config {
             let mut clients = std::collections::HashSet::new();
             for c in &t.clients {
                 if !clients.insert(&c.client_id) {
-                    return Err(format!("config: client '{}' is declared twice in tenant '{}'", c.client_id, t.id));
+                    return Err(format!(
+                        "config: client '{}' is declared twice in tenant '{}'",
+                        c.client_id, t.id
+                    ));
                 }
                 let where_ = format!("config: tenant '{}' client '{}'", t.id, c.client_id);
                 match (c.client_type, &c.secret_env, &c.secret_file) {
                     (ClientType::Confidential, None, None) => {
-                        return Err(format!("{where_}: a confidential client needs secret_env or secret_file"))
+                        return Err(format!(
+                            "{where_}: a confidential client needs secret_env or secret_file"
+                        ))
                     }
-                    (_, Some(_), Some(_)) => return Err(format!("{where_}: give secret_env or secret_file, not both")),
+                    (_, Some(_), Some(_)) => {
+                        return Err(format!("{where_}: give secret_env or secret_file, not both"))
+                    }
                     (ClientType::Public, Some(_), _) | (ClientType::Public, _, Some(_)) => {
                         return Err(format!("{where_}: a public client has no secret"))
                     }
@@ -196,7 +209,9 @@ impl Config {
     }
 
     pub fn public_url(&self) -> String {
-        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
     pub fn store_url(&self) -> sesame_store::StoreUrl {
@@ -276,7 +291,10 @@ allowed_scopes = ["read"]
         )
         .unwrap();
         assert_eq!(c.public_url(), "https://id.example");
-        assert_eq!(c.tenants[0].clients[0].grant_types, vec![GrantType::ClientCredentials]);
+        assert_eq!(
+            c.tenants[0].clients[0].grant_types,
+            vec![GrantType::ClientCredentials]
+        );
         assert!(matches!(c.store_url(), sesame_store::StoreUrl::Postgres(_)));
     }
 }

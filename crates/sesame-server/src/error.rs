@@ -50,11 +50,17 @@ impl IntoResponse for ApiError {
         match e {
             // RFC 6749 §5.2: 401 with the scheme the client tried.
             Error::InvalidClient { basic: true } => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sesame\""));
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"sesame\""),
+                );
             }
             // RFC 6750 §3 for the admin API's bearer tokens.
             Error::Unauthorized => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"sesame-admin\""));
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"sesame-admin\""),
+                );
             }
             _ => {}
         }

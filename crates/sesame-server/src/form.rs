@@ -58,12 +58,16 @@ impl Form {
 
     /// A parameter that must be present exactly once.
     pub fn required(&self, name: &str) -> Result<&str, Error> {
-        self.single(name)?.ok_or_else(|| Error::InvalidRequest(format!("parameter '{name}' is missing")))
+        self.single(name)?
+            .ok_or_else(|| Error::InvalidRequest(format!("parameter '{name}' is missing")))
     }
 
     /// A parameter that may repeat (RFC 8707 `resource`).
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.params.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -89,10 +93,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
         let has_type = req.headers().contains_key(header::CONTENT_TYPE);
         if has_type && !media_type_is(&req, "application/json") {
-            return Err(ApiError(Error::invalid_request("the body must be application/json")));
+            return Err(ApiError(Error::invalid_request(
+                "the body must be application/json",
+            )));
         }
         let bytes = body_bytes(req).await?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
         serde_json::from_slice(bytes)
             .map(Json)
             .map_err(|e| ApiError(Error::InvalidRequest(format!("the JSON body is not valid: {e}"))))
@@ -106,7 +116,11 @@ mod tests {
     #[test]
     fn repeated_parameters_are_refused_but_resources_may_repeat() {
         let f = Form::parse(b"grant_type=a&grant_type=b&resource=x&resource=y&scope=").unwrap();
-        assert!(f.single("grant_type").unwrap_err().to_string().contains("repeated"));
+        assert!(f
+            .single("grant_type")
+            .unwrap_err()
+            .to_string()
+            .contains("repeated"));
         assert_eq!(f.all("resource").collect::<Vec<_>>(), ["x", "y"]);
         assert_eq!(f.single("scope").unwrap(), None, "empty means absent");
         assert!(f.required("code").unwrap_err().to_string().contains("missing"));

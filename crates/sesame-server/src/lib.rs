@@ -42,7 +42,10 @@ impl Running {
     /// Stops accepting, lets requests in flight finish, then stops the jobs.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
-        let result = self.server.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let result = self
+            .server
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         for j in self.jobs {
             j.abort();
         }
@@ -73,7 +76,10 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
 
     let metrics = metrics::Metrics::new();
     let app: AppState = Arc::new(App::new(store.clone(), master, public_url.clone(), metrics));
@@ -83,7 +89,10 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
     let admin_token = bootstrap::admin_token(&*store, config, dev).await?;
 
     let jobs = vec![
-        tokio::spawn(jobs::refresh_cache(app.clone(), Duration::from_millis(config.cache_refresh_ms))),
+        tokio::spawn(jobs::refresh_cache(
+            app.clone(),
+            Duration::from_millis(config.cache_refresh_ms),
+        )),
         tokio::spawn(jobs::sweep(app.clone(), Duration::from_secs(60))),
     ];
     let (shutdown, mut rx) = tokio::sync::watch::channel(false);

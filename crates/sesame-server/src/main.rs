@@ -94,7 +94,9 @@ fn main() -> ExitCode {
 
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::new(&config.log_level);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -119,7 +121,11 @@ fn print_banner(r: &sesame_server::Running, dev: bool) {
         AdminToken::Exists(Some(f)) => out.push_str(&format!("  admin token: in {}\n", f.display())),
         AdminToken::Exists(None) => {}
     }
-    let url = if r.public_url == "http://127.0.0.1:8080" { String::new() } else { format!(" --url {}", r.public_url) };
+    let url = if r.public_url == "http://127.0.0.1:8080" {
+        String::new()
+    } else {
+        format!(" --url {}", r.public_url)
+    };
     out.push_str(&format!(
         "Next: create a client and get a token:\n  sesame admin{url} clients create --tenant default --name my-service\n  \
          curl -u CLIENT_ID:CLIENT_SECRET -d grant_type=client_credentials {issuer}/token\n"

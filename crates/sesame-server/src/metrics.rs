@@ -44,10 +44,27 @@ impl Metrics {
         let latency: HistogramFamily =
             Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_05, 2.5, 14)));
         let tokens = Family::<GrantLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by route, method and status", requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
-        registry.register("tokens_issued", "Access tokens issued by grant type", tokens.clone());
-        Arc::new(Metrics { registry, requests, latency, tokens })
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
+        registry.register(
+            "tokens_issued",
+            "Access tokens issued by grant type",
+            tokens.clone(),
+        );
+        Arc::new(Metrics {
+            registry,
+            requests,
+            latency,
+            tokens,
+        })
     }
 
     pub fn token_issued(&self, grant_type: &'static str) {
@@ -72,7 +89,17 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     let start = Instant::now();
     let resp = next.run(req).await;
     let elapsed = start.elapsed().as_secs_f64();
-    metrics.latency.get_or_create(&RouteLabels { route: route.clone() }).observe(elapsed);
-    metrics.requests.get_or_create(&RequestLabels { route, method, status: resp.status().as_u16() }).inc();
+    metrics
+        .latency
+        .get_or_create(&RouteLabels { route: route.clone() })
+        .observe(elapsed);
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            route,
+            method,
+            status: resp.status().as_u16(),
+        })
+        .inc();
     resp
 }

@@ -47,7 +47,10 @@ impl Published {
     fn bytes(body: Vec<u8>) -> Published {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body);
         let etag = format!("\"{}\"", hex::encode(&digest.as_ref()[..16]));
-        Published { body: Bytes::from(body), etag: HeaderValue::from_str(&etag).expect("hex is a valid header") }
+        Published {
+            body: Bytes::from(body),
+            etag: HeaderValue::from_str(&etag).expect("hex is a valid header"),
+        }
     }
 }
 
@@ -72,14 +75,23 @@ impl TenantState {
             return Ok(None);
         };
         let client = Arc::new(client);
-        self.clients.write().expect("lock").insert(id.clone(), client.clone());
+        self.clients
+            .write()
+            .expect("lock")
+            .insert(id.clone(), client.clone());
         Ok(Some(client))
     }
 }
 
 impl App {
     pub fn new(store: Arc<dyn Store>, master: MasterKey, public_url: String, metrics: Arc<Metrics>) -> App {
-        App { store, master: Arc::new(master), public_url, metrics, cache: RwLock::default() }
+        App {
+            store,
+            master: Arc::new(master),
+            public_url,
+            metrics,
+            cache: RwLock::default(),
+        }
     }
 
     pub fn issuer(&self, tenant: &TenantId) -> String {

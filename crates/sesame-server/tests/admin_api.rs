@@ -12,10 +12,19 @@ async fn the_admin_api_requires_a_valid_bearer_token() {
     let url = s.url("/admin/v1/tenants");
     let none = s.http.get(&url).send().await.unwrap();
     assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
-    assert!(none.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    assert!(none.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
     assert_eq!(none.json::<Value>().await.unwrap()["error"], "unauthorized");
     for bad in ["Bearer wrong", "Bearer ", "Basic YTpi", "bearer"] {
-        let resp = s.http.get(&url).header("authorization", bad).send().await.unwrap();
+        let resp = s
+            .http
+            .get(&url)
+            .header("authorization", bad)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{bad}");
     }
     let resp = s.http.get(&url).bearer_auth(&s.admin_token).send().await.unwrap();
@@ -25,54 +34,151 @@ async fn the_admin_api_requires_a_valid_bearer_token() {
 #[tokio::test]
 async fn tenants_are_created_listed_shown_disabled_and_enabled() {
     let s = TestServer::sqlite().await;
-    let t = s.tenant("acme", json!({"display_name": "Acme", "signing_alg": "ES256", "access_token_ttl": 600})).await;
+    let t = s
+        .tenant(
+            "acme",
+            json!({"display_name": "Acme", "signing_alg": "ES256", "access_token_ttl": 600}),
+        )
+        .await;
     assert_eq!(t["issuer"], s.issuer("acme"));
-    assert_eq!((t["signing_alg"].as_str(), t["access_token_ttl"].as_i64()), (Some("ES256"), Some(600)));
-    let (status, body) = s.admin(Method::POST, "/tenants", Some(json!({"id": "acme"}))).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+    assert_eq!(
+        (t["signing_alg"].as_str(), t["access_token_ttl"].as_i64()),
+        (Some("ES256"), Some(600))
+    );
+    let (status, body) = s
+        .admin(Method::POST, "/tenants", Some(json!({"id": "acme"})))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
     let (_, list) = s.admin(Method::GET, "/tenants", None).await;
-    let ids: Vec<_> = list["tenants"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    let ids: Vec<_> = list["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["acme", "default"]);
     let (status, shown) = s.admin(Method::GET, "/tenants/acme", None).await;
-    assert_eq!((status, shown["display_name"].as_str()), (StatusCode::OK, Some("Acme")));
+    assert_eq!(
+        (status, shown["display_name"].as_str()),
+        (StatusCode::OK, Some("Acme"))
+    );
     let (_, off) = s.admin(Method::POST, "/tenants/acme/disable", None).await;
     assert_eq!(off["disabled"], true);
-    let resp = s.http.get(format!("{}/.well-known/openid-configuration", s.issuer("acme"))).send().await.unwrap();
+    let resp = s
+        .http
+        .get(format!("{}/.well-known/openid-configuration", s.issuer("acme")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     let (_, on) = s.admin(Method::POST, "/tenants/acme/enable", None).await;
     assert_eq!(on["disabled"], false);
-    let resp = s.http.get(format!("{}/.well-known/openid-configuration", s.issuer("acme"))).send().await.unwrap();
+    let resp = s
+        .http
+        .get(format!("{}/.well-known/openid-configuration", s.issuer("acme")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     // A client of acme signs with the tenant's algorithm.
     let (id, secret) = s.client("acme", json!({})).await;
     let (header, claims) = common::jwt_parts(&s.token("acme", &id, &secret, &[]).await);
     assert_eq!(header["alg"], "ES256");
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 600);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        600
+    );
 }
 
 #[tokio::test]
 async fn bad_admin_input_is_named() {
     let s = TestServer::sqlite().await;
     let cases = [
-        (Method::POST, "/tenants", json!({"id": "Bad Name"}), StatusCode::BAD_REQUEST),
-        (Method::POST, "/tenants", json!({"id": "x", "signing_alg": "HS256"}), StatusCode::BAD_REQUEST),
-        (Method::POST, "/tenants", json!({"id": "x", "access_token_ttl": 0}), StatusCode::BAD_REQUEST),
-        (Method::POST, "/tenants", json!({"id": "x", "surprise": 1}), StatusCode::BAD_REQUEST),
-        (Method::POST, "/tenants/default/clients", json!({"redirect_uris": ["/relative"]}), StatusCode::BAD_REQUEST),
-        (Method::POST, "/tenants/default/clients", json!({"allowed_scopes": ["a\"b"]}), StatusCode::BAD_REQUEST),
-        (Method::POST, "/tenants/default/clients", json!({"grant_types": ["password"]}), StatusCode::BAD_REQUEST),
-        (Method::POST, "/tenants/default/clients", json!({"client_type": "secret"}), StatusCode::BAD_REQUEST),
-        (Method::POST, "/tenants/nope/clients", json!({}), StatusCode::NOT_FOUND),
+        (
+            Method::POST,
+            "/tenants",
+            json!({"id": "Bad Name"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/tenants",
+            json!({"id": "x", "signing_alg": "HS256"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/tenants",
+            json!({"id": "x", "access_token_ttl": 0}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/tenants",
+            json!({"id": "x", "surprise": 1}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/tenants/default/clients",
+            json!({"redirect_uris": ["/relative"]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/tenants/default/clients",
+            json!({"allowed_scopes": ["a\"b"]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/tenants/default/clients",
+            json!({"grant_types": ["password"]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/tenants/default/clients",
+            json!({"client_type": "secret"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/tenants/nope/clients",
+            json!({}),
+            StatusCode::NOT_FOUND,
+        ),
         (Method::GET, "/tenants/nope", Value::Null, StatusCode::NOT_FOUND),
-        (Method::GET, "/tenants/default/clients/nope", Value::Null, StatusCode::NOT_FOUND),
-        (Method::DELETE, "/tenants/default/clients/nope", Value::Null, StatusCode::NOT_FOUND),
-        (Method::POST, "/tenants/default/keys/rotate", json!({"alg": "none"}), StatusCode::BAD_REQUEST),
+        (
+            Method::GET,
+            "/tenants/default/clients/nope",
+            Value::Null,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::DELETE,
+            "/tenants/default/clients/nope",
+            Value::Null,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::POST,
+            "/tenants/default/keys/rotate",
+            json!({"alg": "none"}),
+            StatusCode::BAD_REQUEST,
+        ),
     ];
     for (method, path, body, status) in cases {
         let body = (!body.is_null()).then_some(body);
         let (got, answer) = s.admin(method.clone(), path, body.clone()).await;
         assert_eq!(got, status, "{method} {path} {body:?}: {answer}");
-        assert!(answer["error"].is_string() && answer["error_description"].is_string(), "{answer}");
+        assert!(
+            answer["error"].is_string() && answer["error_description"].is_string(),
+            "{answer}"
+        );
     }
     let resp = s
         .http
@@ -91,7 +197,11 @@ async fn bad_admin_input_is_named() {
 async fn a_client_secret_is_shown_once_and_stored_only_as_a_hash() {
     let s = TestServer::sqlite().await;
     let (status, created) = s
-        .admin(Method::POST, "/tenants/default/clients", Some(json!({"client_id": "svc", "name": "Service"})))
+        .admin(
+            Method::POST,
+            "/tenants/default/clients",
+            Some(json!({"client_id": "svc", "name": "Service"})),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let secret = created["client_secret"].as_str().unwrap().to_owned();
@@ -106,8 +216,18 @@ async fn a_client_secret_is_shown_once_and_stored_only_as_a_hash() {
         sesame_core::ids::TenantId::parse("default").unwrap(),
         sesame_core::ids::ClientId::parse("svc").unwrap(),
     );
-    let stored = s.running.app.store.get_client(&tenant, &client).await.unwrap().unwrap();
-    assert_eq!(stored.secret_hash, Some(sesame_core::secret::hash_secret(secret.as_bytes())));
+    let stored = s
+        .running
+        .app
+        .store
+        .get_client(&tenant, &client)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.secret_hash,
+        Some(sesame_core::secret::hash_secret(secret.as_bytes()))
+    );
 }
 
 #[tokio::test]
@@ -115,23 +235,45 @@ async fn keys_rotate_only_after_the_next_key_was_published_long_enough_unless_fo
     let s = TestServer::sqlite().await;
     let jwks_url = format!("{}/jwks", s.issuer("default"));
     let before: Value = s.http.get(&jwks_url).send().await.unwrap().json().await.unwrap();
-    let (status, body) = s.admin(Method::POST, "/tenants/default/keys/rotate", Some(json!({}))).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("refused")), "{body}");
+    let (status, body) = s
+        .admin(Method::POST, "/tenants/default/keys/rotate", Some(json!({})))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("refused")),
+        "{body}"
+    );
     let (_, keys) = s.admin(Method::GET, "/tenants/default/keys", None).await;
     let states = |k: &Value| -> Vec<(String, String, String)> {
         let mut v: Vec<_> = k["keys"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|k| (k["alg"].as_str().unwrap().into(), k["state"].as_str().unwrap().into(), k["kid"].as_str().unwrap().into()))
+            .map(|k| {
+                (
+                    k["alg"].as_str().unwrap().into(),
+                    k["state"].as_str().unwrap().into(),
+                    k["kid"].as_str().unwrap().into(),
+                )
+            })
             .collect();
         v.sort();
         v
     };
     let initial = states(&keys);
     assert_eq!(initial.len(), 6);
-    let next_rs = initial.iter().find(|(a, st, _)| a == "RS256" && st == "next").unwrap().2.clone();
-    let active_rs = initial.iter().find(|(a, st, _)| a == "RS256" && st == "active").unwrap().2.clone();
+    let next_rs = initial
+        .iter()
+        .find(|(a, st, _)| a == "RS256" && st == "next")
+        .unwrap()
+        .2
+        .clone();
+    let active_rs = initial
+        .iter()
+        .find(|(a, st, _)| a == "RS256" && st == "active")
+        .unwrap()
+        .2
+        .clone();
     // the next key is published before it signs
     assert!(before.to_string().contains(&next_rs));
 
@@ -139,26 +281,49 @@ async fn keys_rotate_only_after_the_next_key_was_published_long_enough_unless_fo
     let old_token = s.token("default", &id, &secret, &[]).await;
     assert_eq!(common::jwt_parts(&old_token).0["kid"], active_rs.as_str());
 
-    let (status, rotated) =
-        s.admin(Method::POST, "/tenants/default/keys/rotate", Some(json!({"alg": "RS256", "force": true}))).await;
+    let (status, rotated) = s
+        .admin(
+            Method::POST,
+            "/tenants/default/keys/rotate",
+            Some(json!({"alg": "RS256", "force": true})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{rotated}");
     let after = states(&rotated);
     assert!(after.contains(&("RS256".into(), "active".into(), next_rs.clone())));
     assert!(after.contains(&("RS256".into(), "retired".into(), active_rs.clone())));
-    let retired = rotated["keys"].as_array().unwrap().iter().find(|k| k["kid"] == active_rs.as_str()).unwrap();
+    let retired = rotated["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == active_rs.as_str())
+        .unwrap();
     let until = retired["publish_until"].as_i64().unwrap();
-    assert!(until >= sesame_core::now() + 3600, "published until its last token expires");
+    assert!(
+        until >= sesame_core::now() + 3600,
+        "published until its last token expires"
+    );
     // Other algorithms are untouched.
     assert_eq!(
         after.iter().filter(|(a, _, _)| a != "RS256").collect::<Vec<_>>(),
-        initial.iter().filter(|(a, _, _)| a != "RS256").collect::<Vec<_>>()
+        initial
+            .iter()
+            .filter(|(a, _, _)| a != "RS256")
+            .collect::<Vec<_>>()
     );
     let new_token = s.token("default", &id, &secret, &[]).await;
     assert_eq!(common::jwt_parts(&new_token).0["kid"], next_rs.as_str());
     let jwks: Value = s.http.get(&jwks_url).send().await.unwrap().json().await.unwrap();
-    assert_eq!(jwks["keys"].as_array().unwrap().len(), 7, "retired key still published");
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        7,
+        "retired key still published"
+    );
     assert!(jwks.to_string().contains(&active_rs));
-    assert_eq!(s.introspect("default", (&id, &secret), &old_token).await["active"], true);
+    assert_eq!(
+        s.introspect("default", (&id, &secret), &old_token).await["active"],
+        true
+    );
 }
 
 #[tokio::test]
@@ -178,9 +343,18 @@ async fn discovery_is_truthful_and_cacheable() {
         assert_eq!(doc["issuer"], issuer);
         assert_eq!(doc["token_endpoint"], format!("{issuer}/token"));
         assert_eq!(doc["grant_types_supported"], json!(["client_credentials"]));
-        assert!(doc.get("authorization_endpoint").is_none(), "not implemented yet, so not advertised");
+        assert!(
+            doc.get("authorization_endpoint").is_none(),
+            "not implemented yet, so not advertised"
+        );
         assert!(doc.get("userinfo_endpoint").is_none());
-        let again = s.http.get(&url).header("if-none-match", etag).send().await.unwrap();
+        let again = s
+            .http
+            .get(&url)
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     }
 }
@@ -194,27 +368,61 @@ async fn introspection_and_revocation_follow_rfc7662_and_rfc7009() {
         let (o, o_secret) = s.client("other", json!({})).await;
         let token = s.token("default", &a, &a_secret, &[("scope", "read")]).await;
         let seen = s.introspect("default", (&b, &b_secret), &token).await;
-        assert_eq!((seen["active"].as_bool(), seen["scope"].as_str()), (Some(true), Some("read")));
+        assert_eq!(
+            (seen["active"].as_bool(), seen["scope"].as_str()),
+            (Some(true), Some("read"))
+        );
         assert_eq!(seen["client_id"], a.as_str());
         // another tenant does not know it
-        assert_eq!(s.introspect("other", (&o, &o_secret), &token).await, json!({"active": false}));
+        assert_eq!(
+            s.introspect("other", (&o, &o_secret), &token).await,
+            json!({"active": false})
+        );
         // garbage is inactive, not an error
-        assert_eq!(s.introspect("default", (&b, &b_secret), "garbage").await, json!({"active": false}));
+        assert_eq!(
+            s.introspect("default", (&b, &b_secret), "garbage").await,
+            json!({"active": false})
+        );
         // unauthenticated introspection is refused
-        let (status, _, body) = s.post_form("default", "/introspect", None, &[("token", &token)]).await;
-        assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
-        let (status, _, body) = s.post_form("default", "/introspect", Some((&b, &b_secret)), &[]).await;
-        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+        let (status, _, body) = s
+            .post_form("default", "/introspect", None, &[("token", &token)])
+            .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+        );
+        let (status, _, body) = s
+            .post_form("default", "/introspect", Some((&b, &b_secret)), &[])
+            .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_request"))
+        );
         // B may not revoke A's token; A may, and then it is inactive everywhere
-        let (status, _, body) = s.post_form("default", "/revoke", Some((&b, &b_secret)), &[("token", &token)]).await;
-        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unauthorized_client")));
-        assert_eq!(s.introspect("default", (&b, &b_secret), &token).await["active"], true);
-        let (status, _, _) = s.post_form("default", "/revoke", Some((&a, &a_secret)), &[("token", &token)]).await;
+        let (status, _, body) = s
+            .post_form("default", "/revoke", Some((&b, &b_secret)), &[("token", &token)])
+            .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
+        );
+        assert_eq!(
+            s.introspect("default", (&b, &b_secret), &token).await["active"],
+            true
+        );
+        let (status, _, _) = s
+            .post_form("default", "/revoke", Some((&a, &a_secret)), &[("token", &token)])
+            .await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(s.introspect("default", (&b, &b_secret), &token).await, json!({"active": false}));
+        assert_eq!(
+            s.introspect("default", (&b, &b_secret), &token).await,
+            json!({"active": false})
+        );
         // revoking again, or revoking garbage, is still 200 (RFC 7009 §2.2)
         for t in [token.as_str(), "garbage"] {
-            let (status, _, _) = s.post_form("default", "/revoke", Some((&a, &a_secret)), &[("token", t)]).await;
+            let (status, _, _) = s
+                .post_form("default", "/revoke", Some((&a, &a_secret)), &[("token", t)])
+                .await;
             assert_eq!(status, StatusCode::OK);
         }
     }

@@ -16,7 +16,14 @@ async fn client_credentials_issue_rfc9068_access_tokens_on_each_store_and_alg() 
             let (id, secret) = s
                 .client("default", json!({"signing_alg": alg, "allowed_scopes": ["read", "write"], "allowed_audiences": ["api"]}))
                 .await;
-            let (status, headers, body) = s.post_form("default", "/token", Some((&id, &secret)), &[CC, ("scope", "read")]).await;
+            let (status, headers, body) = s
+                .post_form(
+                    "default",
+                    "/token",
+                    Some((&id, &secret)),
+                    &[CC, ("scope", "read")],
+                )
+                .await;
             assert_eq!(status, StatusCode::OK, "{body}");
             assert_eq!(headers["cache-control"], "no-store");
             assert_eq!(body["token_type"], "Bearer");
@@ -29,7 +36,10 @@ async fn client_credentials_issue_rfc9068_access_tokens_on_each_store_and_alg() 
             assert_eq!(claims["sub"], id.as_str());
             assert_eq!(claims["client_id"], id.as_str());
             assert_eq!(claims["aud"], "api");
-            assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 3600);
+            assert_eq!(
+                claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+                3600
+            );
             assert!(claims["jti"].as_str().unwrap().len() >= 22);
         }
     }
@@ -40,30 +50,67 @@ async fn client_secret_post_works_and_lifetimes_follow_the_client() {
     let s = TestServer::sqlite().await;
     let (id, secret) = s.client("default", json!({"access_token_ttl": 120})).await;
     let (status, _, body) = s
-        .post_form("default", "/token", None, &[CC, ("client_id", &id), ("client_secret", &secret)])
+        .post_form(
+            "default",
+            "/token",
+            None,
+            &[CC, ("client_id", &id), ("client_secret", &secret)],
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["expires_in"], 120);
     assert!(body.get("scope").is_none(), "no scopes allowed, none granted");
     let (_, claims) = jwt_parts(body["access_token"].as_str().unwrap());
-    assert_eq!(claims["aud"], id.as_str(), "a client without audiences is its own audience");
+    assert_eq!(
+        claims["aud"],
+        id.as_str(),
+        "a client without audiences is its own audience"
+    );
 }
 
 #[tokio::test]
 async fn scopes_and_audiences_are_limited_to_what_the_client_may_have() {
     let s = TestServer::sqlite().await;
     let (id, secret) = s
-        .client("default", json!({"allowed_scopes": ["read"], "allowed_audiences": ["https://api.example", "other"]}))
+        .client(
+            "default",
+            json!({"allowed_scopes": ["read"], "allowed_audiences": ["https://api.example", "other"]}),
+        )
         .await;
     let creds = Some((id.as_str(), secret.as_str()));
-    let (status, _, body) = s.post_form("default", "/token", creds, &[CC, ("scope", "read admin")]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_scope")));
-    let (status, _, body) = s.post_form("default", "/token", creds, &[CC, ("resource", "https://evil.example")]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_target")));
-    let (status, _, body) = s.post_form("default", "/token", creds, &[CC, ("audience", "evil")]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_target")));
     let (status, _, body) = s
-        .post_form("default", "/token", creds, &[CC, ("resource", "https://api.example"), ("resource", "other")])
+        .post_form("default", "/token", creds, &[CC, ("scope", "read admin")])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
+    );
+    let (status, _, body) = s
+        .post_form(
+            "default",
+            "/token",
+            creds,
+            &[CC, ("resource", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_target"))
+    );
+    let (status, _, body) = s
+        .post_form("default", "/token", creds, &[CC, ("audience", "evil")])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_target"))
+    );
+    let (status, _, body) = s
+        .post_form(
+            "default",
+            "/token",
+            creds,
+            &[CC, ("resource", "https://api.example"), ("resource", "other")],
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, claims) = jwt_parts(body["access_token"].as_str().unwrap());
@@ -75,7 +122,11 @@ async fn failed_client_authentication_is_invalid_client_with_www_authenticate_fo
     let s = TestServer::sqlite().await;
     let (id, secret) = s.client("default", json!({})).await;
     // wrong secret, unknown client: the same answer
-    for (cid, sec) in [(id.as_str(), "wrong"), ("nobody", secret.as_str()), (id.as_str(), "")] {
+    for (cid, sec) in [
+        (id.as_str(), "wrong"),
+        ("nobody", secret.as_str()),
+        (id.as_str(), ""),
+    ] {
         let (status, headers, body) = s.post_form("default", "/token", Some((cid, sec)), &[CC]).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(body["error"], "invalid_client");
@@ -83,25 +134,45 @@ async fn failed_client_authentication_is_invalid_client_with_www_authenticate_fo
     }
     // by post: 401 without a Basic challenge
     let (status, headers, body) = s
-        .post_form("default", "/token", None, &[CC, ("client_id", &id), ("client_secret", "wrong")])
+        .post_form(
+            "default",
+            "/token",
+            None,
+            &[CC, ("client_id", &id), ("client_secret", "wrong")],
+        )
         .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
     assert!(headers.get("www-authenticate").is_none());
     // no credentials at all
     let (status, _, body) = s.post_form("default", "/token", None, &[CC]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
 }
 
 #[tokio::test]
 async fn malformed_and_non_utf8_basic_headers_are_invalid_client() {
     let s = TestServer::sqlite().await;
     let url = format!("{}/token", s.issuer("default"));
-    let bad: [&[u8]; 5] = [b"Basic !!!notbase64", b"Basic Zm9v", b"Basic \xff\xfe\xfd", b"Basic /w==", b"Basic "];
+    let bad: [&[u8]; 5] = [
+        b"Basic !!!notbase64",
+        b"Basic Zm9v",
+        b"Basic \xff\xfe\xfd",
+        b"Basic /w==",
+        b"Basic ",
+    ];
     for value in bad {
         let resp = s
             .http
             .post(&url)
-            .header("authorization", reqwest::header::HeaderValue::from_bytes(value).unwrap())
+            .header(
+                "authorization",
+                reqwest::header::HeaderValue::from_bytes(value).unwrap(),
+            )
             .form(&[CC])
             .send()
             .await
@@ -117,29 +188,61 @@ async fn missing_repeated_and_unknown_parameters_are_invalid_request_or_unsuppor
     let s = TestServer::sqlite().await;
     let (id, secret) = s.client("default", json!({"allowed_scopes": ["read"]})).await;
     let creds = Some((id.as_str(), secret.as_str()));
-    let cases: Vec<(Vec<(&str, &str)>, StatusCode, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+    let cases: Vec<Case> = vec![
         (vec![], StatusCode::BAD_REQUEST, "invalid_request"),
         (vec![CC, CC], StatusCode::BAD_REQUEST, "invalid_request"),
-        (vec![CC, ("scope", "read"), ("scope", "read")], StatusCode::BAD_REQUEST, "invalid_request"),
-        (vec![("grant_type", "password")], StatusCode::BAD_REQUEST, "unsupported_grant_type"),
-        (vec![("grant_type", "authorization_code")], StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+        (
+            vec![CC, ("scope", "read"), ("scope", "read")],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            vec![("grant_type", "password")],
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ),
+        (
+            vec![("grant_type", "authorization_code")],
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ),
     ];
     for (form, status, error) in cases {
         let (got, headers, body) = s.post_form("default", "/token", creds, &form).await;
-        assert_eq!((got, body["error"].as_str()), (status, Some(error)), "{form:?}: {body}");
+        assert_eq!(
+            (got, body["error"].as_str()),
+            (status, Some(error)),
+            "{form:?}: {body}"
+        );
         assert!(body["error_description"].is_string());
         assert_eq!(headers["content-type"], "application/json");
     }
     // Basic plus a secret in the body is two methods (RFC 6749 §2.3).
     let (status, _, body) = s
-        .post_form("default", "/token", creds, &[CC, ("client_id", &id), ("client_secret", &secret)])
+        .post_form(
+            "default",
+            "/token",
+            creds,
+            &[CC, ("client_id", &id), ("client_secret", &secret)],
+        )
         .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
     // Basic with the same client_id in the body is fine; a different one is not.
-    let (status, _, _) = s.post_form("default", "/token", creds, &[CC, ("client_id", &id)]).await;
+    let (status, _, _) = s
+        .post_form("default", "/token", creds, &[CC, ("client_id", &id)])
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _, body) = s.post_form("default", "/token", creds, &[CC, ("client_id", "other")]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    let (status, _, body) = s
+        .post_form("default", "/token", creds, &[CC, ("client_id", "other")])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
 }
 
 #[tokio::test]
@@ -156,7 +259,10 @@ async fn wrong_content_type_and_oversized_bodies_are_refused_with_json() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "invalid_request");
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
     let big = format!("grant_type=client_credentials&pad={}", "a".repeat(70 * 1024));
     let resp = s
         .http
@@ -168,18 +274,29 @@ async fn wrong_content_type_and_oversized_bodies_are_refused_with_json() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "invalid_request");
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
     let resp = s.http.get(&url).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "invalid_request");
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
 }
 
 #[tokio::test]
 async fn a_client_without_the_grant_is_unauthorized_client() {
     let s = TestServer::sqlite().await;
     let (id, secret) = s.client("default", json!({"grant_types": []})).await;
-    let (status, _, body) = s.post_form("default", "/token", Some((&id, &secret)), &[CC]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unauthorized_client")));
+    let (status, _, body) = s
+        .post_form("default", "/token", Some((&id, &secret)), &[CC])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
+    );
 }
 
 #[tokio::test]
@@ -188,21 +305,46 @@ async fn disabled_and_deleted_clients_cannot_get_tokens() {
     let (id, secret) = s.client("default", json!({})).await;
     s.token("default", &id, &secret, &[]).await;
     let path = format!("/tenants/default/clients/{id}");
-    assert_eq!(s.admin(Method::POST, &format!("{path}/disable"), None).await.0, StatusCode::OK);
-    let (status, _, body) = s.post_form("default", "/token", Some((&id, &secret)), &[CC]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
-    assert_eq!(s.admin(Method::POST, &format!("{path}/enable"), None).await.0, StatusCode::OK);
+    assert_eq!(
+        s.admin(Method::POST, &format!("{path}/disable"), None).await.0,
+        StatusCode::OK
+    );
+    let (status, _, body) = s
+        .post_form("default", "/token", Some((&id, &secret)), &[CC])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+    assert_eq!(
+        s.admin(Method::POST, &format!("{path}/enable"), None).await.0,
+        StatusCode::OK
+    );
     s.token("default", &id, &secret, &[]).await;
-    assert_eq!(s.admin(Method::DELETE, &path, None).await.0, StatusCode::NO_CONTENT);
-    let (status, _, body) = s.post_form("default", "/token", Some((&id, &secret)), &[CC]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    assert_eq!(
+        s.admin(Method::DELETE, &path, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, _, body) = s
+        .post_form("default", "/token", Some((&id, &secret)), &[CC])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
 }
 
 #[tokio::test]
 async fn a_rotated_secret_replaces_the_old_one_at_once() {
     let s = TestServer::sqlite().await;
     let (id, old) = s.client("default", json!({})).await;
-    let (status, body) = s.admin(Method::POST, &format!("/tenants/default/clients/{id}/rotate-secret"), None).await;
+    let (status, body) = s
+        .admin(
+            Method::POST,
+            &format!("/tenants/default/clients/{id}/rotate-secret"),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     let new = body["client_secret"].as_str().unwrap();
     assert_ne!(new, old);
@@ -218,15 +360,29 @@ async fn unknown_and_disabled_tenants_answer_404_json() {
     let (id, secret) = s.client("acme", json!({})).await;
     s.token("acme", &id, &secret, &[]).await;
     // the client exists in acme only
-    let (status, _, _) = s.post_form("default", "/token", Some((&id, &secret)), &[CC]).await;
+    let (status, _, _) = s
+        .post_form("default", "/token", Some((&id, &secret)), &[CC])
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     for tenant in ["nope", "Bad%20Name", "acme"] {
         if tenant == "acme" {
-            assert_eq!(s.admin(Method::POST, "/tenants/acme/disable", None).await.0, StatusCode::OK);
+            assert_eq!(
+                s.admin(Method::POST, "/tenants/acme/disable", None).await.0,
+                StatusCode::OK
+            );
         }
         let (status, _, body) = s.post_form(tenant, "/token", Some((&id, &secret)), &[CC]).await;
-        assert_eq!((status, body["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{tenant}");
-        let resp = s.http.get(format!("{}/jwks", s.issuer(tenant))).send().await.unwrap();
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found")),
+            "{tenant}"
+        );
+        let resp = s
+            .http
+            .get(format!("{}/jwks", s.issuer(tenant)))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     }
 }
@@ -235,14 +391,30 @@ async fn unknown_and_disabled_tenants_answer_404_json() {
 async fn a_public_client_cannot_use_client_credentials() {
     let s = TestServer::sqlite().await;
     let (status, body) = s
-        .admin(Method::POST, "/tenants/default/clients", Some(json!({"client_type": "public", "grant_types": ["client_credentials"]})))
+        .admin(
+            Method::POST,
+            "/tenants/default/clients",
+            Some(json!({"client_type": "public", "grant_types": ["client_credentials"]})),
+        )
         .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
     let (status, body) = s
-        .admin(Method::POST, "/tenants/default/clients", Some(json!({"client_id": "spa", "client_type": "public"})))
+        .admin(
+            Method::POST,
+            "/tenants/default/clients",
+            Some(json!({"client_id": "spa", "client_type": "public"})),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert!(body.get("client_secret").is_none());
-    let (status, _, body) = s.post_form("default", "/token", Some(("spa", "anything")), &[CC]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    let (status, _, body) = s
+        .post_form("default", "/token", Some(("spa", "anything")), &[CC])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
 }

@@ -91,9 +91,14 @@ mod tests {
     #[test]
     fn passwords_are_redacted() {
         assert_eq!(redact("postgres://u:pw@h:5432/db"), "postgres://u:***@h:5432/db");
-        assert_eq!(redact("postgres://u@h/db?password=x&sslmode=off"), "postgres://u@h/db?password=***&sslmode=off");
+        assert_eq!(
+            redact("postgres://u@h/db?password=x&sslmode=off"),
+            "postgres://u@h/db?password=***&sslmode=off"
+        );
         assert_eq!(redact("sqlite://./a.db"), "sqlite://./a.db");
-        assert!(StoreUrl::parse("mysql://x").unwrap_err().contains("not a store URL"));
+        assert!(StoreUrl::parse("mysql://x")
+            .unwrap_err()
+            .contains("not a store URL"));
     }
 }
 

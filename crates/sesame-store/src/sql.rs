@@ -4,7 +4,9 @@ use sesame_core::model::{Client, KeyState, SigningAlg, StoredKey, Tenant};
 use sesame_core::store::Store;
 use sesame_core::{Error, Result};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -73,7 +75,8 @@ type ClientRow = (
     i64,
     i64,
 );
-const CLIENT_COLUMNS: &str = "tenant_id, client_id, name, client_type, secret_hash, grant_types, redirect_uris, \
+const CLIENT_COLUMNS: &str =
+    "tenant_id, client_id, name, client_type, secret_hash, grant_types, redirect_uris, \
      allowed_scopes, allowed_audiences, signing_alg, access_token_ttl, disabled, created_at, updated_at";
 
 fn json_list<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<Vec<T>> {
@@ -87,7 +90,9 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 fn client_from_row(r: ClientRow) -> Result<Client> {
     let secret_hash = match r.4 {
         None => None,
-        Some(h) => Some(<[u8; 32]>::try_from(h.as_slice()).map_err(|_| corrupt("client secret hash", "length"))?),
+        Some(h) => {
+            Some(<[u8; 32]>::try_from(h.as_slice()).map_err(|_| corrupt("client secret hash", "length"))?)
+        }
     };
     Ok(Client {
         tenant_id: TenantId::parse(&r.0).map_err(|e| corrupt("client tenant", e))?,
@@ -99,7 +104,11 @@ fn client_from_row(r: ClientRow) -> Result<Client> {
         redirect_uris: json_list("redirect URIs", &r.6)?,
         allowed_scopes: json_list("scopes", &r.7)?,
         allowed_audiences: json_list("audiences", &r.8)?,
-        signing_alg: r.9.map(|a| a.parse()).transpose().map_err(|e| corrupt("client signing_alg", e))?,
+        signing_alg: r
+            .9
+            .map(|a| a.parse())
+            .transpose()
+            .map_err(|e| corrupt("client signing_alg", e))?,
         access_token_ttl: r.10,
         disabled: r.11,
         created_at: r.12,
@@ -107,7 +116,17 @@ fn client_from_row(r: ClientRow) -> Result<Client> {
     })
 }
 
-type KeyRow = (String, String, String, String, Vec<u8>, String, i64, Option<i64>, Option<i64>);
+type KeyRow = (
+    String,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
 const KEY_COLUMNS: &str =
     "tenant_id, kid, alg, state, sealed_private_key, public_jwk, created_at, activated_at, publish_until";
 
@@ -125,7 +144,8 @@ fn key_from_row(r: KeyRow) -> Result<StoredKey> {
     })
 }
 
-const INSERT_KEY: &str = "INSERT INTO signing_key (tenant_id, kid, alg, state, sealed_private_key, public_jwk, \
+const INSERT_KEY: &str =
+    "INSERT INTO signing_key (tenant_id, kid, alg, state, sealed_private_key, public_jwk, \
      created_at, activated_at, publish_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 /// Binds a key's columns in `KEY_COLUMNS` order to a query of either dialect.

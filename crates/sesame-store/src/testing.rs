@@ -16,7 +16,11 @@ impl TestDb {
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = StoreUrl::sqlite_file(&dir.path().join("sesame.db"));
-        TestDb { url, _dir: Some(dir), pg_schema: None }
+        TestDb {
+            url,
+            _dir: Some(dir),
+            pg_schema: None,
+        }
     }
 
     /// `None` when no PostgreSQL is configured. Under CI (`CI=true`) a missing database is a
@@ -39,11 +43,18 @@ impl TestDb {
             .connect(&base)
             .await
             .unwrap_or_else(|e| panic!("{DATABASE_URL_VAR}={}: {e}", crate::redact(&base)));
-        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.expect("create schema");
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .expect("create schema");
         admin.close().await;
         let sep = if base.contains('?') { '&' } else { '?' };
         let url = StoreUrl::Postgres(format!("{base}{sep}options=-c%20search_path%3D{schema}"));
-        Some(TestDb { url, _dir: None, pg_schema: Some((base, schema)) })
+        Some(TestDb {
+            url,
+            _dir: None,
+            pg_schema: Some((base, schema)),
+        })
     }
 }
 
@@ -54,13 +65,25 @@ fn hex_id() -> String {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some((base, schema)) = self.pg_schema.take() else { return };
+        let Some((base, schema)) = self.pg_schema.take() else {
+            return;
+        };
         // Drop may run inside a runtime; a thread with its own runtime avoids blocking it.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
-                let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&base).await.ok()?;
-                sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&pool).await.ok()?;
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&base)
+                    .await
+                    .ok()?;
+                sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .execute(&pool)
+                    .await
+                    .ok()?;
                 pool.close().await;
                 Some(())
             })

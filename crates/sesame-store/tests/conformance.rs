@@ -45,13 +45,24 @@ async fn tenants_are_created_read_listed_and_disabled(s: SqlStore) {
     let g0 = s.generation().await.unwrap();
     let a = Tenant::new(tid("acme"), 100);
     s.create_tenant(&a, &initial_keys(&master, &a.id)).await.unwrap();
-    assert!(s.generation().await.unwrap() > g0, "creating a tenant advances the generation");
+    assert!(
+        s.generation().await.unwrap() > g0,
+        "creating a tenant advances the generation"
+    );
     let err = s.create_tenant(&a, &[]).await.unwrap_err();
     assert!(matches!(err, Error::Conflict(_)), "{err:?}");
     assert_eq!(s.get_tenant(&a.id).await.unwrap().unwrap(), a);
     assert!(s.get_tenant(&tid("nope")).await.unwrap().is_none());
-    s.create_tenant(&Tenant::new(tid("beta"), 100), &[]).await.unwrap();
-    let names: Vec<_> = s.list_tenants().await.unwrap().into_iter().map(|t| t.id.to_string()).collect();
+    s.create_tenant(&Tenant::new(tid("beta"), 100), &[])
+        .await
+        .unwrap();
+    let names: Vec<_> = s
+        .list_tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id.to_string())
+        .collect();
     assert_eq!(names, ["acme", "beta"]);
     assert!(s.set_tenant_disabled(&a.id, true).await.unwrap());
     assert!(s.get_tenant(&a.id).await.unwrap().unwrap().disabled);
@@ -61,7 +72,10 @@ async fn tenants_are_created_read_listed_and_disabled(s: SqlStore) {
     changed.signing_alg = SigningAlg::EdDSA;
     assert!(s.update_tenant(&changed).await.unwrap());
     let got = s.get_tenant(&a.id).await.unwrap().unwrap();
-    assert_eq!((got.display_name.as_str(), got.signing_alg), ("Acme Corp", SigningAlg::EdDSA));
+    assert_eq!(
+        (got.display_name.as_str(), got.signing_alg),
+        ("Acme Corp", SigningAlg::EdDSA)
+    );
 }
 
 async fn clients_round_trip_every_field(s: SqlStore) {
@@ -85,7 +99,11 @@ async fn clients_round_trip_every_field(s: SqlStore) {
     public.secret_hash = None;
     public.grant_types = vec![];
     s.create_client(&public).await.unwrap();
-    assert_eq!(s.list_clients(&t).await.unwrap(), vec![public.clone(), c.clone()], "ordered by client_id");
+    assert_eq!(
+        s.list_clients(&t).await.unwrap(),
+        vec![public.clone(), c.clone()],
+        "ordered by client_id"
+    );
     assert!(s.delete_client(&t, &c.client_id).await.unwrap());
     assert!(!s.delete_client(&t, &c.client_id).await.unwrap());
     assert!(s.get_client(&t, &c.client_id).await.unwrap().is_none());
@@ -96,10 +114,21 @@ async fn clients_are_scoped_to_their_tenant(s: SqlStore) {
     s.create_tenant(&Tenant::new(a.clone(), 1), &[]).await.unwrap();
     s.create_tenant(&Tenant::new(b.clone(), 1), &[]).await.unwrap();
     s.create_client(&client(&a, "svc")).await.unwrap();
-    assert!(s.get_client(&b, &ClientId::parse("svc").unwrap()).await.unwrap().is_none());
+    assert!(s
+        .get_client(&b, &ClientId::parse("svc").unwrap())
+        .await
+        .unwrap()
+        .is_none());
     s.create_client(&client(&b, "svc")).await.unwrap();
-    assert!(s.delete_client(&a, &ClientId::parse("svc").unwrap()).await.unwrap());
-    assert!(s.get_client(&b, &ClientId::parse("svc").unwrap()).await.unwrap().is_some());
+    assert!(s
+        .delete_client(&a, &ClientId::parse("svc").unwrap())
+        .await
+        .unwrap());
+    assert!(s
+        .get_client(&b, &ClientId::parse("svc").unwrap())
+        .await
+        .unwrap()
+        .is_some());
     // A client cannot belong to a tenant that does not exist.
     assert!(s.create_client(&client(&tid("ghost"), "svc")).await.is_err());
 }
@@ -111,10 +140,20 @@ async fn key_rotation_promotes_next_and_retires_active(s: SqlStore) {
     s.create_tenant(&Tenant::new(t.clone(), 1), &keys).await.unwrap();
     let (old_active, old_next) = (keys[0].kid.clone(), keys[1].kid.clone());
     let new_next = new_stored_key(&master, &t, SigningAlg::EdDSA, KeyState::Next, 500).unwrap();
-    s.rotate_keys(&t, SigningAlg::EdDSA, &new_next, 9_000, 500).await.unwrap();
+    s.rotate_keys(&t, SigningAlg::EdDSA, &new_next, 9_000, 500)
+        .await
+        .unwrap();
     let stored = s.list_keys(&t).await.unwrap();
-    let state = |kid: &str| stored.iter().find(|k| k.kid == kid).map(|k| (k.state, k.publish_until, k.activated_at));
-    assert_eq!(state(&old_active), Some((KeyState::Retired, Some(9_000), Some(100))));
+    let state = |kid: &str| {
+        stored
+            .iter()
+            .find(|k| k.kid == kid)
+            .map(|k| (k.state, k.publish_until, k.activated_at))
+    };
+    assert_eq!(
+        state(&old_active),
+        Some((KeyState::Retired, Some(9_000), Some(100)))
+    );
     assert_eq!(state(&old_next), Some((KeyState::Active, None, Some(500))));
     assert_eq!(state(&new_next.kid), Some((KeyState::Next, None, None)));
     let round_tripped = stored.iter().find(|k| k.kid == new_next.kid).unwrap();
@@ -126,16 +165,23 @@ async fn key_rotation_promotes_next_and_retires_active(s: SqlStore) {
     // Without a next key a rotation fails and changes nothing.
     let other = tid("other");
     let only_active = new_stored_key(&master, &other, SigningAlg::ES256, KeyState::Active, 1).unwrap();
-    s.create_tenant(&Tenant::new(other.clone(), 1), std::slice::from_ref(&only_active)).await.unwrap();
+    s.create_tenant(&Tenant::new(other.clone(), 1), std::slice::from_ref(&only_active))
+        .await
+        .unwrap();
     let nn = new_stored_key(&master, &other, SigningAlg::ES256, KeyState::Next, 1).unwrap();
-    assert!(s.rotate_keys(&other, SigningAlg::ES256, &nn, 10, 1).await.is_err());
+    assert!(s
+        .rotate_keys(&other, SigningAlg::ES256, &nn, 10, 1)
+        .await
+        .is_err());
     assert_eq!(s.list_keys(&other).await.unwrap(), vec![only_active]);
 }
 
 async fn a_tenant_has_at_most_one_active_key_per_alg(s: SqlStore) {
     let master = MasterKey::generate().0;
     let t = tid("acme");
-    s.create_tenant(&Tenant::new(t.clone(), 1), &initial_keys(&master, &t)).await.unwrap();
+    s.create_tenant(&Tenant::new(t.clone(), 1), &initial_keys(&master, &t))
+        .await
+        .unwrap();
     let second = new_stored_key(&master, &t, SigningAlg::EdDSA, KeyState::Active, 1).unwrap();
     assert!(s.insert_keys(&[second]).await.is_err());
     let es = new_stored_key(&master, &t, SigningAlg::ES256, KeyState::Active, 1).unwrap();
@@ -226,7 +272,11 @@ async fn migrations_run_again_on_an_existing_store_and_keep_its_rows() {
 #[tokio::test]
 async fn an_unreachable_postgres_is_named_with_its_password_redacted() {
     let url = sesame_store::StoreUrl::parse("postgres://user:hunter2@127.0.0.1:1/db").unwrap();
-    let err = SqlStore::connect(&url).await.err().expect("port 1 refuses").to_string();
+    let err = SqlStore::connect(&url)
+        .await
+        .err()
+        .expect("port 1 refuses")
+        .to_string();
     assert!(err.contains("postgres://user:***@127.0.0.1:1/db"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 }

@@ -1,9 +1,9 @@
 //! The admin API (`/admin/v1`, see docs/admin-api.md). Every change refreshes this replica's
 //! cache at once; other replicas see it within `cache_refresh_ms`.
 
+use super::no_store;
 use crate::error::{ApiError, ApiResult};
 use crate::form::Json;
-use super::no_store;
 use crate::state::AppState;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
@@ -41,8 +41,12 @@ fn tenant_id(s: &str) -> Result<TenantId> {
 }
 
 fn client_id(tenant: &TenantId, s: &str) -> Result<ClientId> {
-    ClientId::parse(s)
-        .map_err(|_| Error::NotFound(format!("client '{}' does not exist in tenant '{tenant}'", s.escape_debug())))
+    ClientId::parse(s).map_err(|_| {
+        Error::NotFound(format!(
+            "client '{}' does not exist in tenant '{tenant}'",
+            s.escape_debug()
+        ))
+    })
 }
 
 #[derive(Serialize)]
@@ -53,7 +57,11 @@ struct TenantView<'a> {
 }
 
 fn tenant_view(app: &AppState, t: &Tenant) -> serde_json::Value {
-    serde_json::to_value(TenantView { tenant: t, issuer: app.issuer(&t.id) }).expect("serializes")
+    serde_json::to_value(TenantView {
+        tenant: t,
+        issuer: app.issuer(&t.id),
+    })
+    .expect("serializes")
 }
 
 async fn changed(app: &AppState) -> Result<()> {
@@ -147,13 +155,19 @@ pub async fn create_client(
     Ok((StatusCode::CREATED, no_store(axum::Json(body))).into_response())
 }
 
-pub async fn show_client(State(app): State<AppState>, Path((t, c)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn show_client(
+    State(app): State<AppState>,
+    Path((t, c)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let tid = tenant_id(&t)?;
     let client = admin::require_client(&*app.store, &tid, &client_id(&tid, &c)?).await?;
     Ok(axum::Json(client).into_response())
 }
 
-pub async fn delete_client(State(app): State<AppState>, Path((t, c)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn delete_client(
+    State(app): State<AppState>,
+    Path((t, c)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let tid = tenant_id(&t)?;
     let cid = client_id(&tid, &c)?;
     if !app.store.delete_client(&tid, &cid).await? {
@@ -163,12 +177,18 @@ pub async fn delete_client(State(app): State<AppState>, Path((t, c)): Path<(Stri
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn rotate_secret(State(app): State<AppState>, Path((t, c)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn rotate_secret(
+    State(app): State<AppState>,
+    Path((t, c)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let tid = tenant_id(&t)?;
     let cid = client_id(&tid, &c)?;
     let (client, secret) = admin::rotate_client_secret(&*app.store, &tid, &cid, sesame_core::now()).await?;
     changed(&app).await?;
-    Ok(no_store(axum::Json(client_with_secret(&client, Some(secret.expose())))))
+    Ok(no_store(axum::Json(client_with_secret(
+        &client,
+        Some(secret.expose()),
+    ))))
 }
 
 async fn set_client_disabled(app: AppState, t: String, c: String, disabled: bool) -> ApiResult<Response> {
@@ -179,11 +199,17 @@ async fn set_client_disabled(app: AppState, t: String, c: String, disabled: bool
     Ok(axum::Json(client).into_response())
 }
 
-pub async fn disable_client(State(app): State<AppState>, Path((t, c)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn disable_client(
+    State(app): State<AppState>,
+    Path((t, c)): Path<(String, String)>,
+) -> ApiResult<Response> {
     set_client_disabled(app, t, c, true).await
 }
 
-pub async fn enable_client(State(app): State<AppState>, Path((t, c)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn enable_client(
+    State(app): State<AppState>,
+    Path((t, c)): Path<(String, String)>,
+) -> ApiResult<Response> {
     set_client_disabled(app, t, c, false).await
 }
 
@@ -243,9 +269,10 @@ pub async fn rotate_keys(
     }
     for alg in algs {
         let (master, tid) = (app.master.clone(), id.clone());
-        let next = tokio::task::spawn_blocking(move || new_stored_key(&master, &tid, alg, KeyState::Next, now))
-            .await
-            .map_err(|e| Error::Internal(format!("key generation task: {e}")))??;
+        let next =
+            tokio::task::spawn_blocking(move || new_stored_key(&master, &tid, alg, KeyState::Next, now))
+                .await
+                .map_err(|e| Error::Internal(format!("key generation task: {e}")))??;
         admin::rotate_keys(&*app.store, &tenant, alg, &next, now, body.force).await?;
     }
     changed(&app).await?;

@@ -17,9 +17,14 @@ fn serve(doc: &Published, content_type: &'static str, headers: &HeaderMap) -> Re
     ];
     // RFC 9110 §13.1.2: If-None-Match uses the weak comparison (a `W/` prefix is ignored),
     // and a match gets 304 without the body.
-    let matches = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| {
-        v.split(',').map(str::trim).any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == doc.etag)
-    });
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .map(str::trim)
+                .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == doc.etag)
+        });
     if matches {
         return (StatusCode::NOT_MODIFIED, cache).into_response();
     }
@@ -45,7 +50,11 @@ pub async fn oauth_metadata(
     Ok(serve(&t.oauth_metadata, "application/json", &headers))
 }
 
-pub async fn jwks(State(app): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn jwks(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let t = app.tenant(&tenant).await?;
     Ok(serve(&t.jwks, "application/jwk-set+json", &headers))
 }

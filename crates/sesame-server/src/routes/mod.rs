@@ -8,15 +8,21 @@ mod oauth;
 use crate::form::BODY_LIMIT;
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Router;
 
 pub fn router(app: AppState) -> Router {
     let tenant = Router::new()
-        .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
-        .route("/.well-known/oauth-authorization-server", get(discovery::oauth_metadata))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::oauth_metadata),
+        )
         .route("/jwks", get(discovery::jwks))
         .route("/token", post(oauth::token))
         .route("/introspect", post(oauth::introspect))
@@ -27,26 +33,50 @@ pub fn router(app: AppState) -> Router {
         .route("/tenants/{tenant}", get(admin::show_tenant))
         .route("/tenants/{tenant}/disable", post(admin::disable_tenant))
         .route("/tenants/{tenant}/enable", post(admin::enable_tenant))
-        .route("/tenants/{tenant}/clients", get(admin::list_clients).post(admin::create_client))
-        .route("/tenants/{tenant}/clients/{client}", get(admin::show_client).delete(admin::delete_client))
-        .route("/tenants/{tenant}/clients/{client}/rotate-secret", post(admin::rotate_secret))
-        .route("/tenants/{tenant}/clients/{client}/disable", post(admin::disable_client))
-        .route("/tenants/{tenant}/clients/{client}/enable", post(admin::enable_client))
+        .route(
+            "/tenants/{tenant}/clients",
+            get(admin::list_clients).post(admin::create_client),
+        )
+        .route(
+            "/tenants/{tenant}/clients/{client}",
+            get(admin::show_client).delete(admin::delete_client),
+        )
+        .route(
+            "/tenants/{tenant}/clients/{client}/rotate-secret",
+            post(admin::rotate_secret),
+        )
+        .route(
+            "/tenants/{tenant}/clients/{client}/disable",
+            post(admin::disable_client),
+        )
+        .route(
+            "/tenants/{tenant}/clients/{client}/enable",
+            post(admin::enable_client),
+        )
         .route("/tenants/{tenant}/keys", get(admin::list_keys))
         .route("/tenants/{tenant}/keys/rotate", post(admin::rotate_keys))
-        .route_layer(axum::middleware::from_fn_with_state(app.clone(), admin::require_admin));
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            admin::require_admin,
+        ));
 
     Router::new()
         .nest("/t/{tenant}", tenant)
         // RFC 8414 §3.1: for an issuer with a path, the well-known segment goes before it.
-        .route("/.well-known/oauth-authorization-server/t/{tenant}", get(discovery::oauth_metadata))
+        .route(
+            "/.well-known/oauth-authorization-server/t/{tenant}",
+            get(discovery::oauth_metadata),
+        )
         .nest("/admin/v1", admin)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(app.metrics.clone(), crate::metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            app.metrics.clone(),
+            crate::metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(app)
 }
@@ -54,7 +84,9 @@ pub fn router(app: AppState) -> Router {
 /// RFC 6749 §5.1: answers that carry tokens or secrets must not be cached.
 fn no_store(body: impl IntoResponse) -> Response {
     let mut resp = body.into_response();
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     resp
 }

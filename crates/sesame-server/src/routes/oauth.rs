@@ -24,7 +24,12 @@ pub async fn token(
     let request = parse_token_request(&form)?;
     let client = authenticate(&app, &t, &headers, &form).await?;
     let grant = request.grant_type();
-    let ctx = IssueContext { issuer: &t.issuer, tenant: &t.tenant, keyring: &t.keyring, now: sesame_core::now() };
+    let ctx = IssueContext {
+        issuer: &t.issuer,
+        tenant: &t.tenant,
+        keyring: &t.keyring,
+        now: sesame_core::now(),
+    };
     let response = token::issue(&ctx, &client, request)?;
     app.metrics.token_issued(grant.as_str());
     Ok(no_store(axum::Json(response)))
@@ -36,7 +41,11 @@ fn parse_token_request(form: &Form) -> Result<TokenRequest> {
         "client_credentials" => Ok(TokenRequest::ClientCredentials {
             scope: form.single("scope")?.map(str::to_owned),
             // RFC 8707 `resource` (repeatable), and `audience`, which many clients send instead.
-            audiences: form.all("resource").chain(form.all("audience")).map(str::to_owned).collect(),
+            audiences: form
+                .all("resource")
+                .chain(form.all("audience"))
+                .map(str::to_owned)
+                .collect(),
         }),
         other => Err(Error::UnsupportedGrantType(other.escape_debug().to_string())),
     }
@@ -59,7 +68,9 @@ pub async fn introspect(
             valid = None;
         }
     }
-    Ok(no_store(axum::Json(token::introspection_response(valid.as_ref()))))
+    Ok(no_store(axum::Json(token::introspection_response(
+        valid.as_ref(),
+    ))))
 }
 
 pub async fn revoke(
@@ -79,7 +90,9 @@ pub async fn revoke(
             return Err(Error::UnauthorizedClient("the token was not issued to this client".into()).into());
         }
         if let Some(jti) = valid.jti() {
-            app.store.revoke_access_token(&t.tenant.id, jti, valid.exp()).await?;
+            app.store
+                .revoke_access_token(&t.tenant.id, jti, valid.exp())
+                .await?;
         }
     }
     Ok(no_store(()))
@@ -87,7 +100,12 @@ pub async fn revoke(
 
 /// RFC 6749 §2.3: one method per request. With Basic, a `client_id` in the body is allowed
 /// (RFC 6749 §3.2.1) but must name the same client.
-async fn authenticate(app: &AppState, t: &TenantState, headers: &HeaderMap, form: &Form) -> Result<Arc<Client>> {
+async fn authenticate(
+    app: &AppState,
+    t: &TenantState,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Arc<Client>> {
     let basic = match headers.get(header::AUTHORIZATION) {
         Some(v) => client_auth::parse_basic(v.as_bytes())?,
         None => None,
@@ -97,10 +115,14 @@ async fn authenticate(app: &AppState, t: &TenantState, headers: &HeaderMap, form
     let presented: PresentedClient = match basic {
         Some(b) => {
             if body_secret.is_some() {
-                return Err(Error::invalid_request("the client authenticated with more than one method"));
+                return Err(Error::invalid_request(
+                    "the client authenticated with more than one method",
+                ));
             }
             if body_id.is_some_and(|id| id != b.client_id.as_str()) {
-                return Err(Error::invalid_request("client_id in the body differs from the Basic credentials"));
+                return Err(Error::invalid_request(
+                    "client_id in the body differs from the Basic credentials",
+                ));
             }
             b
         }

@@ -53,13 +53,23 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(&db, dir.path());
         edit(&mut config);
-        let running = sesame_server::start(&config, false).await.expect("sesamed starts");
+        let running = sesame_server::start(&config, false)
+            .await
+            .expect("sesamed starts");
         let admin_token = match &running.admin_token {
             AdminToken::Created(t, _) => t.expose().to_owned(),
             AdminToken::Exists(_) => panic!("a fresh store has no admin token yet"),
         };
         let base = running.public_url.clone();
-        TestServer { running, base, admin_token, http: reqwest::Client::new(), config, db, dir }
+        TestServer {
+            running,
+            base,
+            admin_token,
+            http: reqwest::Client::new(),
+            config,
+            db,
+            dir,
+        }
     }
 
     pub fn issuer(&self, tenant: &str) -> String {
@@ -82,12 +92,21 @@ impl TestServer {
         let resp = req.send().await.unwrap();
         let status = resp.status();
         let text = resp.text().await.unwrap();
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+        (
+            status,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap()
+            },
+        )
     }
 
     /// Creates a confidential client with the client_credentials grant; returns (id, secret).
     pub async fn client(&self, tenant: &str, spec: Value) -> (String, String) {
-        let (status, body) = self.admin(Method::POST, &format!("/tenants/{tenant}/clients"), Some(spec)).await;
+        let (status, body) = self
+            .admin(Method::POST, &format!("/tenants/{tenant}/clients"), Some(spec))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         (
             body["client"]["client_id"].as_str().unwrap().to_owned(),
@@ -97,7 +116,9 @@ impl TestServer {
 
     pub async fn tenant(&self, id: &str, extra: Value) -> Value {
         let mut body = json!({ "id": id });
-        body.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().cloned().unwrap_or_default());
         let (status, body) = self.admin(Method::POST, "/tenants", Some(body)).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body
@@ -111,14 +132,25 @@ impl TestServer {
         basic: Option<(&str, &str)>,
         form: &[(&str, &str)],
     ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        let mut req = self.http.post(format!("{}{endpoint}", self.issuer(tenant))).form(form);
+        let mut req = self
+            .http
+            .post(format!("{}{endpoint}", self.issuer(tenant)))
+            .form(form);
         if let Some((id, secret)) = basic {
             req = req.basic_auth(id, Some(secret));
         }
         let resp = req.send().await.unwrap();
         let (status, headers) = (resp.status(), resp.headers().clone());
         let text = resp.text().await.unwrap();
-        (status, headers, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+        (
+            status,
+            headers,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap()
+            },
+        )
     }
 
     /// A client_credentials token for (id, secret); panics unless it is issued.
@@ -131,7 +163,9 @@ impl TestServer {
     }
 
     pub async fn introspect(&self, tenant: &str, creds: (&str, &str), token: &str) -> Value {
-        let (status, _, body) = self.post_form(tenant, "/introspect", Some(creds), &[("token", token)]).await;
+        let (status, _, body) = self
+            .post_form(tenant, "/introspect", Some(creds), &[("token", token)])
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
@@ -144,5 +178,8 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
     let mut it = token.split('.');
     let h = b64.decode(it.next().unwrap()).unwrap();
     let c = b64.decode(it.next().unwrap()).unwrap();
-    (serde_json::from_slice(&h).unwrap(), serde_json::from_slice(&c).unwrap())
+    (
+        serde_json::from_slice(&h).unwrap(),
+        serde_json::from_slice(&c).unwrap(),
+    )
 }
