@@ -7,7 +7,7 @@ use crate::ids::{ClientId, TenantId};
 use crate::keys::new_stored_key;
 use crate::model::{Client, ClientType, GrantType, KeyState, SigningAlg, StoredKey, Tenant};
 use crate::secret::Secret;
-use crate::store::{Store, INITIAL_KEY_STATES};
+use crate::store::Store;
 use crate::{Error, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -19,6 +19,9 @@ pub const JWKS_MAX_AGE: i64 = 300;
 /// How long after a rotation a retired key stays published beyond the longest token lifetime:
 /// replicas may sign with the old key until they notice the rotation.
 const RETIRE_MARGIN: i64 = 60;
+
+/// Key states a fresh tenant starts with for each algorithm.
+const INITIAL_KEY_STATES: [KeyState; 2] = [KeyState::Active, KeyState::Next];
 
 /// An active and a next key for every algorithm.
 pub fn initial_keys(master: &MasterKey, tenant: &TenantId, now: i64) -> Result<Vec<StoredKey>> {

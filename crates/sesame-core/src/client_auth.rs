@@ -86,18 +86,6 @@ pub fn from_post(client_id: Option<&str>, client_secret: Option<&str>) -> Result
     }
 }
 
-/// Picks the one method the client used; RFC 6749 §2.3 forbids using more than one.
-pub fn choose(basic: Option<PresentedClient>, post: Option<PresentedClient>) -> Result<PresentedClient> {
-    match (basic, post) {
-        (Some(b), None) => Ok(b),
-        (None, Some(p)) => Ok(p),
-        (Some(_), Some(_)) => Err(Error::invalid_request(
-            "the client authenticated with more than one method (Basic and body)",
-        )),
-        (None, None) => Err(Error::InvalidClient { basic: false }),
-    }
-}
-
 /// Checks a presented secret against the stored client. Unknown, disabled and public clients
 /// and wrong secrets all give the same `invalid_client`, after the same hashing work.
 pub fn authenticate<'c>(client: Option<&'c Client>, presented: &PresentedClient) -> Result<&'c Client> {

@@ -38,9 +38,6 @@ pub enum Error {
     /// A request body the server will not read (RFC 9110 §15.5.14).
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
-    /// A wrong media type (RFC 9110 §15.5.16).
-    #[error("{0}")]
-    UnsupportedMediaType(String),
     /// The admin API was called without a valid admin token.
     #[error("a valid admin bearer token is required")]
     Unauthorized,
@@ -61,9 +58,7 @@ impl Error {
     /// The `error` member of the JSON error object.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::InvalidRequest(_) | Error::PayloadTooLarge(_) | Error::UnsupportedMediaType(_) => {
-                "invalid_request"
-            }
+            Error::InvalidRequest(_) | Error::PayloadTooLarge(_) => "invalid_request",
             Error::InvalidClient { .. } => "invalid_client",
             Error::InvalidGrant(_) => "invalid_grant",
             Error::UnauthorizedClient(_) => "unauthorized_client",

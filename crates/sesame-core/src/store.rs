@@ -5,7 +5,7 @@
 //! replica polls to drop its caches: that is how a change made on one replica reaches all.
 
 use crate::ids::{ClientId, TenantId};
-use crate::model::{Client, KeyState, SigningAlg, StoredKey, Tenant};
+use crate::model::{Client, SigningAlg, StoredKey, Tenant};
 use crate::Result;
 
 #[async_trait::async_trait]
@@ -71,6 +71,3 @@ pub trait Store: Send + Sync + 'static {
     async fn admin_token_exists(&self, token_hash: &[u8; 32]) -> Result<bool>;
     async fn count_admin_tokens(&self) -> Result<i64>;
 }
-
-/// Key states a fresh tenant starts with for each algorithm.
-pub const INITIAL_KEY_STATES: [KeyState; 2] = [KeyState::Active, KeyState::Next];

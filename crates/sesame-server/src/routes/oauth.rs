@@ -126,7 +126,7 @@ async fn authenticate(
             }
             b
         }
-        None => client_auth::choose(None, client_auth::from_post(body_id, body_secret)?)?,
+        None => client_auth::from_post(body_id, body_secret)?.ok_or(Error::InvalidClient { basic: false })?,
     };
     let client = t.client(&*app.store, &presented.client_id).await?;
     client_auth::authenticate(client.as_deref(), &presented)?;
