@@ -30,6 +30,10 @@ macro_rules! with_pool {
 
 pub struct SqlStore {
     pool: Pool,
+    /// SQLite only: a read-only connection for the revocation check on the introspection path.
+    /// WAL readers never wait for writers, so the call is a few microseconds on the caller's
+    /// thread, where sqlx would hand it to a worker thread and back.
+    revocation_reader: Option<std::sync::Mutex<rusqlite::Connection>>,
 }
 
 fn db(e: sqlx::Error) -> Error {
@@ -187,7 +191,7 @@ impl SqlStore {
     /// Connects and runs the migrations. The error names the store (password redacted).
     pub async fn connect(url: &StoreUrl) -> Result<SqlStore> {
         let unreachable = |e: sqlx::Error| Error::Store(format!("cannot open store {url}: {e}"));
-        let pool = match url {
+        let (pool, revocation_reader) = match url {
             StoreUrl::Sqlite(u) => {
                 let opts = SqliteConnectOptions::from_str(u)
                     .map_err(unreachable)?
@@ -199,14 +203,27 @@ impl SqlStore {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .min_connections(1)
-                    .connect_with(opts)
+                    .connect_with(opts.clone())
                     .await
                     .map_err(unreachable)?;
                 SQLITE_MIGRATIONS
                     .run(&pool)
                     .await
                     .map_err(|e| Error::Store(format!("migrating store {url}: {e}")))?;
-                Pool::Sqlite(pool)
+                let path = opts.get_filename();
+                let reader = if path.as_os_str() == ":memory:" {
+                    None
+                } else {
+                    let conn = rusqlite::Connection::open_with_flags(
+                        path,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )
+                    .and_then(|c| c.busy_timeout(Duration::from_secs(10)).map(|()| c))
+                    .map_err(|e| Error::Store(format!("cannot open store {url} for reading: {e}")))?;
+                    Some(std::sync::Mutex::new(conn))
+                };
+                (Pool::Sqlite(pool), reader)
             }
             StoreUrl::Postgres(u) => {
                 let opts = PgConnectOptions::from_str(u).map_err(unreachable)?;
@@ -222,10 +239,13 @@ impl SqlStore {
                     .run(&pool)
                     .await
                     .map_err(|e| Error::Store(format!("migrating store {url}: {e}")))?;
-                Pool::Postgres(pool)
+                (Pool::Postgres(pool), None)
             }
         };
-        Ok(SqlStore { pool })
+        Ok(SqlStore {
+            pool,
+            revocation_reader,
+        })
     }
 
     pub async fn close(&self) {
@@ -525,6 +545,17 @@ impl Store for SqlStore {
     }
 
     async fn is_access_token_revoked(&self, tenant: &TenantId, jti: &str) -> Result<bool> {
+        if let Some(reader) = &self.revocation_reader {
+            let conn = reader
+                .lock()
+                .map_err(|_| Error::Store("revocation reader poisoned".into()))?;
+            let mut stmt = conn
+                .prepare_cached("SELECT 1 FROM revoked_token WHERE tenant_id = ?1 AND jti = ?2")
+                .map_err(|e| Error::Store(e.to_string()))?;
+            return stmt
+                .exists((tenant.as_str(), jti))
+                .map_err(|e| Error::Store(e.to_string()));
+        }
         let found: Option<i32> = with_pool!(self, p => sqlx::query_scalar(
             "SELECT 1 FROM revoked_token WHERE tenant_id = $1 AND jti = $2")
             .bind(tenant.as_str())
