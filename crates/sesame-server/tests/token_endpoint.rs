@@ -418,3 +418,27 @@ async fn a_public_client_cannot_use_client_credentials() {
         (StatusCode::UNAUTHORIZED, Some("invalid_client"))
     );
 }
+
+#[tokio::test]
+async fn undecodable_path_segments_answer_json_not_found() {
+    let s = TestServer::sqlite().await;
+    for (method, path) in [
+        (Method::GET, "/t/%ff/jwks"),
+        (Method::POST, "/t/%ff/token"),
+        (Method::GET, "/t/%C0%80/.well-known/openid-configuration"),
+        (Method::GET, "/admin/v1/tenants/%ff"),
+        (Method::GET, "/admin/v1/tenants/default/clients/%ff"),
+        (Method::GET, "/nowhere"),
+    ] {
+        let resp = s
+            .http
+            .request(method, s.url(path))
+            .bearer_auth(&s.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "not_found", "{path}");
+    }
+}

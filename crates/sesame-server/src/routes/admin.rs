@@ -4,8 +4,9 @@
 use super::no_store;
 use crate::error::{ApiError, ApiResult};
 use crate::form::Json;
+use crate::form::Path;
 use crate::state::AppState;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};

@@ -1,8 +1,9 @@
 //! Discovery documents and the JWKS, served from bytes prepared when the keys change.
 
 use crate::error::ApiResult;
+use crate::form::Path;
 use crate::state::{AppState, Published};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sesame_core::admin::JWKS_MAX_AGE;

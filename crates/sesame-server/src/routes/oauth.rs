@@ -4,8 +4,9 @@
 use super::no_store;
 use crate::error::ApiResult;
 use crate::form::Form;
+use crate::form::Path;
 use crate::state::{AppState, TenantState};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use sesame_core::client_auth::{self, PresentedClient};
