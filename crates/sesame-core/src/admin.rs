@@ -3,9 +3,9 @@
 //! milliseconds), so it is split from the store writes for the caller to run off the async path.
 
 use crate::crypto::MasterKey;
-use crate::ids::{ClientId, TenantId};
+use crate::ids::{ClientId, TenantId, UserId, Username};
 use crate::keys::new_stored_key;
-use crate::model::{Client, ClientType, GrantType, KeyState, SigningAlg, StoredKey, Tenant};
+use crate::model::{Client, ClientType, GrantType, KeyState, SigningAlg, StoredKey, Tenant, User};
 use crate::secret::Secret;
 use crate::store::Store;
 use crate::{Error, Result};
@@ -190,4 +190,116 @@ pub async fn rotate_keys(
     check_rotation(&keys, alg, now, force)?;
     let until = retire_until(store, tenant, now).await?;
     store.rotate_keys(&tenant.id, alg, new_next, until, now).await
+}
+
+/// A new local account. The password, if any, arrives already hashed (see `password::hash`),
+/// because hashing is CPU work for the caller to schedule.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    pub username: String,
+    pub password: Option<String>,
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub picture: Option<String>,
+}
+
+/// Changes to a user's profile: an absent field stays, `null` clears it.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    #[serde(default, deserialize_with = "present")]
+    pub email: Option<Option<String>>,
+    pub email_verified: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub picture: Option<Option<String>>,
+}
+
+/// Tells `"field": null` (Some(None)) from an absent field (None).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<String>>, D::Error> {
+    serde::Deserialize::deserialize(d).map(Some)
+}
+
+pub async fn require_user(store: &dyn Store, tenant: &TenantId, key: &str) -> Result<User> {
+    store.get_user(tenant, key).await?.ok_or_else(|| {
+        Error::NotFound(format!(
+            "user '{}' does not exist in tenant '{tenant}'",
+            key.escape_debug()
+        ))
+    })
+}
+
+pub async fn create_user(
+    store: &dyn Store,
+    tenant: &TenantId,
+    spec: UserSpec,
+    password_hash: Option<String>,
+    now: i64,
+) -> Result<User> {
+    require_tenant(store, tenant).await?;
+    let user = User {
+        tenant_id: tenant.clone(),
+        id: UserId::generate(),
+        username: Username::normalize(&spec.username)?,
+        email: spec.email,
+        email_verified: spec.email_verified,
+        name: spec.name,
+        picture: spec.picture,
+        disabled: false,
+        password_hash,
+        created_at: now,
+        updated_at: now,
+    };
+    user.validate()?;
+    store.create_user(&user).await?;
+    Ok(user)
+}
+
+pub async fn update_user(
+    store: &dyn Store,
+    tenant: &TenantId,
+    key: &str,
+    change: impl FnOnce(&mut User),
+    now: i64,
+) -> Result<User> {
+    let mut user = require_user(store, tenant, key).await?;
+    change(&mut user);
+    user.updated_at = now;
+    user.validate()?;
+    if !store.update_user(&user).await? {
+        return Err(Error::NotFound(format!(
+            "user '{}' does not exist in tenant '{tenant}'",
+            user.username
+        )));
+    }
+    Ok(user)
+}
+
+impl UserPatch {
+    pub fn is_empty(&self) -> bool {
+        self.email.is_none() && self.email_verified.is_none() && self.name.is_none() && self.picture.is_none()
+    }
+
+    pub fn apply(self, user: &mut User) {
+        if let Some(email) = self.email {
+            // A new address is not verified unless the same change says so.
+            if email != user.email {
+                user.email_verified = false;
+            }
+            user.email = email;
+        }
+        if let Some(v) = self.email_verified {
+            user.email_verified = v;
+        }
+        if let Some(name) = self.name {
+            user.name = name;
+        }
+        if let Some(picture) = self.picture {
+            user.picture = picture;
+        }
+    }
 }

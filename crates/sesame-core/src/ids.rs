@@ -59,3 +59,27 @@ id_type!(
     /// A client's `client_id` (RFC 6749 §2.2): letters, digits, `-`, `_`, `.`.
     ClientId, "client_id", 128, |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
 );
+id_type!(
+    /// A user's stable id: random, never reused, never shown as a login name.
+    UserId, "user id", 64, |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')
+);
+id_type!(
+    /// A user's login name, unique per tenant, stored lower-case.
+    Username, "username", 64, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '@' | '+' | '-')
+);
+
+impl UserId {
+    /// 128 random bits, base64url.
+    pub fn generate() -> UserId {
+        use base64::Engine;
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes::<16>());
+        UserId(id)
+    }
+}
+
+impl Username {
+    /// Lower-cases before checking, so `Alice` and `alice` are one account.
+    pub fn normalize(s: &str) -> Result<Self> {
+        Self::parse(&s.to_lowercase())
+    }
+}

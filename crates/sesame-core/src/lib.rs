@@ -10,6 +10,7 @@ pub mod ids;
 pub mod jwt;
 pub mod keys;
 pub mod model;
+pub mod password;
 pub mod secret;
 pub mod store;
 pub mod token;

@@ -1,6 +1,6 @@
 //! The records Sesame keeps: tenants, clients, signing keys. Every record names its tenant.
 
-use crate::ids::{ClientId, TenantId};
+use crate::ids::{ClientId, TenantId, UserId, Username};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -270,6 +270,62 @@ fn validate_redirect_uri(uri: &str) -> Result<()> {
         return bad("has no host");
     }
     Ok(())
+}
+
+/// A person with a local account in a tenant. External identities (brokered SSO) will attach
+/// to `id` in a table of their own, so a user can gain them without changing this record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub tenant_id: TenantId,
+    pub id: UserId,
+    pub username: Username,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub picture: Option<String>,
+    pub disabled: bool,
+    /// Argon2id PHC string; `None` for an account that cannot sign in with a password.
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl User {
+    pub fn validate(&self) -> Result<()> {
+        if let Some(email) = &self.email {
+            let ok = email.len() <= 254
+                && email.matches('@').count() == 1
+                && !email.starts_with('@')
+                && !email.ends_with('@')
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !ok {
+                return Err(Error::InvalidRequest(format!(
+                    "email '{}' is not an address",
+                    email.escape_debug()
+                )));
+            }
+        }
+        if let Some(name) = &self.name {
+            if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+                return Err(Error::invalid_request(
+                    "name must be 1 to 200 printable characters",
+                ));
+            }
+        }
+        if let Some(picture) = &self.picture {
+            let ok = (picture.starts_with("https://") || picture.starts_with("http://"))
+                && picture.len() <= 2000
+                && !picture.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !ok {
+                return Err(Error::InvalidRequest(format!(
+                    "picture '{}' is not an http(s) URL",
+                    picture.escape_debug()
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Where a signing key is in its life (see `keys`): published before it signs, published

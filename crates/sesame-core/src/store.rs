@@ -5,6 +5,7 @@
 //! replica polls to drop its caches: that is how a change made on one replica reaches all.
 
 use crate::ids::{ClientId, TenantId};
+use crate::model::User;
 use crate::model::{Client, SigningAlg, StoredKey, Tenant};
 use crate::Result;
 
@@ -41,6 +42,15 @@ pub trait Store: Send + Sync + 'static {
     async fn get_client(&self, tenant: &TenantId, id: &ClientId) -> Result<Option<Client>>;
     async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>>;
     async fn delete_client(&self, tenant: &TenantId, id: &ClientId) -> Result<bool>;
+
+    // Users -----------------------------------------------------------------------------------
+    /// `Conflict` if the username is taken in the tenant.
+    async fn create_user(&self, user: &User) -> Result<()>;
+    /// Replaces every field but `id`, `username` and `created_at`; `false` if there is no such user.
+    async fn update_user(&self, user: &User) -> Result<bool>;
+    /// A user by id, or else by username.
+    async fn get_user(&self, tenant: &TenantId, id_or_username: &str) -> Result<Option<User>>;
+    async fn list_users(&self, tenant: &TenantId) -> Result<Vec<User>>;
 
     // Signing keys ----------------------------------------------------------------------------
     async fn list_keys(&self, tenant: &TenantId) -> Result<Vec<StoredKey>>;

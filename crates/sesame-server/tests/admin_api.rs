@@ -427,3 +427,185 @@ async fn introspection_and_revocation_follow_rfc7662_and_rfc7009() {
         }
     }
 }
+
+#[tokio::test]
+async fn local_accounts_are_managed_and_their_passwords_stored_as_argon2id() {
+    for s in TestServer::each_store().await {
+        let (status, alice) = s
+            .admin(
+                Method::POST,
+                "/tenants/default/users",
+                Some(json!({"username": "Alice", "password": "correct horse battery", "email": "alice@example.com",
+                            "email_verified": true, "name": "Alice A."})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{alice}");
+        assert_eq!(
+            (alice["username"].as_str(), alice["has_password"].as_bool()),
+            (Some("alice"), Some(true))
+        );
+        let text = alice.to_string();
+        assert!(
+            !text.contains("argon2") && !text.contains("correct horse"),
+            "{text}"
+        );
+        let id = alice["id"].as_str().unwrap().to_owned();
+        let tenant = sesame_core::ids::TenantId::parse("default").unwrap();
+        let stored = s.running.app.store.get_user(&tenant, &id).await.unwrap().unwrap();
+        let phc = stored.password_hash.clone().unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(sesame_core::password::verify("correct horse battery", &phc));
+
+        // by id or by username; usernames are one account whatever their case
+        assert_eq!(
+            s.admin(Method::GET, &format!("/tenants/default/users/{id}"), None)
+                .await
+                .1["id"],
+            id.as_str()
+        );
+        assert_eq!(
+            s.admin(Method::GET, "/tenants/default/users/ALICE", None).await.1["id"],
+            id.as_str()
+        );
+        let (status, body) = s
+            .admin(
+                Method::POST,
+                "/tenants/default/users",
+                Some(json!({"username": "alice"})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::CONFLICT, Some("conflict"))
+        );
+
+        // a new email is unverified unless the change says so; null clears
+        let (status, patched) = s
+            .admin(
+                Method::PATCH,
+                "/tenants/default/users/alice",
+                Some(json!({"email": "a@new.example", "name": null, "picture": "https://img.example/a.png"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{patched}");
+        assert_eq!(patched["email"], "a@new.example");
+        assert_eq!(patched["email_verified"], false);
+        assert!(patched["name"].is_null());
+        assert_eq!(patched["picture"], "https://img.example/a.png");
+
+        let (status, _) = s
+            .admin(
+                Method::PUT,
+                "/tenants/default/users/alice/password",
+                Some(json!({"password": "a new passphrase"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let stored = s.running.app.store.get_user(&tenant, &id).await.unwrap().unwrap();
+        assert!(sesame_core::password::verify(
+            "a new passphrase",
+            stored.password_hash.as_deref().unwrap()
+        ));
+        assert!(!sesame_core::password::verify(
+            "correct horse battery",
+            stored.password_hash.as_deref().unwrap()
+        ));
+
+        assert_eq!(
+            s.admin(Method::POST, "/tenants/default/users/alice/disable", None)
+                .await
+                .1["disabled"],
+            true
+        );
+        assert_eq!(
+            s.admin(Method::POST, "/tenants/default/users/alice/enable", None)
+                .await
+                .1["disabled"],
+            false
+        );
+
+        // users are tenant-scoped
+        s.tenant("other", json!({})).await;
+        let (status, _) = s.admin(Method::GET, "/tenants/other/users/alice", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, list) = s.admin(Method::GET, "/tenants/default/users", None).await;
+        assert_eq!(list["users"].as_array().unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn bad_user_input_is_named_and_changes_nothing() {
+    let s = TestServer::sqlite().await;
+    let created = s
+        .admin(
+            Method::POST,
+            "/tenants/default/users",
+            Some(json!({"username": "bob"})),
+        )
+        .await;
+    assert_eq!(created.0, StatusCode::CREATED);
+    assert_eq!(created.1["has_password"], false);
+    let cases = [
+        (
+            Method::POST,
+            "/tenants/default/users",
+            json!({"username": "bad name"}),
+        ),
+        (
+            Method::POST,
+            "/tenants/default/users",
+            json!({"username": "carol", "password": "short"}),
+        ),
+        (
+            Method::POST,
+            "/tenants/default/users",
+            json!({"username": "carol", "email": "not-an-address"}),
+        ),
+        (
+            Method::POST,
+            "/tenants/default/users",
+            json!({"username": "carol", "picture": "javascript:alert(1)"}),
+        ),
+        (
+            Method::POST,
+            "/tenants/default/users",
+            json!({"username": "carol", "role": "admin"}),
+        ),
+        (Method::PATCH, "/tenants/default/users/bob", json!({})),
+        (
+            Method::PATCH,
+            "/tenants/default/users/bob",
+            json!({"email": "two@@example.com"}),
+        ),
+        (
+            Method::PUT,
+            "/tenants/default/users/bob/password",
+            json!({"password": "1234567"}),
+        ),
+        (Method::PUT, "/tenants/default/users/bob/password", json!({})),
+    ];
+    for (method, path, body) in cases {
+        let (status, answer) = s.admin(method.clone(), path, Some(body.clone())).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{method} {path} {body}: {answer}"
+        );
+        assert_eq!(answer["error"], "invalid_request");
+        assert!(
+            !answer.to_string().contains("1234567"),
+            "the password is never echoed"
+        );
+    }
+    let (status, _) = s
+        .admin(
+            Method::PUT,
+            "/tenants/default/users/nobody/password",
+            Some(json!({"password": "long enough"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, list) = s.admin(Method::GET, "/tenants/default/users", None).await;
+    assert_eq!(list["users"].as_array().unwrap().len(), 1, "no carol was created");
+    assert_eq!(list["users"][0]["has_password"], false);
+}

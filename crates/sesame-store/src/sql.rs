@@ -1,6 +1,7 @@
 use crate::StoreUrl;
 use sesame_core::ids::{ClientId, TenantId};
-use sesame_core::model::{Client, KeyState, SigningAlg, StoredKey, Tenant};
+use sesame_core::ids::{UserId, Username};
+use sesame_core::model::{Client, KeyState, SigningAlg, StoredKey, Tenant, User};
 use sesame_core::store::Store;
 use sesame_core::{Error, Result};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -117,6 +118,38 @@ fn client_from_row(r: ClientRow) -> Result<Client> {
         disabled: r.11,
         created_at: r.12,
         updated_at: r.13,
+    })
+}
+
+type UserRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    bool,
+    Option<String>,
+    Option<String>,
+    bool,
+    Option<String>,
+    i64,
+    i64,
+);
+const USER_COLUMNS: &str = "tenant_id, id, username, email, email_verified, name, picture, disabled, \
+     password_hash, created_at, updated_at";
+
+fn user_from_row(r: UserRow) -> Result<User> {
+    Ok(User {
+        tenant_id: TenantId::parse(&r.0).map_err(|e| corrupt("user tenant", e))?,
+        id: UserId::parse(&r.1).map_err(|e| corrupt("user id", e))?,
+        username: Username::parse(&r.2).map_err(|e| corrupt("username", e))?,
+        email: r.3,
+        email_verified: r.4,
+        name: r.5,
+        picture: r.6,
+        disabled: r.7,
+        password_hash: r.8,
+        created_at: r.9,
+        updated_at: r.10,
     })
 }
 
@@ -453,6 +486,79 @@ impl Store for SqlStore {
             tx.commit().await.map_err(db)?;
             Ok(n == 1)
         })
+    }
+
+    async fn create_user(&self, user: &User) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO user_account ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        );
+        let u = user;
+        with_pool!(self, p => sqlx::query(&sql)
+        .bind(u.tenant_id.as_str())
+        .bind(u.id.as_str())
+        .bind(u.username.as_str())
+        .bind(&u.email)
+        .bind(u.email_verified)
+        .bind(&u.name)
+        .bind(&u.picture)
+        .bind(u.disabled)
+        .bind(&u.password_hash)
+        .bind(u.created_at)
+        .bind(u.updated_at)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(|e| match db(e) {
+            Error::Conflict(_) => Error::Conflict(format!(
+                "username '{}' is taken in tenant '{}'", u.username, u.tenant_id)),
+            other => other,
+        }))
+    }
+
+    async fn update_user(&self, user: &User) -> Result<bool> {
+        let u = user;
+        with_pool!(self, p => sqlx::query(
+            "UPDATE user_account SET email = $3, email_verified = $4, name = $5, picture = $6, disabled = $7, \
+             password_hash = $8, updated_at = $9 WHERE tenant_id = $1 AND id = $2")
+            .bind(u.tenant_id.as_str())
+            .bind(u.id.as_str())
+            .bind(&u.email)
+            .bind(u.email_verified)
+            .bind(&u.name)
+            .bind(&u.picture)
+            .bind(u.disabled)
+            .bind(&u.password_hash)
+            .bind(u.updated_at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected() == 1)
+            .map_err(db))
+    }
+
+    async fn get_user(&self, tenant: &TenantId, id_or_username: &str) -> Result<Option<User>> {
+        // An id wins over a username that happens to spell it.
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM user_account WHERE tenant_id = $1 AND (id = $2 OR username = $3) \
+             ORDER BY CASE WHEN id = $2 THEN 0 ELSE 1 END LIMIT 1"
+        );
+        let row: Option<UserRow> = with_pool!(self, p => sqlx::query_as(&sql)
+            .bind(tenant.as_str())
+            .bind(id_or_username)
+            .bind(id_or_username.to_lowercase())
+            .fetch_optional(p)
+            .await
+            .map_err(db))?;
+        row.map(user_from_row).transpose()
+    }
+
+    async fn list_users(&self, tenant: &TenantId) -> Result<Vec<User>> {
+        let rows: Vec<UserRow> = with_pool!(self, p => sqlx::query_as(
+            &format!("SELECT {USER_COLUMNS} FROM user_account WHERE tenant_id = $1 ORDER BY username"))
+            .bind(tenant.as_str())
+            .fetch_all(p)
+            .await
+            .map_err(db))?;
+        rows.into_iter().map(user_from_row).collect()
     }
 
     async fn list_keys(&self, tenant: &TenantId) -> Result<Vec<StoredKey>> {

@@ -215,6 +215,57 @@ async fn settings_and_admin_tokens(s: SqlStore) {
     s.ping().await.unwrap();
 }
 
+async fn users_round_trip_and_usernames_are_unique_per_tenant(s: SqlStore) {
+    use sesame_core::ids::{UserId, Username};
+    use sesame_core::model::User;
+    let (a, b) = (tid("a"), tid("b"));
+    s.create_tenant(&Tenant::new(a.clone(), 1), &[]).await.unwrap();
+    s.create_tenant(&Tenant::new(b.clone(), 1), &[]).await.unwrap();
+    let mut alice = User {
+        tenant_id: a.clone(),
+        id: UserId::generate(),
+        username: Username::parse("alice").unwrap(),
+        email: Some("alice@example.com".into()),
+        email_verified: true,
+        name: Some("Alice".into()),
+        picture: None,
+        disabled: false,
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        created_at: 5,
+        updated_at: 5,
+    };
+    s.create_user(&alice).await.unwrap();
+    assert_eq!(s.get_user(&a, alice.id.as_str()).await.unwrap().unwrap(), alice);
+    assert_eq!(
+        s.get_user(&a, "ALICE").await.unwrap().unwrap(),
+        alice,
+        "by username, case-insensitive"
+    );
+    assert!(
+        s.get_user(&b, "alice").await.unwrap().is_none(),
+        "users are tenant-scoped"
+    );
+    let twin = User {
+        id: UserId::generate(),
+        ..alice.clone()
+    };
+    assert!(matches!(s.create_user(&twin).await, Err(Error::Conflict(_))));
+    s.create_user(&User {
+        tenant_id: b.clone(),
+        id: UserId::generate(),
+        ..alice.clone()
+    })
+    .await
+    .unwrap();
+    alice.disabled = true;
+    alice.email = None;
+    alice.password_hash = None;
+    alice.updated_at = 9;
+    assert!(s.update_user(&alice).await.unwrap());
+    assert_eq!(s.get_user(&a, "alice").await.unwrap().unwrap(), alice);
+    assert_eq!(s.list_users(&a).await.unwrap(), vec![alice]);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -250,6 +301,7 @@ conformance!(
     a_tenant_has_at_most_one_active_key_per_alg,
     revocations_are_tenant_scoped_idempotent_and_purged,
     settings_and_admin_tokens,
+    users_round_trip_and_usernames_are_unique_per_tenant,
 );
 
 #[tokio::test]

@@ -12,10 +12,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sesame_core::admin::{self, ClientSpec};
+use sesame_core::admin::{self, ClientSpec, UserPatch, UserSpec};
 use sesame_core::ids::{ClientId, TenantId};
 use sesame_core::keys::new_stored_key;
-use sesame_core::model::{Client, KeyState, SigningAlg, Tenant};
+use sesame_core::model::{Client, KeyState, SigningAlg, Tenant, User};
 use sesame_core::secret::hash_secret;
 use sesame_core::{Error, Result};
 
@@ -278,4 +278,135 @@ pub async fn rotate_keys(
     }
     changed(&app).await?;
     Ok(keys_response(&app, &id).await?)
+}
+
+#[derive(Serialize)]
+struct UserView<'a> {
+    #[serde(flatten)]
+    user: &'a User,
+    has_password: bool,
+}
+
+fn user_view(user: &User) -> Response {
+    axum::Json(UserView {
+        user,
+        has_password: user.password_hash.is_some(),
+    })
+    .into_response()
+}
+
+/// Argon2id off the async workers: it takes tens of milliseconds of CPU by design.
+async fn hash_password(password: String) -> Result<String> {
+    sesame_core::password::check_policy(&password)?;
+    tokio::task::spawn_blocking(move || sesame_core::password::hash(&password))
+        .await
+        .map_err(|e| Error::Internal(format!("password hashing task: {e}")))?
+}
+
+pub async fn list_users(State(app): State<AppState>, Path(t): Path<String>) -> ApiResult<Response> {
+    let id = tenant_id(&t)?;
+    admin::require_tenant(&*app.store, &id).await?;
+    let users = app.store.list_users(&id).await?;
+    let views: Vec<_> = users
+        .iter()
+        .map(|u| UserView {
+            user: u,
+            has_password: u.password_hash.is_some(),
+        })
+        .collect();
+    Ok(axum::Json(json!({ "users": views })).into_response())
+}
+
+pub async fn create_user(
+    State(app): State<AppState>,
+    Path(t): Path<String>,
+    Json(mut spec): Json<UserSpec>,
+) -> ApiResult<Response> {
+    let id = tenant_id(&t)?;
+    let hash = match spec.password.take() {
+        Some(p) => Some(hash_password(p).await?),
+        None => None,
+    };
+    let user = admin::create_user(&*app.store, &id, spec, hash, sesame_core::now()).await?;
+    Ok((StatusCode::CREATED, user_view(&user)).into_response())
+}
+
+pub async fn show_user(
+    State(app): State<AppState>,
+    Path((t, u)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let user = admin::require_user(&*app.store, &tenant_id(&t)?, &u).await?;
+    Ok(user_view(&user))
+}
+
+pub async fn update_user(
+    State(app): State<AppState>,
+    Path((t, u)): Path<(String, String)>,
+    Json(patch): Json<UserPatch>,
+) -> ApiResult<Response> {
+    if patch.is_empty() {
+        return Err(
+            Error::invalid_request("nothing to change: give email, email_verified, name or picture").into(),
+        );
+    }
+    let user = admin::update_user(
+        &*app.store,
+        &tenant_id(&t)?,
+        &u,
+        |user| patch.apply(user),
+        sesame_core::now(),
+    )
+    .await?;
+    Ok(user_view(&user))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    password: String,
+}
+
+pub async fn set_password(
+    State(app): State<AppState>,
+    Path((t, u)): Path<(String, String)>,
+    Json(body): Json<NewPassword>,
+) -> ApiResult<Response> {
+    let tid = tenant_id(&t)?;
+    admin::require_user(&*app.store, &tid, &u).await?;
+    let hash = hash_password(body.password).await?;
+    let user = admin::update_user(
+        &*app.store,
+        &tid,
+        &u,
+        |user| user.password_hash = Some(hash),
+        sesame_core::now(),
+    )
+    .await?;
+    Ok(user_view(&user))
+}
+
+async fn set_user_disabled(app: AppState, t: String, u: String, disabled: bool) -> ApiResult<Response> {
+    let user = admin::update_user(
+        &*app.store,
+        &tenant_id(&t)?,
+        &u,
+        |user| user.disabled = disabled,
+        sesame_core::now(),
+    )
+    .await?;
+    Ok(user_view(&user))
+}
+
+pub async fn disable_user(
+    State(app): State<AppState>,
+    Path((t, u)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    set_user_disabled(app, t, u, true).await
+}
+
+pub async fn enable_user(
+    State(app): State<AppState>,
+    Path((t, u)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    set_user_disabled(app, t, u, false).await
 }

@@ -10,7 +10,7 @@ use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 
 pub fn router(app: AppState) -> Router {
@@ -53,6 +53,23 @@ pub fn router(app: AppState) -> Router {
             "/tenants/{tenant}/clients/{client}/enable",
             post(admin::enable_client),
         )
+        .route(
+            "/tenants/{tenant}/users",
+            get(admin::list_users).post(admin::create_user),
+        )
+        .route(
+            "/tenants/{tenant}/users/{user}",
+            get(admin::show_user).patch(admin::update_user),
+        )
+        .route(
+            "/tenants/{tenant}/users/{user}/password",
+            put(admin::set_password),
+        )
+        .route(
+            "/tenants/{tenant}/users/{user}/disable",
+            post(admin::disable_user),
+        )
+        .route("/tenants/{tenant}/users/{user}/enable", post(admin::enable_user))
         .route("/tenants/{tenant}/keys", get(admin::list_keys))
         .route("/tenants/{tenant}/keys/rotate", post(admin::rotate_keys))
         .route_layer(axum::middleware::from_fn_with_state(
