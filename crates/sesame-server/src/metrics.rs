@@ -1,4 +1,4 @@
-//! Prometheus metrics: requests and latency by route, tokens issued by grant.
+//! Prometheus metrics: requests and latency by route, tokens issued by grant; and the access log.
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -89,6 +89,9 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     let start = Instant::now();
     let resp = next.run(req).await;
     let elapsed = start.elapsed().as_secs_f64();
+    // The access log, at debug level (`log_level = "sesame_server=debug,info"`): the route
+    // pattern, never the raw path or query, which may carry tokens.
+    tracing::debug!(route = %route, method = %method, status = resp.status().as_u16(), seconds = elapsed, "request");
     metrics
         .latency
         .get_or_create(&RouteLabels { route: route.clone() })
