@@ -3,6 +3,7 @@
 
 use crate::cli::{
     AdminCommand, ClientCreate, ClientRef, ClientsCommand, KeysCommand, TenantCreate, TenantsCommand,
+    UserCreate, UserRef, UserUpdate, UsersCommand,
 };
 use crate::Failure;
 use serde_json::{json, Map, Value};
@@ -11,6 +12,8 @@ use serde_json::{json, Map, Value};
 pub enum Method {
     Get,
     Post,
+    Put,
+    Patch,
     Delete,
 }
 
@@ -34,6 +37,10 @@ pub enum Shape {
         tenant: String,
         client_id: String,
     },
+    User,
+    Users {
+        tenant: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -43,6 +50,33 @@ pub struct Request {
     pub path: Vec<String>,
     pub body: Option<Value>,
     pub shape: Shape,
+    /// A password to add to `body` as `"password"`. It is read (by `password`) only once the
+    /// rest of the command and the admin token have been checked, so nobody types a password
+    /// for a command that fails anyway.
+    pub password: Option<PasswordInput>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasswordInput {
+    /// `--password-stdin`: the first line of stdin; otherwise a prompt when stdin is a terminal.
+    pub from_stdin: bool,
+    /// `set-password` cannot do without one; `create` makes a user without a password.
+    pub required: bool,
+    /// Whose password it is, for the prompt.
+    pub user: String,
+}
+
+impl Request {
+    pub fn with_password(mut self, password: String) -> Self {
+        match &mut self.body {
+            Some(Value::Object(body)) => {
+                body.insert("password".into(), Value::String(password));
+            }
+            body => *body = Some(json!({ "password": password })),
+        }
+        self.password = None;
+        self
+    }
 }
 
 pub fn plan(command: &AdminCommand) -> Result<Request, Failure> {
@@ -50,6 +84,7 @@ pub fn plan(command: &AdminCommand) -> Result<Request, Failure> {
         AdminCommand::Tenants(c) => plan_tenants(c),
         AdminCommand::Clients(c) => plan_clients(c),
         AdminCommand::Keys(c) => plan_keys(c),
+        AdminCommand::Users(c) => plan_users(c),
     }
 }
 
@@ -60,6 +95,7 @@ fn plan_tenants(command: &TenantsCommand) -> Result<Request, Failure> {
             path: vec!["tenants".into()],
             body: Some(tenant_body(c)),
             shape: Shape::Tenant,
+            password: None,
         },
         TenantsCommand::List => get(vec!["tenants".into()], Shape::Tenants),
         TenantsCommand::Show(t) => get(vec!["tenants".into(), segment("tenant", &t.name)?], Shape::Tenant),
@@ -79,6 +115,7 @@ fn plan_clients(command: &ClientsCommand) -> Result<Request, Failure> {
             ],
             body: Some(client_body(c)),
             shape: Shape::ClientWithSecret,
+            password: None,
         },
         ClientsCommand::List(t) => get(
             vec!["tenants".into(), segment("tenant", &t.tenant)?, "clients".into()],
@@ -98,6 +135,7 @@ fn plan_clients(command: &ClientsCommand) -> Result<Request, Failure> {
                 tenant: c.tenant.tenant.clone(),
                 client_id: c.client_id.clone(),
             },
+            password: None,
         },
     })
 }
@@ -132,8 +170,61 @@ fn plan_keys(command: &KeysCommand) -> Result<Request, Failure> {
                     tenant: r.tenant.tenant.clone(),
                     rotated: Some(r.alg.map_or("all algorithms", |a| a.as_str()).into()),
                 },
+                password: None,
             }
         }
+    })
+}
+
+fn plan_users(command: &UsersCommand) -> Result<Request, Failure> {
+    Ok(match command {
+        UsersCommand::Create(c) => Request {
+            method: Method::Post,
+            path: vec![
+                "tenants".into(),
+                segment("tenant", &c.tenant.tenant)?,
+                "users".into(),
+            ],
+            body: Some(user_body(c)),
+            shape: Shape::User,
+            password: Some(PasswordInput {
+                from_stdin: c.password_stdin,
+                required: false,
+                user: c.username.clone(),
+            }),
+        },
+        UsersCommand::List(t) => get(
+            vec!["tenants".into(), segment("tenant", &t.tenant)?, "users".into()],
+            Shape::Users {
+                tenant: t.tenant.clone(),
+            },
+        ),
+        UsersCommand::Show(u) => get(user_path(u)?, Shape::User),
+        UsersCommand::Update(u) => Request {
+            method: Method::Patch,
+            path: user_path(&u.user)?,
+            body: Some(user_patch(u)),
+            shape: Shape::User,
+            password: None,
+        },
+        UsersCommand::SetPassword(p) => {
+            let mut path = user_path(&p.user)?;
+            path.push("password".into());
+            Request {
+                method: Method::Put,
+                path,
+                // `{"password"}`, filled in by `with_password`.
+                body: Some(json!({})),
+                shape: Shape::User,
+                password: Some(PasswordInput {
+                    from_stdin: p.password_stdin,
+                    required: true,
+                    user: p.user.user.clone(),
+                }),
+            }
+        }
+        UsersCommand::Disable(u) => user_action(u, "disable")?,
+        UsersCommand::Enable(u) => user_action(u, "enable")?,
     })
 }
 
@@ -196,12 +287,53 @@ pub fn client_body(c: &ClientCreate) -> Value {
     Value::Object(body)
 }
 
+/// The password, if any, is added later by `Request::with_password`.
+pub fn user_body(c: &UserCreate) -> Value {
+    let mut body = Map::new();
+    body.insert("username".into(), json!(c.username));
+    if let Some(email) = &c.email {
+        body.insert("email".into(), json!(email));
+    }
+    if c.email_verified {
+        body.insert("email_verified".into(), json!(true));
+    }
+    if let Some(name) = &c.name {
+        body.insert("name".into(), json!(name));
+    }
+    if let Some(picture) = &c.picture {
+        body.insert("picture".into(), json!(picture));
+    }
+    Value::Object(body)
+}
+
+/// A PATCH: a field left out stays as it is and `null` clears it. clap makes sure that at least
+/// one field is given and that no field is both set and cleared.
+pub fn user_patch(u: &UserUpdate) -> Value {
+    let mut body = Map::new();
+    for (key, value, clear) in [
+        ("email", &u.email, u.clear_email),
+        ("name", &u.name, u.clear_name),
+        ("picture", &u.picture, u.clear_picture),
+    ] {
+        if clear {
+            body.insert(key.into(), Value::Null);
+        } else if let Some(value) = value {
+            body.insert(key.into(), json!(value));
+        }
+    }
+    if let Some(verified) = u.email_verified {
+        body.insert("email_verified".into(), json!(verified));
+    }
+    Value::Object(body)
+}
+
 fn get(path: Vec<String>, shape: Shape) -> Request {
     Request {
         method: Method::Get,
         path,
         body: None,
         shape,
+        password: None,
     }
 }
 
@@ -211,6 +343,7 @@ fn tenant_action(name: &str, action: &str) -> Result<Request, Failure> {
         path: vec!["tenants".into(), segment("tenant", name)?, action.into()],
         body: None,
         shape: Shape::Tenant,
+        password: None,
     })
 }
 
@@ -231,6 +364,28 @@ fn client_action(c: &ClientRef, action: &str, shape: Shape) -> Result<Request, F
         path,
         body: None,
         shape,
+        password: None,
+    })
+}
+
+fn user_path(u: &UserRef) -> Result<Vec<String>, Failure> {
+    Ok(vec![
+        "tenants".into(),
+        segment("tenant", &u.tenant.tenant)?,
+        "users".into(),
+        segment("user", &u.user)?,
+    ])
+}
+
+fn user_action(u: &UserRef, action: &str) -> Result<Request, Failure> {
+    let mut path = user_path(u)?;
+    path.push(action.into());
+    Ok(Request {
+        method: Method::Post,
+        path,
+        body: None,
+        shape: Shape::User,
+        password: None,
     })
 }
 
@@ -422,10 +577,190 @@ mod tests {
     }
 
     #[test]
+    fn user_create_sends_only_given_fields_and_asks_for_an_optional_password() {
+        let r = ok(&["users", "create", "alice"]);
+        assert_eq!(route(&r), "Post /tenants/default/users");
+        assert_eq!(
+            (r.body.clone(), r.shape.clone()),
+            (Some(json!({"username": "alice"})), Shape::User)
+        );
+        let input = PasswordInput {
+            from_stdin: false,
+            required: false,
+            user: "alice".into(),
+        };
+        assert_eq!(r.password, Some(input));
+        // Without a password (none given, or none asked for) the body is as planned.
+        assert_eq!(r.body, Some(json!({"username": "alice"})));
+
+        let r = ok(&[
+            "users",
+            "create",
+            "--tenant",
+            "acme",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--email-verified",
+            "--name",
+            "Alice Liddell",
+            "--picture",
+            "https://example.com/a.png",
+            "--password-stdin",
+        ]);
+        assert_eq!(route(&r), "Post /tenants/acme/users");
+        assert_eq!(
+            r.password.as_ref().map(|p| (p.from_stdin, p.required)),
+            Some((true, false))
+        );
+        let r = r.with_password("correct horse".into());
+        assert_eq!(
+            r.body,
+            Some(json!({
+                "username": "alice",
+                "email": "alice@example.com",
+                "email_verified": true,
+                "name": "Alice Liddell",
+                "picture": "https://example.com/a.png",
+                "password": "correct horse",
+            }))
+        );
+        assert_eq!(r.password, None);
+    }
+
+    #[test]
+    fn user_commands_map_to_paths() {
+        let r = ok(&["users", "list", "--tenant", "acme"]);
+        assert_eq!(
+            (route(&r), r.body, r.shape),
+            (
+                "Get /tenants/acme/users".into(),
+                None,
+                Shape::Users {
+                    tenant: "acme".into()
+                }
+            )
+        );
+        let r = ok(&["users", "show", "--tenant", "acme", "alice"]);
+        assert_eq!(
+            (route(&r), r.shape),
+            ("Get /tenants/acme/users/alice".into(), Shape::User)
+        );
+        for action in ["disable", "enable"] {
+            let r = ok(&["users", action, "alice", "--tenant", "acme"]);
+            assert_eq!(route(&r), format!("Post /tenants/acme/users/alice/{action}"));
+            assert_eq!((r.body, r.shape, r.password), (None, Shape::User, None));
+        }
+    }
+
+    #[test]
+    fn tenant_of_user_commands_defaults_like_clients() {
+        assert_eq!(route(&ok(&["users", "list"])), "Get /tenants/default/users");
+        assert_eq!(
+            route(&ok(&["users", "show", "u1"])),
+            "Get /tenants/default/users/u1"
+        );
+    }
+
+    #[test]
+    fn set_password_puts_a_required_password() {
+        let r = ok(&["users", "set-password", "--tenant", "acme", "alice"]);
+        assert_eq!(route(&r), "Put /tenants/acme/users/alice/password");
+        let input = PasswordInput {
+            from_stdin: false,
+            required: true,
+            user: "alice".into(),
+        };
+        assert_eq!(r.password, Some(input));
+        let r = ok(&["users", "set-password", "alice", "--password-stdin"]);
+        assert!(r.password.as_ref().is_some_and(|p| p.from_stdin && p.required));
+        let r = r.with_password("hunter2hunter2".into());
+        assert_eq!(r.body, Some(json!({"password": "hunter2hunter2"})));
+        assert_eq!(r.shape, Shape::User);
+    }
+
+    #[test]
+    fn user_update_patches_only_given_fields() {
+        let r = ok(&["users", "update", "--tenant", "acme", "alice", "--name", "Alice"]);
+        assert_eq!(route(&r), "Patch /tenants/acme/users/alice");
+        assert_eq!(
+            (r.body, r.shape, r.password),
+            (Some(json!({"name": "Alice"})), Shape::User, None)
+        );
+
+        let r = ok(&[
+            "users",
+            "update",
+            "alice",
+            "--email",
+            "a@example.com",
+            "--email-verified",
+            "false",
+            "--picture",
+            "https://example.com/a.png",
+        ]);
+        assert_eq!(
+            r.body,
+            Some(
+                json!({"email": "a@example.com", "email_verified": false, "picture": "https://example.com/a.png"})
+            )
+        );
+        let r = ok(&["users", "update", "alice", "--email-verified=true"]);
+        assert_eq!(r.body, Some(json!({"email_verified": true})));
+    }
+
+    #[test]
+    fn user_update_clear_sends_null() {
+        let r = ok(&["users", "update", "alice", "--clear-email"]);
+        assert_eq!(r.body, Some(json!({"email": null})));
+        let r = ok(&[
+            "users",
+            "update",
+            "alice",
+            "--clear-name",
+            "--clear-picture",
+            "--email",
+            "a@b.c",
+        ]);
+        assert_eq!(
+            r.body,
+            Some(json!({"email": "a@b.c", "name": null, "picture": null}))
+        );
+        // Present and null, not absent: absent would leave the field unchanged.
+        let body = r.body.expect("body");
+        assert!(body.as_object().is_some_and(|o| o.contains_key("name")));
+    }
+
+    #[test]
+    fn user_names_are_percent_encoded_in_the_path() {
+        let base = crate::http::base_url("http://127.0.0.1:8080").expect("valid");
+        let r = ok(&["users", "show", "--tenant", "acme", "a/b?c#d%e f"]);
+        assert_eq!(r.path.last().map(String::as_str), Some("a/b?c#d%e f"));
+        assert_eq!(
+            crate::http::endpoint(&base, &r.path).as_str(),
+            "http://127.0.0.1:8080/admin/v1/tenants/acme/users/a%2Fb%3Fc%23d%25e%20f"
+        );
+        let r = ok(&["users", "set-password", "x/../y"]);
+        assert_eq!(
+            crate::http::endpoint(&base, &r.path).as_str(),
+            "http://127.0.0.1:8080/admin/v1/tenants/default/users/x%2F..%2Fy/password"
+        );
+        // Characters a username may hold are valid in a path segment as they are.
+        let r = ok(&["users", "disable", "jo.e+x_1@example.com"]);
+        assert_eq!(
+            crate::http::endpoint(&base, &r.path).as_str(),
+            "http://127.0.0.1:8080/admin/v1/tenants/default/users/jo.e+x_1@example.com/disable"
+        );
+    }
+
+    #[test]
     fn dot_segments_and_empty_ids_are_refused() {
         assert!(plan_of(&["tenants", "show", ".."]).is_err());
         assert!(plan_of(&["tenants", "disable", ""]).is_err());
         assert!(plan_of(&["clients", "delete", "--tenant", "acme", "."]).is_err());
         assert!(plan_of(&["clients", "list", "--tenant", ".."]).is_err());
+        assert!(plan_of(&["users", "show", ".."]).is_err());
+        assert!(plan_of(&["users", "update", ".", "--clear-name"]).is_err());
+        assert!(plan_of(&["users", "set-password", ""]).is_err());
     }
 }

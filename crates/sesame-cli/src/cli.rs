@@ -1,7 +1,7 @@
 //! The command line, as clap types. Only parsing lives here; `api` turns a parsed command into a
 //! request and `output` turns the answer into text.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
@@ -19,7 +19,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Manage tenants, clients and signing keys through the admin API
+    /// Manage tenants, clients, signing keys and users through the admin API
     Admin(AdminArgs),
 }
 
@@ -63,6 +63,9 @@ pub enum AdminCommand {
     /// Signing keys of a tenant
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Local user accounts of a tenant
+    #[command(subcommand)]
+    Users(UsersCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,6 +191,96 @@ pub struct KeysRotate {
     pub force: bool,
 }
 
+/// Passwords are never command-line arguments, which other local users see in the process list
+/// and which stay in shell history: they come from stdin or from a prompt without echo.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user; on a terminal, prompts for a password (leave it empty for none)
+    Create(UserCreate),
+    /// List the users of a tenant
+    List(TenantOpt),
+    /// Show one user
+    Show(UserRef),
+    /// Change a user's email, name or picture; only the fields given change
+    Update(UserUpdate),
+    /// Set a user's password: read from stdin with --password-stdin, else prompted for
+    SetPassword(UserPassword),
+    /// Disable a user
+    Disable(UserRef),
+    /// Enable a disabled user
+    Enable(UserRef),
+}
+
+#[derive(Debug, Args)]
+pub struct UserRef {
+    #[command(flatten)]
+    pub tenant: TenantOpt,
+    /// The user's id or username
+    #[arg(value_name = "USER")]
+    pub user: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreate {
+    #[command(flatten)]
+    pub tenant: TenantOpt,
+    /// Username (1-64 of a-z, 0-9, . _ @ + -; stored lower-case)
+    pub username: String,
+    /// Email address
+    #[arg(long, value_name = "E")]
+    pub email: Option<String>,
+    /// Mark the email address as verified
+    #[arg(long)]
+    pub email_verified: bool,
+    /// Full name
+    #[arg(long, value_name = "N")]
+    pub name: Option<String>,
+    /// URL of a profile picture
+    #[arg(long, value_name = "URL")]
+    pub picture: Option<String>,
+    /// Read the password from the first line of stdin
+    /// [default: prompt on a terminal; no password otherwise]
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("fields").required(true).multiple(true)))]
+pub struct UserUpdate {
+    #[command(flatten)]
+    pub user: UserRef,
+    /// New email address
+    #[arg(long, value_name = "E", group = "fields", conflicts_with = "clear_email")]
+    pub email: Option<String>,
+    /// Remove the email address
+    #[arg(long, group = "fields")]
+    pub clear_email: bool,
+    /// Whether the email address is verified
+    #[arg(long, value_name = "BOOL", group = "fields", action = ArgAction::Set)]
+    pub email_verified: Option<bool>,
+    /// New full name
+    #[arg(long, value_name = "N", group = "fields", conflicts_with = "clear_name")]
+    pub name: Option<String>,
+    /// Remove the full name
+    #[arg(long, group = "fields")]
+    pub clear_name: bool,
+    /// New profile picture URL
+    #[arg(long, value_name = "URL", group = "fields", conflicts_with = "clear_picture")]
+    pub picture: Option<String>,
+    /// Remove the profile picture
+    #[arg(long, group = "fields")]
+    pub clear_picture: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UserPassword {
+    #[command(flatten)]
+    pub user: UserRef,
+    /// Read the password from the first line of stdin [default: prompt twice on a terminal]
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SigningAlg {
     #[value(name = "RS256")]
@@ -292,5 +385,130 @@ mod tests {
     fn positional_ids_are_required() {
         assert!(parse(&["admin", "tenants", "show"]).is_err());
         assert!(parse(&["admin", "clients", "delete", "--tenant", "t"]).is_err());
+        assert!(parse(&["admin", "users", "show", "--tenant", "t"]).is_err());
+        assert!(parse(&["admin", "users", "create", "--email", "a@b.c"]).is_err());
+        assert!(parse(&["admin", "users", "set-password"]).is_err());
+    }
+
+    fn users(args: &[&str]) -> Result<UsersCommand, clap::Error> {
+        let cli = parse(&[&["admin", "users"][..], args].concat())?;
+        let Command::Admin(a) = cli.command;
+        match a.command {
+            AdminCommand::Users(u) => Ok(u),
+            other => panic!("wrong command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn user_create_options() {
+        let UsersCommand::Create(c) = users(&[
+            "create",
+            "--tenant",
+            "acme",
+            "alice",
+            "--email",
+            "a@example.com",
+            "--email-verified",
+            "--name",
+            "Alice",
+            "--picture",
+            "https://p/a.png",
+            "--password-stdin",
+        ])
+        .expect("parses") else {
+            panic!("not create")
+        };
+        assert_eq!((c.tenant.tenant.as_str(), c.username.as_str()), ("acme", "alice"));
+        assert_eq!(c.email.as_deref(), Some("a@example.com"));
+        assert!(c.email_verified && c.password_stdin);
+        assert_eq!(
+            (c.name.as_deref(), c.picture.as_deref()),
+            (Some("Alice"), Some("https://p/a.png"))
+        );
+
+        let UsersCommand::Create(c) = users(&["create", "bob"]).expect("parses") else {
+            panic!("not create")
+        };
+        assert_eq!(c.tenant.tenant, "default");
+        assert!(!c.email_verified && !c.password_stdin);
+        // On create, --email-verified is a flag and takes no value.
+        assert!(users(&["create", "bob", "--email-verified", "true"]).is_err());
+    }
+
+    #[test]
+    fn passwords_are_never_arguments() {
+        for args in [
+            &["create", "bob", "--password", "hunter2hunter2"][..],
+            &["set-password", "bob", "--password", "hunter2hunter2"][..],
+            &["set-password", "bob", "hunter2hunter2"][..],
+            &["create", "bob", "hunter2hunter2"][..],
+        ] {
+            assert!(users(args).is_err(), "{args:?}");
+        }
+        let UsersCommand::SetPassword(p) =
+            users(&["set-password", "bob", "--password-stdin"]).expect("parses")
+        else {
+            panic!("not set-password")
+        };
+        assert!(p.password_stdin);
+        assert_eq!(p.user.user, "bob");
+    }
+
+    #[test]
+    fn user_update_needs_a_field() {
+        let err = users(&["update", "alice"]).expect_err("no field");
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        // --tenant is not a field to change.
+        assert!(users(&["update", "alice", "--tenant", "acme"]).is_err());
+        for field in [
+            &["--email", "a@b.c"][..],
+            &["--clear-email"][..],
+            &["--email-verified", "false"][..],
+            &["--name", "A"][..],
+            &["--clear-name"][..],
+            &["--picture", "https://p/a.png"][..],
+            &["--clear-picture"][..],
+        ] {
+            assert!(
+                users(&[&["update", "alice"][..], field].concat()).is_ok(),
+                "{field:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn user_update_cannot_set_and_clear_one_field() {
+        for args in [
+            &["--email", "a@b.c", "--clear-email"][..],
+            &["--clear-name", "--name", "A"][..],
+            &["--picture", "https://p/a.png", "--clear-picture"][..],
+        ] {
+            let err = users(&[&["update", "alice"][..], args].concat()).expect_err("conflict");
+            assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict, "{args:?}");
+        }
+        // Different fields combine.
+        let UsersCommand::Update(u) = users(&[
+            "update",
+            "alice",
+            "--clear-email",
+            "--name",
+            "A",
+            "--email-verified",
+            "true",
+        ])
+        .expect("parses") else {
+            panic!("not update")
+        };
+        assert!(u.clear_email && !u.clear_name && !u.clear_picture);
+        assert_eq!(
+            (u.email, u.name.as_deref(), u.email_verified),
+            (None, Some("A"), Some(true))
+        );
+    }
+
+    #[test]
+    fn user_update_email_verified_is_true_or_false() {
+        assert!(users(&["update", "alice", "--email-verified"]).is_err());
+        assert!(users(&["update", "alice", "--email-verified", "yes"]).is_err());
     }
 }

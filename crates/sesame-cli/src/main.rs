@@ -5,6 +5,7 @@ mod api;
 mod cli;
 mod http;
 mod output;
+mod password;
 mod token;
 
 use clap::Parser;
@@ -41,10 +42,17 @@ fn main() -> ExitCode {
 fn admin(args: AdminArgs) -> Result<(), Failure> {
     // Everything that needs no server is checked before the token is looked for, so a typo is
     // reported as such even without a token.
-    let request = api::plan(&args.command)?;
+    let mut request = api::plan(&args.command)?;
+    let password = request.password.as_ref().map(password::source).transpose()?;
     let base = http::base_url(&args.conn.url)?;
     let token = token::resolve(token::Sources::from_env(args.conn.token, args.conn.token_file))?;
     let admin = http::Admin::new(base, &args.conn.url, token)?;
+    // Last, so that nobody types a password for a command that fails anyway.
+    if let Some(password) = password {
+        if let Some(password) = password.read()? {
+            request = request.with_password(password);
+        }
+    }
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -31,6 +31,19 @@ const CLIENT_FIELDS: &[&str] = &[
     "created_at",
     "updated_at",
 ];
+const USER_FIELDS: &[&str] = &[
+    "id",
+    "username",
+    "tenant_id",
+    "email",
+    "email_verified",
+    "name",
+    "picture",
+    "disabled",
+    "has_password",
+    "created_at",
+    "updated_at",
+];
 /// Unix times in the API; shown as RFC 3339 UTC.
 const TIME_FIELDS: &[&str] = &["created_at", "updated_at", "activated_at", "publish_until"];
 
@@ -141,6 +154,25 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
                         .collect()
                     }),
                 )
+        }
+        Shape::User => object(object_of(answer, "a user")?, USER_FIELDS, false),
+        Shape::Users { tenant } => {
+            let rows = array_of(member(answer, "users")?, "users")?;
+            if rows.is_empty() {
+                return Ok(format!("no users in tenant '{}'\n", clean(tenant)));
+            }
+            table(
+                &["ID", "USERNAME", "EMAIL", "VERIFIED", "STATUS"],
+                rows.iter().map(|u| {
+                    vec![
+                        field(u, "id"),
+                        field(u, "username"),
+                        field(u, "email"),
+                        field(u, "email_verified"),
+                        status(u),
+                    ]
+                }),
+            )
         }
         Shape::Deleted { .. } => String::new(),
     })
@@ -399,6 +431,63 @@ mod tests {
             human(&rotated, Some(&keys)).expect("renders"),
             format!("rotated the signing keys of tenant 'acme' (ES256)\n\n{table}")
         );
+    }
+
+    fn user(name: &str) -> Value {
+        json!({
+            "tenant_id": "acme", "id": "u_7f3a", "username": name, "email": null, "email_verified": false,
+            "name": null, "picture": null, "disabled": false, "has_password": true,
+            "created_at": 0, "updated_at": 60
+        })
+    }
+
+    #[test]
+    fn one_user_is_key_value_lines() {
+        let mut u = user("alice");
+        u["email"] = json!("alice@example.com");
+        u["email_verified"] = json!(true);
+        u["name"] = json!("Alice\u{1b}[2J");
+        let out = human(&Shape::User, Some(&u)).expect("renders");
+        assert_eq!(
+            out,
+            "id:             u_7f3a\n\
+             username:       alice\n\
+             tenant_id:      acme\n\
+             email:          alice@example.com\n\
+             email_verified: true\n\
+             name:           Alice\\u{1b}[2J\n\
+             picture:        -\n\
+             disabled:       false\n\
+             has_password:   true\n\
+             created_at:     1970-01-01T00:00:00Z\n\
+             updated_at:     1970-01-01T00:01:00Z\n"
+        );
+        assert!(!out.contains("password_hash"));
+    }
+
+    #[test]
+    fn users_table() {
+        let mut bob = user("bob");
+        bob["id"] = json!("u_0001");
+        bob["email"] = json!("bob@example.com");
+        bob["email_verified"] = json!(true);
+        bob["disabled"] = json!(true);
+        let shape = Shape::Users {
+            tenant: "acme".into(),
+        };
+        let out = human(&shape, Some(&json!({"users": [user("alice"), bob]}))).expect("renders");
+        assert_eq!(
+            out,
+            "ID      USERNAME  EMAIL            VERIFIED  STATUS\n\
+             u_7f3a  alice     -                false     enabled\n\
+             u_0001  bob       bob@example.com  true      disabled\n"
+        );
+        assert_eq!(
+            human(&shape, Some(&json!({"users": []}))).expect("renders"),
+            "no users in tenant 'acme'\n"
+        );
+        assert!(human(&shape, Some(&json!({"clients": []}))).is_err());
+        assert!(human(&Shape::User, Some(&json!([]))).is_err());
     }
 
     #[test]

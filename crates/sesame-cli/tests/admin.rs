@@ -162,3 +162,107 @@ async fn a_wrong_token_or_an_unreachable_server_is_a_clear_error() {
     assert!(err.contains("http://127.0.0.1:1"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_are_created_with_a_password_from_stdin_never_from_argv() {
+    use std::io::Write;
+    let s = server().await;
+    let run = |args: Vec<&'static str>, stdin: &'static str| {
+        let (url, token) = (s.running.public_url.clone(), s.token.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_sesame"))
+                .arg("admin")
+                .arg("--url")
+                .arg(url)
+                .args(args)
+                .env("SESAME_ADMIN_TOKEN", token)
+                .env_remove("SESAME_TENANT")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+            let out = child.wait_with_output().unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+    };
+    let (code, out, err) = run(
+        vec![
+            "users",
+            "create",
+            "Alice",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+        ],
+        "a long passphrase\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("alice") && !out.contains("a long passphrase"),
+        "{out}"
+    );
+    let tenant = sesame_core::ids::TenantId::parse("default").unwrap();
+    let user = s
+        .running
+        .app
+        .store
+        .get_user(&tenant, "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(sesame_core::password::verify(
+        "a long passphrase",
+        user.password_hash.as_deref().unwrap()
+    ));
+
+    let (code, _, err) = run(
+        vec!["users", "set-password", "alice", "--password-stdin"],
+        "short\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 1);
+    assert!(err.contains("8 to 1024"), "{err}");
+    let (code, _, err) = run(
+        vec!["users", "set-password", "alice", "--password-stdin"],
+        "another passphrase\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    let user = s
+        .running
+        .app
+        .store
+        .get_user(&tenant, "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(sesame_core::password::verify(
+        "another passphrase",
+        user.password_hash.as_deref().unwrap()
+    ));
+    let (code, out, _) = run(vec!["users", "list"], "").await.unwrap();
+    assert_eq!(code, 0);
+    assert!(out.contains("alice@example.com"), "{out}");
+    let (code, _, _) = run(vec!["users", "disable", "alice"], "").await.unwrap();
+    assert_eq!(code, 0);
+    assert!(
+        s.running
+            .app
+            .store
+            .get_user(&tenant, "alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+}
