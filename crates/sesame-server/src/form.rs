@@ -109,6 +109,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     }
 }
 
+/// Path parameters; a segment that cannot be decoded (invalid UTF-8, bad percent-encoding)
+/// names nothing that exists, so it answers the JSON `not_found` like any unknown name.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|_| ApiError(Error::NotFound("no such tenant or endpoint".into())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,23 +143,5 @@ mod tests {
         assert_eq!(f.single("scope").unwrap(), None, "empty means absent");
         assert!(f.required("code").unwrap_err().to_string().contains("missing"));
         assert!(Form::parse(b"a=\xff").is_err());
-    }
-}
-
-/// Path parameters; a segment that cannot be decoded (invalid UTF-8, bad percent-encoding)
-/// names nothing that exists, so it answers the JSON `not_found` like any unknown name.
-pub struct Path<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S> for Path<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(v)| Path(v))
-            .map_err(|_| ApiError(Error::NotFound("no such tenant or endpoint".into())))
     }
 }
