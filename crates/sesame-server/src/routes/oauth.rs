@@ -3,8 +3,7 @@
 
 use super::no_store;
 use crate::error::ApiResult;
-use crate::form::Form;
-use crate::form::Path;
+use crate::form::{Form, Path};
 use crate::state::{AppState, TenantState};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
