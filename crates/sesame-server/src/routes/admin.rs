@@ -3,8 +3,7 @@
 
 use super::no_store;
 use crate::error::{ApiError, ApiResult};
-use crate::form::Json;
-use crate::form::Path;
+use crate::form::{Json, Path};
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
