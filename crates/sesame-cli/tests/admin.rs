@@ -36,18 +36,31 @@ async fn server() -> Server {
 
 /// Runs `sesame admin --url … ARGS` with the admin token in the environment.
 async fn sesame(s: &Server, args: &[&str]) -> (i32, String, String) {
+    sesame_with_stdin(s, args, "").await
+}
+
+/// The same, with `stdin` written to the command's standard input.
+async fn sesame_with_stdin(s: &Server, args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write;
+    use std::process::Stdio;
     let (url, token) = (s.running.public_url.clone(), s.token.clone());
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let stdin = stdin.to_owned();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_sesame"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sesame"))
             .arg("admin")
             .arg("--url")
             .arg(url)
             .args(args)
             .env("SESAME_ADMIN_TOKEN", token)
             .env_remove("SESAME_TENANT")
-            .output()
-            .unwrap()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
     })
     .await
     .unwrap();
@@ -56,6 +69,12 @@ async fn sesame(s: &Server, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The user as stored, to check what the server really kept.
+async fn stored_user(s: &Server, key: &str) -> sesame_core::model::User {
+    let tenant = sesame_core::ids::TenantId::parse("default").unwrap();
+    s.running.app.store.get_user(&tenant, key).await.unwrap().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -165,34 +184,10 @@ async fn a_wrong_token_or_an_unreachable_server_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn users_are_created_with_a_password_from_stdin_never_from_argv() {
-    use std::io::Write;
     let s = server().await;
-    let run = |args: Vec<&'static str>, stdin: &'static str| {
-        let (url, token) = (s.running.public_url.clone(), s.token.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_sesame"))
-                .arg("admin")
-                .arg("--url")
-                .arg(url)
-                .args(args)
-                .env("SESAME_ADMIN_TOKEN", token)
-                .env_remove("SESAME_TENANT")
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-            let out = child.wait_with_output().unwrap();
-            (
-                out.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
-        })
-    };
-    let (code, out, err) = run(
-        vec![
+    let (code, out, err) = sesame_with_stdin(
+        &s,
+        &[
             "users",
             "create",
             "Alice",
@@ -202,67 +197,33 @@ async fn users_are_created_with_a_password_from_stdin_never_from_argv() {
         ],
         "a long passphrase\n",
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("alice") && !out.contains("a long passphrase"),
         "{out}"
     );
-    let tenant = sesame_core::ids::TenantId::parse("default").unwrap();
-    let user = s
-        .running
-        .app
-        .store
-        .get_user(&tenant, "alice")
-        .await
-        .unwrap()
-        .unwrap();
+    let user = stored_user(&s, "alice").await;
     assert!(sesame_core::password::verify(
         "a long passphrase",
         user.password_hash.as_deref().unwrap()
     ));
 
-    let (code, _, err) = run(
-        vec!["users", "set-password", "alice", "--password-stdin"],
-        "short\n",
-    )
-    .await
-    .unwrap();
+    let set_password = ["users", "set-password", "alice", "--password-stdin"];
+    let (code, _, err) = sesame_with_stdin(&s, &set_password, "short\n").await;
     assert_eq!(code, 1);
     assert!(err.contains("8 to 1024"), "{err}");
-    let (code, _, err) = run(
-        vec!["users", "set-password", "alice", "--password-stdin"],
-        "another passphrase\n",
-    )
-    .await
-    .unwrap();
+    let (code, _, err) = sesame_with_stdin(&s, &set_password, "another passphrase\n").await;
     assert_eq!(code, 0, "{err}");
-    let user = s
-        .running
-        .app
-        .store
-        .get_user(&tenant, "alice")
-        .await
-        .unwrap()
-        .unwrap();
+    let user = stored_user(&s, "alice").await;
     assert!(sesame_core::password::verify(
         "another passphrase",
         user.password_hash.as_deref().unwrap()
     ));
-    let (code, out, _) = run(vec!["users", "list"], "").await.unwrap();
+    let (code, out, _) = sesame(&s, &["users", "list"]).await;
     assert_eq!(code, 0);
     assert!(out.contains("alice@example.com"), "{out}");
-    let (code, _, _) = run(vec!["users", "disable", "alice"], "").await.unwrap();
+    let (code, _, _) = sesame(&s, &["users", "disable", "alice"]).await;
     assert_eq!(code, 0);
-    assert!(
-        s.running
-            .app
-            .store
-            .get_user(&tenant, "alice")
-            .await
-            .unwrap()
-            .unwrap()
-            .disabled
-    );
+    assert!(stored_user(&s, "alice").await.disabled);
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::TestServer;
+use common::{expect_error, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -48,10 +48,7 @@ async fn tenants_are_created_listed_shown_disabled_and_enabled() {
     let (status, body) = s
         .admin(Method::POST, "/tenants", Some(json!({"id": "acme"})))
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::CONFLICT, Some("conflict"))
-    );
+    expect_error(status, &body, StatusCode::CONFLICT, "conflict");
     let (_, list) = s.admin(Method::GET, "/tenants", None).await;
     let ids: Vec<_> = list["tenants"]
         .as_array()
@@ -238,11 +235,7 @@ async fn keys_rotate_only_after_the_next_key_was_published_long_enough_unless_fo
     let (status, body) = s
         .admin(Method::POST, "/tenants/default/keys/rotate", Some(json!({})))
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::CONFLICT, Some("refused")),
-        "{body}"
-    );
+    expect_error(status, &body, StatusCode::CONFLICT, "refused");
     let (_, keys) = s.admin(Method::GET, "/tenants/default/keys", None).await;
     let states = |k: &Value| -> Vec<(String, String, String)> {
         let mut v: Vec<_> = k["keys"]
@@ -387,25 +380,16 @@ async fn introspection_and_revocation_follow_rfc7662_and_rfc7009() {
         let (status, _, body) = s
             .post_form("default", "/introspect", None, &[("token", &token)])
             .await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (StatusCode::UNAUTHORIZED, Some("invalid_client"))
-        );
+        expect_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
         let (status, _, body) = s
             .post_form("default", "/introspect", Some((&b, &b_secret)), &[])
             .await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (StatusCode::BAD_REQUEST, Some("invalid_request"))
-        );
+        expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
         // B may not revoke A's token; A may, and then it is inactive everywhere
         let (status, _, body) = s
             .post_form("default", "/revoke", Some((&b, &b_secret)), &[("token", &token)])
             .await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
-        );
+        expect_error(status, &body, StatusCode::BAD_REQUEST, "unauthorized_client");
         assert_eq!(
             s.introspect("default", (&b, &b_secret), &token).await["active"],
             true
@@ -474,10 +458,7 @@ async fn local_accounts_are_managed_and_their_passwords_stored_as_argon2id() {
                 Some(json!({"username": "alice"})),
             )
             .await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (StatusCode::CONFLICT, Some("conflict"))
-        );
+        expect_error(status, &body, StatusCode::CONFLICT, "conflict");
 
         // a new email is unverified unless the change says so; null clears
         let (status, patched) = s

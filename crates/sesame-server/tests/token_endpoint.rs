@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{jwt_parts, TestServer};
+use common::{expect_error, jwt_parts, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -81,10 +81,7 @@ async fn scopes_and_audiences_are_limited_to_what_the_client_may_have() {
     let (status, _, body) = s
         .post_form("default", "/token", creds, &[CC, ("scope", "read admin")])
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
-    );
+    expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_scope");
     let (status, _, body) = s
         .post_form(
             "default",
@@ -93,17 +90,11 @@ async fn scopes_and_audiences_are_limited_to_what_the_client_may_have() {
             &[CC, ("resource", "https://evil.example")],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_target"))
-    );
+    expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_target");
     let (status, _, body) = s
         .post_form("default", "/token", creds, &[CC, ("audience", "evil")])
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_target"))
-    );
+    expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_target");
     let (status, _, body) = s
         .post_form(
             "default",
@@ -141,17 +132,11 @@ async fn failed_client_authentication_is_invalid_client_with_www_authenticate_fo
             &[CC, ("client_id", &id), ("client_secret", "wrong")],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
-    );
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
     assert!(headers.get("www-authenticate").is_none());
     // no credentials at all
     let (status, _, body) = s.post_form("default", "/token", None, &[CC]).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
-    );
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
 }
 
 #[tokio::test]
@@ -227,10 +212,7 @@ async fn missing_repeated_and_unknown_parameters_are_invalid_request_or_unsuppor
             &[CC, ("client_id", &id), ("client_secret", &secret)],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request"))
-    );
+    expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
     // Basic with the same client_id in the body is fine; a different one is not.
     let (status, _, _) = s
         .post_form("default", "/token", creds, &[CC, ("client_id", &id)])
@@ -239,10 +221,7 @@ async fn missing_repeated_and_unknown_parameters_are_invalid_request_or_unsuppor
     let (status, _, body) = s
         .post_form("default", "/token", creds, &[CC, ("client_id", "other")])
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request"))
-    );
+    expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
 }
 
 #[tokio::test]
@@ -293,10 +272,7 @@ async fn a_client_without_the_grant_is_unauthorized_client() {
     let (status, _, body) = s
         .post_form("default", "/token", Some((&id, &secret)), &[CC])
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
-    );
+    expect_error(status, &body, StatusCode::BAD_REQUEST, "unauthorized_client");
 }
 
 #[tokio::test]
@@ -312,10 +288,7 @@ async fn disabled_and_deleted_clients_cannot_get_tokens() {
     let (status, _, body) = s
         .post_form("default", "/token", Some((&id, &secret)), &[CC])
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
-    );
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
     assert_eq!(
         s.admin(Method::POST, &format!("{path}/enable"), None).await.0,
         StatusCode::OK
@@ -328,10 +301,7 @@ async fn disabled_and_deleted_clients_cannot_get_tokens() {
     let (status, _, body) = s
         .post_form("default", "/token", Some((&id, &secret)), &[CC])
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
-    );
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
 }
 
 #[tokio::test]
@@ -372,11 +342,7 @@ async fn unknown_and_disabled_tenants_answer_404_json() {
             );
         }
         let (status, _, body) = s.post_form(tenant, "/token", Some((&id, &secret)), &[CC]).await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (StatusCode::NOT_FOUND, Some("not_found")),
-            "{tenant}"
-        );
+        expect_error(status, &body, StatusCode::NOT_FOUND, "not_found");
         let resp = s
             .http
             .get(format!("{}/jwks", s.issuer(tenant)))
@@ -397,10 +363,7 @@ async fn a_public_client_cannot_use_client_credentials() {
             Some(json!({"client_type": "public", "grant_types": ["client_credentials"]})),
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request"))
-    );
+    expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
     let (status, body) = s
         .admin(
             Method::POST,
@@ -413,10 +376,7 @@ async fn a_public_client_cannot_use_client_credentials() {
     let (status, _, body) = s
         .post_form("default", "/token", Some(("spa", "anything")), &[CC])
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
-    );
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
 }
 
 #[tokio::test]

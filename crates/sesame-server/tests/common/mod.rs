@@ -183,3 +183,13 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
         serde_json::from_slice(&c).unwrap(),
     )
 }
+
+/// Asserts an RFC 6749 §5.2-style error answer: the status, the `error` code, and a description.
+pub fn expect_error(status: StatusCode, body: &Value, want_status: StatusCode, want_error: &str) {
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (want_status, Some(want_error)),
+        "{body}"
+    );
+    assert!(body["error_description"].is_string(), "{body}");
+}
