@@ -84,8 +84,11 @@ async fn token(
         Some(Ok(Some(p))) => p,
         _ => return refuse(StatusCode::UNAUTHORIZED, "invalid_client"),
     };
+    let Some(secret) = &presented.secret else {
+        return refuse(StatusCode::UNAUTHORIZED, "invalid_client");
+    };
     // Hash and compare first, whatever the client_id, as sesame-core's authenticate does.
-    let secret_ok = verify_secret(presented.secret.as_bytes(), &b.secret_hash);
+    let secret_ok = verify_secret(secret.as_bytes(), &b.secret_hash);
     if !secret_ok || presented.client_id.as_str() != b.client_id {
         return refuse(StatusCode::UNAUTHORIZED, "invalid_client");
     }
@@ -106,7 +109,7 @@ async fn token(
         Ok(j) => j,
         Err(_) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
     };
-    let access_token = match sesame_core::jwt::sign(key, &json) {
+    let access_token = match sesame_core::jwt::sign(key, sesame_core::jwt::Kind::AccessToken, &json) {
         Ok(t) => t,
         Err(_) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
     };

@@ -5,7 +5,9 @@
 use crate::crypto::MasterKey;
 use crate::ids::{ClientId, TenantId, UserId, Username};
 use crate::keys::new_stored_key;
-use crate::model::{Client, ClientType, GrantType, KeyState, SigningAlg, StoredKey, Tenant, User};
+use crate::model::{
+    BrowserSession, Client, ClientType, Consent, GrantType, KeyState, SigningAlg, StoredKey, Tenant, User,
+};
 use crate::secret::Secret;
 use crate::store::Store;
 use crate::{Error, Result};
@@ -46,6 +48,47 @@ pub async fn require_tenant(store: &dyn Store, id: &TenantId) -> Result<Tenant> 
         .ok_or_else(|| Error::NotFound(format!("tenant '{id}' does not exist")))
 }
 
+/// Changes to a tenant's presentation: an absent field stays; `"logo_url": null` removes the
+/// logo and `"display_name": null` restores the default (the tenant id).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPatch {
+    #[serde(default, deserialize_with = "present")]
+    pub display_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub logo_url: Option<Option<String>>,
+}
+
+impl TenantPatch {
+    pub fn is_empty(&self) -> bool {
+        self.display_name.is_none() && self.logo_url.is_none()
+    }
+
+    pub fn apply(self, tenant: &mut Tenant) {
+        if let Some(name) = self.display_name {
+            tenant.display_name = name.unwrap_or_else(|| tenant.id.as_str().to_owned());
+        }
+        if let Some(logo) = self.logo_url {
+            tenant.logo_url = logo;
+        }
+    }
+}
+
+pub async fn update_tenant(store: &dyn Store, id: &TenantId, patch: TenantPatch) -> Result<Tenant> {
+    if patch.is_empty() {
+        return Err(Error::invalid_request(
+            "nothing to change: give display_name or logo_url",
+        ));
+    }
+    let mut tenant = require_tenant(store, id).await?;
+    patch.apply(&mut tenant);
+    tenant.validate()?;
+    if !store.update_tenant(&tenant).await? {
+        return Err(Error::NotFound(format!("tenant '{id}' does not exist")));
+    }
+    Ok(tenant)
+}
+
 pub async fn require_client(store: &dyn Store, tenant: &TenantId, id: &ClientId) -> Result<Client> {
     store
         .get_client(tenant, id)
@@ -63,6 +106,14 @@ pub struct ClientSpec {
     pub grant_types: Option<Vec<GrantType>>,
     #[serde(default)]
     pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Defaults to true; a public client cannot turn it off.
+    pub require_pkce: Option<bool>,
+    #[serde(default)]
+    pub first_party: bool,
+    #[serde(default)]
+    pub refresh_without_offline_access: bool,
     #[serde(default)]
     pub allowed_scopes: Vec<String>,
     #[serde(default)]
@@ -86,9 +137,15 @@ pub async fn create_client(
         Some(id) => id,
         None => ClientId::parse(&B64.encode(crate::crypto::random_bytes::<12>()))?,
     };
-    let grant_types = spec.grant_types.unwrap_or_else(|| match client_type {
-        ClientType::Confidential => vec![GrantType::ClientCredentials],
-        ClientType::Public => vec![],
+    // A client with redirect URIs signs people in; one without is a service.
+    let grant_types = spec.grant_types.unwrap_or_else(|| {
+        if !spec.redirect_uris.is_empty() {
+            vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+        } else if client_type == ClientType::Confidential {
+            vec![GrantType::ClientCredentials]
+        } else {
+            vec![]
+        }
     });
     let client = Client {
         tenant_id: tenant.clone(),
@@ -98,6 +155,10 @@ pub async fn create_client(
         secret_hash: secret.as_ref().map(Secret::hash),
         grant_types,
         redirect_uris: spec.redirect_uris,
+        post_logout_redirect_uris: spec.post_logout_redirect_uris,
+        require_pkce: spec.require_pkce.unwrap_or(true),
+        first_party: spec.first_party,
+        refresh_without_offline_access: spec.refresh_without_offline_access,
         allowed_scopes: spec.allowed_scopes,
         allowed_audiences: spec.allowed_audiences,
         signing_alg: spec.signing_alg,
@@ -109,6 +170,107 @@ pub async fn create_client(
     client.validate()?;
     store.create_client(&client).await?;
     Ok((client, secret))
+}
+
+/// Changes to a client: an absent field stays as it is; a list replaces the whole list;
+/// `"signing_alg": null` and `"access_token_ttl": null` return to the tenant's defaults.
+/// The client id, type, secret and disabled state have operations of their own.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPatch {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub grant_types: Option<Vec<GrantType>>,
+    pub allowed_scopes: Option<Vec<String>>,
+    pub allowed_audiences: Option<Vec<String>>,
+    pub require_pkce: Option<bool>,
+    pub first_party: Option<bool>,
+    pub refresh_without_offline_access: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    pub signing_alg: Option<Option<SigningAlg>>,
+    #[serde(default, deserialize_with = "present")]
+    pub access_token_ttl: Option<Option<i64>>,
+}
+
+impl ClientPatch {
+    pub fn is_empty(&self) -> bool {
+        let ClientPatch {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grant_types,
+            allowed_scopes,
+            allowed_audiences,
+            require_pkce,
+            first_party,
+            refresh_without_offline_access,
+            signing_alg,
+            access_token_ttl,
+        } = self;
+        name.is_none()
+            && redirect_uris.is_none()
+            && post_logout_redirect_uris.is_none()
+            && grant_types.is_none()
+            && allowed_scopes.is_none()
+            && allowed_audiences.is_none()
+            && require_pkce.is_none()
+            && first_party.is_none()
+            && refresh_without_offline_access.is_none()
+            && signing_alg.is_none()
+            && access_token_ttl.is_none()
+    }
+
+    pub fn apply(self, client: &mut Client) {
+        fn set<T>(field: &mut T, value: Option<T>) {
+            if let Some(v) = value {
+                *field = v;
+            }
+        }
+        set(&mut client.name, self.name);
+        set(&mut client.redirect_uris, self.redirect_uris);
+        set(
+            &mut client.post_logout_redirect_uris,
+            self.post_logout_redirect_uris,
+        );
+        set(&mut client.grant_types, self.grant_types);
+        set(&mut client.allowed_scopes, self.allowed_scopes);
+        set(&mut client.allowed_audiences, self.allowed_audiences);
+        set(&mut client.require_pkce, self.require_pkce);
+        set(&mut client.first_party, self.first_party);
+        set(
+            &mut client.refresh_without_offline_access,
+            self.refresh_without_offline_access,
+        );
+        set(&mut client.signing_alg, self.signing_alg);
+        set(&mut client.access_token_ttl, self.access_token_ttl);
+    }
+}
+
+/// Changes a client's settings under the same rules as creation (`Client::validate`); a refused
+/// change leaves the client as it was.
+pub async fn update_client(
+    store: &dyn Store,
+    tenant: &TenantId,
+    id: &ClientId,
+    patch: ClientPatch,
+    now: i64,
+) -> Result<Client> {
+    if patch.is_empty() {
+        return Err(Error::invalid_request(
+            "nothing to change: give at least one client field",
+        ));
+    }
+    let mut client = require_client(store, tenant, id).await?;
+    patch.apply(&mut client);
+    client.updated_at = now;
+    client.validate()?;
+    if !store.update_client(&client).await? {
+        return Err(Error::NotFound(format!(
+            "client '{id}' does not exist in tenant '{tenant}'"
+        )));
+    }
+    Ok(client)
 }
 
 /// Replaces a confidential client's secret; the old one stops working at once.
@@ -220,7 +382,11 @@ pub struct UserPatch {
 }
 
 /// Tells `"field": null` (Some(None)) from an absent field (None).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<String>>, D::Error> {
+fn present<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
     serde::Deserialize::deserialize(d).map(Some)
 }
 
@@ -301,5 +467,196 @@ impl UserPatch {
         if let Some(picture) = self.picture {
             user.picture = picture;
         }
+    }
+}
+
+/// Disables or enables a user. Disabling takes effect at once: the user's browser sessions end
+/// and every grant they gave (refresh tokens, and the access tokens issued with them) is revoked.
+/// Enabling gives none of that back.
+pub async fn set_user_disabled(
+    store: &dyn Store,
+    tenant: &TenantId,
+    key: &str,
+    disabled: bool,
+    now: i64,
+) -> Result<User> {
+    // Marked disabled first, so that no sign-in slips in between the revocation and the flag.
+    let user = update_user(store, tenant, key, |u| u.disabled = disabled, now).await?;
+    if disabled {
+        store.delete_user_sessions(tenant, &user.id).await?;
+        store.revoke_user_grants(tenant, &user.id, None, now).await?;
+    }
+    Ok(user)
+}
+
+/// Sets a user's password (already hashed, see `password::hash`) and ends their browser
+/// sessions, so that whoever knew the old password is signed out. Grants stay.
+pub async fn set_user_password(
+    store: &dyn Store,
+    tenant: &TenantId,
+    key: &str,
+    password_hash: String,
+    now: i64,
+) -> Result<User> {
+    let user = update_user(store, tenant, key, |u| u.password_hash = Some(password_hash), now).await?;
+    store.delete_user_sessions(tenant, &user.id).await?;
+    Ok(user)
+}
+
+/// A user's unexpired browser sessions, newest first.
+pub async fn list_user_sessions(
+    store: &dyn Store,
+    tenant: &TenantId,
+    key: &str,
+    now: i64,
+) -> Result<Vec<BrowserSession>> {
+    let user = require_user(store, tenant, key).await?;
+    store.list_sessions(tenant, &user.id, now).await
+}
+
+/// Ends one of a user's sessions; `NotFound` unless it is an unexpired session of that user.
+pub async fn end_user_session(
+    store: &dyn Store,
+    tenant: &TenantId,
+    key: &str,
+    id: &str,
+    now: i64,
+) -> Result<()> {
+    let user = require_user(store, tenant, key).await?;
+    let not_found = || {
+        Error::NotFound(format!(
+            "user '{}' has no session '{}'",
+            user.username,
+            id.escape_debug()
+        ))
+    };
+    let sessions = store.list_sessions(tenant, &user.id, now).await?;
+    if !sessions.iter().any(|s| s.id == id) {
+        return Err(not_found());
+    }
+    if !store.delete_session(tenant, id).await? {
+        return Err(not_found());
+    }
+    Ok(())
+}
+
+/// Ends every session of a user; returns how many there were.
+pub async fn end_user_sessions(store: &dyn Store, tenant: &TenantId, key: &str) -> Result<u64> {
+    let user = require_user(store, tenant, key).await?;
+    store.delete_user_sessions(tenant, &user.id).await
+}
+
+pub async fn list_user_consents(store: &dyn Store, tenant: &TenantId, key: &str) -> Result<Vec<Consent>> {
+    let user = require_user(store, tenant, key).await?;
+    store.list_consents(tenant, &user.id).await
+}
+
+/// What revoking a consent did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ConsentRevoked {
+    pub consent_deleted: bool,
+    pub refresh_tokens_revoked: u64,
+}
+
+/// Withdraws a user's consent to a client and revokes every grant the user gave that client
+/// (as Ory Hydra does), so the client must ask again and holds no tokens meanwhile. `NotFound`
+/// when there was neither a consent nor a refresh token to revoke (the revocation runs anyway).
+pub async fn revoke_user_consent(
+    store: &dyn Store,
+    tenant: &TenantId,
+    key: &str,
+    client: &ClientId,
+    now: i64,
+) -> Result<ConsentRevoked> {
+    let user = require_user(store, tenant, key).await?;
+    let consent_deleted = store.delete_consent(tenant, &user.id, client).await?;
+    let refresh_tokens_revoked = store
+        .revoke_user_grants(tenant, &user.id, Some(client), now)
+        .await?;
+    if !consent_deleted && refresh_tokens_revoked == 0 {
+        return Err(Error::NotFound(format!(
+            "user '{}' has no consent or grant for client '{client}'",
+            user.username
+        )));
+    }
+    Ok(ConsentRevoked {
+        consent_deleted,
+        refresh_tokens_revoked,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> Client {
+        Client {
+            tenant_id: TenantId::parse("acme").unwrap(),
+            client_id: ClientId::parse("web").unwrap(),
+            name: "Web".into(),
+            client_type: ClientType::Public,
+            secret_hash: None,
+            grant_types: vec![GrantType::AuthorizationCode],
+            redirect_uris: vec!["https://app.example/cb".into()],
+            post_logout_redirect_uris: vec![],
+            require_pkce: true,
+            first_party: false,
+            refresh_without_offline_access: false,
+            allowed_scopes: vec!["openid".into()],
+            allowed_audiences: vec![],
+            signing_alg: Some(SigningAlg::ES256),
+            access_token_ttl: Some(600),
+            disabled: false,
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    #[test]
+    fn a_client_patch_changes_only_what_it_names() {
+        let patch: ClientPatch =
+            serde_json::from_str(r#"{"name": "New", "first_party": true, "signing_alg": null}"#).unwrap();
+        assert!(!patch.is_empty());
+        let mut c = client();
+        patch.apply(&mut c);
+        assert_eq!((c.name.as_str(), c.first_party), ("New", true));
+        assert_eq!(c.signing_alg, None, "null returns to the tenant's algorithm");
+        assert_eq!(c.access_token_ttl, Some(600), "absent stays");
+        assert_eq!(c.redirect_uris, client().redirect_uris);
+
+        let patch: ClientPatch = serde_json::from_str(r#"{"redirect_uris": []}"#).unwrap();
+        let mut c = client();
+        patch.apply(&mut c);
+        assert!(c.redirect_uris.is_empty(), "a list replaces the whole list");
+
+        assert!(serde_json::from_str::<ClientPatch>("{}").unwrap().is_empty());
+        assert!(serde_json::from_str::<ClientPatch>(r#"{"client_type": "confidential"}"#).is_err());
+        assert!(serde_json::from_str::<ClientPatch>(r#"{"secret": "x"}"#).is_err());
+    }
+
+    #[test]
+    fn a_public_client_cannot_patch_pkce_off() {
+        let mut c = client();
+        serde_json::from_str::<ClientPatch>(r#"{"require_pkce": false}"#)
+            .unwrap()
+            .apply(&mut c);
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn a_tenant_patch_clears_with_null() {
+        let mut t = Tenant::new(TenantId::parse("acme").unwrap(), 0);
+        t.display_name = "Acme".into();
+        t.logo_url = Some("https://acme.example/logo.png".into());
+        let patch: TenantPatch = serde_json::from_str(r#"{"logo_url": null}"#).unwrap();
+        patch.apply(&mut t);
+        assert_eq!((t.display_name.as_str(), t.logo_url.as_deref()), ("Acme", None));
+        let patch: TenantPatch =
+            serde_json::from_str(r#"{"display_name": null, "logo_url": "https://a.example/l.svg"}"#).unwrap();
+        patch.apply(&mut t);
+        assert_eq!(t.display_name, "acme", "null restores the default name");
+        assert_eq!(t.logo_url.as_deref(), Some("https://a.example/l.svg"));
+        assert!(serde_json::from_str::<TenantPatch>("{}").unwrap().is_empty());
+        assert!(serde_json::from_str::<TenantPatch>(r#"{"signing_alg": "ES256"}"#).is_err());
     }
 }

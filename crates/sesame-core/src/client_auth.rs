@@ -14,12 +14,15 @@ use zeroize::Zeroizing;
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// A public client names itself with `client_id` alone (RFC 6749 §3.2.1).
+    None,
 }
 
 /// What the client presented: its id and secret, and how.
 pub struct PresentedClient {
     pub client_id: ClientId,
-    pub secret: Zeroizing<String>,
+    /// `None` for a public client.
+    pub secret: Option<Zeroizing<String>>,
     pub method: AuthMethod,
 }
 
@@ -48,7 +51,7 @@ pub fn parse_basic(header: &[u8]) -> Result<Option<PresentedClient>> {
     let client_id = ClientId::parse(&id).map_err(|_| malformed())?;
     Ok(Some(PresentedClient {
         client_id,
-        secret,
+        secret: Some(secret),
         method: AuthMethod::ClientSecretBasic,
     }))
 }
@@ -72,34 +75,47 @@ fn form_decode(bytes: &[u8]) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// `client_id` and `client_secret` from the body (`client_secret_post`).
+/// `client_id` and `client_secret` from the body (`client_secret_post`), or `client_id`
+/// alone (a public client).
 pub fn from_post(client_id: Option<&str>, client_secret: Option<&str>) -> Result<Option<PresentedClient>> {
+    let parse = |id: &str| ClientId::parse(id).map_err(|_| Error::InvalidClient { basic: false });
     match (client_id, client_secret) {
         (None, None) => Ok(None),
         (Some(id), Some(secret)) => Ok(Some(PresentedClient {
-            client_id: ClientId::parse(id).map_err(|_| Error::InvalidClient { basic: false })?,
-            secret: Zeroizing::new(secret.to_owned()),
+            client_id: parse(id)?,
+            secret: Some(Zeroizing::new(secret.to_owned())),
             method: AuthMethod::ClientSecretPost,
         })),
-        (Some(_), None) => Err(Error::InvalidClient { basic: false }),
+        (Some(id), None) => Ok(Some(PresentedClient {
+            client_id: parse(id)?,
+            secret: None,
+            method: AuthMethod::None,
+        })),
         (None, Some(_)) => Err(Error::invalid_request("client_secret without client_id")),
     }
 }
 
-/// Checks a presented secret against the stored client. Unknown, disabled and public clients
-/// and wrong secrets all give the same `invalid_client`, after the same hashing work.
+/// Checks a presented secret against the stored client. Unknown and disabled clients, wrong
+/// secrets, a secret for a public client and none for a confidential one all give the same
+/// `invalid_client`, after the same hashing work.
 pub fn authenticate<'c>(client: Option<&'c Client>, presented: &PresentedClient) -> Result<&'c Client> {
     let refused = Error::InvalidClient {
         basic: presented.basic(),
     };
+    let Some(secret) = &presented.secret else {
+        return match client {
+            Some(c) if c.client_type == ClientType::Public && !c.disabled => Ok(c),
+            _ => Err(refused),
+        };
+    };
     let Some(client) = client else {
-        let _ = hash_secret(presented.secret.as_bytes());
+        let _ = hash_secret(secret.as_bytes());
         return Err(refused);
     };
     let ok = match (&client.secret_hash, client.client_type) {
-        (Some(hash), ClientType::Confidential) => verify_secret(presented.secret.as_bytes(), hash),
+        (Some(hash), ClientType::Confidential) => verify_secret(secret.as_bytes(), hash),
         _ => {
-            let _ = hash_secret(presented.secret.as_bytes());
+            let _ = hash_secret(secret.as_bytes());
             false
         }
     };
@@ -121,7 +137,7 @@ mod tests {
         let h = format!("basic {}", STANDARD.encode("app:s%3Acret+x"));
         let p = parse_basic(h.as_bytes()).unwrap().unwrap();
         assert_eq!(p.client_id.as_str(), "app");
-        assert_eq!(p.secret.as_str(), "s:cret x");
+        assert_eq!(p.secret.as_deref().map(String::as_str), Some("s:cret x"));
     }
 
     #[test]

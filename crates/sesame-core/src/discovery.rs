@@ -1,6 +1,7 @@
 //! Authorization server metadata (RFC 8414 §2) and OpenID Provider metadata (OpenID Connect
 //! Discovery 1.0 §3). Both list only what this build implements.
 
+use crate::authorize::{ResponseType, OFFLINE_ACCESS, STANDARD_SCOPES};
 use crate::model::{GrantType, SigningAlg};
 use serde_json::{json, Value};
 
@@ -12,16 +13,22 @@ pub fn endpoint(issuer: &str, path: &str) -> String {
 /// RFC 8414 metadata.
 pub fn authorization_server_metadata(issuer: &str) -> Value {
     let auth_methods = ["client_secret_basic", "client_secret_post"];
+    let mut scopes: Vec<&str> = STANDARD_SCOPES.to_vec();
+    scopes.push(OFFLINE_ACCESS);
     json!({
         "issuer": issuer,
+        "authorization_endpoint": endpoint(issuer, "/authorize"),
         "jwks_uri": endpoint(issuer, "/jwks"),
         "token_endpoint": endpoint(issuer, "/token"),
-        "token_endpoint_auth_methods_supported": auth_methods,
+        // `none` is a public client naming itself with client_id (and PKCE).
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-        // RFC 8414 §2 requires this member. There is no authorization endpoint yet, so the
-        // truthful value is an empty list; some validators (authlib) read that as missing.
-        // The authorization endpoint and `code` come with browser sign-in.
-        "response_types_supported": [],
+        "response_types_supported": ResponseType::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "scopes_supported": scopes,
+        "code_challenge_methods_supported": ["S256"],
+        // RFC 9207 §3.
+        "authorization_response_iss_parameter_supported": true,
         "introspection_endpoint": endpoint(issuer, "/introspect"),
         "introspection_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint": endpoint(issuer, "/revoke"),
@@ -33,7 +40,13 @@ pub fn authorization_server_metadata(issuer: &str) -> Value {
 pub fn openid_configuration(issuer: &str) -> Value {
     let mut doc = authorization_server_metadata(issuer);
     let obj = doc.as_object_mut().expect("object");
+    obj.insert("userinfo_endpoint".into(), endpoint(issuer, "/userinfo").into());
+    obj.insert("end_session_endpoint".into(), endpoint(issuer, "/logout").into());
     obj.insert("subject_types_supported".into(), json!(["public"]));
+    obj.insert("claims_supported".into(), json!(crate::claims::SUPPORTED));
+    obj.insert("claims_parameter_supported".into(), false.into());
+    obj.insert("request_parameter_supported".into(), false.into());
+    obj.insert("request_uri_parameter_supported".into(), false.into());
     obj.insert(
         "id_token_signing_alg_values_supported".into(),
         json!(SigningAlg::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>()),

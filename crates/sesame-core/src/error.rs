@@ -29,6 +29,12 @@ pub enum Error {
     /// RFC 7009 §2.2.1 `unsupported_token_type`.
     #[error("{0}")]
     UnsupportedTokenType(String),
+    /// RFC 6750 §3.1 `invalid_token`: the bearer token is missing, expired, revoked or malformed.
+    #[error("{0}")]
+    InvalidToken(String),
+    /// RFC 6750 §3.1 `insufficient_scope`.
+    #[error("{0}")]
+    InsufficientScope(String),
     /// A tenant, client or other named thing does not exist (or is not visible).
     #[error("{0}")]
     NotFound(String),
@@ -66,6 +72,8 @@ impl Error {
             Error::InvalidScope(_) => "invalid_scope",
             Error::InvalidTarget(_) => "invalid_target",
             Error::UnsupportedTokenType(_) => "unsupported_token_type",
+            Error::InvalidToken(_) => "invalid_token",
+            Error::InsufficientScope(_) => "insufficient_scope",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
             Error::Unauthorized => "unauthorized",

@@ -7,9 +7,21 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use serde::Deserialize;
 
+/// What a JWT is for; it decides the `typ` header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `at+jwt` (RFC 9068 §2.1).
+    AccessToken,
+    /// `JWT`: ID tokens.
+    IdToken,
+}
+
 /// Signs `claims` (JSON bytes) with the header pre-encoded in `key`.
-pub fn sign(key: &ActiveKey, claims: &[u8]) -> Result<String> {
-    let header = &key.at_jwt_header_b64;
+pub fn sign(key: &ActiveKey, kind: Kind, claims: &[u8]) -> Result<String> {
+    let header = match kind {
+        Kind::AccessToken => &key.at_jwt_header_b64,
+        Kind::IdToken => &key.jwt_header_b64,
+    };
     let mut out = String::with_capacity(header.len() + 1 + claims.len() * 4 / 3 + 4 + 360);
     out.push_str(header);
     out.push('.');

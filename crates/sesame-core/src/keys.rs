@@ -184,6 +184,8 @@ pub struct ActiveKey {
     pub pair: SigningKeyPair,
     /// base64url of `{"alg":…,"typ":"at+jwt","kid":…}` (RFC 9068 §2.1).
     pub at_jwt_header_b64: String,
+    /// base64url of `{"alg":…,"typ":"JWT","kid":…}`, for ID tokens.
+    pub jwt_header_b64: String,
 }
 
 impl ActiveKey {
@@ -279,12 +281,14 @@ impl Keyring {
                 let pair = SigningKeyPair::from_pkcs8(key.alg, &der);
                 der.zeroize();
                 let header = json!({"alg": key.alg.as_str(), "typ": "at+jwt", "kid": key.kid});
+                let id_header = json!({"alg": key.alg.as_str(), "typ": "JWT", "kid": key.kid});
                 active.insert(
                     key.alg,
                     Arc::new(ActiveKey {
                         kid: key.kid.clone(),
                         pair: pair?,
                         at_jwt_header_b64: B64.encode(header.to_string()),
+                        jwt_header_b64: B64.encode(id_header.to_string()),
                     }),
                 );
             }

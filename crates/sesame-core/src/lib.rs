@@ -2,6 +2,8 @@
 //! here, and the store implements [`store::Store`].
 
 pub mod admin;
+pub mod authorize;
+pub mod claims;
 pub mod client_auth;
 pub mod crypto;
 pub mod discovery;
@@ -9,6 +11,8 @@ pub mod error;
 pub mod ids;
 pub mod jwt;
 pub mod keys;
+pub mod login;
+pub mod logout;
 pub mod model;
 pub mod password;
 pub mod secret;

@@ -83,19 +83,34 @@ impl FromStr for ClientType {
     }
 }
 
-/// Grant types a client may be allowed. Only the grants this build implements are listed, so
-/// that a client can never be configured for a grant the token endpoint would not honour.
+/// Grant types a client may be allowed, named as in RFC 7591 §2. Only the grants this build
+/// implements are listed, so that a client can never be configured for a grant Sesame would not
+/// honour. `implicit` is the opt-in for the `token` and `id_token` response types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum GrantType {
+    #[serde(rename = "authorization_code")]
+    AuthorizationCode,
+    #[serde(rename = "implicit")]
+    Implicit,
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
     #[serde(rename = "client_credentials")]
     ClientCredentials,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 1] = [GrantType::ClientCredentials];
+    pub const ALL: [GrantType; 4] = [
+        GrantType::AuthorizationCode,
+        GrantType::Implicit,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::Implicit => "implicit",
+            GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
         }
     }
@@ -109,7 +124,7 @@ impl FromStr for GrantType {
             .find(|g| g.as_str() == s)
             .ok_or_else(|| {
                 Error::InvalidRequest(format!(
-                    "grant type '{}' is not supported (client_credentials)",
+                    "grant type '{}' is not supported (authorization_code, implicit, refresh_token, client_credentials)",
                     s.escape_debug()
                 ))
             })
@@ -124,6 +139,8 @@ pub struct Tenant {
     /// The algorithm for clients that do not choose their own.
     pub signing_alg: SigningAlg,
     pub access_token_ttl: i64,
+    /// Shown on the sign-in pages beside the display name (an https URL).
+    pub logo_url: Option<String>,
     pub created_at: i64,
 }
 
@@ -135,6 +152,7 @@ impl Tenant {
             disabled: false,
             signing_alg: SigningAlg::RS256,
             access_token_ttl: DEFAULT_ACCESS_TOKEN_TTL,
+            logo_url: None,
             created_at: now,
         }
     }
@@ -145,6 +163,9 @@ impl Tenant {
             return Err(Error::invalid_request(
                 "display_name is longer than 200 characters",
             ));
+        }
+        if let Some(logo) = &self.logo_url {
+            validate_http_url("logo_url", logo)?;
         }
         Ok(())
     }
@@ -160,7 +181,17 @@ pub struct Client {
     #[serde(skip)]
     pub secret_hash: Option<[u8; 32]>,
     pub grant_types: Vec<GrantType>,
+    /// Compared exactly (RFC 6749 §3.1.2.3), except the port of a loopback redirect of a
+    /// public client (RFC 8252 §7.3).
     pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return to (OpenID RP-Initiated Logout §3), compared exactly.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// PKCE (RFC 7636) on every authorization request. Always on for public clients.
+    pub require_pkce: bool,
+    /// Skips the consent page: for the tenant's own applications.
+    pub first_party: bool,
+    /// Issues a refresh token with every authorization code, not only for `offline_access`.
+    pub refresh_without_offline_access: bool,
     pub allowed_scopes: Vec<String>,
     pub allowed_audiences: Vec<String>,
     /// Overrides the tenant's algorithm for this client's tokens.
@@ -194,8 +225,11 @@ impl Client {
         if self.name.chars().count() > 200 {
             return Err(Error::invalid_request("name is longer than 200 characters"));
         }
-        for uri in &self.redirect_uris {
+        for uri in self.redirect_uris.iter().chain(&self.post_logout_redirect_uris) {
             validate_redirect_uri(uri)?;
+        }
+        if self.client_type == ClientType::Public && !self.require_pkce {
+            return Err(Error::invalid_request("a public client must use PKCE"));
         }
         for scope in &self.allowed_scopes {
             validate_scope_token(scope)?;
@@ -272,6 +306,20 @@ fn validate_redirect_uri(uri: &str) -> Result<()> {
     Ok(())
 }
 
+fn validate_http_url(field: &str, url: &str) -> Result<()> {
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= 2000
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest(format!(
+            "{field} '{}' is not an http(s) URL",
+            url.escape_debug()
+        )))
+    }
+}
+
 /// A person with a local account in a tenant. External identities (brokered SSO) will attach
 /// to `id` in a table of their own, so a user can gain them without changing this record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -314,18 +362,97 @@ impl User {
             }
         }
         if let Some(picture) = &self.picture {
-            let ok = (picture.starts_with("https://") || picture.starts_with("http://"))
-                && picture.len() <= 2000
-                && !picture.chars().any(|c| c.is_whitespace() || c.is_control());
-            if !ok {
-                return Err(Error::InvalidRequest(format!(
-                    "picture '{}' is not an http(s) URL",
-                    picture.escape_debug()
-                )));
-            }
+            validate_http_url("picture", picture)?;
         }
         Ok(())
     }
+}
+
+/// A person's sign-in at the tenant's pages, kept server-side so every replica sees it. The
+/// browser holds only the cookie secret; the store holds its SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowserSession {
+    pub tenant_id: TenantId,
+    /// Public handle for listing and revoking; not the cookie.
+    pub id: String,
+    #[serde(skip)]
+    pub secret_hash: [u8; 32],
+    pub user_id: UserId,
+    /// When the person last proved who they are (OpenID Connect `auth_time`).
+    pub auth_time: i64,
+    /// RFC 8176 authentication method references, such as `pwd`.
+    pub amr: Vec<String>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// An issued authorization code (RFC 6749 §4.1.2), stored by the SHA-256 of the code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    pub tenant_id: TenantId,
+    pub code_hash: [u8; 32],
+    /// Every token issued from this code, and from the refresh tokens that follow, shares it;
+    /// a replayed code or refresh token revokes them all.
+    pub grant_id: String,
+    pub client_id: ClientId,
+    pub user_id: UserId,
+    pub session_id: String,
+    pub redirect_uri: String,
+    /// Space-separated granted scopes.
+    pub scope: String,
+    pub nonce: Option<String>,
+    /// RFC 7636 S256 challenge.
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Set once, when the code is redeemed, with the access token it was redeemed for.
+    pub redeemed_at: Option<i64>,
+    pub access_jti: Option<String>,
+    pub access_exp: Option<i64>,
+}
+
+/// An opaque refresh token, stored by its SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub tenant_id: TenantId,
+    pub token_hash: [u8; 32],
+    pub grant_id: String,
+    pub client_id: ClientId,
+    pub user_id: UserId,
+    pub scope: String,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// The access token issued together with this refresh token, revoked with the grant.
+    pub access_jti: Option<String>,
+    pub access_exp: Option<i64>,
+    /// Set once, when the token is exchanged for its successor.
+    pub rotated_at: Option<i64>,
+    /// The token response that carried the successor, sealed with the master key: a retry of
+    /// the same exchange inside the grace window gets that same answer.
+    pub successor_response: Option<Vec<u8>>,
+}
+
+/// A person's consent to a client for a set of scopes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub client_id: ClientId,
+    pub scopes: Vec<String>,
+    pub granted_at: i64,
+}
+
+/// Failed sign-ins counted under one key (an account or a client address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginFailures {
+    pub count: i64,
+    pub last_failed_at: i64,
 }
 
 /// Where a signing key is in its life (see `keys`): published before it signs, published

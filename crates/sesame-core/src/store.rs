@@ -4,8 +4,8 @@
 //! Every mutation of tenants, clients or keys advances a store-wide *generation*, which each
 //! replica polls to drop its caches: that is how a change made on one replica reaches all.
 
-use crate::ids::{ClientId, TenantId};
-use crate::model::User;
+use crate::ids::{ClientId, TenantId, UserId};
+use crate::model::{AuthorizationCode, BrowserSession, Consent, LoginFailures, RefreshToken, User};
 use crate::model::{Client, SigningAlg, StoredKey, Tenant};
 use crate::Result;
 
@@ -28,7 +28,7 @@ pub trait Store: Send + Sync + 'static {
     // Tenants ---------------------------------------------------------------------------------
     /// Creates a tenant with its first keys; `Conflict` if the name is taken.
     async fn create_tenant(&self, tenant: &Tenant, keys: &[StoredKey]) -> Result<()>;
-    /// Updates display name, algorithm and lifetimes; `false` if there is no such tenant.
+    /// Updates display name, logo, algorithm and lifetimes; `false` if there is no such tenant.
     async fn update_tenant(&self, tenant: &Tenant) -> Result<bool>;
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>>;
     async fn list_tenants(&self) -> Result<Vec<Tenant>>;
@@ -80,4 +80,84 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_admin_token(&self, name: &str, token_hash: &[u8; 32], now: i64) -> Result<()>;
     async fn admin_token_exists(&self, token_hash: &[u8; 32]) -> Result<bool>;
     async fn count_admin_tokens(&self) -> Result<i64>;
+
+    // Browser sessions --------------------------------------------------------------------------
+    async fn insert_session(&self, session: &BrowserSession) -> Result<()>;
+    /// The session whose cookie secret hashes to `secret_hash`, if it has not expired at `now`.
+    async fn get_session(
+        &self,
+        tenant: &TenantId,
+        secret_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<BrowserSession>>;
+    /// A user's sessions that have not expired at `now`, newest first.
+    async fn list_sessions(&self, tenant: &TenantId, user: &UserId, now: i64) -> Result<Vec<BrowserSession>>;
+    /// Ends one session by its public id; `false` if there was none.
+    async fn delete_session(&self, tenant: &TenantId, id: &str) -> Result<bool>;
+    /// Ends all of a user's sessions; returns how many.
+    async fn delete_user_sessions(&self, tenant: &TenantId, user: &UserId) -> Result<u64>;
+
+    // Authorization codes -----------------------------------------------------------------------
+    async fn insert_code(&self, code: &AuthorizationCode) -> Result<()>;
+    async fn get_code(&self, tenant: &TenantId, code_hash: &[u8; 32]) -> Result<Option<AuthorizationCode>>;
+    /// Marks the code redeemed for the access token `access_jti`, unless it already was:
+    /// returns whether this call redeemed it. Atomic, so two concurrent redemptions cannot both win.
+    async fn redeem_code(
+        &self,
+        tenant: &TenantId,
+        code_hash: &[u8; 32],
+        now: i64,
+        access_jti: &str,
+        access_exp: i64,
+    ) -> Result<bool>;
+
+    // Refresh tokens ----------------------------------------------------------------------------
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()>;
+    async fn get_refresh_token(&self, tenant: &TenantId, token_hash: &[u8; 32]) -> Result<Option<RefreshToken>>;
+    /// In one transaction: marks `old_hash` rotated with the sealed `successor_response`, and
+    /// inserts `successor`, unless `old_hash` was rotated already. Returns whether this call
+    /// rotated it (a concurrent exchange that lost the race gets `false` and nothing changes).
+    async fn rotate_refresh_token(
+        &self,
+        tenant: &TenantId,
+        old_hash: &[u8; 32],
+        now: i64,
+        successor: &RefreshToken,
+        successor_response: &[u8],
+    ) -> Result<bool>;
+
+    // Grants ------------------------------------------------------------------------------------
+    /// Revokes everything issued under one grant, in one transaction: deletes its refresh
+    /// tokens, and records as revoked every unexpired access token noted on its code and
+    /// refresh tokens. Returns how many refresh tokens were deleted.
+    async fn revoke_grant(&self, tenant: &TenantId, grant_id: &str, now: i64) -> Result<u64>;
+    /// The same for every grant of a user, or of a user and one client.
+    async fn revoke_user_grants(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        client: Option<&ClientId>,
+        now: i64,
+    ) -> Result<u64>;
+
+    // Consents ----------------------------------------------------------------------------------
+    async fn get_consent(&self, tenant: &TenantId, user: &UserId, client: &ClientId) -> Result<Option<Consent>>;
+    /// Inserts or replaces the consent of (user, client).
+    async fn put_consent(&self, consent: &Consent) -> Result<()>;
+    async fn list_consents(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Consent>>;
+    async fn delete_consent(&self, tenant: &TenantId, user: &UserId, client: &ClientId) -> Result<bool>;
+
+    // Sign-in throttling ------------------------------------------------------------------------
+    /// The failures counted under `key` (`user:…` or `ip:…`), if any.
+    async fn get_login_failures(&self, tenant: &TenantId, key: &str) -> Result<Option<LoginFailures>>;
+    /// Counts one more failure under `key` at `now` and returns the new tally. A tally whose
+    /// last failure is older than `now - window` starts again at 1.
+    async fn add_login_failure(&self, tenant: &TenantId, key: &str, now: i64, window: i64)
+        -> Result<LoginFailures>;
+    async fn clear_login_failures(&self, tenant: &TenantId, key: &str) -> Result<()>;
+
+    // Housekeeping ------------------------------------------------------------------------------
+    /// Deletes expired sessions, codes (kept `code_grace` seconds past expiry so that a late
+    /// replay still revokes), refresh tokens and stale login failures; returns how many rows.
+    async fn purge_expired(&self, now: i64, code_grace: i64) -> Result<u64>;
 }

@@ -2,17 +2,39 @@
 //!
 //! One dispatcher, [`issue`], takes a typed [`TokenRequest`]; each grant is a function beside it.
 
+use crate::authorize::{self, OFFLINE_ACCESS};
+use crate::claims::{self, IdTokenFacts};
+use crate::crypto::MasterKey;
 use crate::jwt;
 use crate::keys::Keyring;
-use crate::model::{Client, GrantType, Tenant};
+use crate::model::{Client, GrantType, RefreshToken, Tenant, User};
+use crate::secret::hash_secret;
+use crate::store::Store;
 use crate::{Error, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// Sliding lifetime of a refresh token: each rotation starts it again.
+pub const REFRESH_TOKEN_TTL: i64 = 7 * 24 * 3600;
+/// How long after a rotation the old refresh token still gets the same answer, for a client
+/// whose first answer was lost or that refreshed twice at once.
+pub const REFRESH_REUSE_GRACE: i64 = 30;
 
 /// A token request after parsing and client authentication.
 #[derive(Debug)]
 pub enum TokenRequest {
+    /// RFC 6749 §4.1.3, with RFC 7636 §4.5 `code_verifier`.
+    AuthorizationCode {
+        code: String,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+    },
+    /// RFC 6749 §6.
+    RefreshToken {
+        refresh_token: String,
+        scope: Option<String>,
+    },
     /// RFC 6749 §4.4.2.
     ClientCredentials {
         scope: Option<String>,
@@ -24,47 +46,417 @@ pub enum TokenRequest {
 impl TokenRequest {
     pub fn grant_type(&self) -> GrantType {
         match self {
+            TokenRequest::AuthorizationCode { .. } => GrantType::AuthorizationCode,
+            TokenRequest::RefreshToken { .. } => GrantType::RefreshToken,
             TokenRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
         }
     }
 }
 
-/// Everything a grant needs to know about where it runs.
-pub struct IssueContext<'a> {
+/// What signing a token needs: whose, with which keys, when.
+pub struct Signer<'a> {
     pub issuer: &'a str,
     pub tenant: &'a Tenant,
     pub keyring: &'a Keyring,
     pub now: i64,
 }
 
+/// Everything a grant needs: the signer, and the store for codes and refresh tokens.
+pub struct IssueContext<'a> {
+    pub signer: Signer<'a>,
+    pub store: &'a dyn Store,
+    pub master: &'a MasterKey,
+}
+
+impl<'a> std::ops::Deref for IssueContext<'a> {
+    type Target = Signer<'a>;
+    fn deref(&self) -> &Signer<'a> {
+        &self.signer
+    }
+}
+
 /// RFC 6749 §5.1 successful response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct TokenResponse {
     pub access_token: String,
-    pub token_type: &'static str,
+    pub token_type: String,
     pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
 }
 
 /// Issues tokens for an authenticated client.
-pub fn issue(ctx: &IssueContext, client: &Client, request: TokenRequest) -> Result<TokenResponse> {
-    let grant = request.grant_type();
-    if !client.grant_types.contains(&grant) {
-        return Err(Error::UnauthorizedClient(format!(
-            "the client is not allowed to use the {} grant",
-            grant.as_str()
-        )));
-    }
+pub async fn issue(ctx: &IssueContext<'_>, client: &Client, request: TokenRequest) -> Result<TokenResponse> {
+    check_grant_allowed(client, request.grant_type())?;
     match request {
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            authorization_code(
+                ctx,
+                client,
+                &code,
+                redirect_uri.as_deref(),
+                code_verifier.as_deref(),
+            )
+            .await
+        }
+        TokenRequest::RefreshToken { refresh_token, scope } => {
+            refresh(ctx, client, &refresh_token, scope.as_deref()).await
+        }
         TokenRequest::ClientCredentials { scope, audiences } => {
             client_credentials(ctx, client, scope.as_deref(), &audiences)
         }
     }
 }
 
+fn check_grant_allowed(client: &Client, grant: GrantType) -> Result<()> {
+    if client.grant_types.contains(&grant) {
+        Ok(())
+    } else {
+        Err(Error::UnauthorizedClient(format!(
+            "the client is not allowed to use the {} grant",
+            grant.as_str()
+        )))
+    }
+}
+
+/// RFC 6749 §4.1.3 and §10.5: a code is redeemed once, by the client it was issued to, with
+/// the redirect URI and PKCE verifier of its request. A second redemption revokes what the
+/// first one issued.
+async fn authorization_code(
+    ctx: &IssueContext<'_>,
+    client: &Client,
+    code: &str,
+    redirect_uri: Option<&str>,
+    code_verifier: Option<&str>,
+) -> Result<TokenResponse> {
+    let invalid = || Error::InvalidGrant("the authorization code is not valid".into());
+    let code_hash = hash_secret(code.as_bytes());
+    let Some(stored) = ctx.store.get_code(&ctx.tenant.id, &code_hash).await? else {
+        return Err(invalid());
+    };
+    if stored.client_id != client.client_id {
+        return Err(invalid());
+    }
+    if stored.redeemed_at.is_some() {
+        ctx.store.revoke_grant(&ctx.tenant.id, &stored.grant_id, ctx.now).await?;
+        return Err(Error::InvalidGrant(
+            "the authorization code was already used; the tokens issued for it are revoked".into(),
+        ));
+    }
+    if ctx.now >= stored.expires_at {
+        return Err(Error::InvalidGrant("the authorization code has expired".into()));
+    }
+    // RFC 6749 §4.1.3: the same redirect_uri as in the authorization request. Omitting it is
+    // only possible when the client has that one URI registered.
+    let redirect_ok = match redirect_uri {
+        Some(uri) => uri == stored.redirect_uri,
+        None => client.redirect_uris == [stored.redirect_uri.as_str()],
+    };
+    if !redirect_ok {
+        return Err(Error::InvalidGrant(
+            "redirect_uri differs from the authorization request".into(),
+        ));
+    }
+    match (&stored.code_challenge, code_verifier) {
+        (Some(challenge), Some(verifier)) => {
+            if !authorize::valid_verifier(verifier) {
+                return Err(Error::invalid_request(
+                    "code_verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1)",
+                ));
+            }
+            if !authorize::pkce_verifies(challenge, verifier) {
+                return Err(Error::InvalidGrant("code_verifier does not match the code_challenge".into()));
+            }
+        }
+        (Some(_), None) => return Err(Error::invalid_request("code_verifier is missing")),
+        // RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a downgrade.
+        (None, Some(_)) => {
+            return Err(Error::InvalidGrant(
+                "code_verifier sent for a code issued without code_challenge".into(),
+            ))
+        }
+        (None, None) => {}
+    }
+    let user = active_user(ctx, &stored.user_id).await?;
+    let access = user_access_token(ctx, client, &user, &stored.scope)?;
+    if !ctx
+        .store
+        .redeem_code(&ctx.tenant.id, &code_hash, ctx.now, &access.jti, access.exp)
+        .await?
+    {
+        // Another request redeemed it between our read and now.
+        ctx.store.revoke_grant(&ctx.tenant.id, &stored.grant_id, ctx.now).await?;
+        return Err(Error::InvalidGrant("the authorization code was already used".into()));
+    }
+    let refresh_token = if issues_refresh(client, &stored.scope) {
+        let (token, row) = new_refresh_token(
+            ctx,
+            client,
+            &user,
+            &stored.grant_id,
+            &stored.scope,
+            stored.auth_time,
+            &stored.amr,
+            &access,
+        );
+        ctx.store.insert_refresh_token(&row).await?;
+        Some(token)
+    } else {
+        None
+    };
+    let id_token = has_scope(&stored.scope, "openid")
+        .then(|| {
+            claims::id_token(
+                ctx,
+                client,
+                &user,
+                &IdTokenFacts {
+                    scope: &stored.scope,
+                    nonce: stored.nonce.as_deref(),
+                    auth_time: stored.auth_time,
+                    amr: &stored.amr,
+                    access_token: Some(&access.token),
+                    with_profile_claims: true,
+                },
+            )
+        })
+        .transpose()?;
+    Ok(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer".into(),
+        expires_in: access.expires_in,
+        refresh_token,
+        id_token,
+        scope: Some(stored.scope),
+    })
+}
+
+/// RFC 6749 §6 with rotation (RFC 9700 §4.14.2): each refresh token is exchanged once for a
+/// successor. A replay inside [`REFRESH_REUSE_GRACE`] gets the answer already given; a later
+/// replay means the token leaked, and the whole grant is revoked.
+async fn refresh(
+    ctx: &IssueContext<'_>,
+    client: &Client,
+    presented: &str,
+    scope: Option<&str>,
+) -> Result<TokenResponse> {
+    let invalid = || Error::InvalidGrant("the refresh token is not valid".into());
+    let token_hash = hash_secret(presented.as_bytes());
+    let Some(stored) = ctx.store.get_refresh_token(&ctx.tenant.id, &token_hash).await? else {
+        return Err(invalid());
+    };
+    if stored.client_id != client.client_id {
+        return Err(invalid());
+    }
+    if stored.rotated_at.is_some() {
+        return replayed(ctx, &stored).await;
+    }
+    if ctx.now >= stored.expires_at {
+        return Err(Error::InvalidGrant("the refresh token has expired".into()));
+    }
+    // RFC 6749 §6: a narrower scope may be asked for; the grant itself keeps its scope.
+    let scope = match scope {
+        None => stored.scope.clone(),
+        Some(requested) => {
+            let mut narrowed = Vec::new();
+            for s in requested.split(' ').filter(|s| !s.is_empty()) {
+                if !has_scope(&stored.scope, s) {
+                    return Err(Error::InvalidScope(format!(
+                        "scope '{}' was not granted to this refresh token",
+                        s.escape_debug()
+                    )));
+                }
+                if !narrowed.contains(&s) {
+                    narrowed.push(s);
+                }
+            }
+            narrowed.join(" ")
+        }
+    };
+    let user = active_user(ctx, &stored.user_id).await?;
+    let access = user_access_token(ctx, client, &user, &scope)?;
+    let (token, successor) = new_refresh_token(
+        ctx,
+        client,
+        &user,
+        &stored.grant_id,
+        &stored.scope,
+        stored.auth_time,
+        &stored.amr,
+        &access,
+    );
+    // OpenID Connect Core §12.2: an ID token may come back, without a nonce.
+    let id_token = has_scope(&scope, "openid")
+        .then(|| {
+            claims::id_token(
+                ctx,
+                client,
+                &user,
+                &IdTokenFacts {
+                    scope: &scope,
+                    nonce: None,
+                    auth_time: stored.auth_time,
+                    amr: &stored.amr,
+                    access_token: Some(&access.token),
+                    with_profile_claims: true,
+                },
+            )
+        })
+        .transpose()?;
+    let response = TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer".into(),
+        expires_in: access.expires_in,
+        refresh_token: Some(token),
+        id_token,
+        scope: Some(scope),
+    };
+    // The answer is stored with the rotation, before it leaves: a retry gets this same answer.
+    let json = serde_json::to_vec(&response).map_err(|e| Error::Internal(e.to_string()))?;
+    let sealed = ctx.master.seal(&successor_aad(ctx, &token_hash), &json);
+    if ctx
+        .store
+        .rotate_refresh_token(&ctx.tenant.id, &token_hash, ctx.now, &successor, &sealed)
+        .await?
+    {
+        return Ok(response);
+    }
+    // A concurrent exchange of the same token won; answer as it did.
+    let stored = ctx
+        .store
+        .get_refresh_token(&ctx.tenant.id, &token_hash)
+        .await?
+        .ok_or_else(invalid)?;
+    replayed(ctx, &stored).await
+}
+
+async fn replayed(ctx: &IssueContext<'_>, stored: &RefreshToken) -> Result<TokenResponse> {
+    let rotated_at = stored.rotated_at.unwrap_or(i64::MIN);
+    if let Some(sealed) = stored.successor_response.as_deref() {
+        if ctx.now - rotated_at <= REFRESH_REUSE_GRACE {
+            let json = ctx.master.open(&successor_aad(ctx, &stored.token_hash), sealed)?;
+            let mut response: TokenResponse =
+                serde_json::from_slice(&json).map_err(|e| Error::Internal(format!("sealed token response: {e}")))?;
+            response.expires_in = (response.expires_in - (ctx.now - rotated_at)).max(1);
+            return Ok(response);
+        }
+    }
+    ctx.store.revoke_grant(&ctx.tenant.id, &stored.grant_id, ctx.now).await?;
+    tracing::warn!(tenant = %ctx.tenant.id, client = %stored.client_id, "refresh token replayed; grant revoked");
+    Err(Error::InvalidGrant(
+        "the refresh token was already used; every token of its grant is revoked".into(),
+    ))
+}
+
+fn successor_aad(ctx: &Signer, token_hash: &[u8; 32]) -> String {
+    format!("sesame:refresh-successor:{}:{}", ctx.tenant.id, hex::encode(token_hash))
+}
+
+async fn active_user(ctx: &IssueContext<'_>, id: &crate::ids::UserId) -> Result<User> {
+    match ctx.store.get_user(&ctx.tenant.id, id.as_str()).await? {
+        Some(user) if !user.disabled && user.id == *id => Ok(user),
+        _ => Err(Error::InvalidGrant("the user is disabled or no longer exists".into())),
+    }
+}
+
+fn has_scope(scope: &str, wanted: &str) -> bool {
+    scope.split(' ').any(|s| s == wanted)
+}
+
+/// OpenID Connect Core §11: refresh tokens for `offline_access`, or for every code of a
+/// client configured so.
+fn issues_refresh(client: &Client, scope: &str) -> bool {
+    client.grant_types.contains(&GrantType::RefreshToken)
+        && (has_scope(scope, OFFLINE_ACCESS) || client.refresh_without_offline_access)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn new_refresh_token(
+    ctx: &Signer,
+    client: &Client,
+    user: &User,
+    grant_id: &str,
+    scope: &str,
+    auth_time: i64,
+    amr: &[String],
+    access: &IssuedAccessToken,
+) -> (String, RefreshToken) {
+    let token = B64.encode(crate::crypto::random_bytes::<32>());
+    let row = RefreshToken {
+        tenant_id: ctx.tenant.id.clone(),
+        token_hash: hash_secret(token.as_bytes()),
+        grant_id: grant_id.to_owned(),
+        client_id: client.client_id.clone(),
+        user_id: user.id.clone(),
+        scope: scope.to_owned(),
+        auth_time,
+        amr: amr.to_vec(),
+        created_at: ctx.now,
+        expires_at: ctx.now + REFRESH_TOKEN_TTL,
+        access_jti: Some(access.jti.clone()),
+        access_exp: Some(access.exp),
+        rotated_at: None,
+        successor_response: None,
+    };
+    (token, row)
+}
+
+/// A new grant's id: the thread through a code and the refresh tokens that follow it.
+pub fn new_grant_id() -> String {
+    B64.encode(crate::crypto::random_bytes::<16>())
+}
+
+/// An access token issued for a person.
+pub struct IssuedAccessToken {
+    pub token: String,
+    pub jti: String,
+    pub exp: i64,
+    pub expires_in: i64,
+}
+
+/// RFC 9068 access token for `user`, acting through `client`, with `scope`.
+pub fn user_access_token(
+    ctx: &Signer,
+    client: &Client,
+    user: &User,
+    scope: &str,
+) -> Result<IssuedAccessToken> {
+    let aud = granted_audience(client, &[])?;
+    let ttl = client.access_token_ttl.unwrap_or(ctx.tenant.access_token_ttl);
+    let jti = new_jti();
+    let token = sign_access_token(
+        ctx,
+        client,
+        &AccessClaims {
+            iss: ctx.issuer,
+            sub: user.id.as_str(),
+            aud: &aud,
+            client_id: client.client_id.as_str(),
+            scope: (!scope.is_empty()).then_some(scope),
+            iat: ctx.now,
+            nbf: ctx.now,
+            exp: ctx.now + ttl,
+            jti: &jti,
+        },
+    )?;
+    Ok(IssuedAccessToken {
+        token,
+        jti,
+        exp: ctx.now + ttl,
+        expires_in: ttl,
+    })
+}
+
 fn client_credentials(
-    ctx: &IssueContext,
+    ctx: &Signer,
     client: &Client,
     scope: Option<&str>,
     audiences: &[String],
@@ -90,8 +482,10 @@ fn client_credentials(
     )?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: "Bearer".into(),
         expires_in: ttl,
+        refresh_token: None,
+        id_token: None,
         scope,
     })
 }
@@ -119,11 +513,11 @@ enum Audience {
     Many(Vec<String>),
 }
 
-fn sign_access_token(ctx: &IssueContext, client: &Client, claims: &AccessClaims) -> Result<String> {
+fn sign_access_token(ctx: &Signer, client: &Client, claims: &AccessClaims) -> Result<String> {
     let alg = client.signing_alg.unwrap_or(ctx.tenant.signing_alg);
     let key = ctx.keyring.active(alg)?;
     let json = serde_json::to_vec(claims).map_err(|e| Error::Internal(e.to_string()))?;
-    jwt::sign(key, &json)
+    jwt::sign(key, jwt::Kind::AccessToken, &json)
 }
 
 fn new_jti() -> String {
@@ -276,6 +670,10 @@ mod tests {
             secret_hash: Some([0; 32]),
             grant_types: vec![GrantType::ClientCredentials],
             redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            require_pkce: true,
+            first_party: false,
+            refresh_without_offline_access: false,
             allowed_scopes: vec!["read".into(), "write".into()],
             allowed_audiences: vec!["api".into(), "other".into()],
             signing_alg: Some(alg),
@@ -287,24 +685,22 @@ mod tests {
         (tenant, client, Keyring::load(&master, &keys, 1000).unwrap())
     }
 
-    fn cc(scope: Option<&str>, aud: &[&str]) -> TokenRequest {
-        TokenRequest::ClientCredentials {
-            scope: scope.map(str::to_owned),
-            audiences: aud.iter().map(|s| s.to_string()).collect(),
-        }
+    fn cc(ctx: &Signer, client: &Client, scope: Option<&str>, aud: &[&str]) -> Result<TokenResponse> {
+        let aud: Vec<String> = aud.iter().map(|s| s.to_string()).collect();
+        client_credentials(ctx, client, scope, &aud)
     }
 
     #[test]
     fn client_credentials_issue_rfc9068_tokens_for_each_alg() {
         for alg in SigningAlg::ALL {
             let (tenant, client, ring) = fixture(alg);
-            let ctx = IssueContext {
+            let ctx = Signer {
                 issuer: "https://id/t/acme",
                 tenant: &tenant,
                 keyring: &ring,
                 now: 2000,
             };
-            let resp = issue(&ctx, &client, cc(Some("read"), &["api"])).unwrap();
+            let resp = cc(&ctx, &client, Some("read"), &["api"]).unwrap();
             assert_eq!(resp.expires_in, 600);
             assert_eq!(resp.scope.as_deref(), Some("read"));
             let tok = validate_access_token("https://id/t/acme", &ring, &resp.access_token, 2000).unwrap();
@@ -324,25 +720,25 @@ mod tests {
     #[test]
     fn scopes_and_audiences_are_limited_to_what_the_client_is_allowed() {
         let (tenant, client, ring) = fixture(SigningAlg::EdDSA);
-        let ctx = IssueContext {
+        let ctx = Signer {
             issuer: "i",
             tenant: &tenant,
             keyring: &ring,
             now: 1,
         };
         assert!(matches!(
-            issue(&ctx, &client, cc(Some("admin"), &[])),
+            cc(&ctx, &client, Some("admin"), &[]),
             Err(Error::InvalidScope(_))
         ));
         assert!(matches!(
-            issue(&ctx, &client, cc(Some("read \"x"), &[])),
+            cc(&ctx, &client, Some("read \"x"), &[]),
             Err(Error::InvalidScope(_))
         ));
         assert!(matches!(
-            issue(&ctx, &client, cc(None, &["evil"])),
+            cc(&ctx, &client, None, &["evil"]),
             Err(Error::InvalidTarget(_))
         ));
-        let all = issue(&ctx, &client, cc(None, &[])).unwrap();
+        let all = cc(&ctx, &client, None, &[]).unwrap();
         assert_eq!(all.scope.as_deref(), Some("read write"));
         let tok = validate_access_token("i", &ring, &all.access_token, 1).unwrap();
         assert_eq!(tok.claims["aud"], serde_json::json!(["api", "other"]));
@@ -350,16 +746,12 @@ mod tests {
 
     #[test]
     fn a_client_without_the_grant_is_unauthorized() {
-        let (tenant, mut client, ring) = fixture(SigningAlg::EdDSA);
+        let (_, mut client, _) = fixture(SigningAlg::EdDSA);
+        assert!(check_grant_allowed(&client, GrantType::ClientCredentials).is_ok());
+        assert!(check_grant_allowed(&client, GrantType::AuthorizationCode).is_err());
         client.grant_types.clear();
-        let ctx = IssueContext {
-            issuer: "i",
-            tenant: &tenant,
-            keyring: &ring,
-            now: 1,
-        };
         assert!(matches!(
-            issue(&ctx, &client, cc(None, &[])),
+            check_grant_allowed(&client, GrantType::ClientCredentials),
             Err(Error::UnauthorizedClient(_))
         ));
     }
@@ -367,13 +759,13 @@ mod tests {
     #[test]
     fn tampered_tokens_are_not_valid() {
         let (tenant, client, ring) = fixture(SigningAlg::ES256);
-        let ctx = IssueContext {
+        let ctx = Signer {
             issuer: "i",
             tenant: &tenant,
             keyring: &ring,
             now: 1,
         };
-        let t = issue(&ctx, &client, cc(None, &[])).unwrap().access_token;
+        let t = cc(&ctx, &client, None, &[]).unwrap().access_token;
         let mut parts: Vec<&str> = t.split('.').collect();
         let forged = B64.encode(br#"{"iss":"i","sub":"root","exp":99999999999,"jti":"x"}"#);
         parts[1] = &forged;

@@ -19,7 +19,8 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 pub fn status_of(e: &Error) -> StatusCode {
     match e {
-        Error::InvalidClient { .. } | Error::Unauthorized => StatusCode::UNAUTHORIZED,
+        Error::InvalidClient { .. } | Error::Unauthorized | Error::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+        Error::InsufficientScope(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict(_) | Error::Refused(_) => StatusCode::CONFLICT,
         Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -59,6 +60,14 @@ impl IntoResponse for ApiError {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"sesame-admin\""),
+                );
+            }
+            // RFC 6750 §3: the resource's bearer challenge names the error.
+            Error::InvalidToken(_) | Error::InsufficientScope(_) => {
+                let challenge = format!("Bearer realm=\"sesame\", error=\"{}\"", e.code());
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_str(&challenge).expect("ASCII"),
                 );
             }
             _ => {}

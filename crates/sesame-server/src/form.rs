@@ -46,6 +46,11 @@ impl Form {
         Ok(Form { params })
     }
 
+    /// Every parameter, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.params
+    }
+
     /// A parameter that may appear at most once.
     pub fn single(&self, name: &str) -> Result<Option<&str>, Error> {
         let mut found = self.params.iter().filter(|(k, _)| k == name);

@@ -15,7 +15,8 @@ pub async fn refresh_cache(app: AppState, every: Duration) {
     }
 }
 
-/// Deletes retired keys past their publication and revocations of tokens expired anyway.
+/// Deletes retired keys past their publication, revocations of tokens expired anyway, and
+/// expired sessions, codes, refresh tokens and sign-in failure tallies.
 pub async fn sweep(app: AppState, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -29,6 +30,10 @@ pub async fn sweep(app: AppState, every: Duration) {
         }
         if let Err(e) = app.store.purge_revocations(now).await {
             tracing::warn!(error = %e, "revocation sweep failed");
+        }
+        // Redeemed codes are kept a day past expiry, so a late replay still revokes its grant.
+        if let Err(e) = app.store.purge_expired(now, 24 * 3600).await {
+            tracing::warn!(error = %e, "session and token sweep failed");
         }
     }
 }

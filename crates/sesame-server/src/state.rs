@@ -58,6 +58,8 @@ impl Published {
 pub struct TenantState {
     pub tenant: Tenant,
     pub issuer: String,
+    /// `/t/{tenant}`: the path the tenant's cookies are scoped to.
+    cookie_path: String,
     pub keyring: Keyring,
     pub openid_configuration: Published,
     pub oauth_metadata: Published,
@@ -66,6 +68,10 @@ pub struct TenantState {
 }
 
 impl TenantState {
+    pub fn cookie_path(&self) -> &str {
+        &self.cookie_path
+    }
+
     /// A client of this tenant, read through the cache.
     pub async fn client(&self, store: &dyn Store, id: &ClientId) -> Result<Option<Arc<Client>>> {
         if let Some(c) = self.clients.read().expect("lock").get(id) {
@@ -138,6 +144,7 @@ impl App {
             jwks: Published::bytes(keyring.jwks().to_vec()),
             keyring,
             issuer,
+            cookie_path: format!("/t/{id}"),
             tenant,
             clients: RwLock::default(),
         });

@@ -10,7 +10,8 @@ use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use sesame_core::client_auth::{self, PresentedClient};
 use sesame_core::model::Client;
-use sesame_core::token::{self, IssueContext, TokenRequest};
+use sesame_core::model::ClientType;
+use sesame_core::token::{self, IssueContext, Signer, TokenRequest};
 use sesame_core::{Error, Result};
 use std::sync::Arc;
 
@@ -25,19 +26,34 @@ pub async fn token(
     let client = authenticate(&app, &t, &headers, &form).await?;
     let grant = request.grant_type();
     let ctx = IssueContext {
-        issuer: &t.issuer,
-        tenant: &t.tenant,
-        keyring: &t.keyring,
-        now: sesame_core::now(),
+        signer: Signer {
+            issuer: &t.issuer,
+            tenant: &t.tenant,
+            keyring: &t.keyring,
+            now: sesame_core::now(),
+        },
+        store: &*app.store,
+        master: &app.master,
     };
-    let response = token::issue(&ctx, &client, request)?;
+    let response = token::issue(&ctx, &client, request).await?;
     app.metrics.token_issued(grant.as_str());
     Ok(no_store(axum::Json(response)))
 }
 
-/// RFC 6749 §4.4.2 (the only grant so far); the grant name decides the shape.
+/// The grant name decides the shape of the request.
 fn parse_token_request(form: &Form) -> Result<TokenRequest> {
     match form.required("grant_type")? {
+        // RFC 6749 §4.1.3, RFC 7636 §4.5.
+        "authorization_code" => Ok(TokenRequest::AuthorizationCode {
+            code: form.required("code")?.to_owned(),
+            redirect_uri: form.single("redirect_uri")?.map(str::to_owned),
+            code_verifier: form.single("code_verifier")?.map(str::to_owned),
+        }),
+        // RFC 6749 §6.
+        "refresh_token" => Ok(TokenRequest::RefreshToken {
+            refresh_token: form.required("refresh_token")?.to_owned(),
+            scope: form.single("scope")?.map(str::to_owned),
+        }),
         "client_credentials" => Ok(TokenRequest::ClientCredentials {
             scope: form.single("scope")?.map(str::to_owned),
             // RFC 8707 `resource` (repeatable), and `audience`, which many clients send instead.
@@ -58,7 +74,11 @@ pub async fn introspect(
     form: Form,
 ) -> ApiResult<Response> {
     let t = app.tenant(&tenant).await?;
-    authenticate(&app, &t, &headers, &form).await?;
+    let client = authenticate(&app, &t, &headers, &form).await?;
+    // RFC 7662 §2.1: introspection needs real client authentication, so not a public client.
+    if client.client_type == ClientType::Public {
+        return Err(Error::InvalidClient { basic: false }.into());
+    }
     let presented = form.required("token")?;
     // RFC 7662 §2.1: token_type_hint is optional and may be ignored; there is one kind so far.
     form.single("token_type_hint")?;

@@ -1,0 +1,572 @@
+//! Browser sign-in: the authorization endpoint, the login and consent forms it shows, and the
+//! `/oob` page. The protocol decisions are `sesame_core::authorize`'s; this module carries
+//! the request through the pages and renders what the core decided.
+//!
+//! The pages post the original request back in a hidden field, sealed with the master key
+//! (AES-GCM, bound to the tenant) so the browser can neither read nor alter it: the flow
+//! needs no server-side state until a session exists, and a replica that never saw the
+//! start of a flow can finish it.
+
+use crate::browser::{self, Browser, CookieJar, CSRF_COOKIE, SESSION_COOKIE};
+use crate::form::Form;
+use crate::pages::{self, Brand};
+use crate::state::{AppState, TenantState};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sesame_core::authorize::{
+    self, AuthorizationResponse, AuthorizeError, AuthorizeRequest, Interaction, Params, ResponseMode, Step,
+};
+use sesame_core::login::{self, Attempt, Outcome};
+use sesame_core::model::{BrowserSession, Client, Consent, User};
+use sesame_core::token::{IssueContext, Signer};
+use sesame_core::{logout, Error};
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// How long a sign-in form stays valid.
+const PENDING_TTL: i64 = 3600;
+
+pub async fn authorize_get(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    browser: Browser,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
+    start(app, tenant, browser, params).await
+}
+
+/// OpenID Connect Core §3.1.2.1: the authorization endpoint also accepts POST.
+pub async fn authorize_post(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    browser: Browser,
+    body: Bytes,
+) -> Response {
+    match Form::parse(&body) {
+        Ok(form) => start(app, tenant, browser, form.pairs().to_vec()).await,
+        Err(e) => error_page(None, StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+async fn start(app: AppState, tenant: String, browser: Browser, params: Vec<(String, String)>) -> Response {
+    let t = match app.tenant(&tenant).await {
+        Ok(t) => t,
+        Err(e) => return core_error_page(None, e),
+    };
+    let flow = Flow {
+        app: &app,
+        t: &t,
+        browser: &browser,
+    };
+    let pending = Pending {
+        params,
+        signed_in_session: None,
+        issued_at: sesame_core::now(),
+    };
+    flow.proceed(pending, Done::Nothing).await
+}
+
+/// The login form's submission.
+pub async fn login(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    browser: Browser,
+    body: Bytes,
+) -> Response {
+    let t = match app.tenant(&tenant).await {
+        Ok(t) => t,
+        Err(e) => return core_error_page(None, e),
+    };
+    let flow = Flow {
+        app: &app,
+        t: &t,
+        browser: &browser,
+    };
+    let (form, pending) = match flow.read_form(&body) {
+        Ok(ok) => ok,
+        Err(resp) => return resp,
+    };
+    let (client, req) = match flow.validate(&pending.params).await {
+        Ok(ok) => ok,
+        Err(resp) => return resp,
+    };
+    let username = form.single("username").ok().flatten().unwrap_or("");
+    let password = Zeroizing::new(form.single("password").ok().flatten().unwrap_or("").to_owned());
+    let attempt = Attempt {
+        username,
+        password,
+        ip: browser.ip.as_deref(),
+    };
+    let outcome = login::sign_in(&*app.store, &t.tenant.id, attempt, sesame_core::now(), |phc, pw| async move {
+        tokio::task::spawn_blocking(move || login::verify_password(phc.as_deref(), &pw))
+            .await
+            .map_err(|e| Error::Internal(format!("password verification task: {e}")))
+    })
+    .await;
+    let user = match outcome {
+        Ok(Outcome::SignedIn(user)) => user,
+        Ok(Outcome::Refused) => {
+            let mut resp = flow.login_page(&client, &req, &pending, username, Some("The username or password is incorrect."));
+            *resp.status_mut() = StatusCode::UNAUTHORIZED;
+            return resp;
+        }
+        Ok(Outcome::Throttled { retry_after }) => {
+            let message = format!(
+                "Too many failed sign-ins. Wait {retry_after} second{} and try again.",
+                if retry_after == 1 { "" } else { "s" }
+            );
+            let mut resp = flow.login_page(&client, &req, &pending, username, Some(&message));
+            *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            return resp;
+        }
+        Err(e) => return flow.unavailable(e),
+    };
+    // A new session, with a new secret, at every sign-in: whatever session cookie the browser
+    // had (perhaps one planted by someone else) is never promoted (session fixation).
+    let now = sesame_core::now();
+    let (secret, session) = login::new_session(&user, &["pwd"], browser.user_agent.as_deref(), browser.ip.as_deref(), now);
+    if let Err(e) = app.store.insert_session(&session).await {
+        return flow.unavailable(e);
+    }
+    if let Ok(Some(old)) = flow.current_session().await {
+        let _ = app.store.delete_session(&t.tenant.id, &old.0.id).await;
+    }
+    let mut resp = flow
+        .proceed(
+            Pending {
+                signed_in_session: Some(session.id.clone()),
+                ..pending
+            },
+            Done::SignedIn(session, user),
+        )
+        .await;
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        flow.jar().set(SESSION_COOKIE, &secret, Some(login::SESSION_TTL)),
+    );
+    resp
+}
+
+/// The consent form's submission.
+pub async fn consent(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    browser: Browser,
+    body: Bytes,
+) -> Response {
+    let t = match app.tenant(&tenant).await {
+        Ok(t) => t,
+        Err(e) => return core_error_page(None, e),
+    };
+    let flow = Flow {
+        app: &app,
+        t: &t,
+        browser: &browser,
+    };
+    let (form, pending) = match flow.read_form(&body) {
+        Ok(ok) => ok,
+        Err(resp) => return resp,
+    };
+    let (_, req) = match flow.validate(&pending.params).await {
+        Ok(ok) => ok,
+        Err(resp) => return resp,
+    };
+    match form.single("decision") {
+        Ok(Some("allow")) => flow.proceed(pending, Done::Consented).await,
+        // RFC 6749 §4.1.2.1 `access_denied`.
+        Ok(Some("deny")) => flow.authorize_error(req.error(&t.issuer, "access_denied", "the person declined")),
+        _ => error_page(Some(&flow.brand()), StatusCode::BAD_REQUEST, "The consent form was incomplete."),
+    }
+}
+
+/// `/oob`: shows an authorization code for a person to paste into a terminal.
+pub async fn oob(State(app): State<AppState>, Path(tenant): Path<String>, RawQuery(query): RawQuery) -> Response {
+    let t = match app.tenant(&tenant).await {
+        Ok(t) => t,
+        Err(e) => return core_error_page(None, e),
+    };
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
+    let get = |k: &str| params.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.as_str());
+    let brand = brand(&t);
+    match (get("code"), get("error")) {
+        (Some(code), None) => pages::oob(&brand, Some(code), None),
+        (_, Some(error)) => {
+            let message = match error {
+                "access_denied" => "You declined the request. You can close this page.".to_owned(),
+                _ => format!(
+                    "The sign-in did not complete: {}",
+                    get("error_description").unwrap_or(error)
+                ),
+            };
+            pages::oob(&brand, None, Some(&message))
+        }
+        (None, None) => pages::oob(&brand, None, Some("There is no code to show here.")),
+    }
+}
+
+/// What happened in this request before deciding the next step.
+enum Done {
+    Nothing,
+    SignedIn(BrowserSession, Box<User>),
+    Consented,
+}
+
+/// The authorization request as carried through the pages.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    params: Vec<(String, String)>,
+    /// The session signed in during this flow, so `prompt=login` and `max_age` are met once
+    /// and not asked again on the consent page.
+    signed_in_session: Option<String>,
+    issued_at: i64,
+}
+
+struct Flow<'a> {
+    app: &'a AppState,
+    t: &'a Arc<TenantState>,
+    browser: &'a Browser,
+}
+
+impl Flow<'_> {
+    fn brand(&self) -> Brand<'_> {
+        brand(self.t)
+    }
+
+    fn jar(&self) -> CookieJar<'_> {
+        CookieJar {
+            path: self.t.cookie_path(),
+            secure: self.app.public_url.starts_with("https://"),
+        }
+    }
+
+    fn unavailable(&self, e: Error) -> Response {
+        tracing::error!(error = %e, "sign-in failed");
+        error_page(
+            Some(&self.brand()),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Signing in is not possible right now. Try again in a moment.",
+        )
+    }
+
+    fn aad(&self) -> String {
+        format!("sesame:authorize-request:{}", self.t.tenant.id)
+    }
+
+    fn seal(&self, pending: &Pending) -> String {
+        let json = serde_json::to_vec(pending).expect("pending request serializes");
+        B64.encode(self.app.master.seal(&self.aad(), &json))
+    }
+
+    fn open(&self, sealed: &str) -> Option<Pending> {
+        let bytes = B64.decode(sealed).ok()?;
+        let json = self.app.master.open(&self.aad(), &bytes).ok()?;
+        let pending: Pending = serde_json::from_slice(&json).ok()?;
+        (sesame_core::now() - pending.issued_at < PENDING_TTL).then_some(pending)
+    }
+
+    /// A submitted page form: its CSRF token checked, its sealed request opened.
+    #[allow(clippy::result_large_err)]
+    fn read_form(&self, body: &[u8]) -> Result<(Form, Pending), Response> {
+        let form = Form::parse(body).map_err(|e| error_page(Some(&self.brand()), StatusCode::BAD_REQUEST, &e.to_string()))?;
+        let submitted = form.single("csrf").ok().flatten();
+        if !browser::csrf_ok(self.browser.csrf_cookie.as_deref(), submitted) {
+            return Err(error_page(
+                Some(&self.brand()),
+                StatusCode::FORBIDDEN,
+                "This form has expired or was sent from another site, so it was not accepted. Go back to the application and start again.",
+            ));
+        }
+        let pending = form
+            .single("request")
+            .ok()
+            .flatten()
+            .and_then(|r| self.open(r))
+            .ok_or_else(|| {
+                error_page(
+                    Some(&self.brand()),
+                    StatusCode::BAD_REQUEST,
+                    "This sign-in has expired. Go back to the application and start again.",
+                )
+            })?;
+        Ok((form, pending))
+    }
+
+    /// The client and the checked request, or the response for a request that fails.
+    async fn validate(&self, params: &[(String, String)]) -> Result<(Arc<Client>, AuthorizeRequest), Response> {
+        let p = Params(params);
+        let page = |message: &str| error_page(Some(&self.brand()), StatusCode::BAD_REQUEST, message);
+        let client_id = authorize::client_id(&p).map_err(|e| self.authorize_error(e))?;
+        let client = match self.t.client(&*self.app.store, &client_id).await {
+            Ok(Some(c)) if !c.disabled => c,
+            Ok(_) => return Err(page("The application named in the request does not exist.")),
+            Err(e) => return Err(self.unavailable(e)),
+        };
+        let req = authorize::validate(&self.t.issuer, &p, &client).map_err(|e| self.authorize_error(e))?;
+        Ok((client, req))
+    }
+
+    fn authorize_error(&self, e: AuthorizeError) -> Response {
+        match e {
+            AuthorizeError::Page { message } => error_page(Some(&self.brand()), StatusCode::BAD_REQUEST, &message),
+            AuthorizeError::Redirect(resp) => self.respond(&resp),
+        }
+    }
+
+    /// The browser's session and its (enabled) user, if any.
+    async fn current_session(&self) -> sesame_core::Result<Option<(BrowserSession, User)>> {
+        let Some(secret) = &self.browser.session_secret else {
+            return Ok(None);
+        };
+        let tenant = &self.t.tenant.id;
+        let now = sesame_core::now();
+        let Some(session) = self.app.store.get_session(tenant, &login::session_hash(secret), now).await? else {
+            return Ok(None);
+        };
+        let user = self.app.store.get_user(tenant, session.user_id.as_str()).await?;
+        Ok(user
+            .filter(|u| u.id == session.user_id && !u.disabled)
+            .map(|u| (session, u)))
+    }
+
+    async fn proceed(&self, pending: Pending, done: Done) -> Response {
+        let (client, req) = match self.validate(&pending.params).await {
+            Ok(ok) => ok,
+            Err(resp) => return resp,
+        };
+        let store = &*self.app.store;
+        let tenant = &self.t.tenant.id;
+        let consented_now = matches!(done, Done::Consented);
+        let signed_in = match done {
+            Done::SignedIn(s, u) => Some((s, *u)),
+            _ => match self.current_session().await {
+                Ok(s) => s,
+                Err(e) => return self.unavailable(e),
+            },
+        };
+        let hint_subject = match &req.id_token_hint {
+            None => None,
+            Some(hint) => match logout::read_hint(&self.t.issuer, &self.t.keyring, hint) {
+                Ok(h) => Some(h.sub),
+                Err(e) => return self.authorize_error(req.error(&self.t.issuer, "invalid_request", e.to_string())),
+            },
+        };
+        let mut consent = None;
+        if let Some((_, user)) = &signed_in {
+            consent = match store.get_consent(tenant, &user.id, &client.client_id).await {
+                Ok(c) => c,
+                Err(e) => return self.unavailable(e),
+            };
+            if consented_now {
+                // Remembered per user and client; a later request for more scopes asks again.
+                let mut scopes = consent.map(|c| c.scopes).unwrap_or_default();
+                for s in &req.scopes {
+                    if !scopes.contains(s) {
+                        scopes.push(s.clone());
+                    }
+                }
+                let updated = Consent {
+                    tenant_id: tenant.clone(),
+                    user_id: user.id.clone(),
+                    client_id: client.client_id.clone(),
+                    scopes,
+                    granted_at: sesame_core::now(),
+                };
+                if let Err(e) = store.put_consent(&updated).await {
+                    return self.unavailable(e);
+                }
+                consent = Some(updated);
+            }
+        }
+        let signed_in_now = match (&signed_in, &pending.signed_in_session) {
+            (Some((s, _)), Some(id)) => s.id == *id,
+            _ => false,
+        };
+        let interaction = Interaction {
+            session: signed_in.as_ref().map(|(s, u)| (s, u)),
+            consent: consent.as_ref(),
+            signed_in_now,
+            consented_now,
+            hint_subject: hint_subject.as_deref(),
+        };
+        let now = sesame_core::now();
+        match authorize::next_step(&self.t.issuer, &req, &client, &interaction, now) {
+            Err(e) => self.authorize_error(e),
+            Ok(Step::Login) => {
+                let hint = req.login_hint.clone().unwrap_or_default();
+                self.login_page(&client, &req, &pending, &hint, None)
+            }
+            Ok(Step::Consent(scopes)) => {
+                let username = signed_in.as_ref().map(|(_, u)| u.username.to_string()).unwrap_or_default();
+                self.consent_page(&client, &req, &pending, &username, &scopes)
+            }
+            Ok(Step::Issue) => {
+                let (session, user) = signed_in.as_ref().expect("issue follows a sign-in");
+                let ctx = IssueContext {
+                    signer: Signer {
+                        issuer: &self.t.issuer,
+                        tenant: &self.t.tenant,
+                        keyring: &self.t.keyring,
+                        now,
+                    },
+                    store,
+                    master: &self.app.master,
+                };
+                match authorize::issue(&ctx, &client, &req, session, user).await {
+                    Ok(resp) => self.respond(&resp),
+                    Err(e) => self.unavailable(e),
+                }
+            }
+        }
+    }
+
+    /// Sends the authorization response back to the client.
+    fn respond(&self, resp: &AuthorizationResponse) -> Response {
+        match resp.mode {
+            ResponseMode::FormPost => pages::form_post(&resp.redirect_uri, &resp.params),
+            ResponseMode::Query | ResponseMode::Fragment => {
+                let location = resp.location();
+                let mut r = StatusCode::SEE_OTHER.into_response();
+                match HeaderValue::from_str(&location) {
+                    Ok(v) => {
+                        r.headers_mut().insert(header::LOCATION, v);
+                        r.headers_mut()
+                            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                        r
+                    }
+                    Err(_) => error_page(
+                        Some(&self.brand()),
+                        StatusCode::BAD_REQUEST,
+                        "The application's request cannot be answered.",
+                    ),
+                }
+            }
+        }
+    }
+
+    /// The CSRF token for a page's form, and the cookie that sets it if the browser has none.
+    fn csrf(&self) -> (String, Option<HeaderValue>) {
+        match &self.browser.csrf_cookie {
+            Some(c) => (c.clone(), None),
+            None => {
+                let token = browser::new_csrf();
+                let cookie = self.jar().set(CSRF_COOKIE, &token, None);
+                (token, Some(cookie))
+            }
+        }
+    }
+
+    fn login_page(
+        &self,
+        client: &Client,
+        req: &AuthorizeRequest,
+        pending: &Pending,
+        username: &str,
+        error: Option<&str>,
+    ) -> Response {
+        let (csrf, cookie) = self.csrf();
+        let action = format!("{}/login", self.t.issuer);
+        let origin = pages::origin_of(&req.redirect_uri);
+        let sealed = self.seal(pending);
+        let view = pages::LoginView {
+            action: &action,
+            csrf: &csrf,
+            request: &sealed,
+            client_name: &client.name,
+            username,
+            error,
+        };
+        with_cookie(pages::login(&self.brand(), &view, &origin_list(&origin)), cookie)
+    }
+
+    fn consent_page(
+        &self,
+        client: &Client,
+        req: &AuthorizeRequest,
+        pending: &Pending,
+        username: &str,
+        scopes: &[String],
+    ) -> Response {
+        let (csrf, cookie) = self.csrf();
+        let action = format!("{}/consent", self.t.issuer);
+        let origin = pages::origin_of(&req.redirect_uri);
+        let sealed = self.seal(pending);
+        let described: Vec<pages::ScopeView> = scopes
+            .iter()
+            .map(|s| pages::ScopeView {
+                name: s,
+                description: scope_description(s),
+            })
+            .collect();
+        let view = pages::ConsentView {
+            action: &action,
+            csrf: &csrf,
+            request: &sealed,
+            client_name: &client.name,
+            username,
+            scopes: &described,
+        };
+        with_cookie(pages::consent(&self.brand(), &view, &origin_list(&origin)), cookie)
+    }
+}
+
+fn origin_list(origin: &Option<String>) -> Vec<&str> {
+    origin.iter().map(String::as_str).collect()
+}
+
+fn with_cookie(mut resp: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(c) = cookie {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+fn scope_description(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "Know who you are (your account identifier)",
+        "profile" => "See your name, username and picture",
+        "email" => "See your email address",
+        "address" => "See your postal address",
+        "phone" => "See your phone number",
+        "offline_access" => "Stay signed in and act for you while you are away",
+        _ => "Access granted by this permission",
+    }
+}
+
+pub fn brand(t: &TenantState) -> Brand<'_> {
+    Brand {
+        tenant_name: &t.tenant.display_name,
+        logo_url: t.tenant.logo_url.as_deref(),
+    }
+}
+
+pub fn error_page(brand: Option<&Brand>, status: StatusCode, message: &str) -> Response {
+    let title = match status {
+        StatusCode::FORBIDDEN => "Request refused",
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::SERVICE_UNAVAILABLE => "Temporarily unavailable",
+        _ => "Something is wrong with this request",
+    };
+    pages::error(brand, status, &pages::ErrorView { title, message })
+}
+
+/// A core error on a page route (an unknown tenant, a store failure): no internals shown.
+pub fn core_error_page(brand: Option<&Brand>, e: Error) -> Response {
+    let status = crate::error::status_of(&e);
+    if e.is_internal() {
+        tracing::error!(error = %e, "page request failed");
+        return error_page(brand, status, "Something went wrong on our side. Try again in a moment.");
+    }
+    error_page(brand, status, &e.description())
+}

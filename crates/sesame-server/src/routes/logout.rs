@@ -1,0 +1,180 @@
+//! RP-Initiated Logout (OpenID Connect RP-Initiated Logout 1.0). The request is checked
+//! before anything happens: a post-logout redirect must be registered for the client named by
+//! `id_token_hint` or `client_id`, or nobody is redirected anywhere (no open redirect).
+//!
+//! With a valid `id_token_hint` for the signed-in person, the session ends at once. Otherwise
+//! the person is asked to confirm (§2: the OP SHOULD ask), on a form with a CSRF token, so a
+//! third-party page cannot sign people out.
+
+use super::authorize::{brand, core_error_page, error_page};
+use crate::browser::{self, Browser, CookieJar, CSRF_COOKIE, SESSION_COOKIE};
+use crate::form::Form;
+use crate::pages;
+use crate::state::{AppState, TenantState};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sesame_core::{login, logout, Result};
+
+pub async fn get(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    browser: Browser,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match Form::parse(query.unwrap_or_default().as_bytes()) {
+        Ok(form) => end_session(&app, &tenant, &browser, &form, false).await,
+        Err(e) => error_page(None, StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+pub async fn post(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    browser: Browser,
+    body: Bytes,
+) -> Response {
+    match Form::parse(&body) {
+        Ok(form) => {
+            // The confirmation page's own form, or an RP posting its request (§2 allows POST).
+            let confirmed = form.single("confirm").ok().flatten() == Some("yes");
+            end_session(&app, &tenant, &browser, &form, confirmed).await
+        }
+        Err(e) => error_page(None, StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+async fn end_session(app: &AppState, tenant: &str, browser: &Browser, form: &Form, confirmed: bool) -> Response {
+    let t = match app.tenant(tenant).await {
+        Ok(t) => t,
+        Err(e) => return core_error_page(None, e),
+    };
+    let page_error = |message: String| error_page(Some(&brand(&t)), StatusCode::BAD_REQUEST, &message);
+    let request = match read_request(app, &t, form).await {
+        Ok(r) => r,
+        Err(e) if e.is_internal() => return core_error_page(Some(&brand(&t)), e),
+        Err(e) => return page_error(e.to_string()),
+    };
+    if confirmed && !browser::csrf_ok(browser.csrf_cookie.as_deref(), form.single("csrf").ok().flatten()) {
+        return error_page(
+            Some(&brand(&t)),
+            StatusCode::FORBIDDEN,
+            "This sign-out form has expired or was sent from another site, so you are still signed in.",
+        );
+    }
+    let jar = CookieJar {
+        path: t.cookie_path(),
+        secure: app.public_url.starts_with("https://"),
+    };
+    let session = match &browser.session_secret {
+        Some(secret) => app
+            .store
+            .get_session(&t.tenant.id, &login::session_hash(secret), sesame_core::now())
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "logout: session lookup failed");
+                None
+            }),
+        None => None,
+    };
+    if let Some(session) = &session {
+        let hinted = request
+            .hint
+            .as_ref()
+            .is_some_and(|h| h.sub == session.user_id.as_str());
+        if !hinted && !confirmed {
+            return confirm_page(&t, browser, &jar, &request);
+        }
+        if let Err(e) = app.store.delete_session(&t.tenant.id, &session.id).await {
+            return core_error_page(Some(&brand(&t)), e);
+        }
+    }
+    let mut resp = match &request.post_logout_redirect_uri {
+        Some(uri) => {
+            let location = logout::redirect_location(uri, request.state.as_deref());
+            match HeaderValue::from_str(&location) {
+                Ok(v) => (StatusCode::SEE_OTHER, [(header::LOCATION, v)]).into_response(),
+                Err(_) => pages::logged_out(&brand(&t)),
+            }
+        }
+        None => pages::logged_out(&brand(&t)),
+    };
+    resp.headers_mut()
+        .append(header::SET_COOKIE, jar.clear(SESSION_COOKIE));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+struct EndSessionRequest {
+    hint: Option<logout::Hint>,
+    client_id: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+async fn read_request(app: &AppState, t: &TenantState, form: &Form) -> Result<EndSessionRequest> {
+    let hint = form
+        .single("id_token_hint")?
+        .map(|h| logout::read_hint(&t.issuer, &t.keyring, h))
+        .transpose()?;
+    let client_id = logout::client_id(form.single("client_id")?, hint.as_ref())?;
+    let client = match &client_id {
+        Some(id) => Some(
+            t.client(&*app.store, id)
+                .await?
+                .filter(|c| !c.disabled)
+                .ok_or_else(|| sesame_core::Error::invalid_request("the client named in the request does not exist"))?,
+        ),
+        None => None,
+    };
+    let post_logout_redirect_uri = form.single("post_logout_redirect_uri")?.map(str::to_owned);
+    if let Some(uri) = &post_logout_redirect_uri {
+        logout::check_post_logout_redirect(client.as_deref(), uri)?;
+    }
+    let state = form.single("state")?.map(|s| s.chars().take(4096).collect());
+    Ok(EndSessionRequest {
+        hint,
+        client_id: client_id.map(|c| c.to_string()),
+        post_logout_redirect_uri,
+        state,
+    })
+}
+
+fn confirm_page(t: &TenantState, browser: &Browser, jar: &CookieJar, request: &EndSessionRequest) -> Response {
+    let (csrf, cookie) = match &browser.csrf_cookie {
+        Some(c) => (c.clone(), None),
+        None => {
+            let token = browser::new_csrf();
+            let cookie = jar.set(CSRF_COOKIE, &token, None);
+            (token, Some(cookie))
+        }
+    };
+    let action = format!("{}/logout", t.issuer);
+    let mut hidden: Vec<(&str, &str)> = vec![("confirm", "yes")];
+    if let Some(c) = &request.client_id {
+        hidden.push(("client_id", c));
+    }
+    if let Some(u) = &request.post_logout_redirect_uri {
+        hidden.push(("post_logout_redirect_uri", u));
+    }
+    if let Some(s) = &request.state {
+        hidden.push(("state", s));
+    }
+    let origin = request
+        .post_logout_redirect_uri
+        .as_deref()
+        .and_then(pages::origin_of);
+    let origins: Vec<&str> = origin.iter().map(String::as_str).collect();
+    let view = pages::LogoutView {
+        action: &action,
+        csrf: &csrf,
+        hidden: &hidden,
+    };
+    let mut resp = pages::logout_confirm(&brand(t), &view, &origins);
+    if let Some(c) = cookie {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}

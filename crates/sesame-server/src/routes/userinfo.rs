@@ -1,0 +1,80 @@
+//! The userinfo endpoint (OpenID Connect Core §5.3), a bearer-protected resource (RFC 6750).
+
+use super::no_store;
+use crate::error::ApiResult;
+use crate::form::{Form, Path};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
+use sesame_core::{claims, token, Error, Result};
+
+pub async fn get(State(app): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+    let token = bearer(&headers)?.ok_or_else(missing)?;
+    answer(&app, &tenant, &token).await
+}
+
+/// RFC 6750 §2.2: a POST may carry the token in the form body instead of the header.
+pub async fn post(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let from_header = bearer(&headers)?;
+    let form = if body.is_empty() { None } else { Some(Form::parse(&body)?) };
+    let from_body = match &form {
+        Some(f) => f.single("access_token")?.map(str::to_owned),
+        None => None,
+    };
+    // RFC 6750 §2: one method per request.
+    let token = match (from_header, from_body) {
+        (Some(_), Some(_)) => return Err(Error::invalid_request("the token was sent in more than one way").into()),
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => return Err(missing().into()),
+    };
+    answer(&app, &tenant, &token).await
+}
+
+fn missing() -> Error {
+    Error::InvalidToken("a bearer access token is required".into())
+}
+
+fn bearer(headers: &HeaderMap) -> Result<Option<String>> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| Error::InvalidToken("the Authorization header is malformed".into()))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(Some(token.trim().to_owned()))
+        }
+        _ => Err(Error::InvalidToken("the Authorization header is not a Bearer token".into())),
+    }
+}
+
+async fn answer(app: &AppState, tenant: &str, presented: &str) -> ApiResult<Response> {
+    let t = app.tenant(tenant).await?;
+    let invalid = || Error::InvalidToken("the access token is not valid".into());
+    let valid = token::validate_access_token(&t.issuer, &t.keyring, presented, sesame_core::now()).ok_or_else(invalid)?;
+    let jti = valid.jti().ok_or_else(invalid)?;
+    if app.store.is_access_token_revoked(&t.tenant.id, jti).await? {
+        return Err(invalid().into());
+    }
+    let scope = valid.claims.get("scope").and_then(|v| v.as_str()).unwrap_or("");
+    // OpenID Connect Core §5.3: userinfo answers tokens issued for the openid scope.
+    if !scope.split(' ').any(|s| s == "openid") {
+        return Err(Error::InsufficientScope("the access token lacks the openid scope".into()).into());
+    }
+    let sub = valid.claims.get("sub").and_then(|v| v.as_str()).ok_or_else(invalid)?;
+    let user = app
+        .store
+        .get_user(&t.tenant.id, sub)
+        .await?
+        .filter(|u| u.id.as_str() == sub && !u.disabled)
+        .ok_or_else(invalid)?;
+    Ok(no_store(axum::Json(claims::userinfo(&user, scope))))
+}
