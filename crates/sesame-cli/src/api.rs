@@ -2,8 +2,8 @@
 //! without any I/O, so the mapping is tested without a server.
 
 use crate::cli::{
-    AdminCommand, ClientCreate, ClientRef, ClientsCommand, KeysCommand, TenantCreate, TenantsCommand,
-    UserCreate, UserRef, UserUpdate, UsersCommand,
+    AdminCommand, ClientCreate, ClientRef, ClientUpdate, ClientsCommand, KeysCommand, TenantCreate,
+    TenantUpdate, TenantsCommand, UserCreate, UserRef, UserUpdate, UsersCommand,
 };
 use crate::Failure;
 use serde_json::{json, Map, Value};
@@ -40,6 +40,25 @@ pub enum Shape {
     User,
     Users {
         tenant: String,
+    },
+    Sessions {
+        user: String,
+    },
+    /// A 204 from ending one session.
+    SessionRevoked {
+        user: String,
+        session: String,
+    },
+    /// `{"deleted": n}`.
+    SessionsRevoked {
+        user: String,
+    },
+    Consents {
+        user: String,
+    },
+    /// `{"client_id", "consent_deleted", "refresh_tokens_revoked"}`.
+    ConsentRevoked {
+        user: String,
     },
 }
 
@@ -99,6 +118,13 @@ fn plan_tenants(command: &TenantsCommand) -> Result<Request, Failure> {
         },
         TenantsCommand::List => get(vec!["tenants".into()], Shape::Tenants),
         TenantsCommand::Show(t) => get(vec!["tenants".into(), segment("tenant", &t.name)?], Shape::Tenant),
+        TenantsCommand::Update(t) => Request {
+            method: Method::Patch,
+            path: vec!["tenants".into(), segment("tenant", &t.name)?],
+            body: Some(tenant_patch(t)),
+            shape: Shape::Tenant,
+            password: None,
+        },
         TenantsCommand::Disable(t) => tenant_action(&t.name, "disable")?,
         TenantsCommand::Enable(t) => tenant_action(&t.name, "enable")?,
     })
@@ -124,6 +150,13 @@ fn plan_clients(command: &ClientsCommand) -> Result<Request, Failure> {
             },
         ),
         ClientsCommand::Show(c) => get(client_path(c)?, Shape::Client),
+        ClientsCommand::Update(c) => Request {
+            method: Method::Patch,
+            path: client_path(&c.client)?,
+            body: Some(client_patch(c)),
+            shape: Shape::Client,
+            password: None,
+        },
         ClientsCommand::RotateSecret(c) => client_action(c, "rotate-secret", Shape::ClientWithSecret)?,
         ClientsCommand::Disable(c) => client_action(c, "disable", Shape::Client)?,
         ClientsCommand::Enable(c) => client_action(c, "enable", Shape::Client)?,
@@ -225,6 +258,40 @@ fn plan_users(command: &UsersCommand) -> Result<Request, Failure> {
         }
         UsersCommand::Disable(u) => user_action(u, "disable")?,
         UsersCommand::Enable(u) => user_action(u, "enable")?,
+        UsersCommand::Sessions(u) => get(
+            user_sub(u, &["sessions"])?,
+            Shape::Sessions { user: u.user.clone() },
+        ),
+        UsersCommand::RevokeSession(s) => Request {
+            method: Method::Delete,
+            path: user_sub(&s.user, &["sessions", &segment("session id", &s.session)?])?,
+            body: None,
+            shape: Shape::SessionRevoked {
+                user: s.user.user.clone(),
+                session: s.session.clone(),
+            },
+            password: None,
+        },
+        UsersCommand::RevokeSessions(u) => Request {
+            method: Method::Delete,
+            path: user_sub(u, &["sessions"])?,
+            body: None,
+            shape: Shape::SessionsRevoked { user: u.user.clone() },
+            password: None,
+        },
+        UsersCommand::Consents(u) => get(
+            user_sub(u, &["consents"])?,
+            Shape::Consents { user: u.user.clone() },
+        ),
+        UsersCommand::RevokeConsent(c) => Request {
+            method: Method::Delete,
+            path: user_sub(&c.user, &["consents", &segment("client_id", &c.client_id)?])?,
+            body: None,
+            shape: Shape::ConsentRevoked {
+                user: c.user.user.clone(),
+            },
+            password: None,
+        },
     })
 }
 
@@ -240,6 +307,25 @@ pub fn tenant_body(c: &TenantCreate) -> Value {
     }
     if let Some(ttl) = c.access_token_ttl {
         body.insert("access_token_ttl".into(), json!(ttl));
+    }
+    if let Some(logo) = &c.logo_url {
+        body.insert("logo_url".into(), json!(logo));
+    }
+    Value::Object(body)
+}
+
+/// A PATCH: `null` clears the logo and restores the default display name.
+pub fn tenant_patch(t: &TenantUpdate) -> Value {
+    let mut body = Map::new();
+    for (key, value, clear) in [
+        ("display_name", &t.display_name, t.reset_display_name),
+        ("logo_url", &t.logo_url, t.clear_logo_url),
+    ] {
+        if clear {
+            body.insert(key.into(), Value::Null);
+        } else if let Some(value) = value {
+            body.insert(key.into(), json!(value));
+        }
     }
     Value::Object(body)
 }
@@ -268,6 +354,10 @@ pub fn client_body(c: &ClientCreate) -> Value {
             "redirect_uris",
             c.redirect_uris.iter().map(String::as_str).collect(),
         ),
+        (
+            "post_logout_redirect_uris",
+            c.post_logout_redirect_uris.iter().map(String::as_str).collect(),
+        ),
         ("allowed_scopes", scopes),
         (
             "allowed_audiences",
@@ -278,6 +368,20 @@ pub fn client_body(c: &ClientCreate) -> Value {
             body.insert(key.into(), json!(list));
         }
     }
+    // Flags are sent only when given, so that the server's defaults apply otherwise.
+    for (key, given, value) in [
+        ("require_pkce", c.no_pkce, false),
+        ("first_party", c.first_party, true),
+        (
+            "refresh_without_offline_access",
+            c.refresh_without_offline_access,
+            true,
+        ),
+    ] {
+        if given {
+            body.insert(key.into(), json!(value));
+        }
+    }
     if let Some(alg) = c.signing_alg {
         body.insert("signing_alg".into(), json!(alg.as_str()));
     }
@@ -285,6 +389,60 @@ pub fn client_body(c: &ClientCreate) -> Value {
         body.insert("access_token_ttl".into(), json!(ttl));
     }
     Value::Object(body)
+}
+
+/// A PATCH of only what was given: a repeated option replaces the whole list, `--clear-…`
+/// sends an empty list, and `--tenant-…` sends `null` (the tenant's default). clap makes sure
+/// that at least one option is given and that no field is both set and cleared.
+pub fn client_patch(c: &ClientUpdate) -> Value {
+    let mut body = Map::new();
+    if let Some(name) = &c.name {
+        body.insert("name".into(), json!(name));
+    }
+    let scopes: Vec<&str> = c.scopes.iter().flat_map(|s| s.split_whitespace()).collect();
+    for (key, list, clear) in [
+        ("grant_types", as_strs(&c.grants), false),
+        ("redirect_uris", as_strs(&c.redirect_uris), c.clear_redirect_uris),
+        (
+            "post_logout_redirect_uris",
+            as_strs(&c.post_logout_redirect_uris),
+            c.clear_post_logout_redirect_uris,
+        ),
+        ("allowed_scopes", scopes, c.clear_scopes),
+        ("allowed_audiences", as_strs(&c.audiences), c.clear_audiences),
+    ] {
+        if clear || !list.is_empty() {
+            body.insert(key.into(), json!(list));
+        }
+    }
+    for (key, on, off) in [
+        ("require_pkce", c.pkce, c.no_pkce),
+        ("first_party", c.first_party, c.no_first_party),
+        (
+            "refresh_without_offline_access",
+            c.refresh_without_offline_access,
+            c.no_refresh_without_offline_access,
+        ),
+    ] {
+        if on || off {
+            body.insert(key.into(), json!(on));
+        }
+    }
+    if c.tenant_signing_alg {
+        body.insert("signing_alg".into(), Value::Null);
+    } else if let Some(alg) = c.signing_alg {
+        body.insert("signing_alg".into(), json!(alg.as_str()));
+    }
+    if c.tenant_access_token_ttl {
+        body.insert("access_token_ttl".into(), Value::Null);
+    } else if let Some(ttl) = c.access_token_ttl {
+        body.insert("access_token_ttl".into(), json!(ttl));
+    }
+    Value::Object(body)
+}
+
+fn as_strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }
 
 /// The password, if any, is added later by `Request::with_password`.
@@ -375,6 +533,13 @@ fn user_path(u: &UserRef) -> Result<Vec<String>, Failure> {
         "users".into(),
         segment("user", &u.user)?,
     ])
+}
+
+/// A path below one user, such as `…/users/{user}/sessions/{id}`.
+fn user_sub(u: &UserRef, rest: &[&str]) -> Result<Vec<String>, Failure> {
+    let mut path = user_path(u)?;
+    path.extend(rest.iter().map(|s| s.to_string()));
+    Ok(path)
 }
 
 fn user_action(u: &UserRef, action: &str) -> Result<Request, Failure> {
@@ -751,6 +916,163 @@ mod tests {
             crate::http::endpoint(&base, &r.path).as_str(),
             "http://127.0.0.1:8080/admin/v1/tenants/default/users/jo.e+x_1@example.com/disable"
         );
+    }
+
+    #[test]
+    fn tenant_update_patches_only_given_fields() {
+        let r = ok(&[
+            "tenants",
+            "update",
+            "acme",
+            "--logo-url",
+            "https://acme.example/l.svg",
+        ]);
+        assert_eq!(route(&r), "Patch /tenants/acme");
+        assert_eq!(
+            (r.body, r.shape),
+            (
+                Some(json!({"logo_url": "https://acme.example/l.svg"})),
+                Shape::Tenant
+            )
+        );
+        let r = ok(&[
+            "tenants",
+            "update",
+            "acme",
+            "--clear-logo-url",
+            "--display-name",
+            "Acme",
+        ]);
+        assert_eq!(r.body, Some(json!({"display_name": "Acme", "logo_url": null})));
+        let r = ok(&["tenants", "update", "acme", "--reset-display-name"]);
+        assert_eq!(r.body, Some(json!({"display_name": null})));
+        let r = ok(&["tenants", "create", "acme", "--logo-url", "https://a/l.png"]);
+        assert_eq!(r.body, Some(json!({"id": "acme", "logo_url": "https://a/l.png"})));
+    }
+
+    #[test]
+    fn client_create_sends_the_sign_in_options_only_when_given() {
+        let r = ok(&[
+            "clients",
+            "create",
+            "--type",
+            "confidential",
+            "--redirect-uri",
+            "https://app/cb",
+            "--post-logout-redirect-uri",
+            "https://app/",
+            "--post-logout-redirect-uri",
+            "https://app/bye",
+            "--grant-type",
+            "authorization_code",
+            "--grant",
+            "refresh_token",
+            "--no-pkce",
+            "--first-party",
+            "--refresh-without-offline-access",
+            "--scope",
+            "openid email",
+        ]);
+        assert_eq!(
+            r.body,
+            Some(json!({
+                "client_type": "confidential",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "redirect_uris": ["https://app/cb"],
+                "post_logout_redirect_uris": ["https://app/", "https://app/bye"],
+                "allowed_scopes": ["openid", "email"],
+                "require_pkce": false,
+                "first_party": true,
+                "refresh_without_offline_access": true,
+            }))
+        );
+        let r = ok(&["clients", "create", "--redirect-uri", "https://app/cb"]);
+        assert_eq!(r.body, Some(json!({"redirect_uris": ["https://app/cb"]})));
+    }
+
+    #[test]
+    fn client_update_patches_only_given_fields() {
+        let r = ok(&["clients", "update", "--tenant", "acme", "web", "--name", "Web"]);
+        assert_eq!(route(&r), "Patch /tenants/acme/clients/web");
+        assert_eq!((r.body, r.shape), (Some(json!({"name": "Web"})), Shape::Client));
+        let r = ok(&[
+            "clients",
+            "update",
+            "web",
+            "--redirect-uri",
+            "https://a/cb",
+            "--redirect-uri",
+            "https://b/cb",
+            "--clear-post-logout-redirect-uris",
+            "--grant-type",
+            "authorization_code",
+            "--no-pkce",
+            "--first-party",
+            "--no-refresh-without-offline-access",
+            "--scope",
+            "openid profile",
+            "--clear-audiences",
+            "--tenant-signing-alg",
+            "--access-token-ttl",
+            "120",
+        ]);
+        assert_eq!(
+            r.body,
+            Some(json!({
+                "redirect_uris": ["https://a/cb", "https://b/cb"],
+                "post_logout_redirect_uris": [],
+                "grant_types": ["authorization_code"],
+                "require_pkce": false,
+                "first_party": true,
+                "refresh_without_offline_access": false,
+                "allowed_scopes": ["openid", "profile"],
+                "allowed_audiences": [],
+                "signing_alg": null,
+                "access_token_ttl": 120,
+            }))
+        );
+        let r = ok(&["clients", "update", "web", "--pkce", "--tenant-access-token-ttl"]);
+        assert_eq!(
+            r.body,
+            Some(json!({"require_pkce": true, "access_token_ttl": null}))
+        );
+    }
+
+    #[test]
+    fn session_and_consent_commands_map_to_paths() {
+        let r = ok(&["users", "sessions", "--tenant", "acme", "alice"]);
+        assert_eq!(
+            (route(&r), r.body, r.shape),
+            (
+                "Get /tenants/acme/users/alice/sessions".into(),
+                None,
+                Shape::Sessions { user: "alice".into() }
+            )
+        );
+        let r = ok(&["users", "revoke-session", "alice", "s_1"]);
+        assert_eq!(
+            (route(&r), r.body),
+            ("Delete /tenants/default/users/alice/sessions/s_1".into(), None)
+        );
+        assert_eq!(
+            r.shape,
+            Shape::SessionRevoked {
+                user: "alice".into(),
+                session: "s_1".into()
+            }
+        );
+        let r = ok(&["users", "revoke-sessions", "alice"]);
+        assert_eq!(route(&r), "Delete /tenants/default/users/alice/sessions");
+        assert_eq!(r.shape, Shape::SessionsRevoked { user: "alice".into() });
+        let r = ok(&["users", "consents", "alice"]);
+        assert_eq!(route(&r), "Get /tenants/default/users/alice/consents");
+        let r = ok(&["users", "revoke-consent", "alice", "web"]);
+        assert_eq!(
+            (route(&r), r.body),
+            ("Delete /tenants/default/users/alice/consents/web".into(), None)
+        );
+        assert!(plan_of(&["users", "revoke-session", "alice", ".."]).is_err());
+        assert!(plan_of(&["users", "revoke-consent", "alice", ""]).is_err());
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub enum TenantsCommand {
     List,
     /// Show one tenant
     Show(TenantName),
+    /// Change a tenant's display name or logo; only the fields given change
+    Update(TenantUpdate),
     /// Disable a tenant
     Disable(TenantName),
     /// Enable a disabled tenant
@@ -101,6 +103,33 @@ pub struct TenantCreate {
     /// Access-token lifetime in seconds [default: 3600]
     #[arg(long, value_name = "SECS")]
     pub access_token_ttl: Option<u64>,
+    /// http(s) URL of a logo shown on the sign-in pages
+    #[arg(long, value_name = "URL")]
+    pub logo_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("fields").required(true).multiple(true)))]
+pub struct TenantUpdate {
+    /// Tenant name
+    pub name: String,
+    /// New human-readable name
+    #[arg(
+        long,
+        value_name = "S",
+        group = "fields",
+        conflicts_with = "reset_display_name"
+    )]
+    pub display_name: Option<String>,
+    /// Go back to the tenant name as the display name
+    #[arg(long, group = "fields")]
+    pub reset_display_name: bool,
+    /// http(s) URL of a logo shown on the sign-in pages
+    #[arg(long, value_name = "URL", group = "fields", conflicts_with = "clear_logo_url")]
+    pub logo_url: Option<String>,
+    /// Remove the logo
+    #[arg(long, group = "fields")]
+    pub clear_logo_url: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +140,9 @@ pub enum ClientsCommand {
     List(TenantOpt),
     /// Show one client
     Show(ClientRef),
+    /// Change a client's settings; only the options given change, and a repeatable option
+    /// replaces the whole list
+    Update(ClientUpdate),
     /// Replace a confidential client's secret; prints the new secret once
     RotateSecret(ClientRef),
     /// Disable a client
@@ -150,13 +182,26 @@ pub struct ClientCreate {
     /// Client type [default: confidential]
     #[arg(long = "type", value_name = "TYPE")]
     pub client_type: Option<ClientType>,
-    /// Allowed grant type; repeat for several
-    /// [default: client_credentials for confidential clients, none for public ones]
-    #[arg(long = "grant", value_name = "G")]
+    /// Allowed grant type (authorization_code, implicit, refresh_token, client_credentials);
+    /// repeat for several [default: authorization_code and refresh_token for a client with
+    /// redirect URIs, else client_credentials for confidential clients and none for public ones]
+    #[arg(long = "grant-type", visible_alias = "grant", value_name = "G")]
     pub grants: Vec<String>,
     /// Allowed redirect URI; repeat for several
     #[arg(long = "redirect-uri", value_name = "U")]
     pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return to; repeat for several
+    #[arg(long = "post-logout-redirect-uri", value_name = "U")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Do not require PKCE (confidential clients only)
+    #[arg(long)]
+    pub no_pkce: bool,
+    /// Skip the consent page: for the tenant's own applications
+    #[arg(long)]
+    pub first_party: bool,
+    /// Issue a refresh token with every authorization code, not only for offline_access
+    #[arg(long)]
+    pub refresh_without_offline_access: bool,
     /// Allowed scope; repeat, or give several separated by spaces
     #[arg(long = "scope", value_name = "S")]
     pub scopes: Vec<String>,
@@ -169,6 +214,111 @@ pub struct ClientCreate {
     /// Access-token lifetime in seconds [default: the tenant's]
     #[arg(long, value_name = "SECS")]
     pub access_token_ttl: Option<u64>,
+}
+
+/// Every option is optional, but at least one must be given. A repeatable option replaces the
+/// whole list; `--clear-…` empties it.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("fields").required(true).multiple(true)))]
+pub struct ClientUpdate {
+    #[command(flatten)]
+    pub client: ClientRef,
+    /// New human-readable name
+    #[arg(long, value_name = "S", group = "fields")]
+    pub name: Option<String>,
+    /// Allowed grant type; repeat for several
+    #[arg(
+        long = "grant-type",
+        visible_alias = "grant",
+        value_name = "G",
+        group = "fields"
+    )]
+    pub grants: Vec<String>,
+    /// Allowed redirect URI; repeat for several
+    #[arg(
+        long = "redirect-uri",
+        value_name = "U",
+        group = "fields",
+        conflicts_with = "clear_redirect_uris"
+    )]
+    pub redirect_uris: Vec<String>,
+    /// Remove every redirect URI
+    #[arg(long, group = "fields")]
+    pub clear_redirect_uris: bool,
+    /// Where RP-initiated logout may return to; repeat for several
+    #[arg(
+        long = "post-logout-redirect-uri",
+        value_name = "U",
+        group = "fields",
+        conflicts_with = "clear_post_logout_redirect_uris"
+    )]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Remove every post-logout redirect URI
+    #[arg(long, group = "fields")]
+    pub clear_post_logout_redirect_uris: bool,
+    /// Require PKCE
+    #[arg(long, group = "fields", conflicts_with = "no_pkce")]
+    pub pkce: bool,
+    /// Do not require PKCE (confidential clients only)
+    #[arg(long, group = "fields")]
+    pub no_pkce: bool,
+    /// Skip the consent page
+    #[arg(long, group = "fields", conflicts_with = "no_first_party")]
+    pub first_party: bool,
+    /// Show the consent page
+    #[arg(long, group = "fields")]
+    pub no_first_party: bool,
+    /// Issue a refresh token with every authorization code
+    #[arg(long, group = "fields", conflicts_with = "no_refresh_without_offline_access")]
+    pub refresh_without_offline_access: bool,
+    /// Issue refresh tokens only for offline_access
+    #[arg(long, group = "fields")]
+    pub no_refresh_without_offline_access: bool,
+    /// Allowed scope; repeat, or give several separated by spaces
+    #[arg(
+        long = "scope",
+        value_name = "S",
+        group = "fields",
+        conflicts_with = "clear_scopes"
+    )]
+    pub scopes: Vec<String>,
+    /// Remove every allowed scope
+    #[arg(long, group = "fields")]
+    pub clear_scopes: bool,
+    /// Allowed audience; repeat for several
+    #[arg(
+        long = "audience",
+        value_name = "A",
+        group = "fields",
+        conflicts_with = "clear_audiences"
+    )]
+    pub audiences: Vec<String>,
+    /// Remove every allowed audience
+    #[arg(long, group = "fields")]
+    pub clear_audiences: bool,
+    /// Algorithm of this client's access tokens
+    #[arg(
+        long,
+        value_name = "ALG",
+        ignore_case = true,
+        group = "fields",
+        conflicts_with = "tenant_signing_alg"
+    )]
+    pub signing_alg: Option<SigningAlg>,
+    /// Sign with the tenant's algorithm again
+    #[arg(long, group = "fields")]
+    pub tenant_signing_alg: bool,
+    /// Access-token lifetime in seconds
+    #[arg(
+        long,
+        value_name = "SECS",
+        group = "fields",
+        conflicts_with = "tenant_access_token_ttl"
+    )]
+    pub access_token_ttl: Option<u64>,
+    /// Use the tenant's access-token lifetime again
+    #[arg(long, group = "fields")]
+    pub tenant_access_token_ttl: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,12 +353,41 @@ pub enum UsersCommand {
     Show(UserRef),
     /// Change a user's email, name or picture; only the fields given change
     Update(UserUpdate),
-    /// Set a user's password: read from stdin with --password-stdin, else prompted for
+    /// Set a user's password (ending their browser sessions): read from stdin with
+    /// --password-stdin, else prompted for
     SetPassword(UserPassword),
-    /// Disable a user
+    /// Disable a user; ends their browser sessions and revokes their tokens at once
     Disable(UserRef),
     /// Enable a disabled user
     Enable(UserRef),
+    /// List a user's browser sessions
+    Sessions(UserRef),
+    /// End one browser session of a user
+    RevokeSession(UserSession),
+    /// End every browser session of a user
+    RevokeSessions(UserRef),
+    /// List the clients a user has consented to
+    Consents(UserRef),
+    /// Withdraw a user's consent to a client and revoke the user's tokens of that client
+    RevokeConsent(UserConsent),
+}
+
+#[derive(Debug, Args)]
+pub struct UserSession {
+    #[command(flatten)]
+    pub user: UserRef,
+    /// Session id (from `users sessions`)
+    #[arg(value_name = "ID")]
+    pub session: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UserConsent {
+    #[command(flatten)]
+    pub user: UserRef,
+    /// client_id
+    #[arg(value_name = "CLIENT")]
+    pub client_id: String,
 }
 
 #[derive(Debug, Args)]
@@ -372,6 +551,66 @@ mod tests {
         assert_eq!(c.grants, ["a", "b"]);
         assert_eq!(c.redirect_uris, ["https://x/cb"]);
         assert_eq!(c.signing_alg, Some(SigningAlg::EdDsa));
+    }
+
+    fn clients(args: &[&str]) -> Result<ClientsCommand, clap::Error> {
+        let cli = parse(&[&["admin", "clients"][..], args].concat())?;
+        let Command::Admin(a) = cli.command;
+        match a.command {
+            AdminCommand::Clients(c) => Ok(c),
+            other => panic!("wrong command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn updates_need_a_field_and_cannot_set_and_clear_one() {
+        let err = clients(&["update", "web"]).expect_err("no field");
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        for args in [
+            &["--pkce", "--no-pkce"][..],
+            &["--first-party", "--no-first-party"][..],
+            &["--redirect-uri", "https://a/cb", "--clear-redirect-uris"][..],
+            &["--scope", "a", "--clear-scopes"][..],
+            &["--signing-alg", "ES256", "--tenant-signing-alg"][..],
+            &["--access-token-ttl", "60", "--tenant-access-token-ttl"][..],
+        ] {
+            let err = clients(&[&["update", "web"][..], args].concat()).expect_err("conflict");
+            assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict, "{args:?}");
+        }
+        assert!(clients(&["update", "web", "--clear-scopes"]).is_ok());
+        let err = parse(&["admin", "tenants", "update", "acme"]).expect_err("no field");
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(parse(&[
+            "admin",
+            "tenants",
+            "update",
+            "acme",
+            "--logo-url",
+            "u",
+            "--clear-logo-url"
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn session_and_consent_commands_need_their_ids() {
+        assert!(users(&["sessions"]).is_err());
+        assert!(users(&["revoke-session", "alice"]).is_err());
+        assert!(users(&["revoke-consent", "alice"]).is_err());
+        let UsersCommand::RevokeSession(s) = users(&["revoke-session", "alice", "s1"]).expect("parses")
+        else {
+            panic!("not revoke-session")
+        };
+        assert_eq!((s.user.user.as_str(), s.session.as_str()), ("alice", "s1"));
+        let UsersCommand::RevokeConsent(c) =
+            users(&["revoke-consent", "--tenant", "acme", "alice", "web"]).expect("parses")
+        else {
+            panic!("not revoke-consent")
+        };
+        assert_eq!(
+            (c.user.tenant.tenant.as_str(), c.client_id.as_str()),
+            ("acme", "web")
+        );
     }
 
     #[test]

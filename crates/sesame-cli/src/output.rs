@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 const TENANT_FIELDS: &[&str] = &[
     "id",
     "display_name",
+    "logo_url",
     "disabled",
     "signing_alg",
     "access_token_ttl",
@@ -24,6 +25,10 @@ const CLIENT_FIELDS: &[&str] = &[
     "disabled",
     "grant_types",
     "redirect_uris",
+    "post_logout_redirect_uris",
+    "require_pkce",
+    "first_party",
+    "refresh_without_offline_access",
     "allowed_scopes",
     "allowed_audiences",
     "signing_alg",
@@ -45,7 +50,15 @@ const USER_FIELDS: &[&str] = &[
     "updated_at",
 ];
 /// Unix times in the API; shown as RFC 3339 UTC.
-const TIME_FIELDS: &[&str] = &["created_at", "updated_at", "activated_at", "publish_until"];
+const TIME_FIELDS: &[&str] = &[
+    "created_at",
+    "updated_at",
+    "activated_at",
+    "publish_until",
+    "expires_at",
+    "auth_time",
+    "granted_at",
+];
 
 pub fn json(answer: Option<&Value>) -> String {
     match answer {
@@ -65,6 +78,13 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
             "deleted client '{}' of tenant '{}'\n",
             clean(client_id),
             clean(tenant)
+        ));
+    }
+    if let Shape::SessionRevoked { user, session } = shape {
+        return Ok(format!(
+            "ended session '{}' of user '{}'\n",
+            clean(session),
+            clean(user)
         ));
     }
     let answer = answer.ok_or_else(|| unexpected("an empty answer"))?;
@@ -174,7 +194,68 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
                 }),
             )
         }
-        Shape::Deleted { .. } => String::new(),
+        Shape::Sessions { user } => {
+            let rows = array_of(member(answer, "sessions")?, "sessions")?;
+            if rows.is_empty() {
+                return Ok(format!("user '{}' has no sessions\n", clean(user)));
+            }
+            table(
+                &["ID", "SIGNED IN", "EXPIRES", "AMR", "IP", "USER AGENT"],
+                rows.iter().map(|r| {
+                    ["id", "auth_time", "expires_at", "amr", "ip", "user_agent"]
+                        .iter()
+                        .map(|f| field(r, f))
+                        .collect()
+                }),
+            )
+        }
+        Shape::SessionsRevoked { user } => {
+            let n = member(answer, "deleted")?
+                .as_u64()
+                .ok_or_else(|| unexpected("'deleted' that is not a count"))?;
+            format!(
+                "ended {n} session{} of user '{}'\n",
+                if n == 1 { "" } else { "s" },
+                clean(user)
+            )
+        }
+        Shape::Consents { user } => {
+            let rows = array_of(member(answer, "consents")?, "consents")?;
+            if rows.is_empty() {
+                return Ok(format!("user '{}' has consented to no client\n", clean(user)));
+            }
+            table(
+                &["CLIENT ID", "SCOPES", "GRANTED"],
+                rows.iter().map(|r| {
+                    ["client_id", "scopes", "granted_at"]
+                        .iter()
+                        .map(|f| field(r, f))
+                        .collect()
+                }),
+            )
+        }
+        Shape::ConsentRevoked { user } => {
+            let client = field(answer, "client_id");
+            let tokens = member(answer, "refresh_tokens_revoked")?
+                .as_u64()
+                .ok_or_else(|| unexpected("'refresh_tokens_revoked' that is not a count"))?;
+            let tokens = format!(
+                "revoked {tokens} refresh token{} (and the access tokens issued with them)",
+                if tokens == 1 { "" } else { "s" }
+            );
+            if answer.get("consent_deleted").and_then(Value::as_bool) == Some(true) {
+                format!(
+                    "withdrew the consent of user '{}' to client '{client}'; {tokens}\n",
+                    clean(user)
+                )
+            } else {
+                format!(
+                    "user '{}' had no consent for client '{client}'; {tokens}\n",
+                    clean(user)
+                )
+            }
+        }
+        Shape::Deleted { .. } | Shape::SessionRevoked { .. } => String::new(),
     })
 }
 
@@ -488,6 +569,54 @@ mod tests {
         );
         assert!(human(&shape, Some(&json!({"clients": []}))).is_err());
         assert!(human(&Shape::User, Some(&json!([]))).is_err());
+    }
+
+    #[test]
+    fn sessions_and_consents() {
+        let shape = Shape::Sessions { user: "alice".into() };
+        let answer = json!({"sessions": [{
+            "id": "s1", "created_at": 0, "expires_at": 3600, "auth_time": 60, "amr": ["pwd"],
+            "user_agent": "Firefox", "ip": null
+        }]});
+        assert_eq!(
+            human(&shape, Some(&answer)).expect("renders"),
+            "ID  SIGNED IN             EXPIRES               AMR  IP  USER AGENT\n\
+             s1  1970-01-01T00:01:00Z  1970-01-01T01:00:00Z  pwd  -   Firefox\n"
+        );
+        assert_eq!(
+            human(&shape, Some(&json!({"sessions": []}))).expect("renders"),
+            "user 'alice' has no sessions\n"
+        );
+        let ended = Shape::SessionRevoked {
+            user: "alice".into(),
+            session: "s1".into(),
+        };
+        assert_eq!(
+            human(&ended, None).expect("renders"),
+            "ended session 's1' of user 'alice'\n"
+        );
+        let all = Shape::SessionsRevoked { user: "alice".into() };
+        assert_eq!(
+            human(&all, Some(&json!({"deleted": 1}))).expect("renders"),
+            "ended 1 session of user 'alice'\n"
+        );
+        assert!(human(&all, Some(&json!({}))).is_err());
+
+        let consents = Shape::Consents { user: "alice".into() };
+        let answer =
+            json!({"consents": [{"client_id": "web", "scopes": ["openid", "email"], "granted_at": 0}]});
+        assert_eq!(
+            human(&consents, Some(&answer)).expect("renders"),
+            "CLIENT ID  SCOPES         GRANTED\n\
+             web        openid, email  1970-01-01T00:00:00Z\n"
+        );
+        let revoked = Shape::ConsentRevoked { user: "alice".into() };
+        let answer = json!({"client_id": "web", "consent_deleted": true, "refresh_tokens_revoked": 2});
+        assert_eq!(
+            human(&revoked, Some(&answer)).expect("renders"),
+            "withdrew the consent of user 'alice' to client 'web'; \
+             revoked 2 refresh tokens (and the access tokens issued with them)\n"
+        );
     }
 
     #[test]

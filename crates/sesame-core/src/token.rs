@@ -572,6 +572,67 @@ fn granted_audience(client: &Client, requested: &[String]) -> Result<Audience> {
     })
 }
 
+/// A refresh token that is live: known, not yet rotated, not expired.
+async fn live_refresh_token(
+    store: &dyn Store,
+    tenant: &crate::ids::TenantId,
+    presented: &str,
+    now: i64,
+) -> Result<Option<RefreshToken>> {
+    // Refresh tokens are 43 base64url characters; anything else is not one.
+    if presented.len() != 43 {
+        return Ok(None);
+    }
+    let stored = store.get_refresh_token(tenant, &hash_secret(presented.as_bytes())).await?;
+    Ok(stored.filter(|r| r.rotated_at.is_none() && now < r.expires_at))
+}
+
+/// RFC 7009 §2.1: revoking a refresh token revokes its grant, with the access tokens issued
+/// under it. Only the client it was issued to may revoke it. Returns whether it was one.
+pub async fn revoke_refresh_token(
+    store: &dyn Store,
+    tenant: &crate::ids::TenantId,
+    client: &Client,
+    presented: &str,
+    now: i64,
+) -> Result<bool> {
+    let Some(token) = live_refresh_token(store, tenant, presented, now).await? else {
+        return Ok(false);
+    };
+    if token.client_id != client.client_id {
+        return Err(Error::UnauthorizedClient("the token was not issued to this client".into()));
+    }
+    store.revoke_grant(tenant, &token.grant_id, now).await?;
+    Ok(true)
+}
+
+/// RFC 7662 §2.2 for a refresh token, answered only to the client it was issued to.
+pub async fn introspect_refresh_token(
+    store: &dyn Store,
+    tenant: &crate::ids::TenantId,
+    issuer: &str,
+    client: &Client,
+    presented: &str,
+    now: i64,
+) -> Result<Option<serde_json::Value>> {
+    let Some(token) = live_refresh_token(store, tenant, presented, now).await? else {
+        return Ok(None);
+    };
+    if token.client_id != client.client_id {
+        return Ok(None);
+    }
+    Ok(Some(serde_json::json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "iss": issuer,
+        "sub": token.user_id.as_str(),
+        "client_id": token.client_id.as_str(),
+        "scope": token.scope,
+        "iat": token.created_at,
+        "exp": token.expires_at,
+    })))
+}
+
 /// An access token that verified: signed by a published key of this tenant, issued by this
 /// issuer, inside its lifetime.
 pub struct ValidAccessToken {

@@ -123,6 +123,9 @@ pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<
         if let Some(t) = decl.access_token_ttl {
             tenant.access_token_ttl = t;
         }
+        if let Some(l) = &decl.logo_url {
+            tenant.logo_url = Some(l.clone());
+        }
         tenant.validate().map_err(|e| format!("{where_}: {e}"))?;
         match existing {
             None => ensure_tenant(app, &tenant)
@@ -151,6 +154,10 @@ pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<
                 secret_hash: secret.map(|s| hash_secret(s.as_bytes())),
                 grant_types: c.grant_types.clone(),
                 redirect_uris: c.redirect_uris.clone(),
+                post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+                require_pkce: c.require_pkce,
+                first_party: c.first_party,
+                refresh_without_offline_access: c.refresh_without_offline_access,
                 allowed_scopes: c.allowed_scopes.clone(),
                 allowed_audiences: c.allowed_audiences.clone(),
                 signing_alg: c.signing_alg,

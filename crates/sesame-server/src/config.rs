@@ -50,6 +50,8 @@ pub struct TenantConfig {
     pub display_name: Option<String>,
     pub signing_alg: Option<SigningAlg>,
     pub access_token_ttl: Option<i64>,
+    /// Shown on the sign-in pages (an http(s) URL).
+    pub logo_url: Option<String>,
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
 }
@@ -69,6 +71,18 @@ pub struct ClientConfig {
     pub grant_types: Vec<GrantType>,
     #[serde(default)]
     pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return to.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// PKCE on every authorization request; a public client cannot turn it off.
+    #[serde(default = "yes")]
+    pub require_pkce: bool,
+    /// Skips the consent page (the tenant's own applications).
+    #[serde(default)]
+    pub first_party: bool,
+    /// A refresh token with every authorization code, not only for `offline_access`.
+    #[serde(default)]
+    pub refresh_without_offline_access: bool,
     #[serde(default)]
     pub allowed_scopes: Vec<String>,
     #[serde(default)]
@@ -81,6 +95,10 @@ pub struct ClientConfig {
 
 fn confidential() -> ClientType {
     ClientType::Confidential
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for Config {
@@ -296,5 +314,39 @@ allowed_scopes = ["read"]
             vec![GrantType::ClientCredentials]
         );
         assert!(matches!(c.store_url(), sesame_store::StoreUrl::Postgres(_)));
+        let svc = &c.tenants[0].clients[0];
+        assert!(svc.require_pkce && !svc.first_party && svc.post_logout_redirect_uris.is_empty());
+    }
+
+    #[test]
+    fn declared_clients_take_the_sign_in_fields() {
+        let c = load_toml(
+            r#"
+[[tenants]]
+id = "acme"
+logo_url = "https://acme.example/logo.svg"
+[[tenants.clients]]
+client_id = "web"
+client_type = "public"
+grant_types = ["authorization_code", "refresh_token"]
+redirect_uris = ["https://app.example/cb"]
+post_logout_redirect_uris = ["https://app.example/"]
+first_party = true
+refresh_without_offline_access = true
+"#,
+        )
+        .unwrap();
+        let t = &c.tenants[0];
+        assert_eq!(t.logo_url.as_deref(), Some("https://acme.example/logo.svg"));
+        let web = &t.clients[0];
+        assert_eq!(
+            web.grant_types,
+            vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+        );
+        assert_eq!(web.post_logout_redirect_uris, ["https://app.example/"]);
+        assert!(web.require_pkce && web.first_party && web.refresh_without_offline_access);
+        let err = load_toml("[[tenants]]\nid = \"a\"\n[[tenants.clients]]\nclient_id = \"c\"\nclient_type = \"public\"\npkce = false")
+            .unwrap_err();
+        assert!(err.contains("pkce"), "{err}");
     }
 }

@@ -2,11 +2,13 @@
 //! `main.rs` is the `sesamed` command line around [`start`].
 
 pub mod bootstrap;
+pub mod browser;
 pub mod config;
 pub mod error;
 pub mod form;
 mod jobs;
 pub mod metrics;
+pub mod pages;
 pub mod routes;
 pub mod state;
 
@@ -98,7 +100,11 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
     let (shutdown, mut rx) = tokio::sync::watch::channel(false);
     let router = routes::router(app.clone());
     let server = tokio::spawn(async move {
-        axum::serve(listener, router)
+        // The peer address is the client address for sign-in throttling.
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
             .with_graceful_shutdown(async move {
                 let _ = rx.wait_for(|stop| *stop).await;
             })

@@ -11,10 +11,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sesame_core::admin::{self, ClientSpec, UserPatch, UserSpec};
+use sesame_core::admin::{self, ClientPatch, ClientSpec, TenantPatch, UserPatch, UserSpec};
 use sesame_core::ids::{ClientId, TenantId};
 use sesame_core::keys::new_stored_key;
-use sesame_core::model::{Client, KeyState, SigningAlg, Tenant, User};
+use sesame_core::model::{BrowserSession, Client, Consent, KeyState, SigningAlg, Tenant, User};
 use sesame_core::secret::hash_secret;
 use sesame_core::{Error, Result};
 
@@ -81,6 +81,7 @@ pub struct NewTenant {
     display_name: Option<String>,
     signing_alg: Option<SigningAlg>,
     access_token_ttl: Option<i64>,
+    logo_url: Option<String>,
 }
 
 pub async fn create_tenant(State(app): State<AppState>, Json(body): Json<NewTenant>) -> ApiResult<Response> {
@@ -95,6 +96,7 @@ pub async fn create_tenant(State(app): State<AppState>, Json(body): Json<NewTena
     if let Some(ttl) = body.access_token_ttl {
         tenant.access_token_ttl = ttl;
     }
+    tenant.logo_url = body.logo_url;
     tenant.validate()?;
     if app.store.get_tenant(&tenant.id).await?.is_some() {
         return Err(Error::Conflict(format!("tenant '{}' already exists", tenant.id)).into());
@@ -107,6 +109,16 @@ pub async fn create_tenant(State(app): State<AppState>, Json(body): Json<NewTena
 
 pub async fn show_tenant(State(app): State<AppState>, Path(t): Path<String>) -> ApiResult<Response> {
     let tenant = admin::require_tenant(&*app.store, &tenant_id(&t)?).await?;
+    Ok(axum::Json(tenant_view(&app, &tenant)).into_response())
+}
+
+pub async fn update_tenant(
+    State(app): State<AppState>,
+    Path(t): Path<String>,
+    Json(patch): Json<TenantPatch>,
+) -> ApiResult<Response> {
+    let tenant = admin::update_tenant(&*app.store, &tenant_id(&t)?, patch).await?;
+    changed(&app).await?;
     Ok(axum::Json(tenant_view(&app, &tenant)).into_response())
 }
 
@@ -161,6 +173,18 @@ pub async fn show_client(
 ) -> ApiResult<Response> {
     let tid = tenant_id(&t)?;
     let client = admin::require_client(&*app.store, &tid, &client_id(&tid, &c)?).await?;
+    Ok(axum::Json(client).into_response())
+}
+
+pub async fn update_client(
+    State(app): State<AppState>,
+    Path((t, c)): Path<(String, String)>,
+    Json(patch): Json<ClientPatch>,
+) -> ApiResult<Response> {
+    let tid = tenant_id(&t)?;
+    let cid = client_id(&tid, &c)?;
+    let client = admin::update_client(&*app.store, &tid, &cid, patch, sesame_core::now()).await?;
+    changed(&app).await?;
     Ok(axum::Json(client).into_response())
 }
 
@@ -365,6 +389,7 @@ pub struct NewPassword {
     password: String,
 }
 
+/// Ends the user's browser sessions too (see `admin::set_user_password`).
 pub async fn set_password(
     State(app): State<AppState>,
     Path((t, u)): Path<(String, String)>,
@@ -373,26 +398,14 @@ pub async fn set_password(
     let tid = tenant_id(&t)?;
     admin::require_user(&*app.store, &tid, &u).await?;
     let hash = hash_password(body.password).await?;
-    let user = admin::update_user(
-        &*app.store,
-        &tid,
-        &u,
-        |user| user.password_hash = Some(hash),
-        sesame_core::now(),
-    )
-    .await?;
+    let user = admin::set_user_password(&*app.store, &tid, &u, hash, sesame_core::now()).await?;
     Ok(user_view(&user))
 }
 
+/// Disabling ends the user's sessions and revokes their grants (see `admin::set_user_disabled`).
 async fn set_user_disabled(app: AppState, t: String, u: String, disabled: bool) -> ApiResult<Response> {
-    let user = admin::update_user(
-        &*app.store,
-        &tenant_id(&t)?,
-        &u,
-        |user| user.disabled = disabled,
-        sesame_core::now(),
-    )
-    .await?;
+    let user =
+        admin::set_user_disabled(&*app.store, &tenant_id(&t)?, &u, disabled, sesame_core::now()).await?;
     Ok(user_view(&user))
 }
 
@@ -408,4 +421,101 @@ pub async fn enable_user(
     Path((t, u)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     set_user_disabled(app, t, u, false).await
+}
+
+/// What the admin API shows of a browser session: never the cookie or its hash.
+#[derive(Serialize)]
+struct SessionView<'a> {
+    id: &'a str,
+    created_at: i64,
+    expires_at: i64,
+    auth_time: i64,
+    amr: &'a [String],
+    user_agent: Option<&'a str>,
+    ip: Option<&'a str>,
+}
+
+impl<'a> From<&'a BrowserSession> for SessionView<'a> {
+    fn from(s: &'a BrowserSession) -> Self {
+        SessionView {
+            id: &s.id,
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            auth_time: s.auth_time,
+            amr: &s.amr,
+            user_agent: s.user_agent.as_deref(),
+            ip: s.ip.as_deref(),
+        }
+    }
+}
+
+pub async fn list_sessions(
+    State(app): State<AppState>,
+    Path((t, u)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let sessions = admin::list_user_sessions(&*app.store, &tenant_id(&t)?, &u, sesame_core::now()).await?;
+    let views: Vec<SessionView> = sessions.iter().map(SessionView::from).collect();
+    Ok(axum::Json(json!({ "sessions": views })).into_response())
+}
+
+pub async fn delete_session(
+    State(app): State<AppState>,
+    Path((t, u, id)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    admin::end_user_session(&*app.store, &tenant_id(&t)?, &u, &id, sesame_core::now()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn delete_sessions(
+    State(app): State<AppState>,
+    Path((t, u)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let deleted = admin::end_user_sessions(&*app.store, &tenant_id(&t)?, &u).await?;
+    Ok(axum::Json(json!({ "deleted": deleted })).into_response())
+}
+
+#[derive(Serialize)]
+struct ConsentView<'a> {
+    client_id: &'a ClientId,
+    scopes: &'a [String],
+    granted_at: i64,
+}
+
+pub async fn list_consents(
+    State(app): State<AppState>,
+    Path((t, u)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let consents: Vec<Consent> = admin::list_user_consents(&*app.store, &tenant_id(&t)?, &u).await?;
+    let views: Vec<_> = consents
+        .iter()
+        .map(|c| ConsentView {
+            client_id: &c.client_id,
+            scopes: &c.scopes,
+            granted_at: c.granted_at,
+        })
+        .collect();
+    Ok(axum::Json(json!({ "consents": views })).into_response())
+}
+
+/// Withdraws the consent and revokes the user's grants to that client (as Ory Hydra does).
+pub async fn delete_consent(
+    State(app): State<AppState>,
+    Path((t, u, c)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let tid = tenant_id(&t)?;
+    let user = admin::require_user(&*app.store, &tid, &u).await?;
+    let cid = ClientId::parse(&c).map_err(|_| {
+        Error::NotFound(format!(
+            "user '{}' has no consent or grant for client '{}'",
+            user.username,
+            c.escape_debug()
+        ))
+    })?;
+    let done = admin::revoke_user_consent(&*app.store, &tid, &u, &cid, sesame_core::now()).await?;
+    Ok(axum::Json(json!({
+        "client_id": cid,
+        "consent_deleted": done.consent_deleted,
+        "refresh_tokens_revoked": done.refresh_tokens_revoked,
+    }))
+    .into_response())
 }

@@ -147,7 +147,7 @@ pub async fn login(
                 signed_in_session: Some(session.id.clone()),
                 ..pending
             },
-            Done::SignedIn(session, user),
+            Done::SignedIn(Box::new((session, *user))),
         )
         .await;
     resp.headers_mut().append(
@@ -219,7 +219,7 @@ pub async fn oob(State(app): State<AppState>, Path(tenant): Path<String>, RawQue
 /// What happened in this request before deciding the next step.
 enum Done {
     Nothing,
-    SignedIn(BrowserSession, Box<User>),
+    SignedIn(Box<(BrowserSession, User)>),
     Consented,
 }
 
@@ -349,7 +349,7 @@ impl Flow<'_> {
         let tenant = &self.t.tenant.id;
         let consented_now = matches!(done, Done::Consented);
         let signed_in = match done {
-            Done::SignedIn(s, u) => Some((s, *u)),
+            Done::SignedIn(signed_in) => Some(*signed_in),
             _ => match self.current_session().await {
                 Ok(s) => s,
                 Err(e) => return self.unavailable(e),

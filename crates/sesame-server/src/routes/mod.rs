@@ -1,9 +1,12 @@
 //! The router: every route in one table.
 
 mod admin;
+mod authorize;
 mod discovery;
 mod health;
+mod logout;
 mod oauth;
+mod userinfo;
 
 use crate::form::BODY_LIMIT;
 use crate::state::AppState;
@@ -24,13 +27,25 @@ pub fn router(app: AppState) -> Router {
             get(discovery::oauth_metadata),
         )
         .route("/jwks", get(discovery::jwks))
+        .route(
+            "/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route("/login", post(authorize::login))
+        .route("/consent", post(authorize::consent))
+        .route("/oob", get(authorize::oob))
+        .route("/userinfo", get(userinfo::get).post(userinfo::post))
+        .route("/logout", get(logout::get).post(logout::post))
         .route("/token", post(oauth::token))
         .route("/introspect", post(oauth::introspect))
         .route("/revoke", post(oauth::revoke));
 
     let admin = Router::new()
         .route("/tenants", get(admin::list_tenants).post(admin::create_tenant))
-        .route("/tenants/{tenant}", get(admin::show_tenant))
+        .route(
+            "/tenants/{tenant}",
+            get(admin::show_tenant).patch(admin::update_tenant),
+        )
         .route("/tenants/{tenant}/disable", post(admin::disable_tenant))
         .route("/tenants/{tenant}/enable", post(admin::enable_tenant))
         .route(
@@ -39,7 +54,9 @@ pub fn router(app: AppState) -> Router {
         )
         .route(
             "/tenants/{tenant}/clients/{client}",
-            get(admin::show_client).delete(admin::delete_client),
+            get(admin::show_client)
+                .patch(admin::update_client)
+                .delete(admin::delete_client),
         )
         .route(
             "/tenants/{tenant}/clients/{client}/rotate-secret",
@@ -70,6 +87,22 @@ pub fn router(app: AppState) -> Router {
             post(admin::disable_user),
         )
         .route("/tenants/{tenant}/users/{user}/enable", post(admin::enable_user))
+        .route(
+            "/tenants/{tenant}/users/{user}/sessions",
+            get(admin::list_sessions).delete(admin::delete_sessions),
+        )
+        .route(
+            "/tenants/{tenant}/users/{user}/sessions/{session}",
+            axum::routing::delete(admin::delete_session),
+        )
+        .route(
+            "/tenants/{tenant}/users/{user}/consents",
+            get(admin::list_consents),
+        )
+        .route(
+            "/tenants/{tenant}/users/{user}/consents/{client}",
+            axum::routing::delete(admin::delete_consent),
+        )
         .route("/tenants/{tenant}/keys", get(admin::list_keys))
         .route("/tenants/{tenant}/keys/rotate", post(admin::rotate_keys))
         .route_layer(axum::middleware::from_fn_with_state(

@@ -80,9 +80,17 @@ pub async fn introspect(
         return Err(Error::InvalidClient { basic: false }.into());
     }
     let presented = form.required("token")?;
-    // RFC 7662 §2.1: token_type_hint is optional and may be ignored; there is one kind so far.
+    // RFC 7662 §2.1: token_type_hint is optional; the token's shape tells the kinds apart.
     form.single("token_type_hint")?;
-    let mut valid = token::validate_access_token(&t.issuer, &t.keyring, presented, sesame_core::now());
+    let now = sesame_core::now();
+    let mut valid = token::validate_access_token(&t.issuer, &t.keyring, presented, now);
+    if valid.is_none() {
+        let refresh =
+            token::introspect_refresh_token(&*app.store, &t.tenant.id, &t.issuer, &client, presented, now).await?;
+        if let Some(answer) = refresh {
+            return Ok(no_store(axum::Json(answer)));
+        }
+    }
     if let Some(jti) = valid.as_ref().and_then(|v| v.jti()) {
         if app.store.is_access_token_revoked(&t.tenant.id, jti).await? {
             valid = None;
@@ -103,8 +111,12 @@ pub async fn revoke(
     let client = authenticate(&app, &t, &headers, &form).await?;
     let presented = form.required("token")?;
     form.single("token_type_hint")?;
+    let now = sesame_core::now();
+    if token::revoke_refresh_token(&*app.store, &t.tenant.id, &client, presented, now).await? {
+        return Ok(no_store(()));
+    }
     // RFC 7009 §2.2: an invalid or expired token is not an error.
-    if let Some(valid) = token::validate_access_token(&t.issuer, &t.keyring, presented, sesame_core::now()) {
+    if let Some(valid) = token::validate_access_token(&t.issuer, &t.keyring, presented, now) {
         // RFC 7009 §2.1: a client may revoke only the tokens issued to it.
         if valid.client_id() != Some(client.client_id.as_str()) {
             return Err(Error::UnauthorizedClient("the token was not issued to this client".into()).into());
