@@ -1,11 +1,12 @@
 //! The load generator: a fixed number of keep-alive HTTP/1.1 connections on hyper's low-level
-//! client, each sending one pre-built request after another, on the caller's (current-thread)
-//! runtime. A warm-up, then a fixed window in which completed answers are counted. Loopback only.
+//! client, on the caller's (current-thread) runtime. Each connection repeats one [`Load`]: a
+//! pre-built request, or the two dependent requests of the authorization-code flow. A warm-up,
+//! then a fixed window in which completed iterations are counted. Loopback only.
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST, LOCATION};
 use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use std::collections::BTreeMap;
@@ -67,8 +68,20 @@ impl Template {
         t
     }
 
+    /// The same request with one more header (a `Cookie`, say).
+    pub fn with_header(mut self, name: HeaderName, value: &str) -> Template {
+        let value = HeaderValue::from_str(value).expect("the header value is printable ASCII");
+        self.headers.insert(name, value);
+        self
+    }
+
     fn request(&self) -> Request<Full<Bytes>> {
-        let mut req = Request::new(Full::new(self.body.clone()));
+        self.request_with(self.body.clone())
+    }
+
+    /// This request with another body (the per-iteration part of a dependent request).
+    fn request_with(&self, body: Bytes) -> Request<Full<Bytes>> {
+        let mut req = Request::new(Full::new(body));
         *req.method_mut() = self.method.clone();
         *req.uri_mut() = self.uri.clone();
         *req.headers_mut() = self.headers.clone();
@@ -128,33 +141,60 @@ async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
     Ok(sender)
 }
 
-async fn send(sender: &mut SendRequest<Full<Bytes>>, t: &Template) -> Result<(StatusCode, Bytes), String> {
+/// A whole answer, its body read to the end.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// A header's value as text, if present and printable.
+    pub fn header(&self, name: HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The start of the body, for error messages.
+    fn body_excerpt(&self) -> String {
+        String::from_utf8_lossy(&self.body[..self.body.len().min(300)]).into_owned()
+    }
+}
+
+async fn send(sender: &mut SendRequest<Full<Bytes>>, req: Request<Full<Bytes>>) -> Result<Answer, String> {
     sender
         .ready()
         .await
         .map_err(|e| format!("connection not ready: {e}"))?;
     let resp = sender
-        .send_request(t.request())
+        .send_request(req)
         .await
         .map_err(|e| format!("request failed: {e}"))?;
-    let status = resp.status();
-    let body = resp
-        .into_body()
+    let (parts, body) = resp.into_parts();
+    let body = body
         .collect()
         .await
         .map_err(|e| format!("body read failed: {e}"))?
         .to_bytes();
-    Ok((status, body))
+    Ok(Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
+}
+
+/// One request on a fresh connection, with its headers (set-up: the sign-in).
+pub async fn exchange(addr: SocketAddr, t: &Template) -> Result<Answer, String> {
+    tokio::time::timeout(REQUEST_TIMEOUT, async {
+        let mut sender = connect(addr).await?;
+        send(&mut sender, t.request()).await
+    })
+    .await
+    .map_err(|_| format!("{}: no answer within {REQUEST_TIMEOUT:?}", t.describe()))?
 }
 
 /// One request on a fresh connection (set-up, readiness polls, checks).
 pub async fn once(addr: SocketAddr, t: &Template) -> Result<(StatusCode, Bytes), String> {
-    tokio::time::timeout(REQUEST_TIMEOUT, async {
-        let mut sender = connect(addr).await?;
-        send(&mut sender, t).await
-    })
-    .await
-    .map_err(|_| format!("{}: no answer within {REQUEST_TIMEOUT:?}", t.describe()))?
+    exchange(addr, t).await.map(|a| (a.status, a.body))
 }
 
 /// Like [`once`], but anything other than 2xx is an error that shows the answer.
@@ -168,6 +208,159 @@ pub async fn once_ok(addr: SocketAddr, t: &Template) -> Result<Bytes, String> {
         ));
     }
     Ok(body)
+}
+
+/// What every connection of a run repeats.
+pub enum Load {
+    /// One pre-built request; an iteration is one 2xx answer.
+    Request(Template),
+    /// The authorization-code flow; an iteration is one flow (two requests).
+    CodeFlow(CodeFlow),
+}
+
+impl From<Template> for Load {
+    fn from(t: Template) -> Load {
+        Load::Request(t)
+    }
+}
+
+impl Load {
+    /// HTTP requests in one iteration.
+    pub fn requests_per_iteration(&self) -> u64 {
+        match self {
+            Load::Request(_) => 1,
+            Load::CodeFlow(_) => 2,
+        }
+    }
+
+    /// What an iteration is called in rates ("req/s", "flows/s").
+    pub fn unit(&self) -> &'static str {
+        match self {
+            Load::Request(_) => "req",
+            Load::CodeFlow(_) => "flows",
+        }
+    }
+
+    async fn iterate(&self, sender: &mut SendRequest<Full<Bytes>>, stats: &mut ConnStats) -> Result<(), Failure> {
+        match self {
+            Load::Request(t) => {
+                let a = step(sender, t.request(), t, stats).await?;
+                if !a.status.is_success() {
+                    return Err(Failure::Answer(unexpected(t, &a)));
+                }
+                Ok(())
+            }
+            Load::CodeFlow(flow) => flow.iterate(sender, stats).await.map(drop),
+        }
+    }
+}
+
+/// Why an iteration did not complete. Either way it is one error.
+enum Failure {
+    /// A wrong answer; the connection is still good.
+    Answer(String),
+    /// The connection failed or an answer timed out; the connection is replaced.
+    Connection(String),
+}
+
+/// One request of an iteration, within [`REQUEST_TIMEOUT`]; every answer's status is counted.
+async fn step(
+    sender: &mut SendRequest<Full<Bytes>>,
+    req: Request<Full<Bytes>>,
+    t: &Template,
+    stats: &mut ConnStats,
+) -> Result<Answer, Failure> {
+    stats.sent += 1;
+    match tokio::time::timeout(REQUEST_TIMEOUT, send(sender, req)).await {
+        Ok(Ok(a)) => {
+            *stats.statuses.entry(a.status.as_u16()).or_default() += 1;
+            Ok(a)
+        }
+        Ok(Err(e)) => Err(Failure::Connection(format!("{}: {e}", t.describe()))),
+        Err(_) => Err(Failure::Connection(format!(
+            "{}: no answer within {REQUEST_TIMEOUT:?}",
+            t.describe()
+        ))),
+    }
+}
+
+fn unexpected(t: &Template, a: &Answer) -> String {
+    format!("{} answered {}: {}", t.describe(), a.status, a.body_excerpt())
+}
+
+/// The authorization-code flow of a signed-in browser (RFC 6749 §4.1, OpenID Connect Core
+/// §3.1): `GET /authorize` with the session cookie answers 303 to the redirect URI with a code,
+/// which `POST /token` exchanges for tokens. A flow counts only if the token endpoint answers
+/// 200 with an `id_token`.
+pub struct CodeFlow {
+    authorize: Template,
+    /// The token request; each flow sends its form followed by `&code=…`.
+    token: Template,
+    /// What the authorization response's Location starts with: the redirect URI and `?`.
+    redirect_prefix: String,
+}
+
+impl CodeFlow {
+    /// `authorize`: the GET with its query and Cookie; `token`: the POST with the client's
+    /// authentication and every field but the code.
+    pub fn new(authorize: Template, token: Template, redirect_uri: &str) -> CodeFlow {
+        CodeFlow {
+            authorize,
+            token,
+            redirect_prefix: format!("{redirect_uri}?"),
+        }
+    }
+
+    /// One flow on a fresh connection, for the check before the load: the token answer's body.
+    pub async fn once(&self, addr: SocketAddr) -> Result<Bytes, String> {
+        let mut sender = connect(addr).await?;
+        let mut stats = ConnStats::default();
+        self.iterate(&mut sender, &mut stats).await.map_err(|f| match f {
+            Failure::Answer(e) | Failure::Connection(e) => e,
+        })
+    }
+
+    async fn iterate(
+        &self,
+        sender: &mut SendRequest<Full<Bytes>>,
+        stats: &mut ConnStats,
+    ) -> Result<Bytes, Failure> {
+        let a = step(sender, self.authorize.request(), &self.authorize, stats).await?;
+        if a.status != StatusCode::SEE_OTHER {
+            return Err(Failure::Answer(unexpected(&self.authorize, &a)));
+        }
+        let location = a.header(LOCATION).unwrap_or("");
+        let Some(code) = code_in(location, &self.redirect_prefix) else {
+            return Err(Failure::Answer(format!(
+                "{} answered 303 without a code: Location {location:?}",
+                self.authorize.describe()
+            )));
+        };
+        let form = &self.token.body;
+        let mut body = Vec::with_capacity(form.len() + 6 + code.len());
+        body.extend_from_slice(form);
+        body.extend_from_slice(b"&code=");
+        body.extend_from_slice(code.as_bytes());
+        let a = step(sender, self.token.request_with(body.into()), &self.token, stats).await?;
+        if a.status != StatusCode::OK || !contains(&a.body, br#""id_token":""#) {
+            return Err(Failure::Answer(unexpected(&self.token, &a)));
+        }
+        Ok(a.body)
+    }
+}
+
+/// The `code` parameter of an authorization response to `prefix` (the redirect URI and `?`),
+/// still form-encoded, as it goes into the token request's form.
+pub fn code_in<'a>(location: &'a str, prefix: &str) -> Option<&'a str> {
+    location
+        .strip_prefix(prefix)?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("code="))
+        .filter(|code| !code.is_empty())
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[derive(Clone, Copy)]
@@ -186,10 +379,11 @@ pub struct LoadConfig {
 
 #[derive(Default)]
 struct ConnStats {
-    /// 2xx answers completed inside the window.
+    /// Iterations (2xx answers, or whole flows) completed inside the window.
     ok: u64,
-    /// Failures at any time (warm-up included): non-2xx, transport errors, timeouts.
+    /// Failed iterations at any time (warm-up included): wrong answers, transport errors, timeouts.
     errors: u64,
+    /// Requests sent.
     sent: u64,
     statuses: BTreeMap<u16, u64>,
     first_error: Option<String>,
@@ -203,9 +397,15 @@ impl ConnStats {
 }
 
 pub struct LoadResult {
+    /// Iterations completed inside the window.
     pub ok: u64,
     pub errors: u64,
+    /// Requests sent, over the whole run.
     pub sent: u64,
+    /// Requests in one iteration (2 for the code flow).
+    pub requests_per_iteration: u64,
+    /// "req" or "flows".
+    pub unit: &'static str,
     pub window: Duration,
     /// Count of answers by status, over the whole run.
     pub statuses: BTreeMap<u16, u64>,
@@ -221,14 +421,20 @@ pub struct LoadResult {
 }
 
 impl LoadResult {
+    /// Iterations per second: requests, or flows.
     pub fn rate(&self) -> f64 {
         self.ok as f64 / self.window.as_secs_f64()
+    }
+
+    /// HTTP requests per second of the completed iterations.
+    pub fn request_rate(&self) -> f64 {
+        self.rate() * self.requests_per_iteration as f64
     }
 }
 
 async fn connection_loop(
     cfg: LoadConfig,
-    t: Arc<Template>,
+    load: Arc<Load>,
     measure_from: Instant,
     end: Instant,
     cap: u64,
@@ -252,28 +458,16 @@ async fn connection_loop(
                 }
             },
         };
-        stats.sent += 1;
-        let result = tokio::time::timeout(REQUEST_TIMEOUT, send(s, &t)).await;
-        let done = Instant::now();
-        let in_window = done >= measure_from && done < end;
-        match result {
-            Ok(Ok((status, body))) => {
-                *stats.statuses.entry(status.as_u16()).or_default() += 1;
-                if status.is_success() {
-                    if in_window {
-                        stats.ok += 1;
-                    }
-                } else {
-                    let body = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-                    stats.error(format!("{} answered {status}: {body}", t.describe()));
+        match load.iterate(s, &mut stats).await {
+            Ok(()) => {
+                let done = Instant::now();
+                if done >= measure_from && done < end {
+                    stats.ok += 1;
                 }
             }
-            Ok(Err(e)) => {
-                stats.error(format!("{}: {e}", t.describe()));
-                sender = None;
-            }
-            Err(_) => {
-                stats.error(format!("{}: no answer within {REQUEST_TIMEOUT:?}", t.describe()));
+            Err(Failure::Answer(e)) => stats.error(e),
+            Err(Failure::Connection(e)) => {
+                stats.error(e);
                 sender = None;
             }
         }
@@ -345,15 +539,15 @@ impl CpuSample {
     }
 }
 
-/// Runs `t` from `cfg.connections` connections: warm-up, then the window.
-pub async fn run(cfg: LoadConfig, t: Template) -> LoadResult {
-    let t = Arc::new(t);
+/// Runs `load` from `cfg.connections` connections: warm-up, then the window.
+pub async fn run(cfg: LoadConfig, load: Load) -> LoadResult {
+    let load = Arc::new(load);
     let start = Instant::now();
     let measure_from = start + cfg.warmup;
     let end = measure_from + cfg.window;
     let cap = (cfg.max_requests / cfg.connections as u64).max(1);
     let tasks: Vec<_> = (0..cfg.connections)
-        .map(|_| tokio::spawn(connection_loop(cfg, t.clone(), measure_from, end, cap)))
+        .map(|_| tokio::spawn(connection_loop(cfg, load.clone(), measure_from, end, cap)))
         .collect();
 
     let server_pid = cfg.server_pid.map(|p| p.to_string());
@@ -377,6 +571,8 @@ pub async fn run(cfg: LoadConfig, t: Template) -> LoadResult {
         ok: 0,
         errors: 0,
         sent: 0,
+        requests_per_iteration: load.requests_per_iteration(),
+        unit: load.unit(),
         window: cfg.window,
         statuses: BTreeMap::new(),
         first_error: None,

@@ -6,22 +6,27 @@
 //! ```
 //!
 //! The bench pins itself to CPU 1 and the server under test to CPU 0 (taskset), measures the
-//! raw single-core signing rate of RS256, ES256 and EdDSA, starts a fresh `sesamed serve --dev`
-//! on a loopback port, and drives it with keep-alive HTTP/1.1 connections from one thread. It
-//! then does the same against a bare axum token handler (`--baseline-server`) doing the same
-//! client authentication and signature, and prints one table with the targets marked.
+//! raw single-core signing rate of RS256, ES256 and EdDSA (and verification, and one Argon2id
+//! password check), starts a fresh `sesamed serve --dev` on a loopback port, and drives it with
+//! keep-alive HTTP/1.1 connections from one thread: client-credentials tokens, discovery, JWKS,
+//! introspection, and the authorization-code flow of a signed-in browser (`GET /authorize` with
+//! the session cookie, then `POST /token` with the code and PKCE verifier; two signatures per
+//! flow, the ID token's and the access token's). It then does the same against a bare axum
+//! token handler (`--baseline-server`) doing the same client authentication and signature, and
+//! prints one table with the targets marked.
 
 mod baseline;
 mod load;
 mod server;
 mod sign;
 
-use crate::load::{LoadConfig, LoadResult, Template};
+use crate::load::{CodeFlow, Load, LoadConfig, LoadResult, Template};
 use crate::server::{Pinning, ServerProcess};
-use crate::sign::SignRate;
+use crate::sign::{PasswordRate, SignRate};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use clap::Parser;
+use hyper::header::{COOKIE, LOCATION, SET_COOKIE};
 use sesame_core::model::SigningAlg;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,7 +58,8 @@ struct Cli {
     #[arg(long)]
     no_baseline: bool,
     /// Run only these loads (comma-separated): token-eddsa, token-es256, token-rs256,
-    /// discovery, jwks, introspect-eddsa, introspect-rs256, baseline. For profiling one path.
+    /// discovery, jwks, introspect-eddsa, introspect-rs256, code-flow-eddsa, code-flow-es256,
+    /// code-flow-rs256, baseline. For profiling one path.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(LOADS))]
     only: Vec<String>,
     /// Run as the baseline server on 127.0.0.1:PORT (the bench starts this itself).
@@ -62,7 +68,7 @@ struct Cli {
 }
 
 /// The loads, in the order they run.
-const LOADS: [&str; 8] = [
+const LOADS: [&str; 11] = [
     "token-eddsa",
     "token-es256",
     "token-rs256",
@@ -70,8 +76,23 @@ const LOADS: [&str; 8] = [
     "jwks",
     "introspect-eddsa",
     "introspect-rs256",
+    "code-flow-eddsa",
+    "code-flow-es256",
+    "code-flow-rs256",
     "baseline",
 ];
+
+/// The algorithms of the three-way loads, in the order they run.
+const LOAD_ALGS: [SigningAlg; 3] = [SigningAlg::EdDSA, SigningAlg::ES256, SigningAlg::RS256];
+
+/// Where the code-flow clients are sent back to. Nothing listens there: the bench reads the
+/// code from the 303's Location and never follows it.
+const REDIRECT_URI: &str = "http://127.0.0.1:1/cb";
+/// A fixed PKCE verifier (RFC 7636 §4.1: 43 to 128 unreserved characters). A real client makes
+/// a fresh one per flow; the server's work is the same.
+const CODE_VERIFIER: &str = "sesame-bench-fixed-pkce-code-verifier-0123456789";
+const BENCH_USER: &str = "bench";
+const BENCH_PASSWORD: &str = "sesame-bench password";
 
 impl Cli {
     fn wants(&self, load: &str) -> bool {
@@ -148,6 +169,15 @@ fn main() -> ExitCode {
         );
         verifies.push(rate);
     }
+    // One password check, the CPU cost of a sign-in attempt: context for the code flow, which
+    // starts from a session and so pays it once per sign-in, not per flow.
+    let password = sign::measure_password(Duration::from_secs_f64(cli.sign_seconds), bench_core);
+    eprintln!(
+        "password verify {:>6}/s  ({:.1} ms each; others on this core {})",
+        thousands(password.per_second),
+        1e3 / password.per_second,
+        password.others.map_or("?".into(), percent)
+    );
 
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -167,7 +197,7 @@ fn main() -> ExitCode {
         Ok(results) => {
             print!(
                 "{}",
-                report(&cli, &machine, &pinning, &signs, &verifies, &results)
+                report(&cli, &machine, &pinning, &signs, &verifies, &password, &results)
             );
             if results.total_errors() > 0 {
                 eprintln!(
@@ -238,6 +268,8 @@ struct Results {
     discovery: Option<Row>,
     jwks: Option<Row>,
     introspect: Vec<(SigningAlg, Row)>,
+    /// The authorization-code flow with a signed-in session, per algorithm.
+    code_flow: Vec<(SigningAlg, Row)>,
     /// The bare-axum token endpoint, per algorithm.
     baseline: Vec<(SigningAlg, Row)>,
 }
@@ -249,6 +281,7 @@ impl Results {
             .map(|(_, r)| r)
             .chain(self.discovery.iter().chain(self.jwks.iter()))
             .chain(self.introspect.iter().map(|(_, r)| r))
+            .chain(self.code_flow.iter().map(|(_, r)| r))
             .chain(self.baseline.iter().map(|(_, r)| r))
     }
 
@@ -390,6 +423,14 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         }
         introspections.push((alg, t));
     }
+    let code_flow_algs: Vec<SigningAlg> = LOAD_ALGS
+        .into_iter()
+        .filter(|alg| cli.wants(&load_name("code-flow", *alg)))
+        .collect();
+    let code_flows = match code_flow_algs.is_empty() {
+        true => Vec::new(),
+        false => code_flow_setup(addr, admin_token, &code_flow_algs).await?,
+    };
 
     let cfg = LoadConfig {
         addr,
@@ -426,6 +467,11 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
             continue;
         }
         introspect_rows.push((alg, measure(cfg, format!("introspect {}", alg.as_str()), t).await));
+    }
+    let mut code_flow_rows = Vec::new();
+    for (alg, flow) in code_flows {
+        let row = measure(cfg, format!("code flow {}", alg.as_str()), Load::CodeFlow(flow)).await;
+        code_flow_rows.push((alg, row));
     }
     let peak_rss_kb = sesame.status_kb("VmHWM");
     let threads = sesame.threads();
@@ -482,6 +528,7 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         discovery,
         jwks,
         introspect: introspect_rows,
+        code_flow: code_flow_rows,
         baseline,
     })
 }
@@ -496,12 +543,13 @@ async fn fetch_token(addr: SocketAddr, t: &Template) -> Result<String, String> {
         .ok_or_else(|| format!("token answer has no access_token: {v}"))
 }
 
-async fn measure(cfg: LoadConfig, label: String, t: Template) -> Row {
+async fn measure(cfg: LoadConfig, label: String, load: impl Into<Load>) -> Row {
     eprint!("{label:<22} ");
-    let result = load::run(cfg, t).await;
+    let result = load::run(cfg, load.into()).await;
     eprintln!(
-        "{:>10} req/s  (server CPU {}, others on its core {}, load generator CPU {}, errors {})",
+        "{:>10} {}/s  (server CPU {}, others on its core {}, load generator CPU {}, errors {})",
         thousands(result.rate()),
+        result.unit,
         result.server_cpu.map_or("?".into(), percent),
         others(&result).map_or("?".into(), percent),
         result.client_cpu.map_or("?".into(), percent),

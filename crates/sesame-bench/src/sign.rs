@@ -1,4 +1,5 @@
-//! The signature alone: what one core can sign per second, for the access tokens sesamed issues.
+//! The crypto alone: what one core can sign per second, for the access tokens sesamed issues;
+//! what it can verify; and how many password checks (Argon2id) it can make.
 //!
 //! The key, header and claims are built the way sesame-core builds them (keys.rs `Keyring::load`,
 //! token.rs `AccessClaims`), so the bytes signed here are the bytes the token endpoint signs.
@@ -146,5 +147,45 @@ pub fn measure_verify(alg: SigningAlg, duration: Duration, core: Option<usize>) 
         per_second: n as f64 / elapsed.as_secs_f64(),
         others: CpuSample::take(core).others_since(&before),
         input_len: input.len(),
+    }
+}
+
+pub struct PasswordRate {
+    pub per_second: f64,
+    /// Share of the bench's CPU that other processes took during the measurement.
+    pub others: Option<f64>,
+    /// The PHC parameter string of the hash checked, e.g. `m=19456,t=2,p=1`.
+    pub params: String,
+}
+
+/// `login::verify_password` of a wrong password against a hash made by `password::hash` (the
+/// production Argon2id parameters), again and again for `duration` on this thread: the CPU
+/// cost of one sign-in attempt.
+pub fn measure_password(duration: Duration, core: Option<usize>) -> PasswordRate {
+    let phc = sesame_core::password::hash("sesame-bench password").expect("a valid password hashes");
+    // `$argon2id$v=19$m=19456,t=2,p=1$salt$hash`: the fourth field.
+    let params = phc.split('$').nth(3).unwrap_or("?").to_owned();
+    // One outside the clock, which also checks that a wrong password is refused.
+    assert!(
+        !sesame_core::login::verify_password(Some(&phc), "wrong"),
+        "a wrong password verified"
+    );
+    let before = CpuSample::take(core);
+    let start = Instant::now();
+    let mut n = 0u64;
+    let elapsed = loop {
+        let ok = sesame_core::login::verify_password(Some(std::hint::black_box(&phc)), "wrong");
+        std::hint::black_box(ok);
+        n += 1;
+        let e = start.elapsed();
+        // At least a few, however short the duration: one check takes tens of milliseconds.
+        if e >= duration && n >= 5 {
+            break e;
+        }
+    };
+    PasswordRate {
+        per_second: n as f64 / elapsed.as_secs_f64(),
+        others: CpuSample::take(core).others_since(&before),
+        params,
     }
 }

@@ -1,6 +1,7 @@
 use crate::StoreUrl;
 use sesame_core::ids::{ClientId, TenantId};
 use sesame_core::ids::{UserId, Username};
+use sesame_core::model::{AuthorizationCode, BrowserSession, Consent, LoginFailures, RefreshToken};
 use sesame_core::model::{Client, KeyState, SigningAlg, StoredKey, Tenant, User};
 use sesame_core::store::Store;
 use sesame_core::{Error, Result};
@@ -50,8 +51,9 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
 
 const BUMP_GENERATION: &str = "UPDATE generation SET value = value + 1 WHERE id = 1";
 
-type TenantRow = (String, String, bool, String, i64, i64);
-const TENANT_COLUMNS: &str = "id, display_name, disabled, signing_alg, access_token_ttl, created_at";
+type TenantRow = (String, String, bool, String, i64, Option<String>, i64);
+const TENANT_COLUMNS: &str =
+    "id, display_name, disabled, signing_alg, access_token_ttl, logo_url, created_at";
 
 fn tenant_from_row(r: TenantRow) -> Result<Tenant> {
     Ok(Tenant {
@@ -60,28 +62,36 @@ fn tenant_from_row(r: TenantRow) -> Result<Tenant> {
         disabled: r.2,
         signing_alg: r.3.parse().map_err(|e| corrupt("tenant signing_alg", e))?,
         access_token_ttl: r.4,
-        created_at: r.5,
+        logo_url: r.5,
+        created_at: r.6,
     })
 }
 
-type ClientRow = (
-    String,
-    String,
-    String,
-    String,
-    Option<Vec<u8>>,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<i64>,
-    bool,
-    i64,
-    i64,
-);
+/// A client row, read by column name (it has more columns than sqlx maps to a tuple).
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    tenant_id: String,
+    client_id: String,
+    name: String,
+    client_type: String,
+    secret_hash: Option<Vec<u8>>,
+    grant_types: String,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    require_pkce: bool,
+    first_party: bool,
+    refresh_without_offline_access: bool,
+    allowed_scopes: String,
+    allowed_audiences: String,
+    signing_alg: Option<String>,
+    access_token_ttl: Option<i64>,
+    disabled: bool,
+    created_at: i64,
+    updated_at: i64,
+}
 const CLIENT_COLUMNS: &str =
     "tenant_id, client_id, name, client_type, secret_hash, grant_types, redirect_uris, \
+     post_logout_redirect_uris, require_pkce, first_party, refresh_without_offline_access, \
      allowed_scopes, allowed_audiences, signing_alg, access_token_ttl, disabled, created_at, updated_at";
 
 fn json_list<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<Vec<T>> {
@@ -93,32 +103,39 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 }
 
 fn client_from_row(r: ClientRow) -> Result<Client> {
-    let secret_hash = match r.4 {
-        None => None,
-        Some(h) => {
-            Some(<[u8; 32]>::try_from(h.as_slice()).map_err(|_| corrupt("client secret hash", "length"))?)
-        }
-    };
+    let secret_hash = r
+        .secret_hash
+        .map(|h| hash32("client secret hash", &h))
+        .transpose()?;
     Ok(Client {
-        tenant_id: TenantId::parse(&r.0).map_err(|e| corrupt("client tenant", e))?,
-        client_id: ClientId::parse(&r.1).map_err(|e| corrupt("client_id", e))?,
-        name: r.2,
-        client_type: r.3.parse().map_err(|e| corrupt("client type", e))?,
+        tenant_id: TenantId::parse(&r.tenant_id).map_err(|e| corrupt("client tenant", e))?,
+        client_id: ClientId::parse(&r.client_id).map_err(|e| corrupt("client_id", e))?,
+        name: r.name,
+        client_type: r.client_type.parse().map_err(|e| corrupt("client type", e))?,
         secret_hash,
-        grant_types: json_list("grant types", &r.5)?,
-        redirect_uris: json_list("redirect URIs", &r.6)?,
-        allowed_scopes: json_list("scopes", &r.7)?,
-        allowed_audiences: json_list("audiences", &r.8)?,
+        grant_types: json_list("grant types", &r.grant_types)?,
+        redirect_uris: json_list("redirect URIs", &r.redirect_uris)?,
+        post_logout_redirect_uris: json_list("post-logout redirect URIs", &r.post_logout_redirect_uris)?,
+        require_pkce: r.require_pkce,
+        first_party: r.first_party,
+        refresh_without_offline_access: r.refresh_without_offline_access,
+        allowed_scopes: json_list("scopes", &r.allowed_scopes)?,
+        allowed_audiences: json_list("audiences", &r.allowed_audiences)?,
         signing_alg: r
-            .9
+            .signing_alg
             .map(|a| a.parse())
             .transpose()
             .map_err(|e| corrupt("client signing_alg", e))?,
-        access_token_ttl: r.10,
-        disabled: r.11,
-        created_at: r.12,
-        updated_at: r.13,
+        access_token_ttl: r.access_token_ttl,
+        disabled: r.disabled,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
     })
+}
+
+/// A stored SHA-256 (secret, code or token hash).
+fn hash32(what: &str, bytes: &[u8]) -> Result<[u8; 32]> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| corrupt(what, format!("{} bytes, not 32", bytes.len())))
 }
 
 type UserRow = (
@@ -210,6 +227,10 @@ macro_rules! bind_client {
             .bind($c.secret_hash.map(|h| h.to_vec()))
             .bind(to_json(&$c.grant_types))
             .bind(to_json(&$c.redirect_uris))
+            .bind(to_json(&$c.post_logout_redirect_uris))
+            .bind($c.require_pkce)
+            .bind($c.first_party)
+            .bind($c.refresh_without_offline_access)
             .bind(to_json(&$c.allowed_scopes))
             .bind(to_json(&$c.allowed_audiences))
             .bind($c.signing_alg.map(|a| a.as_str()))
@@ -219,6 +240,9 @@ macro_rules! bind_client {
             .bind($c.updated_at)
     };
 }
+
+// After the macros above, which it uses.
+mod signin;
 
 impl SqlStore {
     /// Connects and runs the migrations. The error names the store (password redacted).
@@ -328,12 +352,13 @@ impl Store for SqlStore {
     async fn create_tenant(&self, tenant: &Tenant, keys: &[StoredKey]) -> Result<()> {
         with_pool!(self, p => {
             let mut tx = p.begin().await.map_err(db)?;
-            sqlx::query(&format!("INSERT INTO tenant ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
+            sqlx::query(&format!("INSERT INTO tenant ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
                 .bind(tenant.id.as_str())
                 .bind(&tenant.display_name)
                 .bind(tenant.disabled)
                 .bind(tenant.signing_alg.as_str())
                 .bind(tenant.access_token_ttl)
+                .bind(&tenant.logo_url)
                 .bind(tenant.created_at)
                 .execute(&mut *tx)
                 .await
@@ -353,11 +378,13 @@ impl Store for SqlStore {
         with_pool!(self, p => {
             let mut tx = p.begin().await.map_err(db)?;
             let n = sqlx::query(
-                "UPDATE tenant SET display_name = $2, signing_alg = $3, access_token_ttl = $4 WHERE id = $1")
+                "UPDATE tenant SET display_name = $2, signing_alg = $3, access_token_ttl = $4, logo_url = $5 \
+                 WHERE id = $1")
                 .bind(tenant.id.as_str())
                 .bind(&tenant.display_name)
                 .bind(tenant.signing_alg.as_str())
                 .bind(tenant.access_token_ttl)
+                .bind(&tenant.logo_url)
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?
@@ -405,7 +432,8 @@ impl Store for SqlStore {
 
     async fn create_client(&self, client: &Client) -> Result<()> {
         let sql = format!(
-            "INSERT INTO client ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            "INSERT INTO client ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+         $15, $16, $17, $18)"
         );
         with_pool!(self, p => {
             let mut tx = p.begin().await.map_err(db)?;
@@ -421,8 +449,9 @@ impl Store for SqlStore {
 
     async fn update_client(&self, client: &Client) -> Result<bool> {
         let sql = "UPDATE client SET name = $3, client_type = $4, secret_hash = $5, grant_types = $6, \
-                   redirect_uris = $7, allowed_scopes = $8, allowed_audiences = $9, signing_alg = $10, \
-                   access_token_ttl = $11, disabled = $12, updated_at = $13 \
+                   redirect_uris = $7, post_logout_redirect_uris = $8, require_pkce = $9, first_party = $10, \
+                   refresh_without_offline_access = $11, allowed_scopes = $12, allowed_audiences = $13, \
+                   signing_alg = $14, access_token_ttl = $15, disabled = $16, updated_at = $17 \
                    WHERE tenant_id = $1 AND client_id = $2";
         let c = client;
         with_pool!(self, p => {
@@ -435,6 +464,10 @@ impl Store for SqlStore {
                 .bind(c.secret_hash.map(|h| h.to_vec()))
                 .bind(to_json(&c.grant_types))
                 .bind(to_json(&c.redirect_uris))
+                .bind(to_json(&c.post_logout_redirect_uris))
+                .bind(c.require_pkce)
+                .bind(c.first_party)
+                .bind(c.refresh_without_offline_access)
                 .bind(to_json(&c.allowed_scopes))
                 .bind(to_json(&c.allowed_audiences))
                 .bind(c.signing_alg.map(|a| a.as_str()))
@@ -707,5 +740,131 @@ impl Store for SqlStore {
             .fetch_one(p)
             .await
             .map_err(db))
+    }
+
+    // Browser sign-in: the SQL is in `signin.rs`.
+
+    async fn insert_session(&self, session: &BrowserSession) -> Result<()> {
+        signin::insert_session(self, session).await
+    }
+
+    async fn get_session(
+        &self,
+        tenant: &TenantId,
+        secret_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<BrowserSession>> {
+        signin::get_session(self, tenant, secret_hash, now).await
+    }
+
+    async fn list_sessions(&self, tenant: &TenantId, user: &UserId, now: i64) -> Result<Vec<BrowserSession>> {
+        signin::list_sessions(self, tenant, user, now).await
+    }
+
+    async fn delete_session(&self, tenant: &TenantId, id: &str) -> Result<bool> {
+        signin::delete_session(self, tenant, id).await
+    }
+
+    async fn delete_user_sessions(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
+        signin::delete_user_sessions(self, tenant, user).await
+    }
+
+    async fn insert_code(&self, code: &AuthorizationCode) -> Result<()> {
+        signin::insert_code(self, code).await
+    }
+
+    async fn get_code(&self, tenant: &TenantId, code_hash: &[u8; 32]) -> Result<Option<AuthorizationCode>> {
+        signin::get_code(self, tenant, code_hash).await
+    }
+
+    async fn redeem_code(
+        &self,
+        tenant: &TenantId,
+        code_hash: &[u8; 32],
+        now: i64,
+        access_jti: &str,
+        access_exp: i64,
+    ) -> Result<bool> {
+        signin::redeem_code(self, tenant, code_hash, now, access_jti, access_exp).await
+    }
+
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()> {
+        signin::insert_refresh_token(self, token).await
+    }
+
+    async fn get_refresh_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<RefreshToken>> {
+        signin::get_refresh_token(self, tenant, token_hash).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        tenant: &TenantId,
+        old_hash: &[u8; 32],
+        now: i64,
+        successor: &RefreshToken,
+        successor_response: &[u8],
+    ) -> Result<bool> {
+        signin::rotate_refresh_token(self, tenant, old_hash, now, successor, successor_response).await
+    }
+
+    async fn revoke_grant(&self, tenant: &TenantId, grant_id: &str, now: i64) -> Result<u64> {
+        signin::revoke_grant(self, tenant, grant_id, now).await
+    }
+
+    async fn revoke_user_grants(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        client: Option<&ClientId>,
+        now: i64,
+    ) -> Result<u64> {
+        signin::revoke_user_grants(self, tenant, user, client, now).await
+    }
+
+    async fn get_consent(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        client: &ClientId,
+    ) -> Result<Option<Consent>> {
+        signin::get_consent(self, tenant, user, client).await
+    }
+
+    async fn put_consent(&self, consent: &Consent) -> Result<()> {
+        signin::put_consent(self, consent).await
+    }
+
+    async fn list_consents(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Consent>> {
+        signin::list_consents(self, tenant, user).await
+    }
+
+    async fn delete_consent(&self, tenant: &TenantId, user: &UserId, client: &ClientId) -> Result<bool> {
+        signin::delete_consent(self, tenant, user, client).await
+    }
+
+    async fn get_login_failures(&self, tenant: &TenantId, key: &str) -> Result<Option<LoginFailures>> {
+        signin::get_login_failures(self, tenant, key).await
+    }
+
+    async fn add_login_failure(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        now: i64,
+        window: i64,
+    ) -> Result<LoginFailures> {
+        signin::add_login_failure(self, tenant, key, now, window).await
+    }
+
+    async fn clear_login_failures(&self, tenant: &TenantId, key: &str) -> Result<()> {
+        signin::clear_login_failures(self, tenant, key).await
+    }
+
+    async fn purge_expired(&self, now: i64, code_grace: i64) -> Result<u64> {
+        signin::purge_expired(self, now, code_grace).await
     }
 }

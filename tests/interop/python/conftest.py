@@ -117,6 +117,11 @@ class Sesame:
             client=body["client"],
         )
 
+    def create_user(self, tenant: str = "default", **spec) -> dict:
+        """POST /tenants/{tenant}/users (a local account); returns the User."""
+        spec.setdefault("username", f"u-{uuid.uuid4().hex[:12]}")
+        return self._admin_ok("POST", f"/tenants/{tenant}/users", spec, 201)
+
     # --- lifecycle ---
 
     def stop(self) -> int:

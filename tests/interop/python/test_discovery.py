@@ -62,36 +62,38 @@ def test_discovery_of_each_tenant_names_that_tenant(sesame):
         assert doc["jwks_uri"].startswith(sesame.issuer(tenant) + "/"), name
 
 
-# authlib's metadata validators, member by member. `response_types_supported` is checked on its
-# own below, because sesamed currently fails it.
-VALIDATED_APART = {"response_types_supported"}
-
-
 @pytest.mark.parametrize("name", list(DOCS))
 def test_authlib_metadata_validator_accepts_discovery_members(sesame, name):
     _, cls = DOCS[name]
     metadata = cls(requests.get(doc_url(sesame, name), timeout=HTTP_TIMEOUT).json())
+    # authlib's metadata validators, member by member, then the whole document.
     for key in cls.REGISTRY_KEYS:
-        if key not in VALIDATED_APART:
-            getattr(metadata, f"validate_{key}")()
+        getattr(metadata, f"validate_{key}")()
+    metadata.validate()
     # The values authlib hands to its OAuth client.
     assert metadata.token_endpoint_auth_methods_supported
     assert metadata.introspection_endpoint_auth_methods_supported
+    assert "code" in metadata.response_types_supported
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="no authorization endpoint yet, so sesamed truthfully publishes \"response_types_supported\": []; "
-    "authlib's validator treats the empty array as missing. Browser sign-in adds \"code\" and turns this into "
-    "an XPASS, which strict=True reports so the marker gets removed",
-)
 @pytest.mark.parametrize("name", list(DOCS))
-def test_authlib_metadata_validator_accepts_response_types_supported(sesame, name):
-    _, cls = DOCS[name]
-    metadata = cls(requests.get(doc_url(sesame, name), timeout=HTTP_TIMEOUT).json())
-    metadata.validate_response_types_supported()
-    metadata.validate()
+def test_discovery_advertises_browser_sign_in(sesame, name):
+    doc = requests.get(doc_url(sesame, name), timeout=HTTP_TIMEOUT).json()
+    issuer = sesame.issuer("default")
+    assert doc["authorization_endpoint"] == f"{issuer}/authorize"
+    assert sorted(doc["response_types_supported"]) == sorted(["code", "id_token", "token", "id_token token"])
+    # RFC 7636 §4.3: only S256; plain is never offered.
+    assert doc["code_challenge_methods_supported"] == ["S256"]
+    assert {"authorization_code", "implicit", "refresh_token", "client_credentials"} <= set(doc["grant_types_supported"])
+    # Public clients (PKCE, no secret) authenticate with `none`.
+    assert "none" in doc["token_endpoint_auth_methods_supported"]
+    # RFC 9207 §3: every authorization response carries `iss`.
+    assert doc.get("authorization_response_iss_parameter_supported") is True
+    if name == "openid-configuration":
+        assert doc["userinfo_endpoint"] == f"{issuer}/userinfo"
+        assert doc["end_session_endpoint"] == f"{issuer}/logout"
+        assert set(doc["id_token_signing_alg_values_supported"]) == set(ALGS)
+        assert {"openid", "profile", "email", "offline_access"} <= set(doc["scopes_supported"])
 
 
 def test_jwks_publishes_one_signing_key_per_kid_for_every_algorithm(sesame):
