@@ -7,6 +7,7 @@
 //! form repeats in a hidden field; a cross-site page can make the browser send the cookie
 //! but cannot read it to fill in the field.
 
+use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -26,10 +27,16 @@ pub struct Browser {
     pub ip: Option<String>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Browser {
+impl FromRequestParts<AppState> for Browser {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let forwarded = app.client_address_header.as_ref().and_then(|name| {
+            // The proxy appends the address it saw; earlier entries are the client's to invent.
+            let last = parts.headers.get_all(name).iter().last()?.to_str().ok()?;
+            let addr = last.rsplit(',').next()?.trim();
+            addr.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string())
+        });
         Ok(Browser {
             session_secret: cookie(&parts.headers, SESSION_COOKIE),
             csrf_cookie: cookie(&parts.headers, CSRF_COOKIE),
@@ -38,10 +45,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Browser {
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
-            ip: parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
+            ip: forwarded.or_else(|| {
+                parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip().to_string())
+            }),
         })
     }
 }

@@ -32,6 +32,10 @@ pub struct Config {
     pub log_level: String,
     /// How often each replica checks the store for changes made by others, in milliseconds.
     pub cache_refresh_ms: u64,
+    /// Behind a reverse proxy: the header in which it appends the client address (such as
+    /// `x-forwarded-for`); its last address is the client's, for sign-in throttling. Unset, the
+    /// peer address is used, which behind a proxy is the proxy's (so everyone shares one limit).
+    pub client_address_header: Option<String>,
     /// Tenants (and their clients) applied idempotently at start.
     pub tenants: Vec<TenantConfig>,
 }
@@ -113,6 +117,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             cache_refresh_ms: 1000,
+            client_address_header: None,
             tenants: Vec::new(),
         }
     }
@@ -129,6 +134,7 @@ const ENV_KEYS: &[&str] = &[
     "log_format",
     "log_level",
     "cache_refresh_ms",
+    "client_address_header",
     "tenants",
 ];
 
@@ -186,6 +192,11 @@ impl Config {
                 "config: cache_refresh_ms must be between 50 and 60000, not {}",
                 self.cache_refresh_ms
             ));
+        }
+        if let Some(h) = &self.client_address_header {
+            if axum::http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                return Err(format!("config: client_address_header: '{}' is not a header name", h.escape_debug()));
+            }
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             return Err(format!(

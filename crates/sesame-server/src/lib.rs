@@ -84,7 +84,12 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
         .unwrap_or_else(|| format!("http://{addr}"));
 
     let metrics = metrics::Metrics::new();
-    let app: AppState = Arc::new(App::new(store.clone(), master, public_url.clone(), metrics));
+    let mut app = App::new(store.clone(), master, public_url.clone(), metrics);
+    app.client_address_header = config
+        .client_address_header
+        .as_deref()
+        .and_then(|h| axum::http::HeaderName::from_bytes(h.as_bytes()).ok());
+    let app: AppState = Arc::new(app);
     app.refresh_cache().await.map_err(|e| e.to_string())?;
     bootstrap::apply_declared(&app, &config.tenants).await?;
     bootstrap::default_tenant(&app, dev, config.tenants.len()).await?;

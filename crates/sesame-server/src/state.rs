@@ -19,6 +19,8 @@ use std::sync::{Arc, RwLock};
 
 pub struct App {
     pub store: Arc<dyn Store>,
+    /// Where a trusted reverse proxy puts the client address (`client_address_header`).
+    pub client_address_header: Option<axum::http::HeaderName>,
     pub master: Arc<MasterKey>,
     pub public_url: String,
     pub metrics: Arc<Metrics>,
@@ -93,6 +95,7 @@ impl App {
     pub fn new(store: Arc<dyn Store>, master: MasterKey, public_url: String, metrics: Arc<Metrics>) -> App {
         App {
             store,
+            client_address_header: None,
             master: Arc::new(master),
             public_url,
             metrics,
