@@ -28,6 +28,11 @@ struct GrantLabels {
     grant_type: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -35,6 +40,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: HistogramFamily,
     tokens: Family<GrantLabels, Counter>,
+    sign_ins: Family<OutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -59,16 +65,27 @@ impl Metrics {
             "Access tokens issued by grant type",
             tokens.clone(),
         );
+        let sign_ins = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "sign_ins",
+            "Password sign-ins by outcome (signed_in, refused, throttled)",
+            sign_ins.clone(),
+        );
         Arc::new(Metrics {
             registry,
             requests,
             latency,
             tokens,
+            sign_ins,
         })
     }
 
     pub fn token_issued(&self, grant_type: &'static str) {
         self.tokens.get_or_create(&GrantLabels { grant_type }).inc();
+    }
+
+    pub fn sign_in(&self, outcome: &'static str) {
+        self.sign_ins.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
     pub fn render(&self) -> String {

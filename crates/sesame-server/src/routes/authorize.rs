@@ -111,6 +111,12 @@ pub async fn login(
             .map_err(|e| Error::Internal(format!("password verification task: {e}")))
     })
     .await;
+    app.metrics.sign_in(match &outcome {
+        Ok(Outcome::SignedIn(_)) => "signed_in",
+        Ok(Outcome::Refused) => "refused",
+        Ok(Outcome::Throttled { .. }) => "throttled",
+        Err(_) => "error",
+    });
     let user = match outcome {
         Ok(Outcome::SignedIn(user)) => user,
         Ok(Outcome::Refused) => {
