@@ -225,6 +225,62 @@ impl Params<'_> {
     }
 }
 
+/// OpenID Connect Core §6.1: parameters passed as a Request Object. Only unsigned objects
+/// (`alg: none`) are accepted: they carry nothing the query could not, and Sesame keeps no
+/// client keys (or plaintext secrets) to verify a signed one. The object's members take
+/// precedence over the query's (§6.3.3); `client_id` and `response_type`, if in both, must
+/// agree (§6.3.1). Returns the parameters to validate.
+pub fn expand_request_object(params: Vec<(String, String)>) -> std::result::Result<Vec<(String, String)>, AuthorizeError> {
+    let object = Params(&params).single("request").map_err(AuthorizeError::page)?.map(str::to_owned);
+    let Some(object) = object else {
+        return Ok(params);
+    };
+    let bad = || AuthorizeError::page("The request object is not valid: Sesame accepts unsigned request objects (alg none) only.");
+    let mut parts = object.split('.');
+    let (Some(header), Some(payload), Some(""), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    let header: serde_json::Value = B64
+        .decode(header)
+        .ok()
+        .and_then(|h| serde_json::from_slice(&h).ok())
+        .ok_or_else(bad)?;
+    if header.get("alg").and_then(|a| a.as_str()) != Some("none") {
+        return Err(bad());
+    }
+    let claims: serde_json::Map<String, serde_json::Value> = B64
+        .decode(payload)
+        .ok()
+        .and_then(|p| serde_json::from_slice(&p).ok())
+        .ok_or_else(bad)?;
+    let mut merged: Vec<(String, String)> = params.into_iter().filter(|(k, _)| k != "request").collect();
+    for (name, value) in claims {
+        let value = match value {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            // `claims` and other structured members travel as JSON text, as in a query.
+            other => other.to_string(),
+        };
+        if matches!(name.as_str(), "client_id" | "response_type") {
+            if let Some((_, outer)) = merged.iter().find(|(k, _)| *k == name) {
+                if *outer != value {
+                    return Err(AuthorizeError::page(format!(
+                        "The request object's {name} differs from the request's."
+                    )));
+                }
+            }
+        }
+        // Request-object JWT claims that are not authorization parameters.
+        if matches!(name.as_str(), "iss" | "aud" | "exp" | "iat" | "nbf" | "jti" | "request" | "request_uri") {
+            continue;
+        }
+        merged.retain(|(k, _)| *k != name);
+        merged.push((name, value));
+    }
+    Ok(merged)
+}
+
 /// The `client_id`, or the page that says it is missing or malformed.
 pub fn client_id(params: &Params) -> std::result::Result<ClientId, AuthorizeError> {
     let id = params
@@ -279,10 +335,7 @@ pub fn validate(
             description,
         ))
     };
-    // OpenID Connect Core §6: request objects are not supported.
-    if single("request")?.is_some() {
-        return Err(fail("request_not_supported", "request objects are not supported".into()));
-    }
+    // OpenID Connect Core §6.2: Sesame does not fetch request objects from URLs.
     if single("request_uri")?.is_some() {
         return Err(fail("request_uri_not_supported", "request_uri is not supported".into()));
     }
@@ -816,8 +869,8 @@ mod tests {
         assert_eq!(e, "invalid_request");
         let (e, _) = redirect_error(check(ClientType::Confidential, &[("scope", "openid admin")]));
         assert_eq!(e, "invalid_scope");
-        let (e, _) = redirect_error(check(ClientType::Confidential, &[("request", "eyJ")]));
-        assert_eq!(e, "request_not_supported");
+        let (e, _) = redirect_error(check(ClientType::Confidential, &[("request_uri", "https://x/r")]));
+        assert_eq!(e, "request_uri_not_supported");
         let (e, _) = redirect_error(check(ClientType::Confidential, &[("prompt", "none login")]));
         assert_eq!(e, "invalid_request");
         let (e, _) = redirect_error(check(ClientType::Confidential, &[("max_age", "-1")]));
@@ -837,6 +890,34 @@ mod tests {
         assert_eq!((r.response_type, r.response_mode), (ResponseType::IdTokenToken, ResponseMode::Fragment));
         let p = params(&[("response_type", "token"), ("response_mode", "query")]);
         assert!(matches!(validate("i", &Params(&p), &c), Err(AuthorizeError::Redirect(_))));
+    }
+
+    #[test]
+    fn unsigned_request_objects_override_the_query() {
+        let object = |header: &str, claims: serde_json::Value| {
+            format!("{}.{}.", B64.encode(header), B64.encode(claims.to_string()))
+        };
+        let mut p = params(&[]);
+        p.push((
+            "request".into(),
+            object(r#"{"alg":"none"}"#, serde_json::json!({"scope": "openid email", "max_age": 5, "iss": "app"})),
+        ));
+        let merged = expand_request_object(p).unwrap();
+        let r = validate("i", &Params(&merged), &client(ClientType::Confidential)).unwrap();
+        assert_eq!(r.scopes, ["openid", "email"]);
+        assert_eq!(r.max_age, Some(5));
+        assert!(!merged.iter().any(|(k, _)| k == "request" || k == "iss"));
+
+        for bad in [
+            object(r#"{"alg":"HS256"}"#, serde_json::json!({})),
+            object(r#"{"alg":"none"}"#, serde_json::json!({"client_id": "other"})),
+            "not-a-jwt".to_owned(),
+            format!("{}.e30.c2ln", B64.encode(r#"{"alg":"none"}"#)),
+        ] {
+            let mut p = params(&[]);
+            p.push(("request".into(), bad.clone()));
+            assert!(matches!(expand_request_object(p), Err(AuthorizeError::Page { .. })), "{bad}");
+        }
     }
 
     #[test]

@@ -311,7 +311,8 @@ impl Flow<'_> {
 
     /// The client and the checked request, or the response for a request that fails.
     async fn validate(&self, params: &[(String, String)]) -> Result<(Arc<Client>, AuthorizeRequest), Response> {
-        let p = Params(params);
+        let params = authorize::expand_request_object(params.to_vec()).map_err(|e| self.authorize_error(e))?;
+        let p = Params(&params);
         let page = |message: &str| error_page(Some(&self.brand()), StatusCode::BAD_REQUEST, message);
         let client_id = authorize::client_id(&p).map_err(|e| self.authorize_error(e))?;
         let client = match self.t.client(&*self.app.store, &client_id).await {
