@@ -22,6 +22,6 @@ done
 sleep 2.5   # past the set-up and the warm-up, inside the 10 s window
 perf record -q -e cpu-clock -F 1000 -C 0 --call-graph dwarf,16384 -o "$out/perf-$load.data" -- sleep 6
 wait $bench
-grep "req/s" "$out/bench-$load.err"
+grep -E "req/s|flows/s" "$out/bench-$load.err"
 perf script -i "$out/perf-$load.data" -F comm,ip,sym,dso 2>/dev/null > "$out/script-$load.txt"
 python3 "$(dirname "$0")/classify-perf.py" "$out/script-$load.txt"

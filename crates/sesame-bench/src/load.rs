@@ -211,6 +211,8 @@ pub async fn once_ok(addr: SocketAddr, t: &Template) -> Result<Bytes, String> {
 }
 
 /// What every connection of a run repeats.
+// One per run, shared by the connections behind an Arc: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Load {
     /// One pre-built request; an iteration is one 2xx answer.
     Request(Template),
@@ -221,6 +223,12 @@ pub enum Load {
 impl From<Template> for Load {
     fn from(t: Template) -> Load {
         Load::Request(t)
+    }
+}
+
+impl From<CodeFlow> for Load {
+    fn from(flow: CodeFlow) -> Load {
+        Load::CodeFlow(flow)
     }
 }
 
@@ -241,7 +249,11 @@ impl Load {
         }
     }
 
-    async fn iterate(&self, sender: &mut SendRequest<Full<Bytes>>, stats: &mut ConnStats) -> Result<(), Failure> {
+    async fn iterate(
+        &self,
+        sender: &mut SendRequest<Full<Bytes>>,
+        stats: &mut ConnStats,
+    ) -> Result<(), Failure> {
         match self {
             Load::Request(t) => {
                 let a = step(sender, t.request(), t, stats).await?;

@@ -262,6 +262,8 @@ struct Results {
     startup: Duration,
     idle_rss_kb: Option<u64>,
     peak_rss_kb: Option<u64>,
+    /// VmHWM before the code flow's set-up (its password hashing), if it ran.
+    peak_rss_before_sign_in_kb: Option<u64>,
     threads: Option<String>,
     server_cpus: Option<String>,
     token: Vec<(SigningAlg, Row)>,
@@ -350,21 +352,7 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
             "allowed_scopes": ["read"],
             "allowed_audiences": ["api"],
         });
-        let t = Template::post_json(addr, "/admin/v1/tenants/default/clients", &spec, admin_token);
-        let body = load::once_ok(addr, &t).await?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| format!("client creation answer is not JSON: {e}"))?;
-        let id = v["client"]["client_id"]
-            .as_str()
-            .ok_or("client creation answer has no client.client_id")?;
-        let secret = v["client_secret"]
-            .as_str()
-            .ok_or("client creation answer has no client_secret")?;
-        clients.push(BenchClient {
-            alg,
-            id: id.to_owned(),
-            secret: secret.to_owned(),
-        });
+        clients.push(create_client(addr, admin_token, alg, &spec).await?);
     }
 
     // Check every request once before measuring it, so a wrong set-up fails loudly here.
@@ -379,17 +367,9 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
     let mut tokens = Vec::new();
     for c in &clients {
         let token = fetch_token(addr, &token_template(c)).await?;
-        let header = token
-            .split('.')
-            .next()
-            .and_then(|h| B64.decode(h).ok())
-            .unwrap_or_default();
-        let header: serde_json::Value = serde_json::from_slice(&header).unwrap_or_default();
-        if header["alg"] != c.alg.as_str() {
-            return Err(format!(
-                "the {} client got a token signed with {}",
-                c.alg, header["alg"]
-            ));
+        let alg = jws_alg(&token);
+        if alg != c.alg.as_str() {
+            return Err(format!("the {} client got a token signed with {alg}", c.alg));
         }
         tokens.push((c.alg, token));
     }
@@ -423,14 +403,6 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         }
         introspections.push((alg, t));
     }
-    let code_flow_algs: Vec<SigningAlg> = LOAD_ALGS
-        .into_iter()
-        .filter(|alg| cli.wants(&load_name("code-flow", *alg)))
-        .collect();
-    let code_flows = match code_flow_algs.is_empty() {
-        true => Vec::new(),
-        false => code_flow_setup(addr, admin_token, &code_flow_algs).await?,
-    };
 
     let cfg = LoadConfig {
         addr,
@@ -442,7 +414,7 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         server_core: matches!(pinning, Pinning::Pinned).then_some(0),
     };
     let mut token_rows = Vec::new();
-    for alg in [SigningAlg::EdDSA, SigningAlg::ES256, SigningAlg::RS256] {
+    for alg in LOAD_ALGS {
         if !cli.wants(&load_name("token", alg)) {
             continue;
         }
@@ -468,9 +440,21 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         }
         introspect_rows.push((alg, measure(cfg, format!("introspect {}", alg.as_str()), t).await));
     }
+    // The code flow's set-up comes last: creating the user and signing in run Argon2id (19 MiB
+    // each) in the server, which would otherwise be the peak RSS of every load.
+    let code_flow_algs: Vec<SigningAlg> = LOAD_ALGS
+        .into_iter()
+        .filter(|alg| cli.wants(&load_name("code-flow", *alg)))
+        .collect();
+    let mut peak_rss_before_sign_in_kb = None;
+    let mut code_flows = Vec::new();
+    if !code_flow_algs.is_empty() {
+        peak_rss_before_sign_in_kb = sesame.status_kb("VmHWM");
+        code_flows = code_flow_setup(addr, admin_token, &code_flow_algs).await?;
+    }
     let mut code_flow_rows = Vec::new();
     for (alg, flow) in code_flows {
-        let row = measure(cfg, format!("code flow {}", alg.as_str()), Load::CodeFlow(flow)).await;
+        let row = measure(cfg, format!("code flow {}", alg.as_str()), flow).await;
         code_flow_rows.push((alg, row));
     }
     let peak_rss_kb = sesame.status_kb("VmHWM");
@@ -499,7 +483,7 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
             &tmp.path().join("baseline.log"),
         )?;
         base.wait_ready(Instant::now(), Duration::from_secs(30)).await?;
-        for alg in [SigningAlg::EdDSA, SigningAlg::ES256, SigningAlg::RS256] {
+        for alg in LOAD_ALGS {
             let t = Template::post_form(
                 addr,
                 baseline::token_path(alg),
@@ -522,6 +506,7 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         startup,
         idle_rss_kb,
         peak_rss_kb,
+        peak_rss_before_sign_in_kb,
         threads,
         server_cpus,
         token: token_rows,
@@ -531,6 +516,169 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         code_flow: code_flow_rows,
         baseline,
     })
+}
+
+/// Creates a confidential client through the admin API.
+async fn create_client(
+    addr: SocketAddr,
+    admin_token: &str,
+    alg: SigningAlg,
+    spec: &serde_json::Value,
+) -> Result<BenchClient, String> {
+    let t = Template::post_json(addr, "/admin/v1/tenants/default/clients", spec, admin_token);
+    let body = load::once_ok(addr, &t).await?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| format!("client creation answer is not JSON: {e}"))?;
+    let id = v["client"]["client_id"]
+        .as_str()
+        .ok_or("client creation answer has no client.client_id")?;
+    let secret = v["client_secret"]
+        .as_str()
+        .ok_or("client creation answer has no client_secret")?;
+    Ok(BenchClient {
+        alg,
+        id: id.to_owned(),
+        secret: secret.to_owned(),
+    })
+}
+
+/// The `alg` of a JWS's header ("" if it has none).
+fn jws_alg(jws: &str) -> String {
+    let header = jws
+        .split('.')
+        .next()
+        .and_then(|h| B64.decode(h).ok())
+        .unwrap_or_default();
+    let header: serde_json::Value = serde_json::from_slice(&header).unwrap_or_default();
+    header["alg"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The code-flow loads' set-up: a user, one first-party client per algorithm (no consent
+/// page), and one browser session, signed in through the login page. Each flow runs once here,
+/// and both of its tokens must be signed with the client's algorithm.
+async fn code_flow_setup(
+    addr: SocketAddr,
+    admin_token: &str,
+    algs: &[SigningAlg],
+) -> Result<Vec<(SigningAlg, CodeFlow)>, String> {
+    let user = serde_json::json!({"username": BENCH_USER, "password": BENCH_PASSWORD});
+    let t = Template::post_json(addr, "/admin/v1/tenants/default/users", &user, admin_token);
+    load::once_ok(addr, &t).await?;
+    let mut clients = Vec::new();
+    for &alg in algs {
+        let spec = serde_json::json!({
+            "name": format!("bench-code-{}", alg.as_str().to_ascii_lowercase()),
+            "redirect_uris": [REDIRECT_URI],
+            "grant_types": ["authorization_code"],
+            "first_party": true,
+            "signing_alg": alg.as_str(),
+            "allowed_scopes": [],
+        });
+        clients.push(create_client(addr, admin_token, alg, &spec).await?);
+    }
+    // PKCE S256 (RFC 7636 §4.2): the challenge of the fixed verifier.
+    let challenge = B64.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        CODE_VERIFIER.as_bytes(),
+    ));
+    let authorize_path = |c: &BenchClient| {
+        format!(
+            "/t/default/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid\
+             &state=bench-state&nonce=bench-nonce&code_challenge={challenge}&code_challenge_method=S256",
+            load::form_encode(&c.id),
+            load::form_encode(REDIRECT_URI)
+        )
+    };
+    let session = sign_in(addr, &authorize_path(&clients[0])).await?;
+    let token_form = format!(
+        "grant_type=authorization_code&redirect_uri={}&code_verifier={}",
+        load::form_encode(REDIRECT_URI),
+        load::form_encode(CODE_VERIFIER)
+    );
+    let mut flows = Vec::new();
+    for c in &clients {
+        let authorize =
+            Template::get(addr, &authorize_path(c)).with_header(COOKIE, &format!("sesame_session={session}"));
+        let token = Template::post_form(addr, "/t/default/token", &token_form, Some((&c.id, &c.secret)));
+        let flow = CodeFlow::new(authorize, token, REDIRECT_URI);
+        let body = flow
+            .once(addr)
+            .await
+            .map_err(|e| format!("the {} code flow failed: {e}", c.alg))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| format!("token answer is not JSON: {e}"))?;
+        for field in ["id_token", "access_token"] {
+            let alg = jws_alg(v[field].as_str().unwrap_or_default());
+            if alg != c.alg.as_str() {
+                return Err(format!(
+                    "the {} code-flow client got an {field} signed with {alg:?}",
+                    c.alg
+                ));
+            }
+        }
+        flows.push((c.alg, flow));
+    }
+    Ok(flows)
+}
+
+/// Signs the bench user in as a browser does: `GET /authorize` without a session shows the
+/// login page (hidden `csrf` and `request` fields, a `sesame_csrf` cookie), and posting it to
+/// `/login` answers 303 with a `sesame_session` cookie. Returns that cookie's value.
+async fn sign_in(addr: SocketAddr, authorize_path: &str) -> Result<String, String> {
+    let page = load::exchange(addr, &Template::get(addr, authorize_path)).await?;
+    let html = String::from_utf8_lossy(&page.body);
+    let (Some(csrf_cookie), Some(csrf), Some(request)) = (
+        set_cookie(&page, "sesame_csrf"),
+        hidden_input(&html, "csrf"),
+        hidden_input(&html, "request"),
+    ) else {
+        return Err(format!(
+            "GET {authorize_path} without a session did not show the login page ({}): {}",
+            page.status,
+            html.chars().take(300).collect::<String>()
+        ));
+    };
+    let form = format!(
+        "csrf={}&request={}&username={}&password={}",
+        load::form_encode(csrf),
+        load::form_encode(request),
+        load::form_encode(BENCH_USER),
+        load::form_encode(BENCH_PASSWORD)
+    );
+    let login = Template::post_form(addr, "/t/default/login", &form, None)
+        .with_header(COOKIE, &format!("sesame_csrf={csrf_cookie}"));
+    let a = load::exchange(addr, &login).await?;
+    let location = a.header(LOCATION).unwrap_or_default();
+    // A first-party client needs no consent: the sign-in goes straight back with a code.
+    match set_cookie(&a, "sesame_session") {
+        Some(session) if load::code_in(location, &format!("{REDIRECT_URI}?")).is_some() => Ok(session),
+        _ => Err(format!(
+            "signing in answered {} (Location {location:?}): {}",
+            a.status,
+            String::from_utf8_lossy(&a.body)
+                .chars()
+                .take(300)
+                .collect::<String>()
+        )),
+    }
+}
+
+/// The value of cookie `name` set by an answer.
+fn set_cookie(a: &load::Answer, name: &str) -> Option<String> {
+    a.headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix(name)?.strip_prefix('=')?.split(';').next())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// The value of `<input type="hidden" name="NAME" value="…">` in a page.
+fn hidden_input<'a>(html: &'a str, name: &str) -> Option<&'a str> {
+    let marker = format!(r#"name="{name}" value=""#);
+    let rest = &html[html.find(&marker)? + marker.len()..];
+    Some(&rest[..rest.find('"')?])
 }
 
 async fn fetch_token(addr: SocketAddr, t: &Template) -> Result<String, String> {
@@ -638,6 +786,7 @@ fn report(
     pinning: &Pinning,
     signs: &[SignRate],
     verifies: &[SignRate],
+    password: &PasswordRate,
     r: &Results,
 ) -> String {
     let sign_rate = |alg: SigningAlg| signs.iter().find(|s| s.alg == alg).map_or(0.0, |s| s.per_second);
@@ -647,7 +796,7 @@ fn report(
             .find(|s| s.alg == alg)
             .map_or(0.0, |s| s.per_second)
     };
-    let raw_cpu = |s: &SignRate| match s.others {
+    let raw_cpu = |others: Option<f64>| match others {
         Some(o) => format!("bench ({})", percent(o)),
         None => "bench".to_owned(),
     };
@@ -669,7 +818,7 @@ fn report(
                 "SigningKeyPair::sign, {}-byte JWS input, {} s",
                 s.input_len, cli.sign_seconds
             ),
-            &raw_cpu(s),
+            &raw_cpu(s.others),
             "",
             "",
             "",
@@ -680,12 +829,25 @@ fn report(
             &format!("raw verify {}", s.alg.as_str()),
             &format!("{}/s", thousands(s.per_second)),
             &format!("Verifier::verify of one token, {} s", cli.sign_seconds / 2.0),
-            &raw_cpu(s),
+            &raw_cpu(s.others),
             "",
             "",
             "",
         ]);
     }
+    t.push([
+        &format!("password verify (Argon2id {})", password.params.replace(',', " ")),
+        &format!("{}/s", thousands(password.per_second)),
+        &format!(
+            "login::verify_password of a wrong password, {:.1} ms each, {} s; once per sign-in, not per flow",
+            1e3 / password.per_second,
+            cli.sign_seconds
+        ),
+        &raw_cpu(password.others),
+        "",
+        "",
+        "",
+    ]);
     let errors = |row: &Row| {
         if row.result.errors == 0 {
             "0".to_owned()
@@ -762,6 +924,30 @@ fn report(
             &verdict(rate >= 20_000.0),
         ]);
     }
+    for (alg, row) in &r.code_flow {
+        let rate = row.result.rate();
+        // Two signatures per flow: the ID token's and the access token's.
+        let ceiling = sign_rate(*alg) / 2.0;
+        let (target, status) = match alg {
+            SigningAlg::EdDSA => (">= 3,000 flows/s".to_owned(), verdict(rate >= 3_000.0)),
+            _ => ("(none)".to_owned(), String::new()),
+        };
+        t.push([
+            &row.label,
+            &format!("{} flows/s", thousands(rate)),
+            &format!(
+                "authorize + token = {} req/s; 2 signatures (ID + access token): raw sign / 2 = {}/s   \
+                 ratio {:.2}",
+                thousands(row.result.request_rate()),
+                thousands(ceiling),
+                rate / ceiling
+            ),
+            &cpu(row),
+            &errors(row),
+            &target,
+            &status,
+        ]);
+    }
     for (alg, b) in &r.baseline {
         let rate = b.result.rate();
         t.push([
@@ -796,13 +982,20 @@ fn report(
         "<= 20 MB",
         &idle_bytes.map_or("?".into(), |b| verdict(b <= 20e6)),
     ]);
+    let mut peak_detail = format!(
+        "VmHWM after all loads; {} threads",
+        r.threads.as_deref().unwrap_or("?")
+    );
+    if let Some(kb) = r.peak_rss_before_sign_in_kb {
+        peak_detail.push_str(&format!(
+            "; {} before the code flow's user and sign-in (Argon2id, 19 MiB each)",
+            mb(kb)
+        ));
+    }
     t.push([
         "peak RSS",
         &r.peak_rss_kb.map_or("?".into(), mb),
-        &format!(
-            "VmHWM after all loads; {} threads",
-            r.threads.as_deref().unwrap_or("?")
-        ),
+        &peak_detail,
         "",
         "",
         "",
@@ -855,12 +1048,16 @@ fn report(
             ));
         }
     }
-    for s in signs.iter().chain(verifies) {
-        if let Some(o) = s.others.filter(|o| *o >= 0.05) {
+    let raw = signs
+        .iter()
+        .chain(verifies)
+        .map(|s| (s.alg.as_str(), s.others))
+        .chain([("password verify", password.others)]);
+    for (what, others) in raw {
+        if let Some(o) = others.filter(|o| *o >= 0.05) {
             notes.push(format!(
-                "raw crypto {}: other processes took {} of the bench's core: this rate, and the \
+                "raw crypto {what}: other processes took {} of the bench's core: this rate, and the \
                  ratios built on it, are low; rerun on a quiet machine",
-                s.alg.as_str(),
                 percent(o)
             ));
         }

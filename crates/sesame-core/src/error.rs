@@ -32,6 +32,9 @@ pub enum Error {
     /// RFC 6750 §3.1 `invalid_token`: the bearer token is missing, expired, revoked or malformed.
     #[error("{0}")]
     InvalidToken(String),
+    /// RFC 6750 §3.1: no bearer token at all; the challenge then carries no error code.
+    #[error("a bearer access token is required")]
+    BearerRequired,
     /// RFC 6750 §3.1 `insufficient_scope`.
     #[error("{0}")]
     InsufficientScope(String),
@@ -72,7 +75,7 @@ impl Error {
             Error::InvalidScope(_) => "invalid_scope",
             Error::InvalidTarget(_) => "invalid_target",
             Error::UnsupportedTokenType(_) => "unsupported_token_type",
-            Error::InvalidToken(_) => "invalid_token",
+            Error::InvalidToken(_) | Error::BearerRequired => "invalid_token",
             Error::InsufficientScope(_) => "insufficient_scope",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",

@@ -45,13 +45,14 @@ pub enum Outcome {
 }
 
 /// The delay (seconds after the last failure) before another attempt is allowed: doubling
-/// from 1 s once the free failures are used, up to [`MAX_DELAY`].
+/// from 2 s once the free failures are used, up to [`MAX_DELAY`]. (Delays are counted in
+/// whole seconds of the failure's time, so 2 s is at least one full second.)
 pub fn delay_after(failures: &LoginFailures, free: i64) -> i64 {
     let over = failures.count - free;
     if over < 0 {
         return 0;
     }
-    1i64.checked_shl(over.min(20) as u32).unwrap_or(MAX_DELAY).min(MAX_DELAY)
+    2i64.checked_shl(over.min(20) as u32).unwrap_or(MAX_DELAY).min(MAX_DELAY)
 }
 
 fn retry_after(failures: Option<LoginFailures>, free: i64, now: i64) -> i64 {
@@ -183,12 +184,12 @@ mod tests {
             last_failed_at: 1000,
         };
         assert_eq!(delay_after(&f(2), 3), 0);
-        assert_eq!(delay_after(&f(3), 3), 1);
-        assert_eq!(delay_after(&f(4), 3), 2);
-        assert_eq!(delay_after(&f(8), 3), 32);
+        assert_eq!(delay_after(&f(3), 3), 2);
+        assert_eq!(delay_after(&f(4), 3), 4);
+        assert_eq!(delay_after(&f(8), 3), 64);
         assert_eq!(delay_after(&f(60), 3), MAX_DELAY);
-        assert_eq!(retry_after(Some(f(5)), 3, 1001), 3);
-        assert_eq!(retry_after(Some(f(5)), 3, 1004), 0);
+        assert_eq!(retry_after(Some(f(5)), 3, 1001), 7);
+        assert_eq!(retry_after(Some(f(5)), 3, 1008), 0);
         assert_eq!(retry_after(Some(f(50)), 3, 1000 + FAILURE_WINDOW), 0);
         assert_eq!(retry_after(None, 3, 0), 0);
     }

@@ -338,6 +338,9 @@ async fn refresh(
     replayed(ctx, &stored).await
 }
 
+/// A rotated refresh token presented again. Inside the grace window, and only while its
+/// successor is still unused, it gets the answer already given (a retry, or two tabs at once).
+/// Otherwise someone else holds a copy: the grant is revoked.
 async fn replayed(ctx: &IssueContext<'_>, stored: &RefreshToken) -> Result<TokenResponse> {
     let rotated_at = stored.rotated_at.unwrap_or(i64::MIN);
     if let Some(sealed) = stored.successor_response.as_deref() {
@@ -345,8 +348,18 @@ async fn replayed(ctx: &IssueContext<'_>, stored: &RefreshToken) -> Result<Token
             let json = ctx.master.open(&successor_aad(ctx, &stored.token_hash), sealed)?;
             let mut response: TokenResponse =
                 serde_json::from_slice(&json).map_err(|e| Error::Internal(format!("sealed token response: {e}")))?;
-            response.expires_in = (response.expires_in - (ctx.now - rotated_at)).max(1);
-            return Ok(response);
+            let successor = match &response.refresh_token {
+                Some(t) => {
+                    ctx.store
+                        .get_refresh_token(&ctx.tenant.id, &hash_secret(t.as_bytes()))
+                        .await?
+                }
+                None => None,
+            };
+            if successor.is_some_and(|s| s.rotated_at.is_none()) {
+                response.expires_in = (response.expires_in - (ctx.now - rotated_at)).max(1);
+                return Ok(response);
+            }
         }
     }
     ctx.store.revoke_grant(&ctx.tenant.id, &stored.grant_id, ctx.now).await?;

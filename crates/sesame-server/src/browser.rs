@@ -33,7 +33,7 @@ impl FromRequestParts<AppState> for Browser {
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         let forwarded = app.client_address_header.as_ref().and_then(|name| {
             // The proxy appends the address it saw; earlier entries are the client's to invent.
-            let last = parts.headers.get_all(name).iter().last()?.to_str().ok()?;
+            let last = parts.headers.get_all(name).iter().next_back()?.to_str().ok()?;
             let addr = last.rsplit(',').next()?.trim();
             addr.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string())
         });

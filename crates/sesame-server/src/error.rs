@@ -19,7 +19,9 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 pub fn status_of(e: &Error) -> StatusCode {
     match e {
-        Error::InvalidClient { .. } | Error::Unauthorized | Error::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+        Error::InvalidClient { .. } | Error::Unauthorized | Error::InvalidToken(_) | Error::BearerRequired => {
+            StatusCode::UNAUTHORIZED
+        }
         Error::InsufficientScope(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict(_) | Error::Refused(_) => StatusCode::CONFLICT,
@@ -60,6 +62,12 @@ impl IntoResponse for ApiError {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"sesame-admin\""),
+                );
+            }
+            Error::BearerRequired => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"sesame\""),
                 );
             }
             // RFC 6750 §3: the resource's bearer challenge names the error.

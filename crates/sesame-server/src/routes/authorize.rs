@@ -370,7 +370,8 @@ impl Flow<'_> {
             },
         };
         let mut consent = None;
-        if let Some((_, user)) = &signed_in {
+        // A first-party client never asks, so its consent is not read.
+        if let Some((_, user)) = signed_in.as_ref().filter(|_| !client.first_party) {
             consent = match store.get_consent(tenant, &user.id, &client.client_id).await {
                 Ok(c) => c,
                 Err(e) => return self.unavailable(e),

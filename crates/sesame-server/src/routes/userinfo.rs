@@ -38,7 +38,7 @@ pub async fn post(
 }
 
 fn missing() -> Error {
-    Error::InvalidToken("a bearer access token is required".into())
+    Error::BearerRequired
 }
 
 fn bearer(headers: &HeaderMap) -> Result<Option<String>> {
