@@ -188,9 +188,19 @@ async fn missing_repeated_and_unknown_parameters_are_invalid_request_or_unsuppor
             "unsupported_grant_type",
         ),
         (
-            vec![("grant_type", "authorization_code")],
+            vec![("grant_type", "urn:ietf:params:oauth:grant-type:device_code")],
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
+        ),
+        (
+            vec![("grant_type", "authorization_code")],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            vec![("grant_type", "refresh_token")],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
         ),
     ];
     for (form, status, error) in cases {

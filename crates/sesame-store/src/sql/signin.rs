@@ -91,14 +91,24 @@ pub(super) async fn get_session(
         "SELECT {SESSION_COLUMNS} FROM browser_session \
          WHERE tenant_id = $1 AND secret_hash = $2 AND expires_at > $3"
     );
-    let row: Option<SessionRow> = with_pool!(s, p => sqlx::query_as(&sql)
-        .bind(tenant.as_str())
-        .bind(secret_hash.as_slice())
-        .bind(now)
-        .fetch_optional(p)
-        .await
-        .map_err(db))?;
+    let params = (tenant.as_str(), secret_hash.as_slice(), now);
+    let row: Option<SessionRow> = match s.read_now(&sql, params, session_row) {
+        Some(read) => read?,
+        None => with_pool!(s, p => sqlx::query_as(&sql)
+            .bind(tenant.as_str())
+            .bind(secret_hash.as_slice())
+            .bind(now)
+            .fetch_optional(p)
+            .await
+            .map_err(db))?,
+    };
     row.map(SessionRow::into_session).transpose()
+}
+
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
+    Ok(from_rusqlite!(r, SessionRow {
+        tenant_id, id, secret_hash, user_id, auth_time, amr, user_agent, ip, created_at, expires_at,
+    }))
 }
 
 pub(super) async fn list_sessions(
@@ -228,13 +238,23 @@ pub(super) async fn get_code(
 ) -> Result<Option<AuthorizationCode>> {
     let sql =
         format!("SELECT {CODE_COLUMNS} FROM authorization_code WHERE tenant_id = $1 AND code_hash = $2");
-    let row: Option<CodeRow> = with_pool!(s, p => sqlx::query_as(&sql)
-        .bind(tenant.as_str())
-        .bind(code_hash.as_slice())
-        .fetch_optional(p)
-        .await
-        .map_err(db))?;
+    let row: Option<CodeRow> = match s.read_now(&sql, (tenant.as_str(), code_hash.as_slice()), code_row) {
+        Some(read) => read?,
+        None => with_pool!(s, p => sqlx::query_as(&sql)
+            .bind(tenant.as_str())
+            .bind(code_hash.as_slice())
+            .fetch_optional(p)
+            .await
+            .map_err(db))?,
+    };
     row.map(CodeRow::into_code).transpose()
+}
+
+fn code_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CodeRow> {
+    Ok(from_rusqlite!(r, CodeRow {
+        tenant_id, code_hash, grant_id, client_id, user_id, session_id, redirect_uri, scope, nonce,
+        code_challenge, auth_time, amr, created_at, expires_at, redeemed_at, access_jti, access_exp,
+    }))
 }
 
 pub(super) async fn redeem_code(
@@ -343,12 +363,20 @@ pub(super) async fn get_refresh_token(
     token_hash: &[u8; 32],
 ) -> Result<Option<RefreshToken>> {
     let sql = format!("SELECT {REFRESH_COLUMNS} FROM refresh_token WHERE tenant_id = $1 AND token_hash = $2");
-    let row: Option<RefreshRow> = with_pool!(s, p => sqlx::query_as(&sql)
-        .bind(tenant.as_str())
-        .bind(token_hash.as_slice())
-        .fetch_optional(p)
-        .await
-        .map_err(db))?;
+    let row: Option<RefreshRow> = match s.read_now(&sql, (tenant.as_str(), token_hash.as_slice()), |r| {
+        Ok(from_rusqlite!(r, RefreshRow {
+            tenant_id, token_hash, grant_id, client_id, user_id, scope, auth_time, amr, created_at,
+            expires_at, access_jti, access_exp, rotated_at, successor_response,
+        }))
+    }) {
+        Some(read) => read?,
+        None => with_pool!(s, p => sqlx::query_as(&sql)
+            .bind(tenant.as_str())
+            .bind(token_hash.as_slice())
+            .fetch_optional(p)
+            .await
+            .map_err(db))?,
+    };
     row.map(RefreshRow::into_token).transpose()
 }
 
@@ -501,13 +529,19 @@ pub(super) async fn get_consent(
     let sql = format!(
         "SELECT {CONSENT_COLUMNS} FROM consent WHERE tenant_id = $1 AND user_id = $2 AND client_id = $3"
     );
-    let row: Option<ConsentRow> = with_pool!(s, p => sqlx::query_as(&sql)
-        .bind(tenant.as_str())
-        .bind(user.as_str())
-        .bind(client.as_str())
-        .fetch_optional(p)
-        .await
-        .map_err(db))?;
+    let params = (tenant.as_str(), user.as_str(), client.as_str());
+    let row: Option<ConsentRow> = match s.read_now(&sql, params, |r| {
+        Ok(from_rusqlite!(r, ConsentRow { tenant_id, user_id, client_id, scopes, granted_at }))
+    }) {
+        Some(read) => read?,
+        None => with_pool!(s, p => sqlx::query_as(&sql)
+            .bind(tenant.as_str())
+            .bind(user.as_str())
+            .bind(client.as_str())
+            .fetch_optional(p)
+            .await
+            .map_err(db))?,
+    };
     row.map(ConsentRow::into_consent).transpose()
 }
 
