@@ -230,14 +230,25 @@ impl Params<'_> {
 /// client keys (or plaintext secrets) to verify a signed one. The object's members take
 /// precedence over the query's (§6.3.3); `client_id` and `response_type`, if in both, must
 /// agree (§6.3.1). Returns the parameters to validate.
-pub fn expand_request_object(params: Vec<(String, String)>) -> std::result::Result<Vec<(String, String)>, AuthorizeError> {
-    let object = Params(&params).single("request").map_err(AuthorizeError::page)?.map(str::to_owned);
+pub fn expand_request_object(
+    params: Vec<(String, String)>,
+) -> std::result::Result<Vec<(String, String)>, AuthorizeError> {
+    let object = Params(&params)
+        .single("request")
+        .map_err(AuthorizeError::page)?
+        .map(str::to_owned);
     let Some(object) = object else {
         return Ok(params);
     };
-    let bad = || AuthorizeError::page("The request object is not valid: Sesame accepts unsigned request objects (alg none) only.");
+    let bad = || {
+        AuthorizeError::page(
+            "The request object is not valid: Sesame accepts unsigned request objects (alg none) only.",
+        )
+    };
     let mut parts = object.split('.');
-    let (Some(header), Some(payload), Some(""), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(header), Some(payload), Some(""), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(bad());
     };
     let header: serde_json::Value = B64
@@ -272,7 +283,10 @@ pub fn expand_request_object(params: Vec<(String, String)>) -> std::result::Resu
             }
         }
         // Request-object JWT claims that are not authorization parameters.
-        if matches!(name.as_str(), "iss" | "aud" | "exp" | "iat" | "nbf" | "jti" | "request" | "request_uri") {
+        if matches!(
+            name.as_str(),
+            "iss" | "aud" | "exp" | "iat" | "nbf" | "jti" | "request" | "request_uri"
+        ) {
             continue;
         }
         merged.retain(|(k, _)| *k != name);
@@ -286,8 +300,11 @@ pub fn client_id(params: &Params) -> std::result::Result<ClientId, AuthorizeErro
     let id = params
         .single("client_id")
         .map_err(AuthorizeError::page)?
-        .ok_or_else(|| AuthorizeError::page("The request does not name an application (client_id is missing)."))?;
-    ClientId::parse(id).map_err(|_| AuthorizeError::page("The application named in the request does not exist."))
+        .ok_or_else(|| {
+            AuthorizeError::page("The request does not name an application (client_id is missing).")
+        })?;
+    ClientId::parse(id)
+        .map_err(|_| AuthorizeError::page("The application named in the request does not exist."))
 }
 
 /// Checks a request against its (enabled) client.
@@ -299,7 +316,11 @@ pub fn validate(
     let redirect_uri = resolve_redirect_uri(params, client)?;
     let state = params.single("state").ok().flatten().map(str::to_owned);
     // Until the response mode is known, errors go back in the response type's default mode.
-    let response_type = params.single("response_type").ok().flatten().and_then(ResponseType::parse);
+    let response_type = params
+        .single("response_type")
+        .ok()
+        .flatten()
+        .and_then(ResponseType::parse);
     let fallback_mode = response_type.map_or(ResponseMode::Query, ResponseType::default_mode);
     let fail = |code: &'static str, description: String| {
         AuthorizeError::Redirect(AuthorizationResponse::error(
@@ -337,7 +358,10 @@ pub fn validate(
     };
     // OpenID Connect Core §6.2: Sesame does not fetch request objects from URLs.
     if single("request_uri")?.is_some() {
-        return Err(fail("request_uri_not_supported", "request_uri is not supported".into()));
+        return Err(fail(
+            "request_uri_not_supported",
+            "request_uri is not supported".into(),
+        ));
     }
     let response_type = match (single("response_type")?, response_type) {
         (None, _) => return Err(fail("invalid_request", "response_type is missing".into())),
@@ -478,7 +502,8 @@ fn loopback_match(registered: &str, requested: &str) -> bool {
 fn requested_scopes(scope: Option<&str>, client: &Client) -> std::result::Result<Vec<String>, String> {
     let mut out: Vec<String> = Vec::new();
     for s in scope.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
-        crate::model::validate_scope_token(s).map_err(|_| format!("scope '{}' is malformed", s.escape_debug()))?;
+        crate::model::validate_scope_token(s)
+            .map_err(|_| format!("scope '{}' is malformed", s.escape_debug()))?;
         let allowed = STANDARD_SCOPES.contains(&s)
             || (s == OFFLINE_ACCESS && client.grant_types.contains(&GrantType::RefreshToken))
             || client.allowed_scopes.iter().any(|a| a == s);
@@ -510,14 +535,18 @@ fn pkce_challenge(
                 Ok(None)
             }
         }
-        (Some(_), None | Some("plain")) => Err("code_challenge_method must be S256; plain is not accepted".into()),
+        (Some(_), None | Some("plain")) => {
+            Err("code_challenge_method must be S256; plain is not accepted".into())
+        }
         (Some(_), Some(m)) if m != "S256" => Err(format!(
             "code_challenge_method '{}' is not supported (S256)",
             m.escape_debug()
         )),
         (Some(c), Some(_)) => {
             // The base64url of a SHA-256 digest: 43 characters.
-            let ok = c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            let ok = c.len() == 43
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if ok {
                 Ok(Some(c.to_owned()))
             } else {
@@ -763,7 +792,10 @@ mod tests {
         p
     }
 
-    fn check(kind: ClientType, extra: &[(&str, &str)]) -> std::result::Result<AuthorizeRequest, AuthorizeError> {
+    fn check(
+        kind: ClientType,
+        extra: &[(&str, &str)],
+    ) -> std::result::Result<AuthorizeRequest, AuthorizeError> {
         validate("https://id/t/t", &Params(&params(extra)), &client(kind))
     }
 
@@ -816,7 +848,11 @@ mod tests {
 
     #[test]
     fn loopback_redirects_of_public_clients_may_use_any_port() {
-        assert!(check(ClientType::Public, &[("redirect_uri", "http://127.0.0.1:53117/native")]).is_ok());
+        assert!(check(
+            ClientType::Public,
+            &[("redirect_uri", "http://127.0.0.1:53117/native")]
+        )
+        .is_ok());
         assert!(check(ClientType::Public, &[("redirect_uri", "http://127.0.0.1/native")]).is_ok());
         for bad in [
             "http://127.0.0.1:53117/native/x",
@@ -829,22 +865,34 @@ mod tests {
             "http://user@127.0.0.1:53117/native",
         ] {
             assert!(
-                matches!(check(ClientType::Public, &[("redirect_uri", bad)]), Err(AuthorizeError::Page { .. })),
+                matches!(
+                    check(ClientType::Public, &[("redirect_uri", bad)]),
+                    Err(AuthorizeError::Page { .. })
+                ),
                 "{bad}"
             );
         }
         // A confidential client gets no such leeway.
         assert!(matches!(
-            check(ClientType::Confidential, &[("redirect_uri", "http://127.0.0.1:53117/native")]),
+            check(
+                ClientType::Confidential,
+                &[("redirect_uri", "http://127.0.0.1:53117/native")]
+            ),
             Err(AuthorizeError::Page { .. })
         ));
     }
 
     #[test]
     fn pkce_is_required_and_only_s256() {
-        let (e, state) = redirect_error(check(ClientType::Public, &[("code_challenge", ""), ("code_challenge_method", "")]));
+        let (e, state) = redirect_error(check(
+            ClientType::Public,
+            &[("code_challenge", ""), ("code_challenge_method", "")],
+        ));
         assert_eq!((e.as_str(), state.as_str()), ("invalid_request", "xyz"));
-        let (e, _) = redirect_error(check(ClientType::Confidential, &[("code_challenge_method", "plain")]));
+        let (e, _) = redirect_error(check(
+            ClientType::Confidential,
+            &[("code_challenge_method", "plain")],
+        ));
         assert_eq!(e, "invalid_request");
         let (e, _) = redirect_error(check(ClientType::Confidential, &[("code_challenge_method", "")]));
         assert_eq!(e, "invalid_request");
@@ -855,15 +903,24 @@ mod tests {
         c.require_pkce = false;
         let p = params(&[("code_challenge", ""), ("code_challenge_method", "")]);
         assert!(validate("i", &Params(&p), &c).unwrap().code_challenge.is_none());
-        assert!(pkce_verifies(CHALLENGE, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
-        assert!(!pkce_verifies(CHALLENGE, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj"));
+        assert!(pkce_verifies(
+            CHALLENGE,
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        ));
+        assert!(!pkce_verifies(
+            CHALLENGE,
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj"
+        ));
     }
 
     #[test]
     fn response_types_modes_and_scopes_are_checked() {
         let (e, _) = redirect_error(check(ClientType::Confidential, &[("response_type", "token")]));
         assert_eq!(e, "unauthorized_client");
-        let (e, _) = redirect_error(check(ClientType::Confidential, &[("response_type", "code token")]));
+        let (e, _) = redirect_error(check(
+            ClientType::Confidential,
+            &[("response_type", "code token")],
+        ));
         assert_eq!(e, "unsupported_response_type");
         let (e, _) = redirect_error(check(ClientType::Confidential, &[("response_type", "")]));
         assert_eq!(e, "invalid_request");
@@ -875,7 +932,11 @@ mod tests {
         assert_eq!(e, "invalid_request");
         let (e, _) = redirect_error(check(ClientType::Confidential, &[("max_age", "-1")]));
         assert_eq!(e, "invalid_request");
-        let r = check(ClientType::Confidential, &[("scope", "openid api offline_access openid")]).unwrap();
+        let r = check(
+            ClientType::Confidential,
+            &[("scope", "openid api offline_access openid")],
+        )
+        .unwrap();
         assert_eq!(r.scopes, ["openid", "api", "offline_access"]);
         let r = check(ClientType::Confidential, &[("response_mode", "form_post")]).unwrap();
         assert_eq!(r.response_mode, ResponseMode::FormPost);
@@ -884,12 +945,21 @@ mod tests {
         c.grant_types.push(GrantType::Implicit);
         let p = params(&[("response_type", "id_token token")]);
         // implicit needs a nonce, and never travels in a query
-        assert!(matches!(validate("i", &Params(&p), &c), Err(AuthorizeError::Redirect(_))));
+        assert!(matches!(
+            validate("i", &Params(&p), &c),
+            Err(AuthorizeError::Redirect(_))
+        ));
         let p = params(&[("response_type", "token id_token"), ("nonce", "n")]);
         let r = validate("i", &Params(&p), &c).unwrap();
-        assert_eq!((r.response_type, r.response_mode), (ResponseType::IdTokenToken, ResponseMode::Fragment));
+        assert_eq!(
+            (r.response_type, r.response_mode),
+            (ResponseType::IdTokenToken, ResponseMode::Fragment)
+        );
         let p = params(&[("response_type", "token"), ("response_mode", "query")]);
-        assert!(matches!(validate("i", &Params(&p), &c), Err(AuthorizeError::Redirect(_))));
+        assert!(matches!(
+            validate("i", &Params(&p), &c),
+            Err(AuthorizeError::Redirect(_))
+        ));
     }
 
     #[test]
@@ -900,7 +970,10 @@ mod tests {
         let mut p = params(&[]);
         p.push((
             "request".into(),
-            object(r#"{"alg":"none"}"#, serde_json::json!({"scope": "openid email", "max_age": 5, "iss": "app"})),
+            object(
+                r#"{"alg":"none"}"#,
+                serde_json::json!({"scope": "openid email", "max_age": 5, "iss": "app"}),
+            ),
         ));
         let merged = expand_request_object(p).unwrap();
         let r = validate("i", &Params(&merged), &client(ClientType::Confidential)).unwrap();
@@ -916,7 +989,10 @@ mod tests {
         ] {
             let mut p = params(&[]);
             p.push(("request".into(), bad.clone()));
-            assert!(matches!(expand_request_object(p), Err(AuthorizeError::Page { .. })), "{bad}");
+            assert!(
+                matches!(expand_request_object(p), Err(AuthorizeError::Page { .. })),
+                "{bad}"
+            );
         }
     }
 
@@ -924,7 +1000,10 @@ mod tests {
     fn unknown_client_ids_show_a_page() {
         let p = vec![("client_id".to_owned(), "bad id!".to_owned())];
         assert!(matches!(client_id(&Params(&p)), Err(AuthorizeError::Page { .. })));
-        assert!(matches!(client_id(&Params(&[])), Err(AuthorizeError::Page { .. })));
+        assert!(matches!(
+            client_id(&Params(&[])),
+            Err(AuthorizeError::Page { .. })
+        ));
     }
 
     #[test]
@@ -991,7 +1070,10 @@ mod tests {
         assert_eq!(e, "login_required");
 
         ix.session = Some((&s, &u));
-        assert!(matches!(next_step("i", &req, &c, &ix, 2000).unwrap(), Step::Consent(_)));
+        assert!(matches!(
+            next_step("i", &req, &c, &ix, 2000).unwrap(),
+            Step::Consent(_)
+        ));
         let (e, _) = redirect_error(next_step("https://id/t/t", &none, &c, &ix, 2000).map(|_| req.clone()));
         assert_eq!(e, "consent_required");
         let consent = Consent {
@@ -1006,14 +1088,20 @@ mod tests {
         let login = check(ClientType::Confidential, &[("prompt", "login")]).unwrap();
         assert_eq!(next_step("i", &login, &c, &ix, 2000).unwrap(), Step::Login);
         let consent_again = check(ClientType::Confidential, &[("prompt", "consent")]).unwrap();
-        assert!(matches!(next_step("i", &consent_again, &c, &ix, 2000).unwrap(), Step::Consent(_)));
+        assert!(matches!(
+            next_step("i", &consent_again, &c, &ix, 2000).unwrap(),
+            Step::Consent(_)
+        ));
         let old = check(ClientType::Confidential, &[("max_age", "500")]).unwrap();
         assert_eq!(next_step("i", &old, &c, &ix, 2000).unwrap(), Step::Login);
         ix.signed_in_now = true;
         assert_eq!(next_step("i", &login, &c, &ix, 2000).unwrap(), Step::Issue);
         assert_eq!(next_step("i", &old, &c, &ix, 2000).unwrap(), Step::Issue);
         let more = check(ClientType::Confidential, &[("scope", "openid api")]).unwrap();
-        assert!(matches!(next_step("i", &more, &c, &ix, 2000).unwrap(), Step::Consent(_)));
+        assert!(matches!(
+            next_step("i", &more, &c, &ix, 2000).unwrap(),
+            Step::Consent(_)
+        ));
         // a disabled person is not signed in
         let (s2, mut u2) = session(1000);
         u2.disabled = true;

@@ -47,7 +47,10 @@ pub fn openid_configuration(issuer: &str) -> Value {
     obj.insert("claims_supported".into(), json!(crate::claims::SUPPORTED));
     obj.insert("claims_parameter_supported".into(), false.into());
     obj.insert("request_parameter_supported".into(), true.into());
-    obj.insert("request_object_signing_alg_values_supported".into(), json!(["none"]));
+    obj.insert(
+        "request_object_signing_alg_values_supported".into(),
+        json!(["none"]),
+    );
     obj.insert("request_uri_parameter_supported".into(), false.into());
     obj.insert(
         "id_token_signing_alg_values_supported".into(),

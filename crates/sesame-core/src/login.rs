@@ -41,7 +41,9 @@ pub enum Outcome {
     /// Wrong username or password (deliberately not saying which).
     Refused,
     /// Too many failures: the next attempt is allowed in this many seconds.
-    Throttled { retry_after: i64 },
+    Throttled {
+        retry_after: i64,
+    },
 }
 
 /// The delay (seconds after the last failure) before another attempt is allowed: doubling
@@ -52,7 +54,9 @@ pub fn delay_after(failures: &LoginFailures, free: i64) -> i64 {
     if over < 0 {
         return 0;
     }
-    2i64.checked_shl(over.min(20) as u32).unwrap_or(MAX_DELAY).min(MAX_DELAY)
+    2i64.checked_shl(over.min(20) as u32)
+        .unwrap_or(MAX_DELAY)
+        .min(MAX_DELAY)
 }
 
 fn retry_after(failures: Option<LoginFailures>, free: i64, now: i64) -> i64 {
@@ -115,7 +119,10 @@ where
         return Ok(Outcome::Throttled { retry_after: wait });
     }
     let user = match Username::normalize(&normalized) {
-        Ok(name) => store.get_user(tenant, name.as_str()).await?.filter(|u| u.username == name),
+        Ok(name) => store
+            .get_user(tenant, name.as_str())
+            .await?
+            .filter(|u| u.username == name),
         Err(_) => None,
     };
     // A disabled account or one without a password is checked against the dummy hash, so it
@@ -212,6 +219,9 @@ mod tests {
         let unknown = fastest(None);
         let wrong = fastest(Some(&real));
         // Same parameters, same work.
-        assert!(unknown * 2 > wrong && wrong * 2 > unknown, "unknown {unknown:?} vs wrong {wrong:?}");
+        assert!(
+            unknown * 2 > wrong && wrong * 2 > unknown,
+            "unknown {unknown:?} vs wrong {wrong:?}"
+        );
     }
 }

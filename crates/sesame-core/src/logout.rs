@@ -19,7 +19,11 @@ pub struct Hint {
 pub fn read_hint(issuer: &str, keyring: &Keyring, id_token: &str) -> Result<Hint> {
     let invalid = || Error::invalid_request("id_token_hint is not an ID token issued here");
     let verified = jwt::verify(keyring, id_token).map_err(|_| invalid())?;
-    if verified.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
+    if verified
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"))
+    {
         return Err(invalid());
     }
     let claims = verified.claims;
@@ -88,7 +92,10 @@ mod tests {
     #[test]
     fn redirect_keeps_the_query_and_adds_state() {
         assert_eq!(redirect_location("https://a/x", None), "https://a/x");
-        assert_eq!(redirect_location("https://a/x?y=1", Some("s t")), "https://a/x?y=1&state=s+t");
+        assert_eq!(
+            redirect_location("https://a/x?y=1", Some("s t")),
+            "https://a/x?y=1&state=s+t"
+        );
     }
 
     #[test]

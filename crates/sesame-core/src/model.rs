@@ -309,7 +309,9 @@ fn validate_redirect_uri(uri: &str) -> Result<()> {
 fn validate_http_url(field: &str, url: &str) -> Result<()> {
     let ok = (url.starts_with("https://") || url.starts_with("http://"))
         && url.len() <= 2000
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>'));
+        && !url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>'));
     if ok {
         Ok(())
     } else {

@@ -113,7 +113,11 @@ pub trait Store: Send + Sync + 'static {
 
     // Refresh tokens ----------------------------------------------------------------------------
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()>;
-    async fn get_refresh_token(&self, tenant: &TenantId, token_hash: &[u8; 32]) -> Result<Option<RefreshToken>>;
+    async fn get_refresh_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<RefreshToken>>;
     /// In one transaction: marks `old_hash` rotated with the sealed `successor_response`, and
     /// inserts `successor`, unless `old_hash` was rotated already. Returns whether this call
     /// rotated it (a concurrent exchange that lost the race gets `false` and nothing changes).
@@ -141,7 +145,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<u64>;
 
     // Consents ----------------------------------------------------------------------------------
-    async fn get_consent(&self, tenant: &TenantId, user: &UserId, client: &ClientId) -> Result<Option<Consent>>;
+    async fn get_consent(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        client: &ClientId,
+    ) -> Result<Option<Consent>>;
     /// Inserts or replaces the consent of (user, client).
     async fn put_consent(&self, consent: &Consent) -> Result<()>;
     async fn list_consents(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Consent>>;
@@ -152,8 +161,13 @@ pub trait Store: Send + Sync + 'static {
     async fn get_login_failures(&self, tenant: &TenantId, key: &str) -> Result<Option<LoginFailures>>;
     /// Counts one more failure under `key` at `now` and returns the new tally. A tally whose
     /// last failure is older than `now - window` starts again at 1.
-    async fn add_login_failure(&self, tenant: &TenantId, key: &str, now: i64, window: i64)
-        -> Result<LoginFailures>;
+    async fn add_login_failure(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        now: i64,
+        window: i64,
+    ) -> Result<LoginFailures>;
     async fn clear_login_failures(&self, tenant: &TenantId, key: &str) -> Result<()>;
 
     // Housekeeping ------------------------------------------------------------------------------

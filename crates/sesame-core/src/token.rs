@@ -146,7 +146,9 @@ async fn authorization_code(
         return Err(invalid());
     }
     if stored.redeemed_at.is_some() {
-        ctx.store.revoke_grant(&ctx.tenant.id, &stored.grant_id, ctx.now).await?;
+        ctx.store
+            .revoke_grant(&ctx.tenant.id, &stored.grant_id, ctx.now)
+            .await?;
         return Err(Error::InvalidGrant(
             "the authorization code was already used; the tokens issued for it are revoked".into(),
         ));
@@ -173,7 +175,9 @@ async fn authorization_code(
                 ));
             }
             if !authorize::pkce_verifies(challenge, verifier) {
-                return Err(Error::InvalidGrant("code_verifier does not match the code_challenge".into()));
+                return Err(Error::InvalidGrant(
+                    "code_verifier does not match the code_challenge".into(),
+                ));
             }
         }
         (Some(_), None) => return Err(Error::invalid_request("code_verifier is missing")),
@@ -193,8 +197,12 @@ async fn authorization_code(
         .await?
     {
         // Another request redeemed it between our read and now.
-        ctx.store.revoke_grant(&ctx.tenant.id, &stored.grant_id, ctx.now).await?;
-        return Err(Error::InvalidGrant("the authorization code was already used".into()));
+        ctx.store
+            .revoke_grant(&ctx.tenant.id, &stored.grant_id, ctx.now)
+            .await?;
+        return Err(Error::InvalidGrant(
+            "the authorization code was already used".into(),
+        ));
     }
     let refresh_token = if issues_refresh(client, &stored.scope) {
         let (token, row) = new_refresh_token(
@@ -346,8 +354,8 @@ async fn replayed(ctx: &IssueContext<'_>, stored: &RefreshToken) -> Result<Token
     if let Some(sealed) = stored.successor_response.as_deref() {
         if ctx.now - rotated_at <= REFRESH_REUSE_GRACE {
             let json = ctx.master.open(&successor_aad(ctx, &stored.token_hash), sealed)?;
-            let mut response: TokenResponse =
-                serde_json::from_slice(&json).map_err(|e| Error::Internal(format!("sealed token response: {e}")))?;
+            let mut response: TokenResponse = serde_json::from_slice(&json)
+                .map_err(|e| Error::Internal(format!("sealed token response: {e}")))?;
             let successor = match &response.refresh_token {
                 Some(t) => {
                     ctx.store
@@ -362,7 +370,9 @@ async fn replayed(ctx: &IssueContext<'_>, stored: &RefreshToken) -> Result<Token
             }
         }
     }
-    ctx.store.revoke_grant(&ctx.tenant.id, &stored.grant_id, ctx.now).await?;
+    ctx.store
+        .revoke_grant(&ctx.tenant.id, &stored.grant_id, ctx.now)
+        .await?;
     tracing::warn!(tenant = %ctx.tenant.id, client = %stored.client_id, "refresh token replayed; grant revoked");
     Err(Error::InvalidGrant(
         "the refresh token was already used; every token of its grant is revoked".into(),
@@ -370,13 +380,19 @@ async fn replayed(ctx: &IssueContext<'_>, stored: &RefreshToken) -> Result<Token
 }
 
 fn successor_aad(ctx: &Signer, token_hash: &[u8; 32]) -> String {
-    format!("sesame:refresh-successor:{}:{}", ctx.tenant.id, hex::encode(token_hash))
+    format!(
+        "sesame:refresh-successor:{}:{}",
+        ctx.tenant.id,
+        hex::encode(token_hash)
+    )
 }
 
 async fn active_user(ctx: &IssueContext<'_>, id: &crate::ids::UserId) -> Result<User> {
     match ctx.store.get_user(&ctx.tenant.id, id.as_str()).await? {
         Some(user) if !user.disabled && user.id == *id => Ok(user),
-        _ => Err(Error::InvalidGrant("the user is disabled or no longer exists".into())),
+        _ => Err(Error::InvalidGrant(
+            "the user is disabled or no longer exists".into(),
+        )),
     }
 }
 
@@ -596,7 +612,9 @@ async fn live_refresh_token(
     if presented.len() != 43 {
         return Ok(None);
     }
-    let stored = store.get_refresh_token(tenant, &hash_secret(presented.as_bytes())).await?;
+    let stored = store
+        .get_refresh_token(tenant, &hash_secret(presented.as_bytes()))
+        .await?;
     Ok(stored.filter(|r| r.rotated_at.is_none() && now < r.expires_at))
 }
 
@@ -613,7 +631,9 @@ pub async fn revoke_refresh_token(
         return Ok(false);
     };
     if token.client_id != client.client_id {
-        return Err(Error::UnauthorizedClient("the token was not issued to this client".into()));
+        return Err(Error::UnauthorizedClient(
+            "the token was not issued to this client".into(),
+        ));
     }
     store.revoke_grant(tenant, &token.grant_id, now).await?;
     Ok(true)

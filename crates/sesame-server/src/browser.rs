@@ -68,7 +68,8 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
         .filter(|v| {
             (16..=128).contains(&v.len())
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -120,7 +121,10 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; sesame_session=abcdefghijklmnopqrstuvwx; sesame_csrf=bad value!"),
         );
-        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("abcdefghijklmnopqrstuvwx"));
+        assert_eq!(
+            cookie(&h, SESSION_COOKIE).as_deref(),
+            Some("abcdefghijklmnopqrstuvwx")
+        );
         assert_eq!(cookie(&h, CSRF_COOKIE), None);
         assert_eq!(cookie(&h, "missing"), None);
     }

@@ -195,7 +195,10 @@ impl Config {
         }
         if let Some(h) = &self.client_address_header {
             if axum::http::HeaderName::from_bytes(h.as_bytes()).is_err() {
-                return Err(format!("config: client_address_header: '{}' is not a header name", h.escape_debug()));
+                return Err(format!(
+                    "config: client_address_header: '{}' is not a header name",
+                    h.escape_debug()
+                ));
             }
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {

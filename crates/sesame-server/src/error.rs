@@ -19,9 +19,10 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 pub fn status_of(e: &Error) -> StatusCode {
     match e {
-        Error::InvalidClient { .. } | Error::Unauthorized | Error::InvalidToken(_) | Error::BearerRequired => {
-            StatusCode::UNAUTHORIZED
-        }
+        Error::InvalidClient { .. }
+        | Error::Unauthorized
+        | Error::InvalidToken(_)
+        | Error::BearerRequired => StatusCode::UNAUTHORIZED,
         Error::InsufficientScope(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict(_) | Error::Refused(_) => StatusCode::CONFLICT,

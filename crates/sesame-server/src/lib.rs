@@ -110,10 +110,10 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
             listener,
             router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
-            .with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            })
-            .await
+        .with_graceful_shutdown(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        })
+        .await
     });
     Ok(Running {
         addr,

@@ -1925,7 +1925,9 @@ async fn wrong_passwords_and_unknown_users_look_the_same_and_guessing_is_throttl
         let unit = if wait == "1" { "second" } else { "seconds" };
         assert_eq!(
             throttled.alert(),
-            Some(format!("Too many failed sign-ins. Wait {wait} {unit} and try again."))
+            Some(format!(
+                "Too many failed sign-ins. Wait {wait} {unit} and try again."
+            ))
         );
         assert!(throttled.is_login());
         assert_eq!(b.cookie("sesame_session"), None);

@@ -688,6 +688,9 @@ impl Store for SqlStore {
                 .map_err(db)?
                 .rows_affected();
             if promoted != 1 {
+                // Explicitly: a dropped transaction rolls back only when its connection is next
+                // used, and holds the retired key's row lock until then.
+                tx.rollback().await.map_err(db)?;
                 return Err(Error::Store(format!("tenant {tenant} has no next {alg} key to promote")));
             }
             bind_key!(sqlx::query(INSERT_KEY), new_next).execute(&mut *tx).await.map_err(db)?;

@@ -45,7 +45,7 @@ fn client(t: &TenantId, id: &str) -> Client {
     }
 }
 
-async fn tenants_are_created_read_listed_and_disabled(s: SqlStore) {
+async fn tenants_are_created_read_listed_and_disabled(s: &SqlStore) {
     let master = MasterKey::generate().0;
     let g0 = s.generation().await.unwrap();
     let a = Tenant {
@@ -91,7 +91,7 @@ async fn tenants_are_created_read_listed_and_disabled(s: SqlStore) {
     assert_eq!(s.get_tenant(&a.id).await.unwrap().unwrap().logo_url, None);
 }
 
-async fn clients_round_trip_every_field(s: SqlStore) {
+async fn clients_round_trip_every_field(s: &SqlStore) {
     let t = tid("acme");
     s.create_tenant(&Tenant::new(t.clone(), 1), &[]).await.unwrap();
     let mut c = client(&t, "svc");
@@ -133,7 +133,7 @@ async fn clients_round_trip_every_field(s: SqlStore) {
     assert!(s.get_client(&t, &c.client_id).await.unwrap().is_none());
 }
 
-async fn clients_are_scoped_to_their_tenant(s: SqlStore) {
+async fn clients_are_scoped_to_their_tenant(s: &SqlStore) {
     let (a, b) = (tid("a"), tid("b"));
     s.create_tenant(&Tenant::new(a.clone(), 1), &[]).await.unwrap();
     s.create_tenant(&Tenant::new(b.clone(), 1), &[]).await.unwrap();
@@ -157,7 +157,7 @@ async fn clients_are_scoped_to_their_tenant(s: SqlStore) {
     assert!(s.create_client(&client(&tid("ghost"), "svc")).await.is_err());
 }
 
-async fn key_rotation_promotes_next_and_retires_active(s: SqlStore) {
+async fn key_rotation_promotes_next_and_retires_active(s: &SqlStore) {
     let master = MasterKey::generate().0;
     let t = tid("acme");
     let keys = initial_keys(&master, &t);
@@ -200,7 +200,7 @@ async fn key_rotation_promotes_next_and_retires_active(s: SqlStore) {
     assert_eq!(s.list_keys(&other).await.unwrap(), vec![only_active]);
 }
 
-async fn a_tenant_has_at_most_one_active_key_per_alg(s: SqlStore) {
+async fn a_tenant_has_at_most_one_active_key_per_alg(s: &SqlStore) {
     let master = MasterKey::generate().0;
     let t = tid("acme");
     s.create_tenant(&Tenant::new(t.clone(), 1), &initial_keys(&master, &t))
@@ -212,7 +212,7 @@ async fn a_tenant_has_at_most_one_active_key_per_alg(s: SqlStore) {
     s.insert_keys(&[es]).await.unwrap();
 }
 
-async fn revocations_are_tenant_scoped_idempotent_and_purged(s: SqlStore) {
+async fn revocations_are_tenant_scoped_idempotent_and_purged(s: &SqlStore) {
     let (a, b) = (tid("a"), tid("b"));
     s.create_tenant(&Tenant::new(a.clone(), 1), &[]).await.unwrap();
     s.create_tenant(&Tenant::new(b.clone(), 1), &[]).await.unwrap();
@@ -226,7 +226,7 @@ async fn revocations_are_tenant_scoped_idempotent_and_purged(s: SqlStore) {
     assert!(!s.is_access_token_revoked(&a, "jti-1").await.unwrap());
 }
 
-async fn settings_and_admin_tokens(s: SqlStore) {
+async fn settings_and_admin_tokens(s: &SqlStore) {
     assert!(s.get_setting("k").await.unwrap().is_none());
     assert!(s.insert_setting_if_absent("k", b"one").await.unwrap());
     assert!(!s.insert_setting_if_absent("k", b"two").await.unwrap());
@@ -239,7 +239,7 @@ async fn settings_and_admin_tokens(s: SqlStore) {
     s.ping().await.unwrap();
 }
 
-async fn users_round_trip_and_usernames_are_unique_per_tenant(s: SqlStore) {
+async fn users_round_trip_and_usernames_are_unique_per_tenant(s: &SqlStore) {
     use sesame_core::ids::{UserId, Username};
     use sesame_core::model::User;
     let (a, b) = (tid("a"), tid("b"));
@@ -392,8 +392,8 @@ fn refresh(
     }
 }
 
-async fn sessions_round_trip_expire_and_end(s: SqlStore) {
-    let (a, b) = with_tenants(&s).await;
+async fn sessions_round_trip_expire_and_end(s: &SqlStore) {
+    let (a, b) = with_tenants(s).await;
     let (alice, bob) = (UserId::generate(), UserId::generate());
     let g = s.generation().await.unwrap();
     let s1 = BrowserSession {
@@ -462,8 +462,8 @@ async fn sessions_round_trip_expire_and_end(s: SqlStore) {
     assert_eq!(s.generation().await.unwrap(), g, "sessions are not cached");
 }
 
-async fn codes_are_redeemed_once(s: SqlStore) {
-    let (a, b) = with_tenants(&s).await;
+async fn codes_are_redeemed_once(s: &SqlStore) {
+    let (a, b) = with_tenants(s).await;
     let alice = UserId::generate();
     let g = s.generation().await.unwrap();
     let c = code(&a, 1, "grant-1", "web", &alice);
@@ -513,8 +513,8 @@ async fn codes_are_redeemed_once(s: SqlStore) {
     assert_eq!(s.generation().await.unwrap(), g, "codes are not cached");
 }
 
-async fn refresh_tokens_rotate_once(s: SqlStore) {
-    let (a, b) = with_tenants(&s).await;
+async fn refresh_tokens_rotate_once(s: &SqlStore) {
+    let (a, b) = with_tenants(s).await;
     let alice = UserId::generate();
     let r1 = refresh(&a, 1, "grant-1", "web", &alice, Some(("at-1", 3_700)));
     s.insert_refresh_token(&r1).await.unwrap();
@@ -603,8 +603,8 @@ async fn refresh_tokens_rotate_once(s: SqlStore) {
     );
 }
 
-async fn revoking_a_grant_revokes_its_family_only(s: SqlStore) {
-    let (a, b) = with_tenants(&s).await;
+async fn revoking_a_grant_revokes_its_family_only(s: &SqlStore) {
+    let (a, b) = with_tenants(s).await;
     let alice = UserId::generate();
     let now = 1_000;
     let g = s.generation().await.unwrap();
@@ -664,8 +664,8 @@ async fn revoking_a_grant_revokes_its_family_only(s: SqlStore) {
     assert_eq!(s.generation().await.unwrap(), g, "grants are not cached");
 }
 
-async fn revoking_a_users_grants_by_client_or_all(s: SqlStore) {
-    let (a, b) = with_tenants(&s).await;
+async fn revoking_a_users_grants_by_client_or_all(s: &SqlStore) {
+    let (a, b) = with_tenants(s).await;
     let (alice, bob) = (UserId::generate(), UserId::generate());
     let now = 1_000;
     // alice/web: a refresh token; alice/web: a grant with only a redeemed code; alice/cli: a
@@ -686,10 +686,8 @@ async fn revoking_a_users_grants_by_client_or_all(s: SqlStore) {
         .await
         .unwrap();
 
-    let revoked = |t: TenantId, jti: &'static str| {
-        let s = &s;
-        async move { s.is_access_token_revoked(&t, jti).await.unwrap() }
-    };
+    let revoked =
+        |t: TenantId, jti: &'static str| async move { s.is_access_token_revoked(&t, jti).await.unwrap() };
     assert_eq!(
         s.revoke_user_grants(&a, &alice, Some(&cid("web")), now)
             .await
@@ -722,8 +720,8 @@ async fn revoking_a_users_grants_by_client_or_all(s: SqlStore) {
     );
 }
 
-async fn consents_are_put_replaced_listed_and_deleted(s: SqlStore) {
-    let (a, b) = with_tenants(&s).await;
+async fn consents_are_put_replaced_listed_and_deleted(s: &SqlStore) {
+    let (a, b) = with_tenants(s).await;
     let (alice, bob) = (UserId::generate(), UserId::generate());
     let web = Consent {
         tenant_id: a.clone(),
@@ -777,8 +775,8 @@ async fn consents_are_put_replaced_listed_and_deleted(s: SqlStore) {
     assert!(s.get_consent(&a, &bob, &cid("web")).await.unwrap().is_some());
 }
 
-async fn login_failures_count_within_a_window(s: SqlStore) {
-    let (a, b) = with_tenants(&s).await;
+async fn login_failures_count_within_a_window(s: &SqlStore) {
+    let (a, b) = with_tenants(s).await;
     let f = |count, last_failed_at| LoginFailures {
         count,
         last_failed_at,
@@ -818,8 +816,8 @@ async fn login_failures_count_within_a_window(s: SqlStore) {
     assert_eq!(s.add_login_failure(&a, key, 280, 60).await.unwrap(), f(1, 280));
 }
 
-async fn expired_sign_in_records_are_purged(s: SqlStore) {
-    let (a, _) = with_tenants(&s).await;
+async fn expired_sign_in_records_are_purged(s: &SqlStore) {
+    let (a, _) = with_tenants(s).await;
     let alice = UserId::generate();
     let now = 100_000;
     let grace = 50;
@@ -880,7 +878,8 @@ macro_rules! conformance {
                     let db = sesame_store::testing::TestDb::sqlite();
                     let store = sesame_store::SqlStore::connect(&db.url).await.unwrap();
                     assert_eq!(sesame_core::store::Store::backend(&store), "sqlite");
-                    super::$case(store).await;
+                    super::$case(&store).await;
+                    store.close().await;
                 }
             )*
         }
@@ -891,7 +890,10 @@ macro_rules! conformance {
                     let Some(db) = sesame_store::testing::TestDb::postgres().await else { return };
                     let store = sesame_store::SqlStore::connect(&db.url).await.unwrap();
                     assert_eq!(sesame_core::store::Store::backend(&store), "postgres");
-                    super::$case(store).await;
+                    super::$case(&store).await;
+                    // Before `db` drops the schema: closing waits for every connection to be
+                    // returned, which ends any transaction a dropped `Transaction` left open.
+                    store.close().await;
                 }
             )*
         }

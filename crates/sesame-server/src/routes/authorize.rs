@@ -105,11 +105,17 @@ pub async fn login(
         password,
         ip: browser.ip.as_deref(),
     };
-    let outcome = login::sign_in(&*app.store, &t.tenant.id, attempt, sesame_core::now(), |phc, pw| async move {
-        tokio::task::spawn_blocking(move || login::verify_password(phc.as_deref(), &pw))
-            .await
-            .map_err(|e| Error::Internal(format!("password verification task: {e}")))
-    })
+    let outcome = login::sign_in(
+        &*app.store,
+        &t.tenant.id,
+        attempt,
+        sesame_core::now(),
+        |phc, pw| async move {
+            tokio::task::spawn_blocking(move || login::verify_password(phc.as_deref(), &pw))
+                .await
+                .map_err(|e| Error::Internal(format!("password verification task: {e}")))
+        },
+    )
     .await;
     app.metrics.sign_in(match &outcome {
         Ok(Outcome::SignedIn(_)) => "signed_in",
@@ -120,7 +126,13 @@ pub async fn login(
     let user = match outcome {
         Ok(Outcome::SignedIn(user)) => user,
         Ok(Outcome::Refused) => {
-            let mut resp = flow.login_page(&client, &req, &pending, username, Some("The username or password is incorrect."));
+            let mut resp = flow.login_page(
+                &client,
+                &req,
+                &pending,
+                username,
+                Some("The username or password is incorrect."),
+            );
             *resp.status_mut() = StatusCode::UNAUTHORIZED;
             return resp;
         }
@@ -140,7 +152,13 @@ pub async fn login(
     // A new session, with a new secret, at every sign-in: whatever session cookie the browser
     // had (perhaps one planted by someone else) is never promoted (session fixation).
     let now = sesame_core::now();
-    let (secret, session) = login::new_session(&user, &["pwd"], browser.user_agent.as_deref(), browser.ip.as_deref(), now);
+    let (secret, session) = login::new_session(
+        &user,
+        &["pwd"],
+        browser.user_agent.as_deref(),
+        browser.ip.as_deref(),
+        now,
+    );
     if let Err(e) = app.store.insert_session(&session).await {
         return flow.unavailable(e);
     }
@@ -190,13 +208,23 @@ pub async fn consent(
     match form.single("decision") {
         Ok(Some("allow")) => flow.proceed(pending, Done::Consented).await,
         // RFC 6749 §4.1.2.1 `access_denied`.
-        Ok(Some("deny")) => flow.authorize_error(req.error(&t.issuer, "access_denied", "the person declined")),
-        _ => error_page(Some(&flow.brand()), StatusCode::BAD_REQUEST, "The consent form was incomplete."),
+        Ok(Some("deny")) => {
+            flow.authorize_error(req.error(&t.issuer, "access_denied", "the person declined"))
+        }
+        _ => error_page(
+            Some(&flow.brand()),
+            StatusCode::BAD_REQUEST,
+            "The consent form was incomplete.",
+        ),
     }
 }
 
 /// `/oob`: shows an authorization code for a person to paste into a terminal.
-pub async fn oob(State(app): State<AppState>, Path(tenant): Path<String>, RawQuery(query): RawQuery) -> Response {
+pub async fn oob(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let t = match app.tenant(&tenant).await {
         Ok(t) => t,
         Err(e) => return core_error_page(None, e),
@@ -285,7 +313,8 @@ impl Flow<'_> {
     /// A submitted page form: its CSRF token checked, its sealed request opened.
     #[allow(clippy::result_large_err)]
     fn read_form(&self, body: &[u8]) -> Result<(Form, Pending), Response> {
-        let form = Form::parse(body).map_err(|e| error_page(Some(&self.brand()), StatusCode::BAD_REQUEST, &e.to_string()))?;
+        let form = Form::parse(body)
+            .map_err(|e| error_page(Some(&self.brand()), StatusCode::BAD_REQUEST, &e.to_string()))?;
         let submitted = form.single("csrf").ok().flatten();
         if !browser::csrf_ok(self.browser.csrf_cookie.as_deref(), submitted) {
             return Err(error_page(
@@ -310,8 +339,12 @@ impl Flow<'_> {
     }
 
     /// The client and the checked request, or the response for a request that fails.
-    async fn validate(&self, params: &[(String, String)]) -> Result<(Arc<Client>, AuthorizeRequest), Response> {
-        let params = authorize::expand_request_object(params.to_vec()).map_err(|e| self.authorize_error(e))?;
+    async fn validate(
+        &self,
+        params: &[(String, String)],
+    ) -> Result<(Arc<Client>, AuthorizeRequest), Response> {
+        let params =
+            authorize::expand_request_object(params.to_vec()).map_err(|e| self.authorize_error(e))?;
         let p = Params(&params);
         let page = |message: &str| error_page(Some(&self.brand()), StatusCode::BAD_REQUEST, message);
         let client_id = authorize::client_id(&p).map_err(|e| self.authorize_error(e))?;
@@ -326,7 +359,9 @@ impl Flow<'_> {
 
     fn authorize_error(&self, e: AuthorizeError) -> Response {
         match e {
-            AuthorizeError::Page { message } => error_page(Some(&self.brand()), StatusCode::BAD_REQUEST, &message),
+            AuthorizeError::Page { message } => {
+                error_page(Some(&self.brand()), StatusCode::BAD_REQUEST, &message)
+            }
             AuthorizeError::Redirect(resp) => self.respond(&resp),
         }
     }
@@ -338,7 +373,12 @@ impl Flow<'_> {
         };
         let tenant = &self.t.tenant.id;
         let now = sesame_core::now();
-        let Some(session) = self.app.store.get_session(tenant, &login::session_hash(secret), now).await? else {
+        let Some(session) = self
+            .app
+            .store
+            .get_session(tenant, &login::session_hash(secret), now)
+            .await?
+        else {
             return Ok(None);
         };
         let user = self.app.store.get_user(tenant, session.user_id.as_str()).await?;
@@ -366,7 +406,9 @@ impl Flow<'_> {
             None => None,
             Some(hint) => match logout::read_hint(&self.t.issuer, &self.t.keyring, hint) {
                 Ok(h) => Some(h.sub),
-                Err(e) => return self.authorize_error(req.error(&self.t.issuer, "invalid_request", e.to_string())),
+                Err(e) => {
+                    return self.authorize_error(req.error(&self.t.issuer, "invalid_request", e.to_string()))
+                }
             },
         };
         let mut consent = None;
@@ -416,7 +458,10 @@ impl Flow<'_> {
                 self.login_page(&client, &req, &pending, &hint, None)
             }
             Ok(Step::Consent(scopes)) => {
-                let username = signed_in.as_ref().map(|(_, u)| u.username.to_string()).unwrap_or_default();
+                let username = signed_in
+                    .as_ref()
+                    .map(|(_, u)| u.username.to_string())
+                    .unwrap_or_default();
                 self.consent_page(&client, &req, &pending, &username, &scopes)
             }
             Ok(Step::Issue) => {
@@ -525,7 +570,10 @@ impl Flow<'_> {
             username,
             scopes: &described,
         };
-        with_cookie(pages::consent(&self.brand(), &view, &origin_list(&origin)), cookie)
+        with_cookie(
+            pages::consent(&self.brand(), &view, &origin_list(&origin)),
+            cookie,
+        )
     }
 }
 
@@ -574,7 +622,11 @@ pub fn core_error_page(brand: Option<&Brand>, e: Error) -> Response {
     let status = crate::error::status_of(&e);
     if e.is_internal() {
         tracing::error!(error = %e, "page request failed");
-        return error_page(brand, status, "Something went wrong on our side. Try again in a moment.");
+        return error_page(
+            brand,
+            status,
+            "Something went wrong on our side. Try again in a moment.",
+        );
     }
     error_page(brand, status, &e.description())
 }

@@ -45,7 +45,13 @@ pub async fn post(
     }
 }
 
-async fn end_session(app: &AppState, tenant: &str, browser: &Browser, form: &Form, confirmed: bool) -> Response {
+async fn end_session(
+    app: &AppState,
+    tenant: &str,
+    browser: &Browser,
+    form: &Form,
+    confirmed: bool,
+) -> Response {
     let t = match app.tenant(tenant).await {
         Ok(t) => t,
         Err(e) => return core_error_page(None, e),
@@ -125,7 +131,9 @@ async fn read_request(app: &AppState, t: &TenantState, form: &Form) -> Result<En
             t.client(&*app.store, id)
                 .await?
                 .filter(|c| !c.disabled)
-                .ok_or_else(|| sesame_core::Error::invalid_request("the client named in the request does not exist"))?,
+                .ok_or_else(|| {
+                    sesame_core::Error::invalid_request("the client named in the request does not exist")
+                })?,
         ),
         None => None,
     };
@@ -142,7 +150,12 @@ async fn read_request(app: &AppState, t: &TenantState, form: &Form) -> Result<En
     })
 }
 
-fn confirm_page(t: &TenantState, browser: &Browser, jar: &CookieJar, request: &EndSessionRequest) -> Response {
+fn confirm_page(
+    t: &TenantState,
+    browser: &Browser,
+    jar: &CookieJar,
+    request: &EndSessionRequest,
+) -> Response {
     let (csrf, cookie) = match &browser.csrf_cookie {
         Some(c) => (c.clone(), None),
         None => {

@@ -86,7 +86,8 @@ pub async fn introspect(
     let mut valid = token::validate_access_token(&t.issuer, &t.keyring, presented, now);
     if valid.is_none() {
         let refresh =
-            token::introspect_refresh_token(&*app.store, &t.tenant.id, &t.issuer, &client, presented, now).await?;
+            token::introspect_refresh_token(&*app.store, &t.tenant.id, &t.issuer, &client, presented, now)
+                .await?;
         if let Some(answer) = refresh {
             return Ok(no_store(axum::Json(answer)));
         }

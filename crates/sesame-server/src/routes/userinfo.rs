@@ -10,7 +10,11 @@ use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use sesame_core::{claims, token, Error, Result};
 
-pub async fn get(State(app): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn get(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let token = bearer(&headers)?.ok_or_else(missing)?;
     answer(&app, &tenant, &token).await
 }
@@ -23,14 +27,20 @@ pub async fn post(
     body: Bytes,
 ) -> ApiResult<Response> {
     let from_header = bearer(&headers)?;
-    let form = if body.is_empty() { None } else { Some(Form::parse(&body)?) };
+    let form = if body.is_empty() {
+        None
+    } else {
+        Some(Form::parse(&body)?)
+    };
     let from_body = match &form {
         Some(f) => f.single("access_token")?.map(str::to_owned),
         None => None,
     };
     // RFC 6750 §2: one method per request.
     let token = match (from_header, from_body) {
-        (Some(_), Some(_)) => return Err(Error::invalid_request("the token was sent in more than one way").into()),
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid_request("the token was sent in more than one way").into())
+        }
         (Some(t), None) | (None, Some(t)) => t,
         (None, None) => return Err(missing().into()),
     };
@@ -52,14 +62,17 @@ fn bearer(headers: &HeaderMap) -> Result<Option<String>> {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
             Ok(Some(token.trim().to_owned()))
         }
-        _ => Err(Error::InvalidToken("the Authorization header is not a Bearer token".into())),
+        _ => Err(Error::InvalidToken(
+            "the Authorization header is not a Bearer token".into(),
+        )),
     }
 }
 
 async fn answer(app: &AppState, tenant: &str, presented: &str) -> ApiResult<Response> {
     let t = app.tenant(tenant).await?;
     let invalid = || Error::InvalidToken("the access token is not valid".into());
-    let valid = token::validate_access_token(&t.issuer, &t.keyring, presented, sesame_core::now()).ok_or_else(invalid)?;
+    let valid = token::validate_access_token(&t.issuer, &t.keyring, presented, sesame_core::now())
+        .ok_or_else(invalid)?;
     let jti = valid.jti().ok_or_else(invalid)?;
     if app.store.is_access_token_revoked(&t.tenant.id, jti).await? {
         return Err(invalid().into());
@@ -69,7 +82,11 @@ async fn answer(app: &AppState, tenant: &str, presented: &str) -> ApiResult<Resp
     if !scope.split(' ').any(|s| s == "openid") {
         return Err(Error::InsufficientScope("the access token lacks the openid scope".into()).into());
     }
-    let sub = valid.claims.get("sub").and_then(|v| v.as_str()).ok_or_else(invalid)?;
+    let sub = valid
+        .claims
+        .get("sub")
+        .and_then(|v| v.as_str())
+        .ok_or_else(invalid)?;
     let user = app
         .store
         .get_user(&t.tenant.id, sub)

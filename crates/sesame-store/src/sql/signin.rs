@@ -404,11 +404,17 @@ pub(super) async fn rotate_refresh_token(
             .map_err(db)?
             .rows_affected()
             == 1;
+        // Rolled back explicitly: a dropped transaction ends only when its pooled connection is
+        // next used, and keeps its locks until then.
         if !won {
-            // Dropping the transaction rolls it back; it changed nothing anyway.
+            tx.rollback().await.map_err(db)?;
             return Ok(false);
         }
-        bind_refresh!(sqlx::query(INSERT_REFRESH), successor).execute(&mut *tx).await.map_err(db)?;
+        let inserted = bind_refresh!(sqlx::query(INSERT_REFRESH), successor).execute(&mut *tx).await;
+        if let Err(e) = inserted {
+            let _ = tx.rollback().await;
+            return Err(db(e));
+        }
         tx.commit().await.map_err(db)?;
         Ok(true)
     })
