@@ -220,23 +220,19 @@ async fn authorization_code(
     } else {
         None
     };
-    let id_token = has_scope(&stored.scope, "openid")
-        .then(|| {
-            claims::id_token(
-                ctx,
-                client,
-                &user,
-                &IdTokenFacts {
-                    scope: &stored.scope,
-                    nonce: stored.nonce.as_deref(),
-                    auth_time: stored.auth_time,
-                    amr: &stored.amr,
-                    access_token: Some(&access.token),
-                    with_profile_claims: true,
-                },
-            )
-        })
-        .transpose()?;
+    let id_token = id_token_if_openid(
+        ctx,
+        client,
+        &user,
+        IdTokenFacts {
+            scope: &stored.scope,
+            nonce: stored.nonce.as_deref(),
+            auth_time: stored.auth_time,
+            amr: &stored.amr,
+            access_token: Some(&access.token),
+            with_profile_claims: true,
+        },
+    )?;
     Ok(TokenResponse {
         access_token: access.token,
         token_type: "Bearer".into(),
@@ -302,23 +298,19 @@ async fn refresh(
         &access,
     );
     // OpenID Connect Core §12.2: an ID token may come back, without a nonce.
-    let id_token = has_scope(&scope, "openid")
-        .then(|| {
-            claims::id_token(
-                ctx,
-                client,
-                &user,
-                &IdTokenFacts {
-                    scope: &scope,
-                    nonce: None,
-                    auth_time: stored.auth_time,
-                    amr: &stored.amr,
-                    access_token: Some(&access.token),
-                    with_profile_claims: true,
-                },
-            )
-        })
-        .transpose()?;
+    let id_token = id_token_if_openid(
+        ctx,
+        client,
+        &user,
+        IdTokenFacts {
+            scope: &scope,
+            nonce: None,
+            auth_time: stored.auth_time,
+            amr: &stored.amr,
+            access_token: Some(&access.token),
+            with_profile_claims: true,
+        },
+    )?;
     let response = TokenResponse {
         access_token: access.token,
         token_type: "Bearer".into(),
@@ -394,6 +386,19 @@ async fn active_user(ctx: &IssueContext<'_>, id: &crate::ids::UserId) -> Result<
             "the user is disabled or no longer exists".into(),
         )),
     }
+}
+
+/// An ID token when the grant has the `openid` scope (an OAuth-only grant gets none).
+fn id_token_if_openid(
+    ctx: &Signer,
+    client: &Client,
+    user: &User,
+    facts: IdTokenFacts,
+) -> Result<Option<String>> {
+    if !has_scope(facts.scope, "openid") {
+        return Ok(None);
+    }
+    claims::id_token(ctx, client, user, &facts).map(Some)
 }
 
 fn has_scope(scope: &str, wanted: &str) -> bool {

@@ -327,10 +327,7 @@ impl SqlStore {
                 (Pool::Postgres(pool), None)
             }
         };
-        Ok(SqlStore {
-            pool,
-            reader,
-        })
+        Ok(SqlStore { pool, reader })
     }
 
     pub async fn close(&self) {
@@ -348,8 +345,12 @@ impl SqlStore {
     ) -> Option<Result<Option<T>>> {
         let reader = self.reader.as_ref()?;
         let read = || {
-            let conn = reader.lock().map_err(|_| Error::Store("store reader poisoned".into()))?;
-            let mut stmt = conn.prepare_cached(sql).map_err(|e| Error::Store(e.to_string()))?;
+            let conn = reader
+                .lock()
+                .map_err(|_| Error::Store("store reader poisoned".into()))?;
+            let mut stmt = conn
+                .prepare_cached(sql)
+                .map_err(|e| Error::Store(e.to_string()))?;
             let mut rows = stmt.query(params).map_err(|e| Error::Store(e.to_string()))?;
             match rows.next().map_err(|e| Error::Store(e.to_string()))? {
                 Some(row) => map(row).map(Some).map_err(|e| Error::Store(e.to_string())),

@@ -90,11 +90,12 @@ pub async fn login(
         t: &t,
         browser: &browser,
     };
-    let (form, pending) = match flow.read_form(&body) {
-        Ok(ok) => ok,
-        Err(resp) => return resp,
-    };
-    let (client, req) = match flow.validate(&pending.params).await {
+    let Submitted {
+        form,
+        pending,
+        client,
+        req,
+    } = match flow.submitted(&body).await {
         Ok(ok) => ok,
         Err(resp) => return resp,
     };
@@ -197,11 +198,9 @@ pub async fn consent(
         t: &t,
         browser: &browser,
     };
-    let (form, pending) = match flow.read_form(&body) {
-        Ok(ok) => ok,
-        Err(resp) => return resp,
-    };
-    let (_, req) = match flow.validate(&pending.params).await {
+    let Submitted {
+        form, pending, req, ..
+    } = match flow.submitted(&body).await {
         Ok(ok) => ok,
         Err(resp) => return resp,
     };
@@ -267,6 +266,14 @@ struct Pending {
     issued_at: i64,
 }
 
+/// A login or consent form as submitted.
+struct Submitted {
+    form: Form,
+    pending: Pending,
+    client: Arc<Client>,
+    req: AuthorizeRequest,
+}
+
 struct Flow<'a> {
     app: &'a AppState,
     t: &'a Arc<TenantState>,
@@ -310,7 +317,19 @@ impl Flow<'_> {
         (sesame_core::now() - pending.issued_at < PENDING_TTL).then_some(pending)
     }
 
-    /// A submitted page form: its CSRF token checked, its sealed request opened.
+    /// A submitted page form: its CSRF token checked, its sealed request opened and checked
+    /// again against the client as it is now.
+    async fn submitted(&self, body: &[u8]) -> Result<Submitted, Response> {
+        let (form, pending) = self.read_form(body)?;
+        let (client, req) = self.validate(&pending.params).await?;
+        Ok(Submitted {
+            form,
+            pending,
+            client,
+            req,
+        })
+    }
+
     #[allow(clippy::result_large_err)]
     fn read_form(&self, body: &[u8]) -> Result<(Form, Pending), Response> {
         let form = Form::parse(body)

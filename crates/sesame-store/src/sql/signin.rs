@@ -106,9 +106,21 @@ pub(super) async fn get_session(
 }
 
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
-    Ok(from_rusqlite!(r, SessionRow {
-        tenant_id, id, secret_hash, user_id, auth_time, amr, user_agent, ip, created_at, expires_at,
-    }))
+    Ok(from_rusqlite!(
+        r,
+        SessionRow {
+            tenant_id,
+            id,
+            secret_hash,
+            user_id,
+            auth_time,
+            amr,
+            user_agent,
+            ip,
+            created_at,
+            expires_at,
+        }
+    ))
 }
 
 pub(super) async fn list_sessions(
@@ -251,10 +263,28 @@ pub(super) async fn get_code(
 }
 
 fn code_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CodeRow> {
-    Ok(from_rusqlite!(r, CodeRow {
-        tenant_id, code_hash, grant_id, client_id, user_id, session_id, redirect_uri, scope, nonce,
-        code_challenge, auth_time, amr, created_at, expires_at, redeemed_at, access_jti, access_exp,
-    }))
+    Ok(from_rusqlite!(
+        r,
+        CodeRow {
+            tenant_id,
+            code_hash,
+            grant_id,
+            client_id,
+            user_id,
+            session_id,
+            redirect_uri,
+            scope,
+            nonce,
+            code_challenge,
+            auth_time,
+            amr,
+            created_at,
+            expires_at,
+            redeemed_at,
+            access_jti,
+            access_exp,
+        }
+    ))
 }
 
 pub(super) async fn redeem_code(
@@ -364,10 +394,25 @@ pub(super) async fn get_refresh_token(
 ) -> Result<Option<RefreshToken>> {
     let sql = format!("SELECT {REFRESH_COLUMNS} FROM refresh_token WHERE tenant_id = $1 AND token_hash = $2");
     let row: Option<RefreshRow> = match s.read_now(&sql, (tenant.as_str(), token_hash.as_slice()), |r| {
-        Ok(from_rusqlite!(r, RefreshRow {
-            tenant_id, token_hash, grant_id, client_id, user_id, scope, auth_time, amr, created_at,
-            expires_at, access_jti, access_exp, rotated_at, successor_response,
-        }))
+        Ok(from_rusqlite!(
+            r,
+            RefreshRow {
+                tenant_id,
+                token_hash,
+                grant_id,
+                client_id,
+                user_id,
+                scope,
+                auth_time,
+                amr,
+                created_at,
+                expires_at,
+                access_jti,
+                access_exp,
+                rotated_at,
+                successor_response,
+            }
+        ))
     }) {
         Some(read) => read?,
         None => with_pool!(s, p => sqlx::query_as(&sql)
@@ -537,7 +582,16 @@ pub(super) async fn get_consent(
     );
     let params = (tenant.as_str(), user.as_str(), client.as_str());
     let row: Option<ConsentRow> = match s.read_now(&sql, params, |r| {
-        Ok(from_rusqlite!(r, ConsentRow { tenant_id, user_id, client_id, scopes, granted_at }))
+        Ok(from_rusqlite!(
+            r,
+            ConsentRow {
+                tenant_id,
+                user_id,
+                client_id,
+                scopes,
+                granted_at
+            }
+        ))
     }) {
         Some(read) => read?,
         None => with_pool!(s, p => sqlx::query_as(&sql)
