@@ -2227,27 +2227,33 @@ async fn sign_in_pages_send_security_headers_and_strict_cookies() {
 // 14. /oob
 
 #[tokio::test]
-async fn the_oob_page_shows_the_code_escaped() {
+async fn the_oob_page_shows_only_code_shaped_values() {
     let s = TestServer::sqlite().await;
     let b = Browser::new(&s);
+    let page = b.get("/oob", &[("code", "abc-DEF_123")]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.hidden_value_of_id("code").as_deref(), Some("abc-DEF_123"));
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    // Anyone can link here: markup, or free text dressed up as a code, is not shown.
     let page = b.get("/oob", &[("code", "<b>x</b>\"'&")]).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(!page.body.contains("<b>x</b>"), "{}", page.body);
-    assert_eq!(page.hidden_value_of_id("code").as_deref(), Some("<b>x</b>\"'&"));
-    assert_eq!(page.header("x-frame-options"), Some("DENY"));
-    assert_eq!(page.header("cache-control"), Some("no-store"));
+    assert!(page.hidden_value_of_id("code").is_none(), "{}", page.body);
+    assert!(page.text().contains("There is no code to show here."));
     let page = b
         .get(
             "/oob",
             &[
                 ("error", "server_error"),
-                ("error_description", "<script>alert(1)</script>"),
+                ("error_description", "Call +1 555 0100 to finish <script>alert(1)</script>"),
             ],
         )
         .await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(!page.body.contains("<script>alert"), "{}", page.body);
-    assert!(page.text().contains("<script>alert(1)</script>"));
+    assert!(!page.text().contains("555"), "the description is not shown");
+    assert!(page.text().contains("The sign-in did not complete (server_error)."));
     let page = b.get("/oob", &[("error", "access_denied")]).await;
     assert!(page.text().contains("You declined the request."));
 }

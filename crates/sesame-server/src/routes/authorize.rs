@@ -233,15 +233,22 @@ pub async fn oob(
         .collect();
     let get = |k: &str| params.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.as_str());
     let brand = brand(&t);
-    match (get("code"), get("error")) {
+    // Anyone can link to this page, so it shows only what has the shape of a code or an
+    // error code, never free text from the query (no phishing text on Sesame's own page).
+    let token_like = |v: &&str| {
+        (1..=256).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    match (get("code").filter(token_like), get("error")) {
         (Some(code), None) => pages::oob(&brand, Some(code), None),
+        (_, Some("access_denied")) => pages::oob(
+            &brand,
+            None,
+            Some("You declined the request. You can close this page."),
+        ),
         (_, Some(error)) => {
-            let message = match error {
-                "access_denied" => "You declined the request. You can close this page.".to_owned(),
-                _ => format!(
-                    "The sign-in did not complete: {}",
-                    get("error_description").unwrap_or(error)
-                ),
+            let message = match Some(error).filter(token_like) {
+                Some(code) => format!("The sign-in did not complete ({code}). Start again from the terminal."),
+                None => "The sign-in did not complete. Start again from the terminal.".to_owned(),
             };
             pages::oob(&brand, None, Some(&message))
         }
