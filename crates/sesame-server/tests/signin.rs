@@ -2246,14 +2246,19 @@ async fn the_oob_page_shows_only_code_shaped_values() {
             "/oob",
             &[
                 ("error", "server_error"),
-                ("error_description", "Call +1 555 0100 to finish <script>alert(1)</script>"),
+                (
+                    "error_description",
+                    "Call +1 555 0100 to finish <script>alert(1)</script>",
+                ),
             ],
         )
         .await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(!page.body.contains("<script>alert"), "{}", page.body);
     assert!(!page.text().contains("555"), "the description is not shown");
-    assert!(page.text().contains("The sign-in did not complete (server_error)."));
+    assert!(page
+        .text()
+        .contains("The sign-in did not complete (server_error)."));
     let page = b.get("/oob", &[("error", "access_denied")]).await;
     assert!(page.text().contains("You declined the request."));
 }

@@ -236,7 +236,9 @@ pub async fn oob(
     // Anyone can link to this page, so it shows only what has the shape of a code or an
     // error code, never free text from the query (no phishing text on Sesame's own page).
     let token_like = |v: &&str| {
-        (1..=256).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        (1..=256).contains(&v.len())
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
     match (get("code").filter(token_like), get("error")) {
         (Some(code), None) => pages::oob(&brand, Some(code), None),
@@ -247,7 +249,9 @@ pub async fn oob(
         ),
         (_, Some(error)) => {
             let message = match Some(error).filter(token_like) {
-                Some(code) => format!("The sign-in did not complete ({code}). Start again from the terminal."),
+                Some(code) => {
+                    format!("The sign-in did not complete ({code}). Start again from the terminal.")
+                }
                 None => "The sign-in did not complete. Start again from the terminal.".to_owned(),
             };
             pages::oob(&brand, None, Some(&message))
