@@ -57,14 +57,7 @@ pub fn active_key(alg: SigningAlg) -> ActiveKey {
         &aws_lc_rs::digest::SHA256,
         alg.as_str().as_bytes(),
     ));
-    let header = serde_json::json!({"alg": alg.as_str(), "typ": "at+jwt", "kid": kid});
-    let id_header = serde_json::json!({"alg": alg.as_str(), "typ": "JWT", "kid": kid});
-    ActiveKey {
-        kid,
-        pair,
-        at_jwt_header_b64: B64.encode(header.to_string()),
-        jwt_header_b64: B64.encode(id_header.to_string()),
-    }
+    ActiveKey::new(kid, pair)
 }
 
 pub struct SignRate {

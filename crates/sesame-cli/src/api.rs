@@ -382,6 +382,9 @@ pub fn client_body(c: &ClientCreate) -> Value {
             body.insert(key.into(), json!(value));
         }
     }
+    if let Some(uri) = &c.backchannel_logout_uri {
+        body.insert("backchannel_logout_uri".into(), json!(uri));
+    }
     if let Some(alg) = c.signing_alg {
         body.insert("signing_alg".into(), json!(alg.as_str()));
     }
@@ -427,6 +430,11 @@ pub fn client_patch(c: &ClientUpdate) -> Value {
         if on || off {
             body.insert(key.into(), json!(on));
         }
+    }
+    if c.clear_backchannel_logout_uri {
+        body.insert("backchannel_logout_uri".into(), Value::Null);
+    } else if let Some(uri) = &c.backchannel_logout_uri {
+        body.insert("backchannel_logout_uri".into(), json!(uri));
     }
     if c.tenant_signing_alg {
         body.insert("signing_alg".into(), Value::Null);

@@ -202,6 +202,10 @@ pub struct ClientCreate {
     /// Issue a refresh token with every authorization code, not only for offline_access
     #[arg(long)]
     pub refresh_without_offline_access: bool,
+    /// Where logout tokens go when a session this client signed in with ends (OpenID Connect
+    /// Back-Channel Logout)
+    #[arg(long, value_name = "URL")]
+    pub backchannel_logout_uri: Option<String>,
     /// Allowed scope; repeat, or give several separated by spaces
     #[arg(long = "scope", value_name = "S")]
     pub scopes: Vec<String>,
@@ -274,6 +278,17 @@ pub struct ClientUpdate {
     /// Issue refresh tokens only for offline_access
     #[arg(long, group = "fields")]
     pub no_refresh_without_offline_access: bool,
+    /// Where logout tokens go when a session this client signed in with ends
+    #[arg(
+        long,
+        value_name = "URL",
+        group = "fields",
+        conflicts_with = "clear_backchannel_logout_uri"
+    )]
+    pub backchannel_logout_uri: Option<String>,
+    /// Stop sending logout tokens
+    #[arg(long, group = "fields")]
+    pub clear_backchannel_logout_uri: bool,
     /// Allowed scope; repeat, or give several separated by spaces
     #[arg(
         long = "scope",

@@ -29,6 +29,7 @@ const CLIENT_FIELDS: &[&str] = &[
     "require_pkce",
     "first_party",
     "refresh_without_offline_access",
+    "backchannel_logout_uri",
     "allowed_scopes",
     "allowed_audiences",
     "signing_alg",

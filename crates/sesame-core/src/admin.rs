@@ -114,6 +114,7 @@ pub struct ClientSpec {
     pub first_party: bool,
     #[serde(default)]
     pub refresh_without_offline_access: bool,
+    pub backchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub allowed_scopes: Vec<String>,
     #[serde(default)]
@@ -159,6 +160,7 @@ pub async fn create_client(
         require_pkce: spec.require_pkce.unwrap_or(true),
         first_party: spec.first_party,
         refresh_without_offline_access: spec.refresh_without_offline_access,
+        backchannel_logout_uri: spec.backchannel_logout_uri,
         allowed_scopes: spec.allowed_scopes,
         allowed_audiences: spec.allowed_audiences,
         signing_alg: spec.signing_alg,
@@ -187,6 +189,9 @@ pub struct ClientPatch {
     pub require_pkce: Option<bool>,
     pub first_party: Option<bool>,
     pub refresh_without_offline_access: Option<bool>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    pub backchannel_logout_uri: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     pub signing_alg: Option<Option<SigningAlg>>,
     #[serde(default, deserialize_with = "present")]
@@ -205,6 +210,7 @@ impl ClientPatch {
             require_pkce,
             first_party,
             refresh_without_offline_access,
+            backchannel_logout_uri,
             signing_alg,
             access_token_ttl,
         } = self;
@@ -217,6 +223,7 @@ impl ClientPatch {
             && require_pkce.is_none()
             && first_party.is_none()
             && refresh_without_offline_access.is_none()
+            && backchannel_logout_uri.is_none()
             && signing_alg.is_none()
             && access_token_ttl.is_none()
     }
@@ -242,6 +249,7 @@ impl ClientPatch {
             &mut client.refresh_without_offline_access,
             self.refresh_without_offline_access,
         );
+        set(&mut client.backchannel_logout_uri, self.backchannel_logout_uri);
         set(&mut client.signing_alg, self.signing_alg);
         set(&mut client.access_token_ttl, self.access_token_ttl);
     }
@@ -472,21 +480,35 @@ impl UserPatch {
 
 /// Disables or enables a user. Disabling takes effect at once: the user's browser sessions end
 /// and every grant they gave (refresh tokens, and the access tokens issued with them) is revoked.
-/// Enabling gives none of that back.
+/// Enabling gives none of that back. Returns the user and the sessions that ended (for
+/// back-channel logout).
 pub async fn set_user_disabled(
     store: &dyn Store,
     tenant: &TenantId,
     key: &str,
     disabled: bool,
     now: i64,
-) -> Result<User> {
+) -> Result<(User, Vec<BrowserSession>)> {
     // Marked disabled first, so that no sign-in slips in between the revocation and the flag.
     let user = update_user(store, tenant, key, |u| u.disabled = disabled, now).await?;
+    let mut ended = Vec::new();
     if disabled {
-        store.delete_user_sessions(tenant, &user.id).await?;
+        ended = end_sessions(store, tenant, &user.id, now).await?;
         store.revoke_user_grants(tenant, &user.id, None, now).await?;
     }
-    Ok(user)
+    Ok((user, ended))
+}
+
+/// Ends all of a user's sessions and returns them.
+async fn end_sessions(
+    store: &dyn Store,
+    tenant: &TenantId,
+    user: &UserId,
+    now: i64,
+) -> Result<Vec<BrowserSession>> {
+    let sessions = store.list_sessions(tenant, user, now).await?;
+    store.delete_user_sessions(tenant, user).await?;
+    Ok(sessions)
 }
 
 /// Sets a user's password (already hashed, see `password::hash`) and ends their browser
@@ -497,10 +519,10 @@ pub async fn set_user_password(
     key: &str,
     password_hash: String,
     now: i64,
-) -> Result<User> {
+) -> Result<(User, Vec<BrowserSession>)> {
     let user = update_user(store, tenant, key, |u| u.password_hash = Some(password_hash), now).await?;
-    store.delete_user_sessions(tenant, &user.id).await?;
-    Ok(user)
+    let ended = end_sessions(store, tenant, &user.id, now).await?;
+    Ok((user, ended))
 }
 
 /// A user's unexpired browser sessions, newest first.
@@ -521,7 +543,7 @@ pub async fn end_user_session(
     key: &str,
     id: &str,
     now: i64,
-) -> Result<()> {
+) -> Result<BrowserSession> {
     let user = require_user(store, tenant, key).await?;
     let not_found = || {
         Error::NotFound(format!(
@@ -531,19 +553,22 @@ pub async fn end_user_session(
         ))
     };
     let sessions = store.list_sessions(tenant, &user.id, now).await?;
-    if !sessions.iter().any(|s| s.id == id) {
-        return Err(not_found());
-    }
+    let session = sessions.into_iter().find(|s| s.id == id).ok_or_else(not_found)?;
     if !store.delete_session(tenant, id).await? {
         return Err(not_found());
     }
-    Ok(())
+    Ok(session)
 }
 
-/// Ends every session of a user; returns how many there were.
-pub async fn end_user_sessions(store: &dyn Store, tenant: &TenantId, key: &str) -> Result<u64> {
+/// Ends every session of a user and returns them.
+pub async fn end_user_sessions(
+    store: &dyn Store,
+    tenant: &TenantId,
+    key: &str,
+    now: i64,
+) -> Result<Vec<BrowserSession>> {
     let user = require_user(store, tenant, key).await?;
-    store.delete_user_sessions(tenant, &user.id).await
+    end_sessions(store, tenant, &user.id, now).await
 }
 
 pub async fn list_user_consents(store: &dyn Store, tenant: &TenantId, key: &str) -> Result<Vec<Consent>> {
@@ -602,6 +627,7 @@ mod tests {
             require_pkce: true,
             first_party: false,
             refresh_without_offline_access: false,
+            backchannel_logout_uri: None,
             allowed_scopes: vec!["openid".into()],
             allowed_audiences: vec![],
             signing_alg: Some(SigningAlg::ES256),

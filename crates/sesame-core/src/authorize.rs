@@ -718,6 +718,7 @@ pub async fn issue(
                 access_token: access_token.as_deref(),
                 // OpenID Connect Core §5.4: with an access token the claims come from userinfo.
                 with_profile_claims: access_token.is_none(),
+                sid: Some(&session.id),
             },
         )?;
         params.push(("id_token".to_owned(), id_token));
@@ -758,6 +759,7 @@ mod tests {
             require_pkce: true,
             first_party: false,
             refresh_without_offline_access: false,
+            backchannel_logout_uri: None,
             allowed_scopes: vec!["api".into()],
             allowed_audiences: vec![],
             signing_alg: None,

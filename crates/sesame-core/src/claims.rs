@@ -20,6 +20,8 @@ pub struct IdTokenFacts<'a> {
     /// Whether the profile and email claims go into the ID token itself (when no access token
     /// comes with it, there is no other way to get them).
     pub with_profile_claims: bool,
+    /// The browser session's id (`sid`, Back-Channel Logout §2.4), when issued from one.
+    pub sid: Option<&'a str>,
 }
 
 /// A level of assurance for password sign-in (ISO/IEC 29115 level 1 has the URI "0" in the
@@ -43,6 +45,9 @@ pub fn id_token(ctx: &Signer, client: &Client, user: &User, facts: &IdTokenFacts
     if let Some(nonce) = facts.nonce {
         claims.insert("nonce".into(), nonce.into());
     }
+    if let Some(sid) = facts.sid {
+        claims.insert("sid".into(), sid.into());
+    }
     claims.insert("acr".into(), ACR_PASSWORD.into());
     claims.insert("amr".into(), json!(facts.amr));
     if let Some(at) = facts.access_token {
@@ -53,6 +58,29 @@ pub fn id_token(ctx: &Signer, client: &Client, user: &User, facts: &IdTokenFacts
     }
     let json = serde_json::to_vec(&claims).map_err(|e| Error::Internal(e.to_string()))?;
     jwt::sign(key, jwt::Kind::IdToken, &json)
+}
+
+/// How long a logout token is valid (Back-Channel Logout §2.4 recommends at most two minutes).
+pub const LOGOUT_TOKEN_TTL: i64 = 120;
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// A logout token (OpenID Connect Back-Channel Logout 1.0 §2.4) telling `client` that the
+/// session `sid` of `sub` has ended.
+pub fn logout_token(ctx: &Signer, client: &Client, sub: &str, sid: &str) -> Result<String> {
+    let alg = client.signing_alg.unwrap_or(ctx.tenant.signing_alg);
+    let key = ctx.keyring.active(alg)?;
+    let claims = json!({
+        "iss": ctx.issuer,
+        "sub": sub,
+        "aud": client.client_id.as_str(),
+        "iat": ctx.now,
+        "exp": ctx.now + LOGOUT_TOKEN_TTL,
+        "jti": B64.encode(crate::crypto::random_bytes::<16>()),
+        "sid": sid,
+        "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
+    });
+    let json = serde_json::to_vec(&claims).map_err(|e| Error::Internal(e.to_string()))?;
+    jwt::sign(key, jwt::Kind::LogoutToken, &json)
 }
 
 /// OpenID Connect Core §3.1.3.6 `at_hash`: the left half of the hash of the token, with the
@@ -103,7 +131,7 @@ fn scope_claims(user: &User, scope: &str, claims: &mut Map<String, Value>) {
 }
 
 /// The claims Sesame can state, for discovery's `claims_supported`.
-pub const SUPPORTED: [&str; 17] = [
+pub const SUPPORTED: [&str; 18] = [
     "iss",
     "sub",
     "aud",
@@ -115,6 +143,7 @@ pub const SUPPORTED: [&str; 17] = [
     "amr",
     "azp",
     "at_hash",
+    "sid",
     "preferred_username",
     "name",
     "picture",

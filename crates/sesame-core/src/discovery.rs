@@ -43,6 +43,9 @@ pub fn openid_configuration(issuer: &str) -> Value {
     let obj = doc.as_object_mut().expect("object");
     obj.insert("userinfo_endpoint".into(), endpoint(issuer, "/userinfo").into());
     obj.insert("end_session_endpoint".into(), endpoint(issuer, "/logout").into());
+    // OpenID Connect Back-Channel Logout 1.0 §2.1.
+    obj.insert("backchannel_logout_supported".into(), true.into());
+    obj.insert("backchannel_logout_session_supported".into(), true.into());
     obj.insert("subject_types_supported".into(), json!(["public"]));
     obj.insert("claims_supported".into(), json!(crate::claims::SUPPORTED));
     obj.insert("claims_parameter_supported".into(), false.into());

@@ -14,6 +14,8 @@ pub enum Kind {
     AccessToken,
     /// `JWT`: ID tokens.
     IdToken,
+    /// `logout+jwt`: back-channel logout tokens.
+    LogoutToken,
 }
 
 /// Signs `claims` (JSON bytes) with the header pre-encoded in `key`.
@@ -21,6 +23,7 @@ pub fn sign(key: &ActiveKey, kind: Kind, claims: &[u8]) -> Result<String> {
     let header = match kind {
         Kind::AccessToken => &key.at_jwt_header_b64,
         Kind::IdToken => &key.jwt_header_b64,
+        Kind::LogoutToken => &key.logout_header_b64,
     };
     let mut out = String::with_capacity(header.len() + 1 + claims.len() * 4 / 3 + 4 + 360);
     out.push_str(header);

@@ -186,9 +186,24 @@ pub struct ActiveKey {
     pub at_jwt_header_b64: String,
     /// base64url of `{"alg":…,"typ":"JWT","kid":…}`, for ID tokens.
     pub jwt_header_b64: String,
+    /// base64url of `{"alg":…,"typ":"logout+jwt","kid":…}` (Back-Channel Logout §2.4).
+    pub logout_header_b64: String,
 }
 
 impl ActiveKey {
+    /// The key with its JWS headers encoded once, one per kind of token.
+    pub fn new(kid: String, pair: SigningKeyPair) -> ActiveKey {
+        let header =
+            |typ: &str| B64.encode(json!({"alg": pair.alg().as_str(), "typ": typ, "kid": kid}).to_string());
+        ActiveKey {
+            at_jwt_header_b64: header("at+jwt"),
+            jwt_header_b64: header("JWT"),
+            logout_header_b64: header("logout+jwt"),
+            kid,
+            pair,
+        }
+    }
+
     pub fn alg(&self) -> SigningAlg {
         self.pair.alg()
     }
@@ -280,17 +295,7 @@ impl Keyring {
                     })?;
                 let pair = SigningKeyPair::from_pkcs8(key.alg, &der);
                 der.zeroize();
-                let header = json!({"alg": key.alg.as_str(), "typ": "at+jwt", "kid": key.kid});
-                let id_header = json!({"alg": key.alg.as_str(), "typ": "JWT", "kid": key.kid});
-                active.insert(
-                    key.alg,
-                    Arc::new(ActiveKey {
-                        kid: key.kid.clone(),
-                        pair: pair?,
-                        at_jwt_header_b64: B64.encode(header.to_string()),
-                        jwt_header_b64: B64.encode(id_header.to_string()),
-                    }),
-                );
+                active.insert(key.alg, Arc::new(ActiveKey::new(key.kid.clone(), pair?)));
             }
         }
         let jwks = serde_json::to_vec(&json!({ "keys": published })).expect("value serializes");

@@ -192,6 +192,9 @@ pub struct Client {
     pub first_party: bool,
     /// Issues a refresh token with every authorization code, not only for `offline_access`.
     pub refresh_without_offline_access: bool,
+    /// Where Sesame POSTs a logout token when a browser session this client signed in with
+    /// ends (OpenID Connect Back-Channel Logout 1.0 §2.8).
+    pub backchannel_logout_uri: Option<String>,
     pub allowed_scopes: Vec<String>,
     pub allowed_audiences: Vec<String>,
     /// Overrides the tenant's algorithm for this client's tokens.
@@ -227,6 +230,15 @@ impl Client {
         }
         for uri in self.redirect_uris.iter().chain(&self.post_logout_redirect_uris) {
             validate_redirect_uri(uri)?;
+        }
+        if let Some(uri) = &self.backchannel_logout_uri {
+            validate_http_url("backchannel_logout_uri", uri)?;
+            // Back-Channel Logout §2.2: no fragment.
+            if uri.contains('#') {
+                return Err(Error::invalid_request(
+                    "backchannel_logout_uri must not contain a fragment",
+                ));
+            }
         }
         if self.client_type == ClientType::Public && !self.require_pkce {
             return Err(Error::invalid_request("a public client must use PKCE"));

@@ -96,6 +96,8 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_session(&self, tenant: &TenantId, id: &str) -> Result<bool>;
     /// Ends all of a user's sessions; returns how many.
     async fn delete_user_sessions(&self, tenant: &TenantId, user: &UserId) -> Result<u64>;
+    /// The clients that got an authorization code in a session (for back-channel logout).
+    async fn session_clients(&self, tenant: &TenantId, session_id: &str) -> Result<Vec<ClientId>>;
 
     // Authorization codes -----------------------------------------------------------------------
     async fn insert_code(&self, code: &AuthorizationCode) -> Result<()>;

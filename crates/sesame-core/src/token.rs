@@ -231,6 +231,7 @@ async fn authorization_code(
             amr: &stored.amr,
             access_token: Some(&access.token),
             with_profile_claims: true,
+            sid: Some(&stored.session_id),
         },
     )?;
     Ok(TokenResponse {
@@ -309,6 +310,8 @@ async fn refresh(
             amr: &stored.amr,
             access_token: Some(&access.token),
             with_profile_claims: true,
+            // A refresh can outlive the browser session; it names none.
+            sid: None,
         },
     )?;
     let response = TokenResponse {
@@ -773,6 +776,7 @@ mod tests {
             require_pkce: true,
             first_party: false,
             refresh_without_offline_access: false,
+            backchannel_logout_uri: None,
             allowed_scopes: vec!["read".into(), "write".into()],
             allowed_audiences: vec!["api".into(), "other".into()],
             signing_alg: Some(alg),

@@ -158,6 +158,7 @@ pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<
                 require_pkce: c.require_pkce,
                 first_party: c.first_party,
                 refresh_without_offline_access: c.refresh_without_offline_access,
+                backchannel_logout_uri: c.backchannel_logout_uri.clone(),
                 allowed_scopes: c.allowed_scopes.clone(),
                 allowed_audiences: c.allowed_audiences.clone(),
                 signing_alg: c.signing_alg,

@@ -87,6 +87,8 @@ pub struct ClientConfig {
     /// A refresh token with every authorization code, not only for `offline_access`.
     #[serde(default)]
     pub refresh_without_offline_access: bool,
+    /// Where logout tokens go when a session this client signed in with ends.
+    pub backchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub allowed_scopes: Vec<String>,
     #[serde(default)]

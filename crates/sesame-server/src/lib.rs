@@ -1,6 +1,7 @@
 //! The axum server: OAuth/OIDC routes, the admin API, metrics, and start-up.
 //! `main.rs` is the `sesamed` command line around [`start`].
 
+pub mod backchannel;
 pub mod bootstrap;
 pub mod browser;
 pub mod config;

@@ -21,6 +21,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     /// Where a trusted reverse proxy puts the client address (`client_address_header`).
     pub client_address_header: Option<axum::http::HeaderName>,
+    /// For calls to clients (back-channel logout).
+    pub http: reqwest::Client,
     pub master: Arc<MasterKey>,
     pub public_url: String,
     pub metrics: Arc<Metrics>,
@@ -96,6 +98,7 @@ impl App {
         App {
             store,
             client_address_header: None,
+            http: crate::backchannel::http_client(),
             master: Arc::new(master),
             public_url,
             metrics,

@@ -1759,6 +1759,128 @@ async fn logout_without_a_hint_asks_and_needs_the_csrf_token() {
     assert_eq!(silent(&b, &rp).await.get("error"), Some("login_required"));
 }
 
+/// A client's back-channel logout endpoint (Back-Channel Logout §2.5): collects the logout
+/// tokens POSTed to it.
+async fn logout_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let app = axum::Router::new().route(
+        "/backchannel",
+        axum::routing::post(move |body: String| {
+            let tx = tx.clone();
+            async move {
+                let token = form_urlencoded::parse(body.as_bytes())
+                    .find(|(k, _)| k == "logout_token")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                let _ = tx.send(token);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/backchannel"), rx)
+}
+
+/// Verifies an EdDSA JWT against the tenant's JWKS; returns (header, claims).
+async fn verified_eddsa(s: &TestServer, token: &str) -> (Value, Value) {
+    let (header, claims) = jwt_parts(token);
+    let jwks: Value = s
+        .http
+        .get(s.url(&format!("/t/{T}/jwks")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .expect("the kid is published");
+    let x = B64.decode(key["x"].as_str().unwrap()).unwrap();
+    let (signed, sig) = token.rsplit_once('.').unwrap();
+    aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ED25519, x)
+        .verify(signed.as_bytes(), &B64.decode(sig).unwrap())
+        .expect("the signature verifies");
+    (header, claims)
+}
+
+async fn next_logout_token(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a logout token arrives")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn ending_a_session_sends_back_channel_logout_tokens_to_its_clients() {
+    let s = TestServer::sqlite().await;
+    let sub = user(&s, "alice").await;
+    let (uri, mut rx) = logout_receiver().await;
+    let rp = Rp::create(
+        &s,
+        json!({"first_party": true, "signing_alg": "EdDSA", "backchannel_logout_uri": uri}),
+    )
+    .await;
+    // Another client in the same session, without a back-channel URI: told nothing.
+    let quiet = Rp::create(&s, json!({"first_party": true})).await;
+    let b = Browser::new(&s);
+    let tok = tokens(&s, &b, &rp, "alice", &[]).await;
+    let (_, id) = jwt_parts(str_of(&tok, "id_token"));
+    let sid = id["sid"]
+        .as_str()
+        .expect("the ID token names the session")
+        .to_owned();
+    assert!(silent(&b, &quiet).await.get("code").is_some());
+
+    // RP-initiated logout ends the session: the client hears of it.
+    let page = b
+        .get(
+            "/logout",
+            &[
+                ("id_token_hint", str_of(&tok, "id_token")),
+                ("post_logout_redirect_uri", BYE),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let token = next_logout_token(&mut rx).await;
+    let (header, claims) = verified_eddsa(&s, &token).await;
+    assert_eq!(header["typ"], "logout+jwt");
+    assert_eq!(claims["iss"], s.url(&format!("/t/{T}")));
+    assert_eq!(claims["aud"], rp.id.as_str());
+    assert_eq!(claims["sub"], sub.as_str());
+    assert_eq!(claims["sid"], sid.as_str());
+    assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    assert!(claims.get("nonce").is_none(), "§2.4: a logout token has no nonce");
+    assert!(claims["jti"].is_string());
+    let iat = claims["iat"].as_i64().unwrap();
+    assert!(claims["exp"].as_i64().unwrap() > iat && claims["exp"].as_i64().unwrap() <= iat + 120);
+
+    // An administrator ending the next session: the same.
+    let tok = tokens(&s, &b, &rp, "alice", &[]).await;
+    let (_, id) = jwt_parts(str_of(&tok, "id_token"));
+    let (status, body) = s
+        .admin(
+            Method::DELETE,
+            &format!("/tenants/{T}/users/alice/sessions"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["deleted"], 1);
+    let (_, claims) = jwt_parts(&next_logout_token(&mut rx).await);
+    assert_eq!(claims["sid"], id["sid"]);
+    assert_ne!(claims["sid"].as_str(), Some(sid.as_str()));
+    // Nothing else was sent (the quiet client has no URI).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.try_recv().is_err());
+}
+
 // ---------------------------------------------------------------------------------------------
 // 10. Disabled users
 

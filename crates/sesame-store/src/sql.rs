@@ -89,6 +89,7 @@ struct ClientRow {
     require_pkce: bool,
     first_party: bool,
     refresh_without_offline_access: bool,
+    backchannel_logout_uri: Option<String>,
     allowed_scopes: String,
     allowed_audiences: String,
     signing_alg: Option<String>,
@@ -100,7 +101,7 @@ struct ClientRow {
 const CLIENT_COLUMNS: &str =
     "tenant_id, client_id, name, client_type, secret_hash, grant_types, redirect_uris, \
      post_logout_redirect_uris, require_pkce, first_party, refresh_without_offline_access, \
-     allowed_scopes, allowed_audiences, signing_alg, access_token_ttl, disabled, created_at, updated_at";
+     backchannel_logout_uri, allowed_scopes, allowed_audiences, signing_alg, access_token_ttl, disabled, created_at, updated_at";
 
 fn json_list<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<Vec<T>> {
     serde_json::from_str(text).map_err(|e| corrupt(what, e))
@@ -127,6 +128,7 @@ fn client_from_row(r: ClientRow) -> Result<Client> {
         require_pkce: r.require_pkce,
         first_party: r.first_party,
         refresh_without_offline_access: r.refresh_without_offline_access,
+        backchannel_logout_uri: r.backchannel_logout_uri,
         allowed_scopes: json_list("scopes", &r.allowed_scopes)?,
         allowed_audiences: json_list("audiences", &r.allowed_audiences)?,
         signing_alg: r
@@ -255,6 +257,7 @@ macro_rules! bind_client {
             .bind($c.require_pkce)
             .bind($c.first_party)
             .bind($c.refresh_without_offline_access)
+            .bind(&$c.backchannel_logout_uri)
             .bind(to_json(&$c.allowed_scopes))
             .bind(to_json(&$c.allowed_audiences))
             .bind($c.signing_alg.map(|a| a.as_str()))
@@ -484,7 +487,7 @@ impl Store for SqlStore {
     async fn create_client(&self, client: &Client) -> Result<()> {
         let sql = format!(
             "INSERT INTO client ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-         $15, $16, $17, $18)"
+         $15, $16, $17, $18, $19)"
         );
         with_pool!(self, p => {
             let mut tx = p.begin().await.map_err(db)?;
@@ -501,8 +504,9 @@ impl Store for SqlStore {
     async fn update_client(&self, client: &Client) -> Result<bool> {
         let sql = "UPDATE client SET name = $3, client_type = $4, secret_hash = $5, grant_types = $6, \
                    redirect_uris = $7, post_logout_redirect_uris = $8, require_pkce = $9, first_party = $10, \
-                   refresh_without_offline_access = $11, allowed_scopes = $12, allowed_audiences = $13, \
-                   signing_alg = $14, access_token_ttl = $15, disabled = $16, updated_at = $17 \
+                   refresh_without_offline_access = $11, backchannel_logout_uri = $12, allowed_scopes = $13, \
+                   allowed_audiences = $14, signing_alg = $15, access_token_ttl = $16, disabled = $17, \
+                   updated_at = $18 \
                    WHERE tenant_id = $1 AND client_id = $2";
         let c = client;
         with_pool!(self, p => {
@@ -519,6 +523,7 @@ impl Store for SqlStore {
                 .bind(c.require_pkce)
                 .bind(c.first_party)
                 .bind(c.refresh_without_offline_access)
+                .bind(&c.backchannel_logout_uri)
                 .bind(to_json(&c.allowed_scopes))
                 .bind(to_json(&c.allowed_audiences))
                 .bind(c.signing_alg.map(|a| a.as_str()))
@@ -826,6 +831,10 @@ impl Store for SqlStore {
 
     async fn delete_user_sessions(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
         signin::delete_user_sessions(self, tenant, user).await
+    }
+
+    async fn session_clients(&self, tenant: &TenantId, session_id: &str) -> Result<Vec<ClientId>> {
+        signin::session_clients(self, tenant, session_id).await
     }
 
     async fn insert_code(&self, code: &AuthorizationCode) -> Result<()> {

@@ -35,6 +35,7 @@ fn client(t: &TenantId, id: &str) -> Client {
         require_pkce: false,
         first_party: false,
         refresh_without_offline_access: false,
+        backchannel_logout_uri: Some("https://app.example/backchannel".into()),
         allowed_scopes: vec!["read".into()],
         allowed_audiences: vec!["api".into()],
         signing_alg: Some(SigningAlg::ES256),
@@ -480,6 +481,23 @@ async fn codes_are_redeemed_once(s: &SqlStore) {
     };
     s.insert_code(&bare).await.unwrap();
     assert_eq!(s.get_code(&a, &[2; 32]).await.unwrap(), Some(bare));
+    // The clients a session signed in to, each once, for back-channel logout.
+    let other_client = code(&a, 7, "grant-7", "app", &alice);
+    let other_session = AuthorizationCode {
+        session_id: "sess-2".into(),
+        ..code(&a, 8, "grant-8", "cli", &alice)
+    };
+    s.insert_code(&other_client).await.unwrap();
+    s.insert_code(&other_session).await.unwrap();
+    assert_eq!(
+        s.session_clients(&a, "sess-1").await.unwrap(),
+        [cid("app"), cid("web")]
+    );
+    assert_eq!(s.session_clients(&a, "sess-2").await.unwrap(), [cid("cli")]);
+    assert!(
+        s.session_clients(&b, "sess-1").await.unwrap().is_empty(),
+        "tenant-scoped"
+    );
 
     assert!(s.redeem_code(&a, &[1; 32], 130, "at-1", 3_730).await.unwrap());
     let redeemed = AuthorizationCode {

@@ -398,14 +398,16 @@ pub async fn set_password(
     let tid = tenant_id(&t)?;
     admin::require_user(&*app.store, &tid, &u).await?;
     let hash = hash_password(body.password).await?;
-    let user = admin::set_user_password(&*app.store, &tid, &u, hash, sesame_core::now()).await?;
+    let (user, ended) = admin::set_user_password(&*app.store, &tid, &u, hash, sesame_core::now()).await?;
+    sessions_ended(&app, &tid, ended).await;
     Ok(user_view(&user))
 }
 
 /// Disabling ends the user's sessions and revokes their grants (see `admin::set_user_disabled`).
 async fn set_user_disabled(app: AppState, t: String, u: String, disabled: bool) -> ApiResult<Response> {
-    let user =
-        admin::set_user_disabled(&*app.store, &tenant_id(&t)?, &u, disabled, sesame_core::now()).await?;
+    let tid = tenant_id(&t)?;
+    let (user, ended) = admin::set_user_disabled(&*app.store, &tid, &u, disabled, sesame_core::now()).await?;
+    sessions_ended(&app, &tid, ended).await;
     Ok(user_view(&user))
 }
 
@@ -421,6 +423,14 @@ pub async fn enable_user(
     Path((t, u)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     set_user_disabled(app, t, u, false).await
+}
+
+/// Back-channel logout for sessions an administrator ended. A disabled tenant has no clients
+/// to tell, so nothing is sent for it.
+async fn sessions_ended(app: &AppState, tenant: &TenantId, sessions: Vec<BrowserSession>) {
+    if let Ok(t) = app.tenant(tenant.as_str()).await {
+        crate::backchannel::sessions_ended(app, &t, sessions);
+    }
 }
 
 /// What the admin API shows of a browser session: never the cookie or its hash.
@@ -462,7 +472,9 @@ pub async fn delete_session(
     State(app): State<AppState>,
     Path((t, u, id)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    admin::end_user_session(&*app.store, &tenant_id(&t)?, &u, &id, sesame_core::now()).await?;
+    let tid = tenant_id(&t)?;
+    let ended = admin::end_user_session(&*app.store, &tid, &u, &id, sesame_core::now()).await?;
+    sessions_ended(&app, &tid, vec![ended]).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -470,7 +482,10 @@ pub async fn delete_sessions(
     State(app): State<AppState>,
     Path((t, u)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let deleted = admin::end_user_sessions(&*app.store, &tenant_id(&t)?, &u).await?;
+    let tid = tenant_id(&t)?;
+    let ended = admin::end_user_sessions(&*app.store, &tid, &u, sesame_core::now()).await?;
+    let deleted = ended.len();
+    sessions_ended(&app, &tid, ended).await;
     Ok(axum::Json(json!({ "deleted": deleted })).into_response())
 }
 

@@ -163,8 +163,11 @@ pub async fn login(
     if let Err(e) = app.store.insert_session(&session).await {
         return flow.unavailable(e);
     }
-    if let Ok(Some(old)) = flow.current_session().await {
-        let _ = app.store.delete_session(&t.tenant.id, &old.0.id).await;
+    // The browser's previous session, if any, ends: one person per browser and tenant.
+    if let Ok(Some((old, _))) = flow.current_session().await {
+        if app.store.delete_session(&t.tenant.id, &old.id).await.is_ok() {
+            crate::backchannel::sessions_ended(&app, &t, vec![old]);
+        }
     }
     let mut resp = flow
         .proceed(

@@ -95,6 +95,7 @@ async fn end_session(
         if let Err(e) = app.store.delete_session(&t.tenant.id, &session.id).await {
             return core_error_page(Some(&brand(&t)), e);
         }
+        crate::backchannel::sessions_ended(app, &t, vec![session.clone()]);
     }
     let mut resp = match &request.post_logout_redirect_uri {
         Some(uri) => {

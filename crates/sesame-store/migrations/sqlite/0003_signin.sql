@@ -13,6 +13,7 @@ ALTER TABLE client ADD COLUMN post_logout_redirect_uris TEXT NOT NULL DEFAULT '[
 ALTER TABLE client ADD COLUMN require_pkce BOOLEAN NOT NULL DEFAULT TRUE;
 ALTER TABLE client ADD COLUMN first_party BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE client ADD COLUMN refresh_without_offline_access BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE client ADD COLUMN backchannel_logout_uri TEXT;
 
 CREATE TABLE browser_session (
     tenant_id   TEXT NOT NULL REFERENCES tenant (id),
@@ -53,6 +54,8 @@ CREATE TABLE authorization_code (
     PRIMARY KEY (tenant_id, code_hash)
 );
 CREATE INDEX authorization_code_grant ON authorization_code (tenant_id, grant_id);
+-- Which clients a session signed in to, for back-channel logout when it ends.
+CREATE INDEX authorization_code_session ON authorization_code (tenant_id, session_id);
 CREATE INDEX authorization_code_expires_at ON authorization_code (expires_at);
 
 CREATE TABLE refresh_token (

@@ -163,6 +163,22 @@ pub(super) async fn delete_user_sessions(s: &SqlStore, tenant: &TenantId, user: 
         .map_err(db))
 }
 
+pub(super) async fn session_clients(
+    s: &SqlStore,
+    tenant: &TenantId,
+    session_id: &str,
+) -> Result<Vec<ClientId>> {
+    let ids: Vec<String> = with_pool!(s, p => sqlx::query_scalar(
+        "SELECT DISTINCT client_id FROM authorization_code \
+         WHERE tenant_id = $1 AND session_id = $2 ORDER BY client_id")
+        .bind(tenant.as_str())
+        .bind(session_id)
+        .fetch_all(p)
+        .await
+        .map_err(db))?;
+    ids.iter().map(|id| client_id("code client", id)).collect()
+}
+
 // Authorization codes -------------------------------------------------------------------------
 
 const CODE_COLUMNS: &str =
