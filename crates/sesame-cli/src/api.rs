@@ -311,6 +311,14 @@ pub fn tenant_body(c: &TenantCreate) -> Value {
     if let Some(logo) = &c.logo_url {
         body.insert("logo_url".into(), json!(logo));
     }
+    for (key, ttl) in [
+        ("session_ttl", c.session_ttl),
+        ("refresh_token_ttl", c.refresh_token_ttl),
+    ] {
+        if let Some(ttl) = ttl {
+            body.insert(key.into(), json!(ttl));
+        }
+    }
     Value::Object(body)
 }
 
@@ -325,6 +333,14 @@ pub fn tenant_patch(t: &TenantUpdate) -> Value {
             body.insert(key.into(), Value::Null);
         } else if let Some(value) = value {
             body.insert(key.into(), json!(value));
+        }
+    }
+    for (key, ttl) in [
+        ("session_ttl", t.session_ttl),
+        ("refresh_token_ttl", t.refresh_token_ttl),
+    ] {
+        if let Some(ttl) = ttl {
+            body.insert(key.into(), json!(ttl));
         }
     }
     Value::Object(body)

@@ -106,6 +106,12 @@ pub struct TenantCreate {
     /// http(s) URL of a logo shown on the sign-in pages
     #[arg(long, value_name = "URL")]
     pub logo_url: Option<String>,
+    /// Browser session lifetime in seconds [default: 86400]
+    #[arg(long, value_name = "SECS")]
+    pub session_ttl: Option<u64>,
+    /// Refresh-token lifetime in seconds, started again at each use [default: 604800]
+    #[arg(long, value_name = "SECS")]
+    pub refresh_token_ttl: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +136,12 @@ pub struct TenantUpdate {
     /// Remove the logo
     #[arg(long, group = "fields")]
     pub clear_logo_url: bool,
+    /// Browser session lifetime in seconds
+    #[arg(long, value_name = "SECS", group = "fields")]
+    pub session_ttl: Option<u64>,
+    /// Refresh-token lifetime in seconds, started again at each use
+    #[arg(long, value_name = "SECS", group = "fields")]
+    pub refresh_token_ttl: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

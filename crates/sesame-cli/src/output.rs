@@ -14,6 +14,8 @@ const TENANT_FIELDS: &[&str] = &[
     "disabled",
     "signing_alg",
     "access_token_ttl",
+    "session_ttl",
+    "refresh_token_ttl",
     "issuer",
     "created_at",
 ];

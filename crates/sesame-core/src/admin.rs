@@ -48,8 +48,9 @@ pub async fn require_tenant(store: &dyn Store, id: &TenantId) -> Result<Tenant> 
         .ok_or_else(|| Error::NotFound(format!("tenant '{id}' does not exist")))
 }
 
-/// Changes to a tenant's presentation: an absent field stays; `"logo_url": null` removes the
-/// logo and `"display_name": null` restores the default (the tenant id).
+/// Changes to a tenant's presentation and sign-in lifetimes: an absent field stays;
+/// `"logo_url": null` removes the logo and `"display_name": null` restores the default (the
+/// tenant id).
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantPatch {
@@ -57,11 +58,16 @@ pub struct TenantPatch {
     pub display_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     pub logo_url: Option<Option<String>>,
+    pub session_ttl: Option<i64>,
+    pub refresh_token_ttl: Option<i64>,
 }
 
 impl TenantPatch {
     pub fn is_empty(&self) -> bool {
-        self.display_name.is_none() && self.logo_url.is_none()
+        self.display_name.is_none()
+            && self.logo_url.is_none()
+            && self.session_ttl.is_none()
+            && self.refresh_token_ttl.is_none()
     }
 
     pub fn apply(self, tenant: &mut Tenant) {
@@ -71,13 +77,19 @@ impl TenantPatch {
         if let Some(logo) = self.logo_url {
             tenant.logo_url = logo;
         }
+        if let Some(ttl) = self.session_ttl {
+            tenant.session_ttl = ttl;
+        }
+        if let Some(ttl) = self.refresh_token_ttl {
+            tenant.refresh_token_ttl = ttl;
+        }
     }
 }
 
 pub async fn update_tenant(store: &dyn Store, id: &TenantId, patch: TenantPatch) -> Result<Tenant> {
     if patch.is_empty() {
         return Err(Error::invalid_request(
-            "nothing to change: give display_name or logo_url",
+            "nothing to change: give display_name, logo_url, session_ttl or refresh_token_ttl",
         ));
     }
     let mut tenant = require_tenant(store, id).await?;

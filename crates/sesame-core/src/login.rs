@@ -16,8 +16,6 @@ use std::future::Future;
 use std::sync::LazyLock;
 use zeroize::Zeroizing;
 
-/// How long a browser session lasts after sign-in.
-pub const SESSION_TTL: i64 = 24 * 3600;
 /// Failures older than this are forgotten.
 pub const FAILURE_WINDOW: i64 = 3600;
 /// Failures allowed before delays start: per account, and per client address (which many
@@ -157,6 +155,7 @@ pub fn new_session(
     amr: &[&str],
     user_agent: Option<&str>,
     ip: Option<&str>,
+    ttl: i64,
     now: i64,
 ) -> (String, BrowserSession) {
     let secret = B64.encode(crate::crypto::random_bytes::<32>());
@@ -170,7 +169,7 @@ pub fn new_session(
         user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
         ip: ip.map(str::to_owned),
         created_at: now,
-        expires_at: now + SESSION_TTL,
+        expires_at: now + ttl,
     };
     (secret, session)
 }

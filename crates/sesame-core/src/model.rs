@@ -10,6 +10,11 @@ use std::str::FromStr;
 /// published for this long plus a margin, so every token they signed can still be verified.
 pub const MAX_ACCESS_TOKEN_TTL: i64 = 24 * 3600;
 pub const DEFAULT_ACCESS_TOKEN_TTL: i64 = 3600;
+pub const DEFAULT_SESSION_TTL: i64 = 24 * 3600;
+/// Refresh tokens slide: each rotation starts this lifetime again.
+pub const DEFAULT_REFRESH_TOKEN_TTL: i64 = 7 * 24 * 3600;
+const MAX_SESSION_TTL: i64 = 30 * 24 * 3600;
+const MAX_REFRESH_TOKEN_TTL: i64 = 365 * 24 * 3600;
 
 /// JWS algorithms Sesame signs with (RFC 7518 §3.1, RFC 8037 §3.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -139,6 +144,10 @@ pub struct Tenant {
     /// The algorithm for clients that do not choose their own.
     pub signing_alg: SigningAlg,
     pub access_token_ttl: i64,
+    /// How long a browser session lasts after sign-in.
+    pub session_ttl: i64,
+    /// A refresh token's lifetime, started again at each rotation.
+    pub refresh_token_ttl: i64,
     /// Shown on the sign-in pages beside the display name (an https URL).
     pub logo_url: Option<String>,
     pub created_at: i64,
@@ -152,6 +161,8 @@ impl Tenant {
             disabled: false,
             signing_alg: SigningAlg::RS256,
             access_token_ttl: DEFAULT_ACCESS_TOKEN_TTL,
+            session_ttl: DEFAULT_SESSION_TTL,
+            refresh_token_ttl: DEFAULT_REFRESH_TOKEN_TTL,
             logo_url: None,
             created_at: now,
         }
@@ -159,6 +170,16 @@ impl Tenant {
 
     pub fn validate(&self) -> Result<()> {
         validate_ttl("access_token_ttl", self.access_token_ttl)?;
+        for (field, ttl, max) in [
+            ("session_ttl", self.session_ttl, MAX_SESSION_TTL),
+            ("refresh_token_ttl", self.refresh_token_ttl, MAX_REFRESH_TOKEN_TTL),
+        ] {
+            if !(60..=max).contains(&ttl) {
+                return Err(Error::InvalidRequest(format!(
+                    "{field} must be between 60 and {max} seconds, not {ttl}"
+                )));
+            }
+        }
         if self.display_name.chars().count() > 200 {
             return Err(Error::invalid_request(
                 "display_name is longer than 200 characters",

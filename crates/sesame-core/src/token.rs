@@ -15,8 +15,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-/// Sliding lifetime of a refresh token: each rotation starts it again.
-pub const REFRESH_TOKEN_TTL: i64 = 7 * 24 * 3600;
 /// How long after a rotation the old refresh token still gets the same answer, for a client
 /// whose first answer was lost or that refreshed twice at once.
 pub const REFRESH_REUSE_GRACE: i64 = 30;
@@ -437,7 +435,7 @@ fn new_refresh_token(
         auth_time,
         amr: amr.to_vec(),
         created_at: ctx.now,
-        expires_at: ctx.now + REFRESH_TOKEN_TTL,
+        expires_at: ctx.now + ctx.tenant.refresh_token_ttl,
         access_jti: Some(access.jti.clone()),
         access_exp: Some(access.exp),
         rotated_at: None,

@@ -123,6 +123,12 @@ pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<
         if let Some(t) = decl.access_token_ttl {
             tenant.access_token_ttl = t;
         }
+        if let Some(t) = decl.session_ttl {
+            tenant.session_ttl = t;
+        }
+        if let Some(t) = decl.refresh_token_ttl {
+            tenant.refresh_token_ttl = t;
+        }
         if let Some(l) = &decl.logo_url {
             tenant.logo_url = Some(l.clone());
         }

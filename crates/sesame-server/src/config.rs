@@ -54,6 +54,10 @@ pub struct TenantConfig {
     pub display_name: Option<String>,
     pub signing_alg: Option<SigningAlg>,
     pub access_token_ttl: Option<i64>,
+    /// Browser session lifetime in seconds (default one day).
+    pub session_ttl: Option<i64>,
+    /// Refresh token lifetime in seconds, started again at each rotation (default 7 days).
+    pub refresh_token_ttl: Option<i64>,
     /// Shown on the sign-in pages (an http(s) URL).
     pub logo_url: Option<String>,
     #[serde(default)]

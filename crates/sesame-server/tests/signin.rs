@@ -1881,6 +1881,58 @@ async fn ending_a_session_sends_back_channel_logout_tokens_to_its_clients() {
     assert!(rx.try_recv().is_err());
 }
 
+#[tokio::test]
+async fn session_and_refresh_lifetimes_are_the_tenants() {
+    let s = TestServer::sqlite().await;
+    let (status, t) = s
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{T}"),
+            Some(json!({"session_ttl": 600, "refresh_token_ttl": 3600})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(
+        (t["session_ttl"].as_i64(), t["refresh_token_ttl"].as_i64()),
+        (Some(600), Some(3600))
+    );
+    for bad in [
+        json!({"session_ttl": 59}),
+        json!({"refresh_token_ttl": 400 * 86_400}),
+    ] {
+        let (status, body) = s.admin(Method::PATCH, &format!("/tenants/{T}"), Some(bad)).await;
+        expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
+    }
+
+    user(&s, "alice").await;
+    let rp = Rp::create(&s, json!({"first_party": true})).await;
+    let b = Browser::new(&s);
+    let (_, challenge) = pkce();
+    let page = b.authorize(&code_request(&rp, &challenge, &[])).await;
+    let page = b.login(&page, "alice", PW).await;
+    let cookie = page.set_cookie("sesame_session").expect("a session cookie");
+    assert!(cookie.contains("; Max-Age=600"), "{cookie}");
+    let (status, body) = s
+        .admin(Method::GET, &format!("/tenants/{T}/users/alice/sessions"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let session = &body["sessions"][0];
+    assert_eq!(
+        session["expires_at"].as_i64().unwrap() - session["created_at"].as_i64().unwrap(),
+        600
+    );
+
+    let tok = tokens(&s, &b, &rp, "alice", &[("scope", "openid offline_access")]).await;
+    let refresh = str_of(&tok, "refresh_token");
+    let basic = Some((rp.id.as_str(), rp.secret.as_deref().unwrap()));
+    let (_, _, info) = s.post_form(T, "/introspect", basic, &[("token", refresh)]).await;
+    assert_eq!(info["token_type"], "refresh_token", "{info}");
+    assert_eq!(
+        info["exp"].as_i64().unwrap() - info["iat"].as_i64().unwrap(),
+        3600
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 10. Disabled users
 

@@ -59,9 +59,9 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
 
 const BUMP_GENERATION: &str = "UPDATE generation SET value = value + 1 WHERE id = 1";
 
-type TenantRow = (String, String, bool, String, i64, Option<String>, i64);
-const TENANT_COLUMNS: &str =
-    "id, display_name, disabled, signing_alg, access_token_ttl, logo_url, created_at";
+type TenantRow = (String, String, bool, String, i64, i64, i64, Option<String>, i64);
+const TENANT_COLUMNS: &str = "id, display_name, disabled, signing_alg, access_token_ttl, session_ttl, \
+     refresh_token_ttl, logo_url, created_at";
 
 fn tenant_from_row(r: TenantRow) -> Result<Tenant> {
     Ok(Tenant {
@@ -70,8 +70,10 @@ fn tenant_from_row(r: TenantRow) -> Result<Tenant> {
         disabled: r.2,
         signing_alg: r.3.parse().map_err(|e| corrupt("tenant signing_alg", e))?,
         access_token_ttl: r.4,
-        logo_url: r.5,
-        created_at: r.6,
+        session_ttl: r.5,
+        refresh_token_ttl: r.6,
+        logo_url: r.7,
+        created_at: r.8,
     })
 }
 
@@ -406,12 +408,14 @@ impl Store for SqlStore {
     async fn create_tenant(&self, tenant: &Tenant, keys: &[StoredKey]) -> Result<()> {
         with_pool!(self, p => {
             let mut tx = p.begin().await.map_err(db)?;
-            sqlx::query(&format!("INSERT INTO tenant ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+            sqlx::query(&format!("INSERT INTO tenant ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
                 .bind(tenant.id.as_str())
                 .bind(&tenant.display_name)
                 .bind(tenant.disabled)
                 .bind(tenant.signing_alg.as_str())
                 .bind(tenant.access_token_ttl)
+                .bind(tenant.session_ttl)
+                .bind(tenant.refresh_token_ttl)
                 .bind(&tenant.logo_url)
                 .bind(tenant.created_at)
                 .execute(&mut *tx)
@@ -432,13 +436,15 @@ impl Store for SqlStore {
         with_pool!(self, p => {
             let mut tx = p.begin().await.map_err(db)?;
             let n = sqlx::query(
-                "UPDATE tenant SET display_name = $2, signing_alg = $3, access_token_ttl = $4, logo_url = $5 \
-                 WHERE id = $1")
+                "UPDATE tenant SET display_name = $2, signing_alg = $3, access_token_ttl = $4, logo_url = $5, \
+                 session_ttl = $6, refresh_token_ttl = $7 WHERE id = $1")
                 .bind(tenant.id.as_str())
                 .bind(&tenant.display_name)
                 .bind(tenant.signing_alg.as_str())
                 .bind(tenant.access_token_ttl)
                 .bind(&tenant.logo_url)
+                .bind(tenant.session_ttl)
+                .bind(tenant.refresh_token_ttl)
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?

@@ -51,6 +51,8 @@ async fn tenants_are_created_read_listed_and_disabled(s: &SqlStore) {
     let g0 = s.generation().await.unwrap();
     let a = Tenant {
         logo_url: Some("https://acme.example/logo.svg".into()),
+        session_ttl: 7_200,
+        refresh_token_ttl: 86_400,
         ..Tenant::new(tid("acme"), 100)
     };
     s.create_tenant(&a, &initial_keys(&master, &a.id)).await.unwrap();
@@ -80,8 +82,11 @@ async fn tenants_are_created_read_listed_and_disabled(s: &SqlStore) {
     changed.display_name = "Acme Corp".into();
     changed.signing_alg = SigningAlg::EdDSA;
     changed.logo_url = Some("https://cdn.example/acme.png".into());
+    changed.session_ttl = 600;
+    changed.refresh_token_ttl = 3_600;
     assert!(s.update_tenant(&changed).await.unwrap());
     let got = s.get_tenant(&a.id).await.unwrap().unwrap();
+    assert_eq!((got.session_ttl, got.refresh_token_ttl), (600, 3_600));
     assert_eq!(
         (got.display_name.as_str(), got.signing_alg),
         ("Acme Corp", SigningAlg::EdDSA)

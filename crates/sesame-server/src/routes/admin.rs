@@ -81,6 +81,8 @@ pub struct NewTenant {
     display_name: Option<String>,
     signing_alg: Option<SigningAlg>,
     access_token_ttl: Option<i64>,
+    session_ttl: Option<i64>,
+    refresh_token_ttl: Option<i64>,
     logo_url: Option<String>,
 }
 
@@ -95,6 +97,12 @@ pub async fn create_tenant(State(app): State<AppState>, Json(body): Json<NewTena
     }
     if let Some(ttl) = body.access_token_ttl {
         tenant.access_token_ttl = ttl;
+    }
+    if let Some(ttl) = body.session_ttl {
+        tenant.session_ttl = ttl;
+    }
+    if let Some(ttl) = body.refresh_token_ttl {
+        tenant.refresh_token_ttl = ttl;
     }
     tenant.logo_url = body.logo_url;
     tenant.validate()?;

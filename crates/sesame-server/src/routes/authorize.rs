@@ -153,11 +153,13 @@ pub async fn login(
     // A new session, with a new secret, at every sign-in: whatever session cookie the browser
     // had (perhaps one planted by someone else) is never promoted (session fixation).
     let now = sesame_core::now();
+    let ttl = t.tenant.session_ttl;
     let (secret, session) = login::new_session(
         &user,
         &["pwd"],
         browser.user_agent.as_deref(),
         browser.ip.as_deref(),
+        ttl,
         now,
     );
     if let Err(e) = app.store.insert_session(&session).await {
@@ -180,7 +182,7 @@ pub async fn login(
         .await;
     resp.headers_mut().append(
         header::SET_COOKIE,
-        flow.jar().set(SESSION_COOKIE, &secret, Some(login::SESSION_TTL)),
+        flow.jar().set(SESSION_COOKIE, &secret, Some(ttl)),
     );
     resp
 }

@@ -6,6 +6,9 @@
 -- cascade away) the grants whose access tokens still need revoking.
 
 ALTER TABLE tenant ADD COLUMN logo_url TEXT;
+-- Sign-in lifetimes per tenant: browser session 1 day, refresh token 7 days (sliding).
+ALTER TABLE tenant ADD COLUMN session_ttl BIGINT NOT NULL DEFAULT 86400;
+ALTER TABLE tenant ADD COLUMN refresh_token_ttl BIGINT NOT NULL DEFAULT 604800;
 
 ALTER TABLE client ADD COLUMN post_logout_redirect_uris TEXT NOT NULL DEFAULT '[]'; -- JSON array
 -- Clients created before this migration could only use client_credentials, where PKCE never
