@@ -81,110 +81,7 @@ pub async fn login(
     browser: Browser,
     body: Bytes,
 ) -> Response {
-    let t = match app.tenant(&tenant).await {
-        Ok(t) => t,
-        Err(e) => return core_error_page(None, e),
-    };
-    let flow = Flow {
-        app: &app,
-        t: &t,
-        browser: &browser,
-    };
-    let Submitted {
-        form,
-        pending,
-        client,
-        req,
-    } = match flow.submitted(&body).await {
-        Ok(ok) => ok,
-        Err(resp) => return resp,
-    };
-    let username = form.single("username").ok().flatten().unwrap_or("");
-    let password = Zeroizing::new(form.single("password").ok().flatten().unwrap_or("").to_owned());
-    let attempt = Attempt {
-        username,
-        password,
-        ip: browser.ip.as_deref(),
-    };
-    let outcome = login::sign_in(
-        &*app.store,
-        &t.tenant.id,
-        attempt,
-        sesame_core::now(),
-        |phc, pw| async move {
-            tokio::task::spawn_blocking(move || login::verify_password(phc.as_deref(), &pw))
-                .await
-                .map_err(|e| Error::Internal(format!("password verification task: {e}")))
-        },
-    )
-    .await;
-    app.metrics.sign_in(match &outcome {
-        Ok(Outcome::SignedIn(_)) => "signed_in",
-        Ok(Outcome::Refused) => "refused",
-        Ok(Outcome::Throttled { .. }) => "throttled",
-        Err(_) => "error",
-    });
-    let user = match outcome {
-        Ok(Outcome::SignedIn(user)) => user,
-        Ok(Outcome::Refused) => {
-            let mut resp = flow.login_page(
-                &client,
-                &req,
-                &pending,
-                username,
-                Some("The username or password is incorrect."),
-            );
-            *resp.status_mut() = StatusCode::UNAUTHORIZED;
-            return resp;
-        }
-        Ok(Outcome::Throttled { retry_after }) => {
-            let message = format!(
-                "Too many failed sign-ins. Wait {retry_after} second{} and try again.",
-                if retry_after == 1 { "" } else { "s" }
-            );
-            let mut resp = flow.login_page(&client, &req, &pending, username, Some(&message));
-            *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-            return resp;
-        }
-        Err(e) => return flow.unavailable(e),
-    };
-    // A new session, with a new secret, at every sign-in: whatever session cookie the browser
-    // had (perhaps one planted by someone else) is never promoted (session fixation).
-    let now = sesame_core::now();
-    let ttl = t.tenant.session_ttl;
-    let (secret, session) = login::new_session(
-        &user,
-        &["pwd"],
-        browser.user_agent.as_deref(),
-        browser.ip.as_deref(),
-        ttl,
-        now,
-    );
-    if let Err(e) = app.store.insert_session(&session).await {
-        return flow.unavailable(e);
-    }
-    // The browser's previous session, if any, ends: one person per browser and tenant.
-    if let Ok(Some((old, _))) = flow.current_session().await {
-        if app.store.delete_session(&t.tenant.id, &old.id).await.is_ok() {
-            crate::backchannel::sessions_ended(&app, &t, vec![old]);
-        }
-    }
-    let mut resp = flow
-        .proceed(
-            Pending {
-                signed_in_session: Some(session.id.clone()),
-                ..pending
-            },
-            Done::SignedIn(Box::new((session, *user))),
-        )
-        .await;
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        flow.jar().set(SESSION_COOKIE, &secret, Some(ttl)),
-    );
-    resp
+    form_submitted(app, tenant, browser, body, PageForm::Login).await
 }
 
 /// The consent form's submission.
@@ -193,6 +90,21 @@ pub async fn consent(
     Path(tenant): Path<String>,
     browser: Browser,
     body: Bytes,
+) -> Response {
+    form_submitted(app, tenant, browser, body, PageForm::Consent).await
+}
+
+enum PageForm {
+    Login,
+    Consent,
+}
+
+async fn form_submitted(
+    app: AppState,
+    tenant: String,
+    browser: Browser,
+    body: Bytes,
+    which: PageForm,
 ) -> Response {
     let t = match app.tenant(&tenant).await {
         Ok(t) => t,
@@ -203,23 +115,13 @@ pub async fn consent(
         t: &t,
         browser: &browser,
     };
-    let Submitted {
-        form, pending, req, ..
-    } = match flow.submitted(&body).await {
+    let submitted = match flow.submitted(&body).await {
         Ok(ok) => ok,
         Err(resp) => return resp,
     };
-    match form.single("decision") {
-        Ok(Some("allow")) => flow.proceed(pending, Done::Consented).await,
-        // RFC 6749 §4.1.2.1 `access_denied`.
-        Ok(Some("deny")) => {
-            flow.authorize_error(req.error(&t.issuer, "access_denied", "the person declined"))
-        }
-        _ => error_page(
-            Some(&flow.brand()),
-            StatusCode::BAD_REQUEST,
-            "The consent form was incomplete.",
-        ),
+    match which {
+        PageForm::Login => flow.sign_in(submitted).await,
+        PageForm::Consent => flow.consented(submitted).await,
     }
 }
 
@@ -297,6 +199,125 @@ struct Flow<'a> {
 }
 
 impl Flow<'_> {
+    async fn sign_in(&self, submitted: Submitted) -> Response {
+        let Submitted {
+            form,
+            pending,
+            client,
+            req,
+        } = submitted;
+        let username = form.single("username").ok().flatten().unwrap_or("");
+        let password = Zeroizing::new(form.single("password").ok().flatten().unwrap_or("").to_owned());
+        let attempt = Attempt {
+            username,
+            password,
+            ip: self.browser.ip.as_deref(),
+        };
+        let outcome = login::sign_in(
+            &*self.app.store,
+            &self.t.tenant.id,
+            attempt,
+            sesame_core::now(),
+            |phc, pw| async move {
+                tokio::task::spawn_blocking(move || login::verify_password(phc.as_deref(), &pw))
+                    .await
+                    .map_err(|e| Error::Internal(format!("password verification task: {e}")))
+            },
+        )
+        .await;
+        self.app.metrics.sign_in(match &outcome {
+            Ok(Outcome::SignedIn(_)) => "signed_in",
+            Ok(Outcome::Refused) => "refused",
+            Ok(Outcome::Throttled { .. }) => "throttled",
+            Err(_) => "error",
+        });
+        let user = match outcome {
+            Ok(Outcome::SignedIn(user)) => user,
+            Ok(Outcome::Refused) => {
+                let mut resp = self.login_page(
+                    &client,
+                    &req,
+                    &pending,
+                    username,
+                    Some("The username or password is incorrect."),
+                );
+                *resp.status_mut() = StatusCode::UNAUTHORIZED;
+                return resp;
+            }
+            Ok(Outcome::Throttled { retry_after }) => {
+                let message = format!(
+                    "Too many failed sign-ins. Wait {retry_after} second{} and try again.",
+                    if retry_after == 1 { "" } else { "s" }
+                );
+                let mut resp = self.login_page(&client, &req, &pending, username, Some(&message));
+                *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+                return resp;
+            }
+            Err(e) => return self.unavailable(e),
+        };
+        // A new session, with a new secret, at every sign-in: whatever session cookie the browser
+        // had (perhaps one planted by someone else) is never promoted (session fixation).
+        let now = sesame_core::now();
+        let ttl = self.t.tenant.session_ttl;
+        let (secret, session) = login::new_session(
+            &user,
+            &["pwd"],
+            self.browser.user_agent.as_deref(),
+            self.browser.ip.as_deref(),
+            ttl,
+            now,
+        );
+        if let Err(e) = self.app.store.insert_session(&session).await {
+            return self.unavailable(e);
+        }
+        // The browser's previous session, if any, ends: one person per browser and tenant.
+        if let Ok(Some((old, _))) = self.current_session().await {
+            if self
+                .app
+                .store
+                .delete_session(&self.t.tenant.id, &old.id)
+                .await
+                .is_ok()
+            {
+                crate::backchannel::sessions_ended(self.app, self.t, vec![old]);
+            }
+        }
+        let mut resp = self
+            .proceed(
+                Pending {
+                    signed_in_session: Some(session.id.clone()),
+                    ..pending
+                },
+                Done::SignedIn(Box::new((session, *user))),
+            )
+            .await;
+        resp.headers_mut().append(
+            header::SET_COOKIE,
+            self.jar().set(SESSION_COOKIE, &secret, Some(ttl)),
+        );
+        resp
+    }
+
+    async fn consented(&self, submitted: Submitted) -> Response {
+        let Submitted {
+            form, pending, req, ..
+        } = submitted;
+        match form.single("decision") {
+            Ok(Some("allow")) => self.proceed(pending, Done::Consented).await,
+            // RFC 6749 §4.1.2.1 `access_denied`.
+            Ok(Some("deny")) => {
+                self.authorize_error(req.error(&self.t.issuer, "access_denied", "the person declined"))
+            }
+            _ => error_page(
+                Some(&self.brand()),
+                StatusCode::BAD_REQUEST,
+                "The consent form was incomplete.",
+            ),
+        }
+    }
+
     fn brand(&self) -> Brand<'_> {
         brand(self.t)
     }
