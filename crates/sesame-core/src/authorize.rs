@@ -670,6 +670,13 @@ pub async fn issue(
     user: &User,
 ) -> Result<AuthorizationResponse> {
     let scope = granted_scope(req);
+    // Back-Channel Logout: remember that this client is signed in with the session. Only for
+    // clients that can be told, so that the others pay no extra write.
+    if client.backchannel_logout_uri.is_some() {
+        ctx.store
+            .add_session_client(&ctx.tenant.id, &session.id, &client.client_id, session.expires_at)
+            .await?;
+    }
     let mut params = Vec::new();
     if req.response_type.has_code() {
         let code = B64.encode(crate::crypto::random_bytes::<32>());

@@ -96,7 +96,16 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_session(&self, tenant: &TenantId, id: &str) -> Result<bool>;
     /// Ends all of a user's sessions; returns how many.
     async fn delete_user_sessions(&self, tenant: &TenantId, user: &UserId) -> Result<u64>;
-    /// The clients that got an authorization code in a session (for back-channel logout).
+    /// Notes that `client` (one with a back-channel logout URI) signed in with a session, until
+    /// `expires_at` (the session's end); idempotent.
+    async fn add_session_client(
+        &self,
+        tenant: &TenantId,
+        session_id: &str,
+        client: &ClientId,
+        expires_at: i64,
+    ) -> Result<()>;
+    /// The clients noted for a session, also after the session itself has ended.
     async fn session_clients(&self, tenant: &TenantId, session_id: &str) -> Result<Vec<ClientId>>;
 
     // Authorization codes -----------------------------------------------------------------------
@@ -173,7 +182,7 @@ pub trait Store: Send + Sync + 'static {
     async fn clear_login_failures(&self, tenant: &TenantId, key: &str) -> Result<()>;
 
     // Housekeeping ------------------------------------------------------------------------------
-    /// Deletes expired sessions, codes (kept `code_grace` seconds past expiry so that a late
+    /// Deletes expired sessions (and their noted clients), codes (kept `code_grace` seconds past expiry so that a late
     /// replay still revokes), refresh tokens and stale login failures; returns how many rows.
     async fn purge_expired(&self, now: i64, code_grace: i64) -> Result<u64>;
 }

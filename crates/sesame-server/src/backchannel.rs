@@ -1,6 +1,7 @@
 //! OpenID Connect Back-Channel Logout 1.0: when a browser session ends (logout, a new sign-in
-//! in the same browser, an administrator ending it, the user disabled), every client that got a
-//! code in it and registered a `backchannel_logout_uri` gets a logout token POSTed to it.
+//! in the same browser, an administrator ending it, the user disabled), every client with a
+//! `backchannel_logout_uri` that signed in with it (the store notes them at /authorize) gets a
+//! logout token POSTed to it.
 //!
 //! The calls run in the background, after the answer to whoever ended the session: a slow or
 //! unreachable client delays nobody. Each gets one attempt with a 5 s timeout and no redirects

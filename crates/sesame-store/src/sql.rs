@@ -839,6 +839,16 @@ impl Store for SqlStore {
         signin::delete_user_sessions(self, tenant, user).await
     }
 
+    async fn add_session_client(
+        &self,
+        tenant: &TenantId,
+        session_id: &str,
+        client: &ClientId,
+        expires_at: i64,
+    ) -> Result<()> {
+        signin::add_session_client(self, tenant, session_id, client, expires_at).await
+    }
+
     async fn session_clients(&self, tenant: &TenantId, session_id: &str) -> Result<Vec<ClientId>> {
         signin::session_clients(self, tenant, session_id).await
     }

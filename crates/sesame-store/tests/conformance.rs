@@ -468,6 +468,34 @@ async fn sessions_round_trip_expire_and_end(s: &SqlStore) {
     assert_eq!(s.generation().await.unwrap(), g, "sessions are not cached");
 }
 
+async fn session_clients_are_noted_once_and_outlive_the_session(s: &SqlStore) {
+    let (a, b) = with_tenants(s).await;
+    let alice = UserId::generate();
+    s.insert_session(&session(&a, "s1", 1, &alice, 100, 1_000))
+        .await
+        .unwrap();
+    for client in ["web", "app", "web"] {
+        s.add_session_client(&a, "s1", &cid(client), 1_000).await.unwrap();
+    }
+    s.add_session_client(&a, "s2", &cid("cli"), 2_000).await.unwrap();
+    assert_eq!(
+        s.session_clients(&a, "s1").await.unwrap(),
+        [cid("app"), cid("web")]
+    );
+    assert_eq!(s.session_clients(&a, "s2").await.unwrap(), [cid("cli")]);
+    assert!(
+        s.session_clients(&b, "s1").await.unwrap().is_empty(),
+        "tenant-scoped"
+    );
+    // Ending the session keeps its clients, so that they can still be told.
+    assert!(s.delete_session(&a, "s1").await.unwrap());
+    assert_eq!(s.session_clients(&a, "s1").await.unwrap().len(), 2);
+    // Until the session would have expired.
+    s.purge_expired(1_000, 0).await.unwrap();
+    assert!(s.session_clients(&a, "s1").await.unwrap().is_empty());
+    assert_eq!(s.session_clients(&a, "s2").await.unwrap(), [cid("cli")]);
+}
+
 async fn codes_are_redeemed_once(s: &SqlStore) {
     let (a, b) = with_tenants(s).await;
     let alice = UserId::generate();
@@ -486,23 +514,6 @@ async fn codes_are_redeemed_once(s: &SqlStore) {
     };
     s.insert_code(&bare).await.unwrap();
     assert_eq!(s.get_code(&a, &[2; 32]).await.unwrap(), Some(bare));
-    // The clients a session signed in to, each once, for back-channel logout.
-    let other_client = code(&a, 7, "grant-7", "app", &alice);
-    let other_session = AuthorizationCode {
-        session_id: "sess-2".into(),
-        ..code(&a, 8, "grant-8", "cli", &alice)
-    };
-    s.insert_code(&other_client).await.unwrap();
-    s.insert_code(&other_session).await.unwrap();
-    assert_eq!(
-        s.session_clients(&a, "sess-1").await.unwrap(),
-        [cid("app"), cid("web")]
-    );
-    assert_eq!(s.session_clients(&a, "sess-2").await.unwrap(), [cid("cli")]);
-    assert!(
-        s.session_clients(&b, "sess-1").await.unwrap().is_empty(),
-        "tenant-scoped"
-    );
 
     assert!(s.redeem_code(&a, &[1; 32], 130, "at-1", 3_730).await.unwrap());
     let redeemed = AuthorizationCode {
@@ -933,6 +944,7 @@ conformance!(
     settings_and_admin_tokens,
     users_round_trip_and_usernames_are_unique_per_tenant,
     sessions_round_trip_expire_and_end,
+    session_clients_are_noted_once_and_outlive_the_session,
     codes_are_redeemed_once,
     refresh_tokens_rotate_once,
     revoking_a_grant_revokes_its_family_only,

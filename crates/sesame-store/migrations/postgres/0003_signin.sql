@@ -57,8 +57,6 @@ CREATE TABLE authorization_code (
     PRIMARY KEY (tenant_id, code_hash)
 );
 CREATE INDEX authorization_code_grant ON authorization_code (tenant_id, grant_id);
--- Which clients a session signed in to, for back-channel logout when it ends.
-CREATE INDEX authorization_code_session ON authorization_code (tenant_id, session_id);
 CREATE INDEX authorization_code_expires_at ON authorization_code (expires_at);
 
 CREATE TABLE refresh_token (
@@ -82,6 +80,18 @@ CREATE TABLE refresh_token (
 CREATE INDEX refresh_token_grant ON refresh_token (tenant_id, grant_id);
 CREATE INDEX refresh_token_user ON refresh_token (tenant_id, user_id, client_id);
 CREATE INDEX refresh_token_expires_at ON refresh_token (expires_at);
+
+-- The clients with a back-channel logout URI that a browser session signed in to, so they can
+-- be told when it ends. Kept until the session would have expired, so that the clients can still
+-- be found after the session row is gone.
+CREATE TABLE session_client (
+    tenant_id  TEXT NOT NULL REFERENCES tenant (id),
+    session_id TEXT NOT NULL,
+    client_id  TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, session_id, client_id)
+);
+CREATE INDEX session_client_expires_at ON session_client (expires_at);
 
 CREATE TABLE consent (
     tenant_id  TEXT NOT NULL REFERENCES tenant (id),

@@ -163,20 +163,39 @@ pub(super) async fn delete_user_sessions(s: &SqlStore, tenant: &TenantId, user: 
         .map_err(db))
 }
 
+pub(super) async fn add_session_client(
+    s: &SqlStore,
+    tenant: &TenantId,
+    session_id: &str,
+    client: &ClientId,
+    expires_at: i64,
+) -> Result<()> {
+    with_pool!(s, p => sqlx::query(
+        "INSERT INTO session_client (tenant_id, session_id, client_id, expires_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (tenant_id, session_id, client_id) DO NOTHING")
+        .bind(tenant.as_str())
+        .bind(session_id)
+        .bind(client.as_str())
+        .bind(expires_at)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(db))
+}
+
 pub(super) async fn session_clients(
     s: &SqlStore,
     tenant: &TenantId,
     session_id: &str,
 ) -> Result<Vec<ClientId>> {
     let ids: Vec<String> = with_pool!(s, p => sqlx::query_scalar(
-        "SELECT DISTINCT client_id FROM authorization_code \
-         WHERE tenant_id = $1 AND session_id = $2 ORDER BY client_id")
+        "SELECT client_id FROM session_client WHERE tenant_id = $1 AND session_id = $2 ORDER BY client_id")
         .bind(tenant.as_str())
         .bind(session_id)
         .fetch_all(p)
         .await
         .map_err(db))?;
-    ids.iter().map(|id| client_id("code client", id)).collect()
+    ids.iter().map(|id| client_id("session client", id)).collect()
 }
 
 // Authorization codes -------------------------------------------------------------------------
@@ -732,8 +751,9 @@ pub(super) async fn clear_login_failures(s: &SqlStore, tenant: &TenantId, key: &
 pub(super) async fn purge_expired(s: &SqlStore, now: i64, code_grace: i64) -> Result<u64> {
     // Separate statements, not one transaction: each is complete on its own, and SQLite's
     // single writer is held for one table at a time.
-    let purges: [(&str, i64); 4] = [
+    let purges: [(&str, i64); 5] = [
         ("DELETE FROM browser_session WHERE expires_at <= $1", now),
+        ("DELETE FROM session_client WHERE expires_at <= $1", now),
         (
             "DELETE FROM authorization_code WHERE expires_at <= $1",
             now - code_grace,
