@@ -89,6 +89,35 @@ impl<S: Send + Sync> FromRequest<S> for Form {
     }
 }
 
+/// A form body for the browser-facing routes (authorize, login, consent, logout), which answer a
+/// bad body with an HTML page rather than JSON: the outcome is the handler's to render.
+pub struct BrowserForm(pub Result<Form, Error>);
+
+impl<S: Send + Sync> FromRequest<S> for BrowserForm {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(BrowserForm(
+            Form::from_request(req, state).await.map_err(|ApiError(e)| e),
+        ))
+    }
+}
+
+/// RFC 6750 §2.2: a form body may carry the bearer token; a body of any other type is not
+/// read. Bad form bodies are refused like every other form.
+pub struct OptionalForm(pub Option<Form>);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalForm {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !media_type_is(&req, "application/x-www-form-urlencoded") {
+            return Ok(OptionalForm(None));
+        }
+        Ok(OptionalForm(Some(Form::from_request(req, state).await?)))
+    }
+}
+
 /// A JSON body for the admin API; an empty body is read as `{}`.
 pub struct Json<T>(pub T);
 

@@ -273,6 +273,7 @@ async fn config_errors_name_the_field_and_exit_2() {
     for (text, needle) in [
         ("data_dir = 5", "data_dir"),
         ("cache_refresh_ms = 5", "cache_refresh_ms"),
+        ("client_address_header = \"x forwarded\"", "client_address_header"),
         (
             "[[tenants]]\nid = \"acme\"\nsigning_alg = \"HS256\"",
             "signing_alg",

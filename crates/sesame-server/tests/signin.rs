@@ -1933,6 +1933,70 @@ async fn session_and_refresh_lifetimes_are_the_tenants() {
     );
 }
 
+#[tokio::test]
+async fn bad_bodies_get_a_page_or_an_error_object_never_a_bare_answer() {
+    let s = TestServer::sqlite().await;
+    let big = format!("csrf=x&pad={}", "a".repeat(70 * 1024));
+    for endpoint in ["/authorize", "/login", "/consent", "/logout"] {
+        let url = format!("{}{endpoint}", s.issuer(T));
+        let too_big = s
+            .http
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE, "{endpoint}");
+        assert!(too_big.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        assert!(
+            too_big.text().await.unwrap().contains("larger than"),
+            "{endpoint}"
+        );
+        let json = s
+            .http
+            .post(&url)
+            .json(&json!({"client_id": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(json.status(), StatusCode::BAD_REQUEST, "{endpoint}");
+        assert!(json
+            .text()
+            .await
+            .unwrap()
+            .contains("application/x-www-form-urlencoded"));
+    }
+    // userinfo (an API): the error object; a body of another type is not read at all.
+    let url = format!("{}/userinfo", s.issuer(T));
+    let too_big = s
+        .http
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = too_big.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    let other_type = s
+        .http
+        .post(&url)
+        .json(&json!({"access_token": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_type.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        other_type.headers()["www-authenticate"],
+        "Bearer realm=\"sesame\""
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 10. Disabled users
 

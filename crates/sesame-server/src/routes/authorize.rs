@@ -8,10 +8,9 @@
 //! start of a flow can finish it.
 
 use crate::browser::{self, Browser, CookieJar, CSRF_COOKIE, SESSION_COOKIE};
-use crate::form::Form;
+use crate::form::{BrowserForm, Form};
 use crate::pages::{self, Brand};
 use crate::state::{AppState, TenantState};
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -48,11 +47,11 @@ pub async fn authorize_post(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
     browser: Browser,
-    body: Bytes,
+    BrowserForm(form): BrowserForm,
 ) -> Response {
-    match Form::parse(&body) {
+    match form {
         Ok(form) => start(app, tenant, browser, form.pairs().to_vec()).await,
-        Err(e) => error_page(None, StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e) => core_error_page(None, e),
     }
 }
 
@@ -79,9 +78,9 @@ pub async fn login(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
     browser: Browser,
-    body: Bytes,
+    BrowserForm(form): BrowserForm,
 ) -> Response {
-    form_submitted(app, tenant, browser, body, PageForm::Login).await
+    form_submitted(app, tenant, browser, form, PageForm::Login).await
 }
 
 /// The consent form's submission.
@@ -89,9 +88,9 @@ pub async fn consent(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
     browser: Browser,
-    body: Bytes,
+    BrowserForm(form): BrowserForm,
 ) -> Response {
-    form_submitted(app, tenant, browser, body, PageForm::Consent).await
+    form_submitted(app, tenant, browser, form, PageForm::Consent).await
 }
 
 enum PageForm {
@@ -103,7 +102,7 @@ async fn form_submitted(
     app: AppState,
     tenant: String,
     browser: Browser,
-    body: Bytes,
+    form: sesame_core::Result<Form>,
     which: PageForm,
 ) -> Response {
     let t = match app.tenant(&tenant).await {
@@ -115,7 +114,7 @@ async fn form_submitted(
         t: &t,
         browser: &browser,
     };
-    let submitted = match flow.submitted(&body).await {
+    let submitted = match flow.submitted(form).await {
         Ok(ok) => ok,
         Err(resp) => return resp,
     };
@@ -356,8 +355,8 @@ impl Flow<'_> {
 
     /// A submitted page form: its CSRF token checked, its sealed request opened and checked
     /// again against the client as it is now.
-    async fn submitted(&self, body: &[u8]) -> Result<Submitted, Response> {
-        let (form, pending) = self.read_form(body)?;
+    async fn submitted(&self, form: sesame_core::Result<Form>) -> Result<Submitted, Response> {
+        let (form, pending) = self.read_form(form)?;
         let (client, req) = self.validate(&pending.params).await?;
         Ok(Submitted {
             form,
@@ -368,9 +367,8 @@ impl Flow<'_> {
     }
 
     #[allow(clippy::result_large_err)]
-    fn read_form(&self, body: &[u8]) -> Result<(Form, Pending), Response> {
-        let form = Form::parse(body)
-            .map_err(|e| error_page(Some(&self.brand()), StatusCode::BAD_REQUEST, &e.to_string()))?;
+    fn read_form(&self, form: sesame_core::Result<Form>) -> Result<(Form, Pending), Response> {
+        let form = form.map_err(|e| core_error_page(Some(&self.brand()), e))?;
         let submitted = form.single("csrf").ok().flatten();
         if !browser::csrf_ok(self.browser.csrf_cookie.as_deref(), submitted) {
             return Err(error_page(

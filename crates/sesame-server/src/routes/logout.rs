@@ -8,10 +8,9 @@
 
 use super::authorize::{brand, core_error_page, error_page};
 use crate::browser::{self, Browser, CookieJar, CSRF_COOKIE, SESSION_COOKIE};
-use crate::form::Form;
+use crate::form::{BrowserForm, Form};
 use crate::pages;
 use crate::state::{AppState, TenantState};
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -33,15 +32,15 @@ pub async fn post(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
     browser: Browser,
-    body: Bytes,
+    BrowserForm(form): BrowserForm,
 ) -> Response {
-    match Form::parse(&body) {
+    match form {
         Ok(form) => {
             // The confirmation page's own form, or an RP posting its request (§2 allows POST).
             let confirmed = form.single("confirm").ok().flatten() == Some("yes");
             end_session(&app, &tenant, &browser, &form, confirmed).await
         }
-        Err(e) => error_page(None, StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e) => core_error_page(None, e),
     }
 }
 

@@ -2,9 +2,8 @@
 
 use super::no_store;
 use crate::error::ApiResult;
-use crate::form::{Form, Path};
+use crate::form::{OptionalForm, Path};
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
@@ -24,14 +23,9 @@ pub async fn post(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    OptionalForm(form): OptionalForm,
 ) -> ApiResult<Response> {
     let from_header = bearer(&headers)?;
-    let form = if body.is_empty() {
-        None
-    } else {
-        Some(Form::parse(&body)?)
-    };
     let from_body = match &form {
         Some(f) => f.single("access_token")?.map(str::to_owned),
         None => None,
