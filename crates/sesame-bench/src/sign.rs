@@ -72,75 +72,72 @@ pub struct SignRate {
 /// Signs the JWS signing input of a realistic access token for `duration` on this thread.
 pub fn measure(alg: SigningAlg, duration: Duration, core: Option<usize>) -> SignRate {
     let key = active_key(alg);
+    let input = signing_input(&key);
+    // One signature outside the clock: first-use costs (tables, lazy init) are not the rate.
+    key.pair.sign(input.as_bytes()).expect("signing works");
+    let (per_second, others) = rate(duration, 1, core, || {
+        std::hint::black_box(key.pair.sign(input.as_bytes()).expect("signing works"));
+    });
+    SignRate {
+        alg,
+        per_second,
+        others,
+        input_len: input.len(),
+    }
+}
+
+/// `header_b64 '.' payload_b64` of a realistic access token: exactly what jwt::sign hands to
+/// `SigningKeyPair::sign`.
+fn signing_input(key: &ActiveKey) -> String {
     let claims = claims_json(
         "http://127.0.0.1:8080/t/default",
         "Yk3mQ0v8Xw2aZpLr",
         sesame_core::now(),
     );
-    // `header_b64 '.' payload_b64` is exactly what jwt::sign hands to SigningKeyPair::sign.
     let mut input = key.at_jwt_header_b64.clone();
     input.push('.');
     B64.encode_string(&claims, &mut input);
-    // One signature outside the clock: first-use costs (tables, lazy init) are not the rate.
-    key.pair.sign(input.as_bytes()).expect("signing works");
+    input
+}
+
+/// Runs `op` again and again on this thread for `duration` (and at least `min` times): its rate
+/// per second, and the share of the core other processes took meanwhile.
+fn rate(duration: Duration, min: u64, core: Option<usize>, mut op: impl FnMut()) -> (f64, Option<f64>) {
     let before = CpuSample::take(core);
     let start = Instant::now();
     let mut n = 0u64;
     let elapsed = loop {
-        let sig = key.pair.sign(input.as_bytes()).expect("signing works");
-        std::hint::black_box(sig);
+        op();
         n += 1;
         let e = start.elapsed();
-        if e >= duration {
+        if e >= duration && n >= min {
             break e;
         }
     };
-    SignRate {
-        alg,
-        per_second: n as f64 / elapsed.as_secs_f64(),
-        others: CpuSample::take(core).others_since(&before),
-        input_len: input.len(),
-    }
-}
-
-/// The public half of `pair` as the keyring's verifier (what introspection checks with).
-fn verifier(pair: &SigningKeyPair) -> Verifier {
-    pair.verifier()
+    (
+        n as f64 / elapsed.as_secs_f64(),
+        CpuSample::take(core).others_since(&before),
+    )
 }
 
 /// Verifies one signed access token again and again for `duration`: the signature check that
 /// introspection does (`Verifier::verify`), without the JSON and HTTP around it.
 pub fn measure_verify(alg: SigningAlg, duration: Duration, core: Option<usize>) -> SignRate {
     let key = active_key(alg);
-    let claims = claims_json(
-        "http://127.0.0.1:8080/t/default",
-        "Yk3mQ0v8Xw2aZpLr",
-        sesame_core::now(),
-    );
-    let mut input = key.at_jwt_header_b64.clone();
-    input.push('.');
-    B64.encode_string(&claims, &mut input);
+    let input = signing_input(&key);
     let sig = key.pair.sign(input.as_bytes()).expect("signing works");
-    let v = verifier(&key.pair);
+    let v: Verifier = key.pair.verifier();
     assert!(
         v.verify(input.as_bytes(), &sig),
         "{alg}: the signature does not verify"
     );
-    let before = CpuSample::take(core);
-    let start = Instant::now();
-    let mut n = 0u64;
-    let elapsed = loop {
+    let (per_second, others) = rate(duration, 1, core, || {
         std::hint::black_box(v.verify(std::hint::black_box(input.as_bytes()), &sig));
-        n += 1;
-        let e = start.elapsed();
-        if e >= duration {
-            break e;
-        }
-    };
+    });
     SignRate {
         alg,
-        per_second: n as f64 / elapsed.as_secs_f64(),
-        others: CpuSample::take(core).others_since(&before),
+        per_second,
+        others,
         input_len: input.len(),
     }
 }
@@ -165,22 +162,16 @@ pub fn measure_password(duration: Duration, core: Option<usize>) -> PasswordRate
         !sesame_core::login::verify_password(Some(&phc), "wrong"),
         "a wrong password verified"
     );
-    let before = CpuSample::take(core);
-    let start = Instant::now();
-    let mut n = 0u64;
-    let elapsed = loop {
-        let ok = sesame_core::login::verify_password(Some(std::hint::black_box(&phc)), "wrong");
-        std::hint::black_box(ok);
-        n += 1;
-        let e = start.elapsed();
-        // At least a few, however short the duration: one check takes tens of milliseconds.
-        if e >= duration && n >= 5 {
-            break e;
-        }
-    };
+    // At least a few, however short the duration: one check takes tens of milliseconds.
+    let (per_second, others) = rate(duration, 5, core, || {
+        std::hint::black_box(sesame_core::login::verify_password(
+            Some(std::hint::black_box(&phc)),
+            "wrong",
+        ));
+    });
     PasswordRate {
-        per_second: n as f64 / elapsed.as_secs_f64(),
-        others: CpuSample::take(core).others_since(&before),
+        per_second,
+        others,
         params,
     }
 }
