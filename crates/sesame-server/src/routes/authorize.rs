@@ -39,7 +39,7 @@ pub async fn authorize_get(
     let params = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .into_owned()
         .collect();
-    start(app, tenant, browser, params).await
+    arrive(app, tenant, browser, Arrival::Request(params)).await
 }
 
 /// OpenID Connect Core §3.1.2.1: the authorization endpoint also accepts POST.
@@ -50,27 +50,9 @@ pub async fn authorize_post(
     BrowserForm(form): BrowserForm,
 ) -> Response {
     match form {
-        Ok(form) => start(app, tenant, browser, form.pairs().to_vec()).await,
+        Ok(form) => arrive(app, tenant, browser, Arrival::Request(form.pairs().to_vec())).await,
         Err(e) => core_error_page(None, e),
     }
-}
-
-async fn start(app: AppState, tenant: String, browser: Browser, params: Vec<(String, String)>) -> Response {
-    let t = match app.tenant(&tenant).await {
-        Ok(t) => t,
-        Err(e) => return core_error_page(None, e),
-    };
-    let flow = Flow {
-        app: &app,
-        t: &t,
-        browser: &browser,
-    };
-    let pending = Pending {
-        params,
-        signed_in_session: None,
-        issued_at: sesame_core::now(),
-    };
-    flow.proceed(pending, Done::Nothing).await
 }
 
 /// The login form's submission.
@@ -80,7 +62,7 @@ pub async fn login(
     browser: Browser,
     BrowserForm(form): BrowserForm,
 ) -> Response {
-    form_submitted(app, tenant, browser, form, PageForm::Login).await
+    arrive(app, tenant, browser, Arrival::Login(form)).await
 }
 
 /// The consent form's submission.
@@ -90,21 +72,20 @@ pub async fn consent(
     browser: Browser,
     BrowserForm(form): BrowserForm,
 ) -> Response {
-    form_submitted(app, tenant, browser, form, PageForm::Consent).await
+    arrive(app, tenant, browser, Arrival::Consent(form)).await
 }
 
-enum PageForm {
-    Login,
-    Consent,
+/// How a request reaches the sign-in flow.
+enum Arrival {
+    /// An authorization request from a client.
+    Request(Vec<(String, String)>),
+    /// The login form, submitted.
+    Login(sesame_core::Result<Form>),
+    /// The consent form, submitted.
+    Consent(sesame_core::Result<Form>),
 }
 
-async fn form_submitted(
-    app: AppState,
-    tenant: String,
-    browser: Browser,
-    form: sesame_core::Result<Form>,
-    which: PageForm,
-) -> Response {
+async fn arrive(app: AppState, tenant: String, browser: Browser, arrival: Arrival) -> Response {
     let t = match app.tenant(&tenant).await {
         Ok(t) => t,
         Err(e) => return core_error_page(None, e),
@@ -114,13 +95,23 @@ async fn form_submitted(
         t: &t,
         browser: &browser,
     };
-    let submitted = match flow.submitted(form).await {
-        Ok(ok) => ok,
-        Err(resp) => return resp,
-    };
-    match which {
-        PageForm::Login => flow.sign_in(submitted).await,
-        PageForm::Consent => flow.consented(submitted).await,
+    match arrival {
+        Arrival::Request(params) => {
+            let pending = Pending {
+                params,
+                signed_in_session: None,
+                issued_at: sesame_core::now(),
+            };
+            flow.proceed(pending, Done::Nothing).await
+        }
+        Arrival::Login(form) => match flow.submitted(form).await {
+            Ok(submitted) => flow.sign_in(submitted).await,
+            Err(resp) => resp,
+        },
+        Arrival::Consent(form) => match flow.submitted(form).await {
+            Ok(submitted) => flow.consented(submitted).await,
+            Err(resp) => resp,
+        },
     }
 }
 
