@@ -102,7 +102,10 @@ async fn arrive(app: AppState, tenant: String, browser: Browser, arrival: Arriva
                 signed_in_session: None,
                 issued_at: sesame_core::now(),
             };
-            flow.proceed(pending, Done::Nothing).await
+            match flow.validate(&pending.params).await {
+                Ok((client, req)) => flow.proceed(&client, &req, pending, Done::Nothing).await,
+                Err(resp) => resp,
+            }
         }
         Arrival::Login(form) => match flow.submitted(form).await {
             Ok(submitted) => flow.sign_in(submitted).await,
@@ -276,6 +279,8 @@ impl Flow<'_> {
         }
         let mut resp = self
             .proceed(
+                &client,
+                &req,
                 Pending {
                     signed_in_session: Some(session.id.clone()),
                     ..pending
@@ -292,10 +297,13 @@ impl Flow<'_> {
 
     async fn consented(&self, submitted: Submitted) -> Response {
         let Submitted {
-            form, pending, req, ..
+            form,
+            pending,
+            client,
+            req,
         } = submitted;
         match form.single("decision") {
-            Ok(Some("allow")) => self.proceed(pending, Done::Consented).await,
+            Ok(Some("allow")) => self.proceed(&client, &req, pending, Done::Consented).await,
             // RFC 6749 §4.1.2.1 `access_denied`.
             Ok(Some("deny")) => {
                 self.authorize_error(req.error(&self.t.issuer, "access_denied", "the person declined"))
@@ -432,11 +440,14 @@ impl Flow<'_> {
             .map(|u| (session, u)))
     }
 
-    async fn proceed(&self, pending: Pending, done: Done) -> Response {
-        let (client, req) = match self.validate(&pending.params).await {
-            Ok(ok) => ok,
-            Err(resp) => return resp,
-        };
+    /// The next step of a checked request (see `validate`).
+    async fn proceed(
+        &self,
+        client: &Client,
+        req: &AuthorizeRequest,
+        pending: Pending,
+        done: Done,
+    ) -> Response {
         let store = &*self.app.store;
         let tenant = &self.t.tenant.id;
         let consented_now = matches!(done, Done::Consented);
@@ -496,18 +507,18 @@ impl Flow<'_> {
             hint_subject: hint_subject.as_deref(),
         };
         let now = sesame_core::now();
-        match authorize::next_step(&self.t.issuer, &req, &client, &interaction, now) {
+        match authorize::next_step(&self.t.issuer, req, client, &interaction, now) {
             Err(e) => self.authorize_error(e),
             Ok(Step::Login) => {
                 let hint = req.login_hint.clone().unwrap_or_default();
-                self.login_page(&client, &req, &pending, &hint, None)
+                self.login_page(client, req, &pending, &hint, None)
             }
             Ok(Step::Consent(scopes)) => {
                 let username = signed_in
                     .as_ref()
                     .map(|(_, u)| u.username.to_string())
                     .unwrap_or_default();
-                self.consent_page(&client, &req, &pending, &username, &scopes)
+                self.consent_page(client, req, &pending, &username, &scopes)
             }
             Ok(Step::Issue) => {
                 let (session, user) = signed_in.as_ref().expect("issue follows a sign-in");
@@ -521,7 +532,7 @@ impl Flow<'_> {
                     store,
                     master: &self.app.master,
                 };
-                match authorize::issue(&ctx, &client, &req, session, user).await {
+                match authorize::issue(&ctx, client, req, session, user).await {
                     Ok(resp) => self.respond(&resp),
                     Err(e) => self.unavailable(e),
                 }
