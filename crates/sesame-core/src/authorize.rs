@@ -314,7 +314,12 @@ pub fn validate(
     client: &Client,
 ) -> std::result::Result<AuthorizeRequest, AuthorizeError> {
     let redirect_uri = resolve_redirect_uri(params, client)?;
-    let state = params.single("state").ok().flatten().map(str::to_owned);
+    // RFC 6749 §3.1: a repeated `state` is refused like any repeated parameter. Neither value
+    // is echoed: the client cannot tell which one it would be, so the error carries none.
+    let (state, state_repeated) = match params.single("state") {
+        Ok(state) => (state.map(str::to_owned), false),
+        Err(_) => (None, true),
+    };
     // Until the response mode is known, errors go back in the response type's default mode.
     let response_type = params
         .single("response_type")
@@ -332,6 +337,12 @@ pub fn validate(
             description,
         ))
     };
+    if state_repeated {
+        return Err(fail(
+            "invalid_request",
+            "the parameter 'state' is repeated".into(),
+        ));
+    }
     if state.as_ref().is_some_and(|s| s.len() > 4096) {
         return Err(fail("invalid_request", "state is longer than 4096 bytes".into()));
     }
@@ -889,6 +900,14 @@ mod tests {
             ),
             Err(AuthorizeError::Page { .. })
         ));
+    }
+
+    #[test]
+    fn a_repeated_state_is_refused_and_neither_value_is_echoed() {
+        let mut p = params(&[]);
+        p.push(("state".into(), "other".into()));
+        let r = validate("https://id/t/t", &Params(&p), &client(ClientType::Confidential));
+        assert_eq!(redirect_error(r), ("invalid_request".into(), String::new()));
     }
 
     #[test]
