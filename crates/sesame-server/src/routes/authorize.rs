@@ -227,15 +227,15 @@ impl Flow<'_> {
         let user = match outcome {
             Ok(Outcome::SignedIn(user)) => user,
             Ok(Outcome::Refused) => {
-                let mut resp = self.login_page(
+                // RFC 9110 §15.5.2: a 401 must carry a WWW-Authenticate challenge, and a login
+                // form is none, so the page comes back as an ordinary 200 with its alert.
+                return self.login_page(
                     &client,
                     &req,
                     &pending,
                     username,
                     Some("The username or password is incorrect."),
                 );
-                *resp.status_mut() = StatusCode::UNAUTHORIZED;
-                return resp;
             }
             Ok(Outcome::Throttled { retry_after }) => {
                 let message = format!(
