@@ -33,9 +33,12 @@ pub struct Config {
     /// How often each replica checks the store for changes made by others, in milliseconds.
     pub cache_refresh_ms: u64,
     /// Behind a reverse proxy: the header in which it appends the client address (such as
-    /// `x-forwarded-for`); its last address is the client's, for sign-in throttling. Unset, the
+    /// `x-forwarded-for`), for sign-in throttling. Read only from `trusted_proxies`. Unset, the
     /// peer address is used, which behind a proxy is the proxy's (so everyone shares one limit).
     pub client_address_header: Option<String>,
+    /// The proxies (addresses or CIDR ranges) whose `client_address_header` is believed; the
+    /// client is the right-most address in it that is not one of them.
+    pub trusted_proxies: Vec<String>,
     /// Tenants (and their clients) applied idempotently at start.
     pub tenants: Vec<TenantConfig>,
 }
@@ -124,6 +127,7 @@ impl Default for Config {
             log_level: "info".into(),
             cache_refresh_ms: 1000,
             client_address_header: None,
+            trusted_proxies: Vec::new(),
             tenants: Vec::new(),
         }
     }
@@ -141,6 +145,7 @@ const ENV_KEYS: &[&str] = &[
     "log_level",
     "cache_refresh_ms",
     "client_address_header",
+    "trusted_proxies",
     "tenants",
 ];
 
@@ -206,6 +211,16 @@ impl Config {
                     h.escape_debug()
                 ));
             }
+            // Believed from anyone it is forgeable; believed from no one it silently does nothing.
+            if self.trusted_proxies.is_empty() {
+                return Err(
+                    "config: client_address_header needs trusted_proxies: the addresses of the proxies that set it"
+                        .into(),
+                );
+            }
+        }
+        for p in &self.trusted_proxies {
+            crate::browser::AddressRange::parse(p).map_err(|e| format!("config: trusted_proxies: {e}"))?;
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             return Err(format!(
@@ -308,6 +323,28 @@ mod tests {
         assert!(err.contains("secret_env or secret_file"), "{err}");
         let err = load_toml("public_url = \"https://id.example/\"").unwrap_err();
         assert!(err.contains("public_url"), "{err}");
+    }
+
+    #[test]
+    fn the_client_address_header_needs_trusted_proxies_that_parse() {
+        let header = "client_address_header = \"x-forwarded-for\"\n";
+        let err = load_toml(header).unwrap_err();
+        assert!(err.contains("needs trusted_proxies"), "{err}");
+        let err = load_toml(&format!(
+            "{header}trusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/33\"]"
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("trusted_proxies") && err.contains("'10.0.0.0/33'"),
+            "{err}"
+        );
+        let err = load_toml(&format!("{header}trusted_proxies = [\"proxy.internal\"]")).unwrap_err();
+        assert!(err.contains("'proxy.internal'"), "{err}");
+        let c = load_toml(&format!(
+            "{header}trusted_proxies = [\"10.0.0.0/8\", \"::1\", \"192.0.2.7\"]"
+        ))
+        .unwrap();
+        assert_eq!(c.trusted_proxies.len(), 3);
     }
 
     #[test]

@@ -90,6 +90,11 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
         .client_address_header
         .as_deref()
         .and_then(|h| axum::http::HeaderName::from_bytes(h.as_bytes()).ok());
+    app.trusted_proxies = config
+        .trusted_proxies
+        .iter()
+        .filter_map(|p| browser::AddressRange::parse(p).ok())
+        .collect();
     let app: AppState = Arc::new(app);
     app.refresh_cache().await.map_err(|e| e.to_string())?;
     bootstrap::apply_declared(&app, &config.tenants).await?;

@@ -21,6 +21,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     /// Where a trusted reverse proxy puts the client address (`client_address_header`).
     pub client_address_header: Option<axum::http::HeaderName>,
+    /// The peers whose `client_address_header` is believed (`trusted_proxies`).
+    pub trusted_proxies: Vec<crate::browser::AddressRange>,
     /// For calls to clients (back-channel logout).
     pub http: reqwest::Client,
     pub master: Arc<MasterKey>,
@@ -98,6 +100,7 @@ impl App {
         App {
             store,
             client_address_header: None,
+            trusted_proxies: Vec::new(),
             http: crate::backchannel::http_client(),
             master: Arc::new(master),
             public_url,
