@@ -85,10 +85,37 @@ fn generate_key_file(path: &Path) -> Result<MasterKey, String> {
     Ok(key)
 }
 
+/// Creates a directory (and any missing parents) that only its owner can enter (0700,
+/// whatever the umask); an existing one is left as it is.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Warns when an existing data directory lets others in. It is not tightened: the operator
+/// made it (perhaps shared with a backup group on purpose), and the files in it that matter
+/// (the store, the master key, the admin token) are owner-only whatever the directory's mode.
+pub fn warn_if_shared(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(dir) {
+        let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                data_dir = %dir.display(),
+                mode = format!("{mode:o}"),
+                "the data directory is open to other users; `chmod 700` it unless that is intended"
+            );
+        }
+    }
+}
+
 /// Creates a file readable by its owner only; never overwrites one.
 pub fn write_secret_file(path: &Path, text: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        private_dir(dir)?;
     }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);

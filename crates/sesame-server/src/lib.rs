@@ -68,9 +68,10 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
     let t0 = Instant::now();
     let store_url = config.store_url();
     if matches!(store_url, StoreUrl::Sqlite(_)) {
-        std::fs::create_dir_all(&config.data_dir)
+        bootstrap::private_dir(&config.data_dir)
             .map_err(|e| format!("cannot create data_dir {}: {e}", config.data_dir.display()))?;
     }
+    bootstrap::warn_if_shared(&config.data_dir);
     let store = SqlStore::connect(&store_url).await.map_err(|e| e.to_string())?;
     let store: Arc<dyn Store> = Arc::new(store);
     let master = bootstrap::master_key(config, dev, &*store).await?;

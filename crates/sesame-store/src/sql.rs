@@ -273,6 +273,38 @@ macro_rules! bind_client {
 // After the macros above, which it uses.
 mod signin;
 
+/// The SQLite file holds password hashes and people's emails: readable by its owner only,
+/// whatever the umask. It is created 0600 before SQLite opens it (SQLite would create it
+/// 0644), and SQLite gives its `-wal` and `-shm` files the database file's mode. Files left
+/// looser by an older version are tightened: they are ours, and nobody else should read them.
+fn private_db_file(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = std::path::Path::new(&name);
+            let Ok(meta) = std::fs::metadata(file) else {
+                continue;
+            };
+            if meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+                tracing::warn!(file = %file.display(), "the store was readable by others; made it owner-only (0600)");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 impl SqlStore {
     /// Connects and runs the migrations. The error names the store (password redacted).
     pub async fn connect(url: &StoreUrl) -> Result<SqlStore> {
@@ -286,6 +318,11 @@ impl SqlStore {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true);
+                let path = opts.get_filename();
+                if path.as_os_str() != ":memory:" {
+                    private_db_file(path)
+                        .map_err(|e| Error::Store(format!("cannot make store {url} owner-only: {e}")))?;
+                }
                 // One connection: SQLite has one writer anyway, and with several connections
                 // each commit throws away the others' page caches and they contend for the
                 // file locks. The code flow runs 2,500 flows/s with 8 and 3,700 with 1. Hot
@@ -300,7 +337,6 @@ impl SqlStore {
                     .run(&pool)
                     .await
                     .map_err(|e| Error::Store(format!("migrating store {url}: {e}")))?;
-                let path = opts.get_filename();
                 let reader = if path.as_os_str() == ":memory:" {
                     None
                 } else {
