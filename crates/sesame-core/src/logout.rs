@@ -1,16 +1,19 @@
 //! OpenID Connect RP-Initiated Logout 1.0: the end-session request, checked before anything
 //! is ended or anyone is redirected.
 
-use crate::ids::ClientId;
+use crate::ids::{ClientId, TenantId, UserId};
 use crate::keys::Keyring;
-use crate::model::Client;
+use crate::model::{BrowserSession, Client};
+use crate::store::Store;
 use crate::{jwt, Error, Result};
 
-/// The subject and audience of a valid `id_token_hint`.
+/// The subject, audience and session of a valid `id_token_hint`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Hint {
     pub sub: String,
     pub client_id: ClientId,
+    /// The browser session it was issued from (Back-Channel Logout §2.4), if any.
+    pub sid: Option<String>,
 }
 
 /// §2: the OP "SHOULD accept ID Tokens when the RP identified by the ID Token's aud claim
@@ -36,10 +39,39 @@ pub fn read_hint(issuer: &str, keyring: &Keyring, id_token: &str) -> Result<Hint
         Some(serde_json::Value::Array(list)) if list.len() == 1 => list[0].as_str().ok_or_else(invalid)?,
         _ => return Err(invalid()),
     };
+    let sid = match claims.get("sid") {
+        None => None,
+        Some(serde_json::Value::String(sid)) => Some(sid.clone()),
+        Some(_) => return Err(invalid()),
+    };
     Ok(Hint {
         sub: sub.to_owned(),
         client_id: ClientId::parse(aud).map_err(|_| invalid())?,
+        sid,
     })
+}
+
+/// The live session a verified hint names by `sid`, so that it can be ended when the browser's
+/// cookie cannot be seen (a cross-site POST carries no `SameSite=Lax` cookie). The hint's
+/// signature, issuer and client were checked by [`read_hint`] and the caller; here the session
+/// must also be the hint's subject's: only that subject's sessions are searched.
+pub async fn hinted_session(
+    store: &dyn Store,
+    tenant: &TenantId,
+    hint: &Hint,
+    now: i64,
+) -> Result<Option<BrowserSession>> {
+    let Some(sid) = &hint.sid else {
+        return Ok(None);
+    };
+    let Ok(user) = UserId::parse(&hint.sub) else {
+        return Ok(None);
+    };
+    Ok(store
+        .list_sessions(tenant, &user, now)
+        .await?
+        .into_iter()
+        .find(|s| s.id == *sid))
 }
 
 /// The client named by `client_id` and/or the hint; they must agree (§2).
@@ -103,6 +135,7 @@ mod tests {
         let hint = Hint {
             sub: "u".into(),
             client_id: ClientId::parse("a").unwrap(),
+            sid: None,
         };
         assert_eq!(client_id(None, Some(&hint)).unwrap().unwrap().as_str(), "a");
         assert!(client_id(Some("b"), Some(&hint)).is_err());

@@ -1569,12 +1569,26 @@ async fn logout_with_an_id_token_hint_ends_the_session_and_redirects_with_state(
     let thief = Browser::new(&s);
     thief.set_cookie("sesame_session", &old);
     assert_eq!(silent(&thief, &rp).await.get("error"), Some("login_required"));
-    // An RP may also POST the request; without a session there is nothing to end, and the
-    // browser is still sent back.
+    // An RP may also POST the request. The hint's session is gone, but a request without a
+    // cookie cannot show that the browser has no other: it is asked, not told it worked.
     let page = b
         .post(
             "/logout",
             &[("id_token_hint", id_token), ("post_logout_redirect_uri", BYE)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(page.hidden("confirm").as_deref(), Some("yes"));
+    let csrf = page.hidden("csrf").unwrap();
+    let page = b
+        .post(
+            "/logout",
+            &[
+                ("confirm", "yes"),
+                ("csrf", &csrf),
+                ("client_id", &rp.id),
+                ("post_logout_redirect_uri", BYE),
+            ],
         )
         .await;
     assert_eq!(page.location(), Some(BYE));

@@ -5,6 +5,11 @@
 //! With a valid `id_token_hint` for the signed-in person, the session ends at once. Otherwise
 //! the person is asked to confirm (§2: the OP SHOULD ask), on a form with a CSRF token, so a
 //! third-party page cannot sign people out.
+//!
+//! Success is only reported for a session that was ended, or that the request shows does not
+//! exist. A cross-site POST (an RP's form) carries no `SameSite=Lax` cookie, so "no cookie"
+//! proves nothing: then the session the hint names by `sid` is ended, or, failing that, the
+//! confirmation page asks, and its same-origin submit does carry the cookie.
 
 use super::authorize::{brand, core_error_page, error_page};
 use crate::browser::{self, Browser, CookieJar, CSRF_COOKIE, SESSION_COOKIE};
@@ -12,7 +17,7 @@ use crate::form::{BrowserForm, Form};
 use crate::pages;
 use crate::state::{AppState, TenantState};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sesame_core::{login, logout, Result};
 
@@ -20,10 +25,12 @@ pub async fn get(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
     browser: Browser,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let cookies_sent = lax_cookies_sent(&Method::GET, &headers);
     match Form::parse(query.unwrap_or_default().as_bytes()) {
-        Ok(form) => end_session(&app, &tenant, &browser, &form, false).await,
+        Ok(form) => end_session(&app, &tenant, &browser, &form, false, cookies_sent).await,
         Err(e) => error_page(None, StatusCode::BAD_REQUEST, &e.to_string()),
     }
 }
@@ -32,15 +39,33 @@ pub async fn post(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
     browser: Browser,
+    headers: HeaderMap,
     BrowserForm(form): BrowserForm,
 ) -> Response {
+    let cookies_sent = lax_cookies_sent(&Method::POST, &headers);
     match form {
         Ok(form) => {
             // The confirmation page's own form, or an RP posting its request (§2 allows POST).
             let confirmed = form.single("confirm").ok().flatten() == Some("yes");
-            end_session(&app, &tenant, &browser, &form, confirmed).await
+            end_session(&app, &tenant, &browser, &form, confirmed, cookies_sent).await
         }
         Err(e) => core_error_page(None, e),
+    }
+}
+
+/// Whether the browser says (Fetch Metadata) that it sent our `SameSite=Lax` cookies, so that a
+/// missing session cookie means there is no session: a same-site request, or a top-level GET
+/// navigation. Browsers do not let pages forge these headers; without them nobody can tell.
+fn lax_cookies_sent(method: &Method, headers: &HeaderMap) -> bool {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match get("sec-fetch-site") {
+        Some("same-origin" | "same-site" | "none") => true,
+        Some("cross-site") => {
+            method == Method::GET
+                && get("sec-fetch-mode") == Some("navigate")
+                && get("sec-fetch-dest") == Some("document")
+        }
+        _ => false,
     }
 }
 
@@ -50,6 +75,7 @@ async fn end_session(
     browser: &Browser,
     form: &Form,
     confirmed: bool,
+    cookies_sent: bool,
 ) -> Response {
     let t = match app.tenant(tenant).await {
         Ok(t) => t,
@@ -83,18 +109,41 @@ async fn end_session(
             }),
         None => None,
     };
-    if let Some(session) = &session {
-        let hinted = request
-            .hint
-            .as_ref()
-            .is_some_and(|h| h.sub == session.user_id.as_str());
-        if !hinted && !confirmed {
-            return confirm_page(&t, browser, &jar, &request);
+    let session = match session {
+        Some(session) => {
+            let hinted = request
+                .hint
+                .as_ref()
+                .is_some_and(|h| h.sub == session.user_id.as_str());
+            if !hinted && !confirmed {
+                return confirm_page(&t, browser, &jar, &request);
+            }
+            Some(session)
         }
+        None => {
+            let named = match &request.hint {
+                Some(hint) => logout::hinted_session(&*app.store, &t.tenant.id, hint, sesame_core::now())
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "logout: session lookup by sid failed");
+                        None
+                    }),
+                None => None,
+            };
+            // No session to end, and nothing shows there is none: the cookie may simply not
+            // have come (a cross-site POST). A confirmed form passed the CSRF check, so its
+            // cookies came; a cookie that names no live session is an ended one.
+            if named.is_none() && !confirmed && !cookies_sent && browser.session_secret.is_none() {
+                return confirm_page(&t, browser, &jar, &request);
+            }
+            named
+        }
+    };
+    if let Some(session) = session {
         if let Err(e) = app.store.delete_session(&t.tenant.id, &session.id).await {
             return core_error_page(Some(&brand(&t)), e);
         }
-        crate::backchannel::sessions_ended(app, &t, vec![session.clone()]);
+        crate::backchannel::sessions_ended(app, &t, vec![session]);
     }
     let mut resp = match &request.post_logout_redirect_uri {
         Some(uri) => {
