@@ -181,6 +181,23 @@ impl<'s> Browser<'s> {
             .await
     }
 
+    /// A GET without our cookies, with the Fetch Metadata a browser would send.
+    async fn get_without_cookies(&self, endpoint: &str, query: &[(&str, &str)], fetch: [&str; 3]) -> Page {
+        let q = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .finish();
+        let mut req = self.http.get(format!("{}?{q}", self.url(endpoint)));
+        for (name, value) in ["sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest"]
+            .iter()
+            .zip(fetch)
+        {
+            if !value.is_empty() {
+                req = req.header(*name, value);
+            }
+        }
+        self.send(req, false).await
+    }
+
     async fn post_cross_site(&self, endpoint: &str, form: &[(&str, &str)]) -> Page {
         let req = self
             .http
@@ -478,6 +495,37 @@ async fn an_id_token_hint_cannot_end_a_session_of_someone_else() {
         .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(silent(&bob, &rp).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_logout_without_a_cookie_is_told_it_worked_only_when_the_cookie_would_have_come() {
+    let s = TestServer::sqlite().await;
+    user(&s, "alice").await;
+    let rp = client(&s, json!({})).await;
+    let b = Browser::new(&s);
+    sign_in(&s, &b, &rp, "alice").await;
+    let request = [("client_id", rp.0.as_str()), ("post_logout_redirect_uri", BYE)];
+    // Requests that would not carry a SameSite=Lax cookie even if the browser had one: no
+    // metadata (nobody can tell), a cross-site frame, a cross-site fetch. The person is asked.
+    for fetch in [
+        ["", "", ""],
+        ["cross-site", "navigate", "iframe"],
+        ["cross-site", "cors", "empty"],
+    ] {
+        let page = b.get_without_cookies("/logout", &request, fetch).await;
+        assert_eq!(page.location(), None, "{fetch:?}");
+        assert!(page.is_logout_confirmation(), "{fetch:?}: {}", page.body);
+    }
+    assert!(silent(&b, &rp).await.is_ok());
+    // A top-level navigation or a same-origin request would have carried it: without one,
+    // there is no session, and saying so is true.
+    for fetch in [
+        ["cross-site", "navigate", "document"],
+        ["same-origin", "navigate", "document"],
+    ] {
+        let page = b.get_without_cookies("/logout", &request, fetch).await;
+        assert_eq!(page.location(), Some(BYE), "{fetch:?}: {}", page.body);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
