@@ -74,6 +74,51 @@ pub async fn hinted_session(
         .find(|s| s.id == *sid))
 }
 
+/// What the end-session request showed of the browser.
+#[derive(Debug)]
+pub struct Seen {
+    /// The live session its cookie names.
+    pub session: Option<BrowserSession>,
+    /// Whether it sent a session cookie at all (live or not).
+    pub session_cookie: bool,
+    /// Whether its `SameSite=Lax` cookies came with this request, so that their absence means
+    /// something: a confirmation that passed the CSRF check, or Fetch Metadata that says so.
+    pub cookies_came: bool,
+    /// The person confirmed on the confirmation page.
+    pub confirmed: bool,
+}
+
+/// What an end-session request leads to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// End this session, then report success.
+    End(Box<BrowserSession>),
+    /// Ask the person first (the confirmation page).
+    Ask,
+    /// There is no session, and the request shows it: success is true.
+    NothingToEnd,
+}
+
+/// Decides an end-session request; `named` is the live session the hint names by `sid`
+/// ([`hinted_session`]), looked up when the cookie shows none. Success is only ever reported
+/// for a session that was ended or that the request shows does not exist: a cross-site POST
+/// carries no `SameSite=Lax` cookie, so a missing cookie alone proves nothing.
+pub fn decide(hint: Option<&Hint>, seen: Seen, named: Option<BrowserSession>) -> Outcome {
+    match seen.session {
+        // §2: with a hint for the signed-in person the OP need not ask.
+        Some(session) if seen.confirmed || hint.is_some_and(|h| h.sub == session.user_id.as_str()) => {
+            Outcome::End(Box::new(session))
+        }
+        Some(_) => Outcome::Ask,
+        None => match named {
+            Some(session) => Outcome::End(Box::new(session)),
+            // A cookie that names no live session is an ended one.
+            None if seen.session_cookie || seen.cookies_came || seen.confirmed => Outcome::NothingToEnd,
+            None => Outcome::Ask,
+        },
+    }
+}
+
 /// The client named by `client_id` and/or the hint; they must agree (§2).
 pub fn client_id(param: Option<&str>, hint: Option<&Hint>) -> Result<Option<ClientId>> {
     let param = param
@@ -127,6 +172,76 @@ mod tests {
         assert_eq!(
             redirect_location("https://a/x?y=1", Some("s t")),
             "https://a/x?y=1&state=s+t"
+        );
+    }
+
+    fn session(user: &str, id: &str) -> BrowserSession {
+        BrowserSession {
+            tenant_id: TenantId::parse("t").unwrap(),
+            id: id.into(),
+            secret_hash: [0; 32],
+            user_id: UserId::parse(user).unwrap(),
+            auth_time: 0,
+            amr: vec![],
+            user_agent: None,
+            ip: None,
+            created_at: 0,
+            expires_at: 1,
+        }
+    }
+
+    #[test]
+    fn success_is_reported_only_for_a_session_ended_or_shown_not_to_exist() {
+        let hint = |sub: &str| Hint {
+            sub: sub.into(),
+            client_id: ClientId::parse("a").unwrap(),
+            sid: Some("s1".into()),
+        };
+        let end = |id: &str, user: &str| Outcome::End(Box::new(session(user, id)));
+        let seen = |session: Option<BrowserSession>, cookie: bool, came: bool, confirmed: bool| Seen {
+            session,
+            session_cookie: cookie,
+            cookies_came: came,
+            confirmed,
+        };
+        // Signed in: the hint's own subject, or a confirmation, ends it; anything else asks.
+        let alice = || Some(session("alice", "s1"));
+        assert_eq!(
+            decide(Some(&hint("alice")), seen(alice(), true, false, false), None),
+            end("s1", "alice")
+        );
+        assert_eq!(
+            decide(None, seen(alice(), true, true, true), None),
+            end("s1", "alice")
+        );
+        assert_eq!(
+            decide(Some(&hint("bob")), seen(alice(), true, false, false), None),
+            Outcome::Ask
+        );
+        assert_eq!(decide(None, seen(alice(), true, true, false), None), Outcome::Ask);
+        // No cookie seen: the hint's sid session is ended if alive.
+        let named = || Some(session("alice", "s1"));
+        assert_eq!(
+            decide(Some(&hint("alice")), seen(None, false, false, false), named()),
+            end("s1", "alice")
+        );
+        // Otherwise success only where the request shows its cookies came.
+        assert_eq!(
+            decide(Some(&hint("alice")), seen(None, false, false, false), None),
+            Outcome::Ask
+        );
+        assert_eq!(decide(None, seen(None, false, false, false), None), Outcome::Ask);
+        assert_eq!(
+            decide(None, seen(None, true, false, false), None),
+            Outcome::NothingToEnd
+        );
+        assert_eq!(
+            decide(None, seen(None, false, true, false), None),
+            Outcome::NothingToEnd
+        );
+        assert_eq!(
+            decide(None, seen(None, false, false, true), None),
+            Outcome::NothingToEnd
         );
     }
 

@@ -98,52 +98,43 @@ async fn end_session(
         path: t.cookie_path(),
         secure: app.public_url.starts_with("https://"),
     };
+    let now = sesame_core::now();
     let session = match &browser.session_secret {
-        Some(secret) => app
-            .store
-            .get_session(&t.tenant.id, &login::session_hash(secret), sesame_core::now())
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "logout: session lookup failed");
-                None
-            }),
-        None => None,
+        Some(secret) => {
+            app.store
+                .get_session(&t.tenant.id, &login::session_hash(secret), now)
+                .await
+        }
+        None => Ok(None),
     };
+    // A failed lookup must not read as "no session".
     let session = match session {
-        Some(session) => {
-            let hinted = request
-                .hint
-                .as_ref()
-                .is_some_and(|h| h.sub == session.user_id.as_str());
-            if !hinted && !confirmed {
-                return confirm_page(&t, browser, &jar, &request);
-            }
-            Some(session)
-        }
-        None => {
-            let named = match &request.hint {
-                Some(hint) => logout::hinted_session(&*app.store, &t.tenant.id, hint, sesame_core::now())
-                    .await
-                    .unwrap_or_else(|e| {
-                        tracing::warn!(error = %e, "logout: session lookup by sid failed");
-                        None
-                    }),
-                None => None,
-            };
-            // No session to end, and nothing shows there is none: the cookie may simply not
-            // have come (a cross-site POST). A confirmed form passed the CSRF check, so its
-            // cookies came; a cookie that names no live session is an ended one.
-            if named.is_none() && !confirmed && !cookies_sent && browser.session_secret.is_none() {
-                return confirm_page(&t, browser, &jar, &request);
-            }
-            named
-        }
+        Ok(s) => s,
+        Err(e) => return core_error_page(Some(&brand(&t)), e),
     };
-    if let Some(session) = session {
-        if let Err(e) = app.store.delete_session(&t.tenant.id, &session.id).await {
-            return core_error_page(Some(&brand(&t)), e);
+    let named = match (&session, &request.hint) {
+        (None, Some(hint)) => match logout::hinted_session(&*app.store, &t.tenant.id, hint, now).await {
+            Ok(s) => s,
+            Err(e) => return core_error_page(Some(&brand(&t)), e),
+        },
+        _ => None,
+    };
+    let seen = logout::Seen {
+        session,
+        session_cookie: browser.session_secret.is_some(),
+        // A confirmation passed the CSRF check above, so its cookies came.
+        cookies_came: cookies_sent || confirmed,
+        confirmed,
+    };
+    match logout::decide(request.hint.as_ref(), seen, named) {
+        logout::Outcome::Ask => return confirm_page(&t, browser, &jar, &request),
+        logout::Outcome::End(session) => {
+            if let Err(e) = app.store.delete_session(&t.tenant.id, &session.id).await {
+                return core_error_page(Some(&brand(&t)), e);
+            }
+            crate::backchannel::sessions_ended(app, &t, vec![*session]);
         }
-        crate::backchannel::sessions_ended(app, &t, vec![session]);
+        logout::Outcome::NothingToEnd => {}
     }
     let mut resp = match &request.post_logout_redirect_uri {
         Some(uri) => {
