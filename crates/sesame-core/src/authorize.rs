@@ -8,7 +8,9 @@
 
 use crate::claims;
 use crate::ids::ClientId;
-use crate::model::{AuthorizationCode, BrowserSession, Client, ClientType, Consent, GrantType, ImplicitGrant, User};
+use crate::model::{
+    AuthorizationCode, BrowserSession, Client, ClientType, Consent, GrantType, ImplicitGrant, User,
+};
 use crate::secret::hash_secret;
 use crate::token::{self, IssueContext};
 use crate::Result;

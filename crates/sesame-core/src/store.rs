@@ -5,7 +5,9 @@
 //! replica polls to drop its caches: that is how a change made on one replica reaches all.
 
 use crate::ids::{ClientId, TenantId, UserId};
-use crate::model::{AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginFailures, RefreshToken, User};
+use crate::model::{
+    AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginFailures, RefreshToken, User,
+};
 use crate::model::{Client, SigningAlg, StoredKey, Tenant};
 use crate::Result;
 

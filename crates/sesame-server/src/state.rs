@@ -87,6 +87,10 @@ impl TenantState {
     /// the hot paths; only ids from signed tokens are remembered that way, never the ids an
     /// unauthenticated caller makes up.
     pub async fn token_client(&self, store: &dyn Store, id: &str) -> Result<Option<Arc<Client>>> {
+        // By `&str` first: the hot path builds no `ClientId`.
+        if let Some(c) = self.clients.read().expect("lock").get(id) {
+            return Ok(c.clone());
+        }
         match ClientId::parse(id) {
             Ok(id) => self.cached_client(store, &id, true).await,
             Err(_) => Ok(None),

@@ -45,7 +45,12 @@ impl Page {
 
     /// The parameters of a 303 to the client (query or fragment).
     fn redirect_params(&self) -> BTreeMap<String, String> {
-        assert_eq!(self.status, StatusCode::SEE_OTHER, "expected a redirect: {}", self.body);
+        assert_eq!(
+            self.status,
+            StatusCode::SEE_OTHER,
+            "expected a redirect: {}",
+            self.body
+        );
         let loc = self.location.as_deref().expect("Location");
         assert!(loc.starts_with(CB), "{loc}");
         let rest = loc.find(['?', '#']).map_or("", |i| &loc[i + 1..]);
@@ -59,7 +64,10 @@ fn unescape(s: &str) -> String {
     let mut rest = s;
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
-        let end = rest[i..].find(';').map(|e| i + e).expect("a terminated reference");
+        let end = rest[i..]
+            .find(';')
+            .map(|e| i + e)
+            .expect("a terminated reference");
         let entity = &rest[i + 1..end];
         let ch = match entity {
             "amp" => '&',
@@ -114,7 +122,11 @@ impl<'s> Browser<'s> {
         let resp = req.send().await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
-        for sc in headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
+        for sc in headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+        {
             let Some((name, value)) = sc.split(';').next().and_then(|p| p.split_once('=')) else {
                 continue;
             };
@@ -290,10 +302,15 @@ async fn a_deleted_client_leaves_nothing_to_a_client_created_again_with_its_id()
         assert!(active(&s, &rs, &access).await && active(&s, &rs, &service).await);
         assert_eq!(userinfo_status(&s, &access).await, StatusCode::OK);
 
-        let (status, _) = s.admin(Method::DELETE, &format!("/tenants/{T}/clients/{id}"), None).await;
+        let (status, _) = s
+            .admin(Method::DELETE, &format!("/tenants/{T}/clients/{id}"), None)
+            .await;
         assert_eq!(status, StatusCode::NO_CONTENT);
         for token in [&access, &service] {
-            assert!(!active(&s, &rs, token).await, "a deleted client's token is inactive");
+            assert!(
+                !active(&s, &rs, token).await,
+                "a deleted client's token is inactive"
+            );
         }
         assert_eq!(userinfo_status(&s, &access).await, StatusCode::UNAUTHORIZED);
 
@@ -350,7 +367,10 @@ async fn a_disabled_client_ends_its_tokens_and_enabling_it_revives_none() {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         for token in [&access, &service] {
-            assert!(!active(&s, &rs, token).await, "a disabled client's token is inactive");
+            assert!(
+                !active(&s, &rs, token).await,
+                "a disabled client's token is inactive"
+            );
         }
         assert_eq!(userinfo_status(&s, &access).await, StatusCode::UNAUTHORIZED);
 
@@ -399,10 +419,7 @@ async fn implicit_access_tokens_die_with_the_consent_or_the_user() {
         let rs = resource_server(&s).await;
         let alice = user(&s, "alice").await;
         let (id, _) = s
-            .client(
-                T,
-                json!({"redirect_uris": [CB], "grant_types": ["implicit"]}),
-            )
+            .client(T, json!({"redirect_uris": [CB], "grant_types": ["implicit"]}))
             .await;
         let b = Browser::new(&s);
         let first = implicit_token(&b, &id).await;
@@ -423,7 +440,10 @@ async fn implicit_access_tokens_die_with_the_consent_or_the_user() {
             .admin(Method::POST, &format!("/tenants/{T}/users/{alice}/disable"), None)
             .await;
         assert_eq!(status, StatusCode::OK);
-        assert!(!active(&s, &rs, &second).await, "a disabled user's token is inactive");
+        assert!(
+            !active(&s, &rs, &second).await,
+            "a disabled user's token is inactive"
+        );
     }
 }
 
@@ -474,9 +494,7 @@ async fn discovery_lists_only_scopes_that_do_something() {
 async fn introspection_answers_only_the_tokens_owner_audience_or_a_resource_server() {
     for s in TestServer::each_store().await {
         let (api, api_secret) = s.client(T, json!({})).await;
-        let (owner, owner_secret) = s
-            .client(T, json!({"allowed_audiences": [api.as_str()]}))
-            .await;
+        let (owner, owner_secret) = s.client(T, json!({"allowed_audiences": [api.as_str()]})).await;
         let (bystander, bystander_secret) = s.client(T, json!({})).await;
         let token = s.token(T, &owner, &owner_secret, &[]).await;
         let seen = |creds: (String, String)| {
@@ -503,7 +521,10 @@ async fn introspection_answers_only_the_tokens_owner_audience_or_a_resource_serv
                 Some(json!({"introspect_any": true})),
             )
             .await;
-        assert_eq!((status, body["introspect_any"].clone()), (StatusCode::OK, json!(true)));
+        assert_eq!(
+            (status, body["introspect_any"].clone()),
+            (StatusCode::OK, json!(true))
+        );
         assert_eq!(seen(bystander_creds).await["active"], true);
     }
 }
@@ -520,7 +541,10 @@ async fn revoking_another_clients_refresh_token_changes_nothing_and_tells_nothin
         let refresh_token = tokens["refresh_token"].as_str().unwrap();
 
         let revoke = |token: &str| {
-            let form = [("token", token.to_owned()), ("token_type_hint", "refresh_token".to_owned())];
+            let form = [
+                ("token", token.to_owned()),
+                ("token_type_hint", "refresh_token".to_owned()),
+            ];
             let (s, thief, thief_secret) = (&s, &thief, &thief_secret);
             async move {
                 let resp = s
@@ -537,7 +561,10 @@ async fn revoking_another_clients_refresh_token_changes_nothing_and_tells_nothin
         let theirs = revoke(refresh_token).await;
         let unknown = revoke("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").await;
         assert_eq!(theirs.0, StatusCode::OK);
-        assert_eq!(theirs, unknown, "the same answer as for a token that does not exist");
+        assert_eq!(
+            theirs, unknown,
+            "the same answer as for a token that does not exist"
+        );
         let (status, body) = refresh(&s, (&id, &secret), refresh_token).await;
         assert_eq!(status, StatusCode::OK, "the grant is untouched: {body}");
     }

@@ -1,7 +1,9 @@
 use crate::StoreUrl;
 use sesame_core::ids::{ClientId, TenantId};
 use sesame_core::ids::{UserId, Username};
-use sesame_core::model::{AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginFailures, RefreshToken};
+use sesame_core::model::{
+    AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginFailures, RefreshToken,
+};
 use sesame_core::model::{Client, KeyState, SigningAlg, StoredKey, Tenant, User};
 use sesame_core::store::Store;
 use sesame_core::{Error, Result};

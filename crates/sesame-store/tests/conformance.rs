@@ -4,7 +4,9 @@
 use sesame_core::crypto::MasterKey;
 use sesame_core::ids::{ClientId, TenantId, UserId};
 use sesame_core::keys::new_stored_key;
-use sesame_core::model::{AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginFailures, RefreshToken};
+use sesame_core::model::{
+    AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginFailures, RefreshToken,
+};
 use sesame_core::model::{Client, ClientType, GrantType, KeyState, SigningAlg, StoredKey, Tenant};
 use sesame_core::store::Store;
 use sesame_core::Error;
@@ -532,7 +534,10 @@ async fn codes_are_redeemed_once(s: &SqlStore) {
     s.insert_code(&bare).await.unwrap();
     assert_eq!(s.get_code(&a, &[2; 32]).await.unwrap(), Some(bare));
 
-    assert!(s.redeem_code(&a, &[1; 32], 130, "at-1", 3_730, None).await.unwrap());
+    assert!(s
+        .redeem_code(&a, &[1; 32], 130, "at-1", 3_730, None)
+        .await
+        .unwrap());
     let redeemed = AuthorizationCode {
         redeemed_at: Some(130),
         access_jti: Some("at-1".into()),
@@ -541,7 +546,9 @@ async fn codes_are_redeemed_once(s: &SqlStore) {
     };
     assert_eq!(s.get_code(&a, &[1; 32]).await.unwrap(), Some(redeemed.clone()));
     assert!(
-        !s.redeem_code(&a, &[1; 32], 140, "at-2", 3_740, None).await.unwrap(),
+        !s.redeem_code(&a, &[1; 32], 140, "at-2", 3_740, None)
+            .await
+            .unwrap(),
         "a code is redeemed once"
     );
     assert_eq!(
@@ -549,8 +556,14 @@ async fn codes_are_redeemed_once(s: &SqlStore) {
         Some(redeemed),
         "the losing redemption changes nothing"
     );
-    assert!(!s.redeem_code(&a, &[9; 32], 130, "at-3", 3_730, None).await.unwrap());
-    assert!(!s.redeem_code(&b, &[2; 32], 130, "at-3", 3_730, None).await.unwrap());
+    assert!(!s
+        .redeem_code(&a, &[9; 32], 130, "at-3", 3_730, None)
+        .await
+        .unwrap());
+    assert!(!s
+        .redeem_code(&b, &[2; 32], 130, "at-3", 3_730, None)
+        .await
+        .unwrap());
 
     // Two concurrent redemptions: exactly one wins.
     s.insert_code(&code(&a, 3, "grant-3", "web", &alice))
@@ -853,7 +866,10 @@ async fn implicit_grants_are_revoked_with_their_grant_or_user_and_purged(s: &Sql
         .await
         .unwrap();
     assert!(s.is_access_token_revoked(&a, "i-2").await.unwrap());
-    assert!(!s.is_access_token_revoked(&a, "i-3").await.unwrap(), "another client's");
+    assert!(
+        !s.is_access_token_revoked(&a, "i-3").await.unwrap(),
+        "another client's"
+    );
     assert!(
         !s.is_access_token_revoked(&a, "i-6").await.unwrap(),
         "expired tokens need no revocation"
@@ -862,7 +878,10 @@ async fn implicit_grants_are_revoked_with_their_grant_or_user_and_purged(s: &Sql
     s.revoke_user_grants(&a, &alice, None, now).await.unwrap();
     assert!(s.is_access_token_revoked(&a, "i-3").await.unwrap());
     assert!(!s.is_access_token_revoked(&a, "i-4").await.unwrap(), "bob's");
-    assert!(!s.is_access_token_revoked(&b, "i-5").await.unwrap(), "tenant-scoped");
+    assert!(
+        !s.is_access_token_revoked(&b, "i-5").await.unwrap(),
+        "tenant-scoped"
+    );
 
     // Purged once their access token has expired: i6 at `now`, the others at 5_000.
     assert_eq!(s.purge_expired(now, 0).await.unwrap(), 1);
@@ -902,16 +921,31 @@ async fn deleting_or_disabling_a_client_revokes_what_it_was_given(s: &SqlStore) 
         })
         .await
         .unwrap();
-        s.insert_refresh_token(&refresh(t, n + 1, &g(1), client, &alice, Some((&format!("{client}-refresh"), exp))))
-            .await
-            .unwrap();
-        s.insert_implicit_grant(&implicit(t, &g(2), client, &bob, &format!("{client}-implicit"), exp))
-            .await
-            .unwrap();
+        s.insert_refresh_token(&refresh(
+            t,
+            n + 1,
+            &g(1),
+            client,
+            &alice,
+            Some((&format!("{client}-refresh"), exp)),
+        ))
+        .await
+        .unwrap();
+        s.insert_implicit_grant(&implicit(
+            t,
+            &g(2),
+            client,
+            &bob,
+            &format!("{client}-implicit"),
+            exp,
+        ))
+        .await
+        .unwrap();
         s.put_consent(&consent(t, &alice, client)).await.unwrap();
         s.put_consent(&consent(t, &bob, client)).await.unwrap();
     }
-    let revoked = |t: TenantId, jti: &'static str| async move { s.is_access_token_revoked(&t, jti).await.unwrap() };
+    let revoked =
+        |t: TenantId, jti: &'static str| async move { s.is_access_token_revoked(&t, jti).await.unwrap() };
 
     let g0 = s.generation().await.unwrap();
     assert!(s.delete_client(&a, &cid("web")).await.unwrap());
@@ -923,7 +957,10 @@ async fn deleting_or_disabling_a_client_revokes_what_it_was_given(s: &SqlStore) 
     assert!(!revoked(a.clone(), "cli-code").await, "another client's");
     assert!(s.get_refresh_token(&a, &[11; 32]).await.unwrap().is_none());
     let unredeemed = s.get_code(&a, &[10; 32]).await.unwrap().unwrap();
-    assert!(unredeemed.expires_at <= sesame_core::now(), "the unredeemed code expired");
+    assert!(
+        unredeemed.expires_at <= sesame_core::now(),
+        "the unredeemed code expired"
+    );
     for user in [&alice, &bob] {
         assert!(s.get_consent(&a, user, &cid("web")).await.unwrap().is_none());
         assert!(s.get_consent(&a, user, &cid("cli")).await.unwrap().is_some());
@@ -1257,7 +1294,10 @@ async fn clients_from_before_signin_get_the_new_columns_defaults() {
         assert!(!c.first_party);
         assert!(!c.refresh_without_offline_access);
         assert!(!c.introspect_any);
-        assert_eq!(c.revoked_before, 1, "the horizon of an existing client is its creation");
+        assert_eq!(
+            c.revoked_before, 1,
+            "the horizon of an existing client is its creation"
+        );
         assert_eq!(c.client_type, ClientType::Public);
         s.close().await;
     }

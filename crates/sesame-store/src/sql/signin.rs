@@ -6,7 +6,9 @@
 
 use super::{corrupt, db, hash32, json_list, to_json, Pool, SqlStore};
 use sesame_core::ids::{ClientId, TenantId, UserId};
-use sesame_core::model::{AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginFailures, RefreshToken};
+use sesame_core::model::{
+    AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginFailures, RefreshToken,
+};
 use sesame_core::Result;
 
 /// Login failures older than this are purged whatever the throttling window (a day).
