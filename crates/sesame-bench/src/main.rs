@@ -351,6 +351,8 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
             "signing_alg": alg.as_str(),
             "allowed_scopes": ["read"],
             "allowed_audiences": ["api"],
+            // The EdDSA client introspects every algorithm's token, as a resource server.
+            "introspect_any": true,
         });
         clients.push(create_client(addr, admin_token, alg, &spec).await?);
     }

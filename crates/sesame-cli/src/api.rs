@@ -393,6 +393,7 @@ pub fn client_body(c: &ClientCreate) -> Value {
             c.refresh_without_offline_access,
             true,
         ),
+        ("introspect_any", c.introspect_any, true),
     ] {
         if given {
             body.insert(key.into(), json!(value));
@@ -442,6 +443,7 @@ pub fn client_patch(c: &ClientUpdate) -> Value {
             c.refresh_without_offline_access,
             c.no_refresh_without_offline_access,
         ),
+        ("introspect_any", c.introspect_any, c.no_introspect_any),
     ] {
         if on || off {
             body.insert(key.into(), json!(on));
@@ -994,6 +996,7 @@ mod tests {
             "--no-pkce",
             "--first-party",
             "--refresh-without-offline-access",
+            "--introspect-any",
             "--scope",
             "openid email",
         ]);
@@ -1008,6 +1011,7 @@ mod tests {
                 "require_pkce": false,
                 "first_party": true,
                 "refresh_without_offline_access": true,
+                "introspect_any": true,
             }))
         );
         let r = ok(&["clients", "create", "--redirect-uri", "https://app/cb"]);
@@ -1060,6 +1064,10 @@ mod tests {
             r.body,
             Some(json!({"require_pkce": true, "access_token_ttl": null}))
         );
+        let r = ok(&["clients", "update", "web", "--introspect-any"]);
+        assert_eq!(r.body, Some(json!({"introspect_any": true})));
+        let r = ok(&["clients", "update", "web", "--no-introspect-any"]);
+        assert_eq!(r.body, Some(json!({"introspect_any": false})));
     }
 
     #[test]

@@ -214,6 +214,9 @@ pub struct ClientCreate {
     /// Issue a refresh token with every authorization code, not only for offline_access
     #[arg(long)]
     pub refresh_without_offline_access: bool,
+    /// Allow this client to introspect tokens issued to other clients (a resource server)
+    #[arg(long)]
+    pub introspect_any: bool,
     /// Where logout tokens go when a session this client signed in with ends (OpenID Connect
     /// Back-Channel Logout)
     #[arg(long, value_name = "URL")]
@@ -290,6 +293,12 @@ pub struct ClientUpdate {
     /// Issue refresh tokens only for offline_access
     #[arg(long, group = "fields")]
     pub no_refresh_without_offline_access: bool,
+    /// Allow introspecting tokens issued to other clients (a resource server)
+    #[arg(long, group = "fields", conflicts_with = "no_introspect_any")]
+    pub introspect_any: bool,
+    /// Allow introspecting only tokens issued to this client or naming it as audience
+    #[arg(long, group = "fields")]
+    pub no_introspect_any: bool,
     /// Where logout tokens go when a session this client signed in with ends
     #[arg(
         long,

@@ -36,6 +36,7 @@ const CLIENT_FIELDS: &[&str] = &[
     "allowed_audiences",
     "signing_alg",
     "access_token_ttl",
+    "introspect_any",
     "created_at",
     "updated_at",
 ];

@@ -133,6 +133,8 @@ pub struct ClientSpec {
     pub allowed_audiences: Vec<String>,
     pub signing_alg: Option<SigningAlg>,
     pub access_token_ttl: Option<i64>,
+    #[serde(default)]
+    pub introspect_any: bool,
 }
 
 /// Creates a client; returns it with its secret in the clear (confidential clients only), the
@@ -177,7 +179,10 @@ pub async fn create_client(
         allowed_audiences: spec.allowed_audiences,
         signing_alg: spec.signing_alg,
         access_token_ttl: spec.access_token_ttl,
+        introspect_any: spec.introspect_any,
         disabled: false,
+        // A client created again with an old id does not revive the old one's tokens.
+        revoked_before: now,
         created_at: now,
         updated_at: now,
     };
@@ -208,6 +213,7 @@ pub struct ClientPatch {
     pub signing_alg: Option<Option<SigningAlg>>,
     #[serde(default, deserialize_with = "present")]
     pub access_token_ttl: Option<Option<i64>>,
+    pub introspect_any: Option<bool>,
 }
 
 impl ClientPatch {
@@ -225,6 +231,7 @@ impl ClientPatch {
             backchannel_logout_uri,
             signing_alg,
             access_token_ttl,
+            introspect_any,
         } = self;
         name.is_none()
             && redirect_uris.is_none()
@@ -238,6 +245,7 @@ impl ClientPatch {
             && backchannel_logout_uri.is_none()
             && signing_alg.is_none()
             && access_token_ttl.is_none()
+            && introspect_any.is_none()
     }
 
     pub fn apply(self, client: &mut Client) {
@@ -264,6 +272,7 @@ impl ClientPatch {
         set(&mut client.backchannel_logout_uri, self.backchannel_logout_uri);
         set(&mut client.signing_alg, self.signing_alg);
         set(&mut client.access_token_ttl, self.access_token_ttl);
+        set(&mut client.introspect_any, self.introspect_any);
     }
 }
 
@@ -315,6 +324,8 @@ pub async fn rotate_client_secret(
     Ok((client, secret))
 }
 
+/// Disabling revokes what the client was given, in the store's transaction (see
+/// `Store::update_client`); enabling it again revives none of it.
 pub async fn set_client_disabled(
     store: &dyn Store,
     tenant: &TenantId,
@@ -644,7 +655,9 @@ mod tests {
             allowed_audiences: vec![],
             signing_alg: Some(SigningAlg::ES256),
             access_token_ttl: Some(600),
+            introspect_any: false,
             disabled: false,
+            revoked_before: 0,
             created_at: 1,
             updated_at: 1,
         }

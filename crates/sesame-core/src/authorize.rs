@@ -8,7 +8,9 @@
 
 use crate::claims;
 use crate::ids::ClientId;
-use crate::model::{AuthorizationCode, BrowserSession, Client, ClientType, Consent, GrantType, User};
+use crate::model::{
+    AuthorizationCode, BrowserSession, Client, ClientType, Consent, GrantType, ImplicitGrant, User,
+};
 use crate::secret::hash_secret;
 use crate::token::{self, IssueContext};
 use crate::Result;
@@ -717,6 +719,18 @@ pub async fn issue(
     let mut access_token = None;
     if req.response_type.has_access_token() {
         let issued = token::user_access_token(ctx, client, user, &scope)?;
+        // Noted under a grant of its own before it leaves, so that disabling the user,
+        // withdrawing consent or removing the client revokes it like a code flow's token.
+        ctx.store
+            .insert_implicit_grant(&ImplicitGrant {
+                tenant_id: ctx.tenant.id.clone(),
+                grant_id: token::new_grant_id(),
+                client_id: client.client_id.clone(),
+                user_id: user.id.clone(),
+                access_jti: issued.jti.clone(),
+                access_exp: issued.exp,
+            })
+            .await?;
         params.push(("access_token".to_owned(), issued.token.clone()));
         params.push(("token_type".to_owned(), "Bearer".to_owned()));
         params.push(("expires_in".to_owned(), issued.expires_in.to_string()));
@@ -782,7 +796,9 @@ mod tests {
             allowed_audiences: vec![],
             signing_alg: None,
             access_token_ttl: None,
+            introspect_any: false,
             disabled: false,
+            revoked_before: 0,
             created_at: 0,
             updated_at: 0,
         }

@@ -1,7 +1,7 @@
 //! Authorization server metadata (RFC 8414 §2) and OpenID Provider metadata (OpenID Connect
 //! Discovery 1.0 §3). Both list only what this build implements.
 
-use crate::authorize::{ResponseType, OFFLINE_ACCESS, STANDARD_SCOPES};
+use crate::authorize::{ResponseType, OFFLINE_ACCESS};
 use crate::model::{GrantType, SigningAlg};
 use serde_json::{json, Value};
 
@@ -13,8 +13,10 @@ pub fn endpoint(issuer: &str, path: &str) -> String {
 /// RFC 8414 metadata.
 pub fn authorization_server_metadata(issuer: &str) -> Value {
     let auth_methods = ["client_secret_basic", "client_secret_post"];
-    let mut scopes: Vec<&str> = STANDARD_SCOPES.to_vec();
-    scopes.push(OFFLINE_ACCESS);
+    // Only scopes that do something: `openid` (ID tokens, userinfo), the claims of `profile`
+    // and `email` (`claims::scope_claims`), and refresh tokens for `offline_access`. `address`
+    // and `phone` are accepted in requests but yield nothing, so they are not advertised.
+    let scopes = ["openid", "profile", "email", OFFLINE_ACCESS];
     json!({
         "issuer": issuer,
         "authorization_endpoint": endpoint(issuer, "/authorize"),

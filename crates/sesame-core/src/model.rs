@@ -222,7 +222,16 @@ pub struct Client {
     pub signing_alg: Option<SigningAlg>,
     /// Overrides the tenant's access-token lifetime for this client.
     pub access_token_ttl: Option<i64>,
+    /// May introspect tokens issued to other clients (a resource server, RFC 7662 §4). Without
+    /// it, introspection answers only for tokens issued to this client or naming it in `aud`.
+    pub introspect_any: bool,
     pub disabled: bool,
+    /// Access tokens of this client issued before this time (`iat`) are no longer honoured:
+    /// it starts at creation (a client created again with the same id does not revive the
+    /// first one's tokens) and moves past the moment the client is disabled (re-enabling does
+    /// not revive them). The store sets it; it is not part of the admin API.
+    #[serde(skip)]
+    pub revoked_before: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -471,6 +480,18 @@ pub struct RefreshToken {
     /// The token response that carried the successor, sealed with the master key: a retry of
     /// the same exchange inside the grace window gets that same answer.
     pub successor_response: Option<Vec<u8>>,
+}
+
+/// An access token issued at the authorization endpoint (implicit flow), noted under a grant of
+/// its own so that it is revoked with the user's or the client's grants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImplicitGrant {
+    pub tenant_id: TenantId,
+    pub grant_id: String,
+    pub client_id: ClientId,
+    pub user_id: UserId,
+    pub access_jti: String,
+    pub access_exp: i64,
 }
 
 /// A person's consent to a client for a set of scopes.

@@ -5,7 +5,9 @@
 //! replica polls to drop its caches: that is how a change made on one replica reaches all.
 
 use crate::ids::{ClientId, TenantId, UserId};
-use crate::model::{AuthorizationCode, BrowserSession, Consent, LoginFailures, RefreshToken, User};
+use crate::model::{
+    AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginFailures, RefreshToken, User,
+};
 use crate::model::{Client, SigningAlg, StoredKey, Tenant};
 use crate::Result;
 
@@ -37,10 +39,16 @@ pub trait Store: Send + Sync + 'static {
     // Clients ---------------------------------------------------------------------------------
     /// `Conflict` if the client_id is taken in the tenant.
     async fn create_client(&self, client: &Client) -> Result<()>;
-    /// Replaces every field but `created_at`; `false` if there is no such client.
+    /// Replaces every field but `created_at` and `revoked_before`; `false` if there is no such
+    /// client. When it disables the client, in the same transaction: revokes everything the
+    /// client was given (as `delete_client`) and moves `revoked_before` past now, so that
+    /// enabling it again revives nothing.
     async fn update_client(&self, client: &Client) -> Result<bool>;
     async fn get_client(&self, tenant: &TenantId, id: &ClientId) -> Result<Option<Client>>;
     async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>>;
+    /// Deletes a client and, in the same transaction, what it was given: its grants (refresh
+    /// tokens deleted, unredeemed codes expired, noted access tokens recorded as revoked, as
+    /// `revoke_grant`) and the users' consents to it.
     async fn delete_client(&self, tenant: &TenantId, id: &ClientId) -> Result<bool>;
 
     // Users -----------------------------------------------------------------------------------
@@ -111,8 +119,10 @@ pub trait Store: Send + Sync + 'static {
     // Authorization codes -----------------------------------------------------------------------
     async fn insert_code(&self, code: &AuthorizationCode) -> Result<()>;
     async fn get_code(&self, tenant: &TenantId, code_hash: &[u8; 32]) -> Result<Option<AuthorizationCode>>;
-    /// Marks the code redeemed for the access token `access_jti`, unless it already was:
-    /// returns whether this call redeemed it. Atomic, so two concurrent redemptions cannot both win.
+    /// Marks the code redeemed for the access token `access_jti` and inserts the grant's first
+    /// refresh token, if any, in one transaction, unless the code was redeemed already: returns
+    /// whether this call redeemed it. Atomic, so two concurrent redemptions cannot both win,
+    /// and a redeemed code always has its refresh token.
     async fn redeem_code(
         &self,
         tenant: &TenantId,
@@ -120,7 +130,12 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         access_jti: &str,
         access_exp: i64,
+        refresh: Option<&RefreshToken>,
     ) -> Result<bool>;
+
+    // Implicit grants ---------------------------------------------------------------------------
+    /// Notes an access token issued at the authorization endpoint under its grant.
+    async fn insert_implicit_grant(&self, grant: &ImplicitGrant) -> Result<()>;
 
     // Refresh tokens ----------------------------------------------------------------------------
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()>;
@@ -143,8 +158,9 @@ pub trait Store: Send + Sync + 'static {
 
     // Grants ------------------------------------------------------------------------------------
     /// Revokes everything issued under one grant, in one transaction: deletes its refresh
-    /// tokens, and records as revoked every unexpired access token noted on its code and
-    /// refresh tokens. Returns how many refresh tokens were deleted.
+    /// tokens, expires its unredeemed code, and records as revoked every unexpired access token
+    /// noted on its code, refresh tokens and implicit grant. Returns how many refresh tokens
+    /// were deleted.
     async fn revoke_grant(&self, tenant: &TenantId, grant_id: &str, now: i64) -> Result<u64>;
     /// The same for every grant of a user, or of a user and one client.
     async fn revoke_user_grants(
@@ -182,7 +198,7 @@ pub trait Store: Send + Sync + 'static {
     async fn clear_login_failures(&self, tenant: &TenantId, key: &str) -> Result<()>;
 
     // Housekeeping ------------------------------------------------------------------------------
-    /// Deletes expired sessions (and their noted clients), codes (kept `code_grace` seconds past expiry so that a late
+    /// Deletes expired sessions (and their noted clients), implicit grants, codes (kept `code_grace` seconds past expiry so that a late
     /// replay still revokes), refresh tokens and stale login failures; returns how many rows.
     async fn purge_expired(&self, now: i64, code_grace: i64) -> Result<u64>;
 }

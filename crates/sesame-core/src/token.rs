@@ -189,9 +189,29 @@ async fn authorization_code(
     }
     let user = active_user(ctx, &stored.user_id).await?;
     let access = user_access_token(ctx, client, &user, &stored.scope)?;
+    let refresh = issues_refresh(client, &stored.scope).then(|| {
+        new_refresh_token(
+            ctx,
+            client,
+            &user,
+            &stored.grant_id,
+            &stored.scope,
+            stored.auth_time,
+            &stored.amr,
+            &access,
+        )
+    });
+    // The refresh token is stored with the redemption, in one transaction.
     if !ctx
         .store
-        .redeem_code(&ctx.tenant.id, &code_hash, ctx.now, &access.jti, access.exp)
+        .redeem_code(
+            &ctx.tenant.id,
+            &code_hash,
+            ctx.now,
+            &access.jti,
+            access.exp,
+            refresh.as_ref().map(|(_, row)| row),
+        )
         .await?
     {
         // Another request redeemed it between our read and now.
@@ -202,22 +222,7 @@ async fn authorization_code(
             "the authorization code was already used".into(),
         ));
     }
-    let refresh_token = if issues_refresh(client, &stored.scope) {
-        let (token, row) = new_refresh_token(
-            ctx,
-            client,
-            &user,
-            &stored.grant_id,
-            &stored.scope,
-            stored.auth_time,
-            &stored.amr,
-            &access,
-        );
-        ctx.store.insert_refresh_token(&row).await?;
-        Some(token)
-    } else {
-        None
-    };
+    let refresh_token = refresh.map(|(token, _)| token);
     let id_token = id_token_if_openid(
         ctx,
         client,
@@ -625,7 +630,9 @@ async fn live_refresh_token(
 }
 
 /// RFC 7009 §2.1: revoking a refresh token revokes its grant, with the access tokens issued
-/// under it. Only the client it was issued to may revoke it. Returns whether it was one.
+/// under it. Only the client it was issued to may revoke it; another client's request changes
+/// nothing and gets the answer an unknown token gets (RFC 7009 §2.2), so that it learns nothing
+/// about the token. Returns whether it was a live refresh token (revoked or left alone).
 pub async fn revoke_refresh_token(
     store: &dyn Store,
     tenant: &crate::ids::TenantId,
@@ -636,13 +643,20 @@ pub async fn revoke_refresh_token(
     let Some(token) = live_refresh_token(store, tenant, presented, now).await? else {
         return Ok(false);
     };
-    if token.client_id != client.client_id {
-        return Err(Error::UnauthorizedClient(
-            "the token was not issued to this client".into(),
-        ));
+    if token.client_id == client.client_id {
+        store.revoke_grant(tenant, &token.grant_id, now).await?;
     }
-    store.revoke_grant(tenant, &token.grant_id, now).await?;
     Ok(true)
+}
+
+/// RFC 7009 §2.1 for an access token: only the client it was issued to may revoke it. For
+/// another client the answer is the same as for an unknown token (RFC 7009 §2.2) and nothing
+/// changes. The `jti` to record as revoked, with its expiry, if any.
+pub fn access_token_to_revoke<'t>(token: &'t ValidAccessToken, client: &Client) -> Option<(&'t str, i64)> {
+    if token.client_id() != Some(client.client_id.as_str()) {
+        return None;
+    }
+    Some((token.jti()?, token.exp()))
 }
 
 /// RFC 7662 §2.2 for a refresh token, answered only to the client it was issued to.
@@ -688,6 +702,36 @@ impl ValidAccessToken {
     pub fn exp(&self) -> i64 {
         self.claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0)
     }
+    pub fn iat(&self) -> i64 {
+        self.claims.get("iat").and_then(|v| v.as_i64()).unwrap_or(0)
+    }
+
+    /// Whether `aud` (a string or an array, RFC 7519 §4.1.3) names `wanted`.
+    fn has_audience(&self, wanted: &str) -> bool {
+        match self.claims.get("aud") {
+            Some(serde_json::Value::String(a)) => a == wanted,
+            Some(serde_json::Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(wanted)),
+            _ => false,
+        }
+    }
+
+    /// Whether the client the token was issued to (`issued_to`, from the cache: `None` if it
+    /// no longer exists) still stands behind it. A deleted or disabled client's tokens are
+    /// dead, and so are those issued before its `revoked_before`: by an earlier client of the
+    /// same id, or before it was disabled. This covers client-credentials tokens, which are
+    /// noted under no grant; the grants' tokens are also recorded as revoked.
+    pub fn client_honours(&self, issued_to: Option<&Client>) -> bool {
+        issued_to.is_some_and(|c| {
+            Some(c.client_id.as_str()) == self.client_id() && !c.disabled && self.iat() >= c.revoked_before
+        })
+    }
+
+    /// RFC 7662 §4: a client learns about a token only if it was issued to it, names it as
+    /// audience, or the client is allowed to introspect any token (a resource server).
+    pub fn visible_to(&self, caller: &Client) -> bool {
+        let id = caller.client_id.as_str();
+        caller.introspect_any || self.client_id() == Some(id) || self.has_audience(id)
+    }
 }
 
 /// Checks an access token of this tenant. `None` for anything not valid: wrong signature, a
@@ -718,6 +762,13 @@ pub fn validate_access_token(
     }
     claims.get("jti")?.as_str()?;
     Some(ValidAccessToken { claims })
+}
+
+/// Whether introspection may call `token` active for `caller`, given the client it was issued
+/// to (from the cache): that client still stands behind it (`client_honours`) and the caller
+/// may see it (`visible_to`). The revocation check comes after, from the store.
+pub fn introspection_allowed(token: &ValidAccessToken, issued_to: Option<&Client>, caller: &Client) -> bool {
+    token.client_honours(issued_to) && token.visible_to(caller)
 }
 
 /// RFC 7662 §2.2 introspection response: `active` alone for anything not active.
@@ -779,7 +830,9 @@ mod tests {
             allowed_audiences: vec!["api".into(), "other".into()],
             signing_alg: Some(alg),
             access_token_ttl: Some(600),
+            introspect_any: false,
             disabled: false,
+            revoked_before: 0,
             created_at: 1000,
             updated_at: 1000,
         };

@@ -196,7 +196,10 @@ pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<
                 allowed_audiences: c.allowed_audiences.clone(),
                 signing_alg: c.signing_alg,
                 access_token_ttl: c.access_token_ttl,
+                introspect_any: c.introspect_any,
                 disabled: c.disabled,
+                // The store moves it when the client is disabled.
+                revoked_before: existing.as_ref().map_or(now, |e| e.revoked_before),
                 created_at: existing.as_ref().map_or(now, |e| e.created_at),
                 updated_at: existing.as_ref().map_or(now, |e| e.updated_at),
             };

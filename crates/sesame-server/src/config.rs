@@ -102,6 +102,9 @@ pub struct ClientConfig {
     pub allowed_audiences: Vec<String>,
     pub signing_alg: Option<SigningAlg>,
     pub access_token_ttl: Option<i64>,
+    /// May introspect tokens issued to other clients (a resource server, RFC 7662 §4).
+    #[serde(default)]
+    pub introspect_any: bool,
     #[serde(default)]
     pub disabled: bool,
 }
@@ -390,6 +393,10 @@ redirect_uris = ["https://app.example/cb"]
 post_logout_redirect_uris = ["https://app.example/"]
 first_party = true
 refresh_without_offline_access = true
+[[tenants.clients]]
+client_id = "api"
+secret_env = "API_SECRET"
+introspect_any = true
 "#,
         )
         .unwrap();
@@ -402,6 +409,7 @@ refresh_without_offline_access = true
         );
         assert_eq!(web.post_logout_redirect_uris, ["https://app.example/"]);
         assert!(web.require_pkce && web.first_party && web.refresh_without_offline_access);
+        assert!(!web.introspect_any && t.clients[1].introspect_any);
         let err = load_toml("[[tenants]]\nid = \"a\"\n[[tenants.clients]]\nclient_id = \"c\"\nclient_type = \"public\"\npkce = false")
             .unwrap_err();
         assert!(err.contains("pkce"), "{err}");

@@ -51,11 +51,13 @@ impl IntoResponse for ApiError {
         let headers = resp.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match e {
-            // RFC 6749 §5.2: 401 with the scheme the client tried.
-            Error::InvalidClient { basic: true } => {
+            // RFC 6749 §5.2: 401 with the scheme the client tried (Basic, the one HTTP scheme
+            // for client secrets, also for a client that sent its secret in the body: RFC 9110
+            // §15.5.2 wants a challenge with every 401), naming the error.
+            Error::InvalidClient { .. } => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"sesame\""),
+                    HeaderValue::from_static("Basic realm=\"sesame\", error=\"invalid_client\""),
                 );
             }
             // RFC 6750 §3 for the admin API's bearer tokens.

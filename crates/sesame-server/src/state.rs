@@ -70,7 +70,8 @@ pub struct TenantState {
     pub openid_configuration: Published,
     pub oauth_metadata: Published,
     pub jwks: Published,
-    clients: RwLock<HashMap<ClientId, Arc<Client>>>,
+    /// `None`: a client that signed tokens once and no longer exists (see `token_client`).
+    clients: RwLock<HashMap<ClientId, Option<Arc<Client>>>>,
 }
 
 impl TenantState {
@@ -80,18 +81,41 @@ impl TenantState {
 
     /// A client of this tenant, read through the cache.
     pub async fn client(&self, store: &dyn Store, id: &ClientId) -> Result<Option<Arc<Client>>> {
+        self.cached_client(store, id, false).await
+    }
+
+    /// The client a verified access token names (`client_id`), read through the cache. Its
+    /// absence is cached too, so that the tokens of a deleted client cost no store read on
+    /// the hot paths; only ids from signed tokens are remembered that way, never the ids an
+    /// unauthenticated caller makes up.
+    pub async fn token_client(&self, store: &dyn Store, id: &str) -> Result<Option<Arc<Client>>> {
+        // By `&str` first: the hot path builds no `ClientId`.
         if let Some(c) = self.clients.read().expect("lock").get(id) {
-            return Ok(Some(c.clone()));
+            return Ok(c.clone());
         }
-        let Some(client) = store.get_client(&self.tenant.id, id).await? else {
-            return Ok(None);
-        };
-        let client = Arc::new(client);
-        self.clients
-            .write()
-            .expect("lock")
-            .insert(id.clone(), client.clone());
-        Ok(Some(client))
+        match ClientId::parse(id) {
+            Ok(id) => self.cached_client(store, &id, true).await,
+            Err(_) => Ok(None),
+        }
+    }
+
+    async fn cached_client(
+        &self,
+        store: &dyn Store,
+        id: &ClientId,
+        remember_absent: bool,
+    ) -> Result<Option<Arc<Client>>> {
+        if let Some(c) = self.clients.read().expect("lock").get(id) {
+            return Ok(c.clone());
+        }
+        let client = store.get_client(&self.tenant.id, id).await?.map(Arc::new);
+        if client.is_some() || remember_absent {
+            self.clients
+                .write()
+                .expect("lock")
+                .insert(id.clone(), client.clone());
+        }
+        Ok(client)
     }
 }
 

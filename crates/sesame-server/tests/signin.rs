@@ -498,9 +498,10 @@ fn assert_redirect_error(s: &TestServer, page: &Page, error: &str, state: Option
     r
 }
 
-/// A confidential client for introspection (RFC 7662 refuses public clients).
+/// A confidential client for introspection (RFC 7662 refuses public clients), allowed to
+/// introspect the tokens of other clients.
 async fn resource_server(s: &TestServer) -> (String, String) {
-    s.client(T, json!({})).await
+    s.client(T, json!({"introspect_any": true})).await
 }
 
 async fn active(s: &TestServer, rs: &(String, String), token: &str) -> bool {

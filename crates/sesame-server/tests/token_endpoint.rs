@@ -121,9 +121,13 @@ async fn failed_client_authentication_is_invalid_client_with_www_authenticate_fo
         let (status, headers, body) = s.post_form("default", "/token", Some((cid, sec)), &[CC]).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(body["error"], "invalid_client");
-        assert_eq!(headers["www-authenticate"], "Basic realm=\"sesame\"");
+        // RFC 6749 §5.2: the challenge names the error.
+        assert_eq!(
+            headers["www-authenticate"],
+            "Basic realm=\"sesame\", error=\"invalid_client\""
+        );
     }
-    // by post: 401 without a Basic challenge
+    // by post: 401 with the same challenge (RFC 9110 §15.5.2: every 401 carries one)
     let (status, headers, body) = s
         .post_form(
             "default",
@@ -133,7 +137,10 @@ async fn failed_client_authentication_is_invalid_client_with_www_authenticate_fo
         )
         .await;
     expect_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
-    assert!(headers.get("www-authenticate").is_none());
+    assert_eq!(
+        headers["www-authenticate"],
+        "Basic realm=\"sesame\", error=\"invalid_client\""
+    );
     // no credentials at all
     let (status, _, body) = s.post_form("default", "/token", None, &[CC]).await;
     expect_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");

@@ -1,7 +1,9 @@
 use crate::StoreUrl;
 use sesame_core::ids::{ClientId, TenantId};
 use sesame_core::ids::{UserId, Username};
-use sesame_core::model::{AuthorizationCode, BrowserSession, Consent, LoginFailures, RefreshToken};
+use sesame_core::model::{
+    AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginFailures, RefreshToken,
+};
 use sesame_core::model::{Client, KeyState, SigningAlg, StoredKey, Tenant, User};
 use sesame_core::store::Store;
 use sesame_core::{Error, Result};
@@ -96,14 +98,17 @@ struct ClientRow {
     allowed_audiences: String,
     signing_alg: Option<String>,
     access_token_ttl: Option<i64>,
+    introspect_any: bool,
     disabled: bool,
+    revoked_before: i64,
     created_at: i64,
     updated_at: i64,
 }
 const CLIENT_COLUMNS: &str =
     "tenant_id, client_id, name, client_type, secret_hash, grant_types, redirect_uris, \
      post_logout_redirect_uris, require_pkce, first_party, refresh_without_offline_access, \
-     backchannel_logout_uri, allowed_scopes, allowed_audiences, signing_alg, access_token_ttl, disabled, created_at, updated_at";
+     backchannel_logout_uri, allowed_scopes, allowed_audiences, signing_alg, access_token_ttl, introspect_any, \
+     disabled, revoked_before, created_at, updated_at";
 
 fn json_list<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<Vec<T>> {
     serde_json::from_str(text).map_err(|e| corrupt(what, e))
@@ -139,7 +144,9 @@ fn client_from_row(r: ClientRow) -> Result<Client> {
             .transpose()
             .map_err(|e| corrupt("client signing_alg", e))?,
         access_token_ttl: r.access_token_ttl,
+        introspect_any: r.introspect_any,
         disabled: r.disabled,
+        revoked_before: r.revoked_before,
         created_at: r.created_at,
         updated_at: r.updated_at,
     })
@@ -264,10 +271,29 @@ macro_rules! bind_client {
             .bind(to_json(&$c.allowed_audiences))
             .bind($c.signing_alg.map(|a| a.as_str()))
             .bind($c.access_token_ttl)
+            .bind($c.introspect_any)
             .bind($c.disabled)
+            .bind($c.revoked_before)
             .bind($c.created_at)
             .bind($c.updated_at)
     };
+}
+
+/// Runs the statements of `signin::grant_revocation` in the transaction `$tx`, with $1 =
+/// tenant, $2 = now, $3 = key and $4 = client when given; evaluates to the last statement's
+/// row count (the refresh tokens deleted).
+macro_rules! run_revocation {
+    ($tx:expr, $statements:expr, $tenant:expr, $now:expr, $key:expr, $client:expr) => {{
+        let mut last = 0;
+        for sql in $statements.iter() {
+            let mut q = sqlx::query(sql).bind($tenant).bind($now).bind($key);
+            if let Some(c) = $client {
+                q = q.bind(c);
+            }
+            last = q.execute(&mut *$tx).await.map_err(db)?.rows_affected();
+        }
+        last
+    }};
 }
 
 // After the macros above, which it uses.
@@ -529,7 +555,7 @@ impl Store for SqlStore {
     async fn create_client(&self, client: &Client) -> Result<()> {
         let sql = format!(
             "INSERT INTO client ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-         $15, $16, $17, $18, $19)"
+         $15, $16, $17, $18, $19, $20, $21)"
         );
         with_pool!(self, p => {
             let mut tx = p.begin().await.map_err(db)?;
@@ -548,7 +574,8 @@ impl Store for SqlStore {
                    redirect_uris = $7, post_logout_redirect_uris = $8, require_pkce = $9, first_party = $10, \
                    refresh_without_offline_access = $11, backchannel_logout_uri = $12, allowed_scopes = $13, \
                    allowed_audiences = $14, signing_alg = $15, access_token_ttl = $16, disabled = $17, \
-                   updated_at = $18 \
+                   updated_at = $18, introspect_any = $19, \
+                   revoked_before = CASE WHEN $17 AND NOT disabled THEN $18 + 1 ELSE revoked_before END \
                    WHERE tenant_id = $1 AND client_id = $2";
         let c = client;
         with_pool!(self, p => {
@@ -572,10 +599,16 @@ impl Store for SqlStore {
                 .bind(c.access_token_ttl)
                 .bind(c.disabled)
                 .bind(c.updated_at)
+                .bind(c.introspect_any)
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?
                 .rows_affected();
+            if n == 1 && c.disabled {
+                // Idempotent: a client disabled before has nothing left to revoke.
+                let (tenant, id) = (c.tenant_id.as_str(), c.client_id.as_str());
+                run_revocation!(tx, signin::client_revocation(), tenant, c.updated_at, id, None::<&str>);
+            }
             sqlx::query(BUMP_GENERATION).execute(&mut *tx).await.map_err(db)?;
             tx.commit().await.map_err(db)?;
             Ok(n == 1)
@@ -613,6 +646,8 @@ impl Store for SqlStore {
                 .await
                 .map_err(db)?
                 .rows_affected();
+            let now = sesame_core::now();
+            run_revocation!(tx, signin::client_revocation(), tenant.as_str(), now, id.as_str(), None::<&str>);
             sqlx::query(BUMP_GENERATION).execute(&mut *tx).await.map_err(db)?;
             tx.commit().await.map_err(db)?;
             Ok(n == 1)
@@ -904,8 +939,13 @@ impl Store for SqlStore {
         now: i64,
         access_jti: &str,
         access_exp: i64,
+        refresh: Option<&RefreshToken>,
     ) -> Result<bool> {
-        signin::redeem_code(self, tenant, code_hash, now, access_jti, access_exp).await
+        signin::redeem_code(self, tenant, code_hash, now, access_jti, access_exp, refresh).await
+    }
+
+    async fn insert_implicit_grant(&self, grant: &ImplicitGrant) -> Result<()> {
+        signin::insert_implicit_grant(self, grant).await
     }
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()> {

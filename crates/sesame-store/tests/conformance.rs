@@ -4,7 +4,9 @@
 use sesame_core::crypto::MasterKey;
 use sesame_core::ids::{ClientId, TenantId, UserId};
 use sesame_core::keys::new_stored_key;
-use sesame_core::model::{AuthorizationCode, BrowserSession, Consent, LoginFailures, RefreshToken};
+use sesame_core::model::{
+    AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginFailures, RefreshToken,
+};
 use sesame_core::model::{Client, ClientType, GrantType, KeyState, SigningAlg, StoredKey, Tenant};
 use sesame_core::store::Store;
 use sesame_core::Error;
@@ -40,7 +42,9 @@ fn client(t: &TenantId, id: &str) -> Client {
         allowed_audiences: vec!["api".into()],
         signing_alg: Some(SigningAlg::ES256),
         access_token_ttl: Some(60),
+        introspect_any: false,
         disabled: false,
+        revoked_before: 100,
         created_at: 100,
         updated_at: 100,
     }
@@ -117,11 +121,26 @@ async fn clients_round_trip_every_field(s: &SqlStore) {
     c.require_pkce = true;
     c.first_party = true;
     c.refresh_without_offline_access = true;
+    c.introspect_any = true;
     c.updated_at = 200;
     let g = s.generation().await.unwrap();
     assert!(s.update_client(&c).await.unwrap());
     assert!(s.generation().await.unwrap() > g);
+    // Disabling moves the horizon just past the moment it happened; the store decides it.
+    c.revoked_before = 201;
     assert_eq!(s.get_client(&t, &c.client_id).await.unwrap().unwrap(), c);
+    c.updated_at = 300;
+    c.revoked_before = 0;
+    assert!(s.update_client(&c).await.unwrap());
+    c.disabled = false;
+    c.updated_at = 400;
+    assert!(s.update_client(&c).await.unwrap());
+    c.revoked_before = 201;
+    assert_eq!(
+        s.get_client(&t, &c.client_id).await.unwrap().unwrap(),
+        c,
+        "the horizon moves when a client becomes disabled, not on later changes or enabling"
+    );
     let mut public = client(&t, "spa");
     public.client_type = ClientType::Public;
     public.secret_hash = None;
@@ -515,7 +534,10 @@ async fn codes_are_redeemed_once(s: &SqlStore) {
     s.insert_code(&bare).await.unwrap();
     assert_eq!(s.get_code(&a, &[2; 32]).await.unwrap(), Some(bare));
 
-    assert!(s.redeem_code(&a, &[1; 32], 130, "at-1", 3_730).await.unwrap());
+    assert!(s
+        .redeem_code(&a, &[1; 32], 130, "at-1", 3_730, None)
+        .await
+        .unwrap());
     let redeemed = AuthorizationCode {
         redeemed_at: Some(130),
         access_jti: Some("at-1".into()),
@@ -524,7 +546,9 @@ async fn codes_are_redeemed_once(s: &SqlStore) {
     };
     assert_eq!(s.get_code(&a, &[1; 32]).await.unwrap(), Some(redeemed.clone()));
     assert!(
-        !s.redeem_code(&a, &[1; 32], 140, "at-2", 3_740).await.unwrap(),
+        !s.redeem_code(&a, &[1; 32], 140, "at-2", 3_740, None)
+            .await
+            .unwrap(),
         "a code is redeemed once"
     );
     assert_eq!(
@@ -532,18 +556,59 @@ async fn codes_are_redeemed_once(s: &SqlStore) {
         Some(redeemed),
         "the losing redemption changes nothing"
     );
-    assert!(!s.redeem_code(&a, &[9; 32], 130, "at-3", 3_730).await.unwrap());
-    assert!(!s.redeem_code(&b, &[2; 32], 130, "at-3", 3_730).await.unwrap());
+    assert!(!s
+        .redeem_code(&a, &[9; 32], 130, "at-3", 3_730, None)
+        .await
+        .unwrap());
+    assert!(!s
+        .redeem_code(&b, &[2; 32], 130, "at-3", 3_730, None)
+        .await
+        .unwrap());
 
     // Two concurrent redemptions: exactly one wins.
     s.insert_code(&code(&a, 3, "grant-3", "web", &alice))
         .await
         .unwrap();
     let (x, y) = tokio::join!(
-        s.redeem_code(&a, &[3; 32], 130, "at-x", 3_730),
-        s.redeem_code(&a, &[3; 32], 130, "at-y", 3_730),
+        s.redeem_code(&a, &[3; 32], 130, "at-x", 3_730, None),
+        s.redeem_code(&a, &[3; 32], 130, "at-y", 3_730, None),
     );
     assert!(x.unwrap() ^ y.unwrap());
+
+    // The refresh token is stored with the redemption that wins, and only with it.
+    s.insert_code(&code(&a, 4, "grant-4", "web", &alice))
+        .await
+        .unwrap();
+    let first = refresh(&a, 41, "grant-4", "web", &alice, Some(("at-4", 3_730)));
+    assert!(s
+        .redeem_code(&a, &[4; 32], 130, "at-4", 3_730, Some(&first))
+        .await
+        .unwrap());
+    assert_eq!(s.get_refresh_token(&a, &[41; 32]).await.unwrap(), Some(first));
+    let late = refresh(&a, 42, "grant-4", "web", &alice, Some(("at-5", 3_740)));
+    assert!(!s
+        .redeem_code(&a, &[4; 32], 140, "at-5", 3_740, Some(&late))
+        .await
+        .unwrap());
+    assert_eq!(
+        s.get_refresh_token(&a, &[42; 32]).await.unwrap(),
+        None,
+        "a losing redemption stores no refresh token"
+    );
+    // A refresh token that cannot be stored undoes the redemption.
+    s.insert_code(&code(&a, 5, "grant-5", "web", &alice))
+        .await
+        .unwrap();
+    let clash = refresh(&a, 41, "grant-5", "web", &alice, Some(("at-6", 3_730)));
+    assert!(s
+        .redeem_code(&a, &[5; 32], 130, "at-6", 3_730, Some(&clash))
+        .await
+        .is_err());
+    assert_eq!(
+        s.get_code(&a, &[5; 32]).await.unwrap().unwrap().redeemed_at,
+        None,
+        "both or neither"
+    );
     assert_eq!(s.generation().await.unwrap(), g, "codes are not cached");
 }
 
@@ -754,6 +819,190 @@ async fn revoking_a_users_grants_by_client_or_all(s: &SqlStore) {
     );
 }
 
+fn implicit(t: &TenantId, grant: &str, client: &str, user: &UserId, jti: &str, exp: i64) -> ImplicitGrant {
+    ImplicitGrant {
+        tenant_id: t.clone(),
+        grant_id: grant.into(),
+        client_id: cid(client),
+        user_id: user.clone(),
+        access_jti: jti.into(),
+        access_exp: exp,
+    }
+}
+
+async fn implicit_grants_are_revoked_with_their_grant_or_user_and_purged(s: &SqlStore) {
+    let (a, b) = with_tenants(s).await;
+    let (alice, bob) = (UserId::generate(), UserId::generate());
+    let now = 1_000;
+    s.insert_implicit_grant(&implicit(&a, "i1", "spa", &alice, "i-1", 5_000))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.insert_implicit_grant(&implicit(&a, "i1", "spa", &alice, "i-x", 5_000))
+            .await,
+        Err(Error::Conflict(_))
+    ));
+    s.insert_implicit_grant(&implicit(&a, "i2", "spa", &alice, "i-2", 5_000))
+        .await
+        .unwrap();
+    s.insert_implicit_grant(&implicit(&a, "i3", "other", &alice, "i-3", 5_000))
+        .await
+        .unwrap();
+    s.insert_implicit_grant(&implicit(&a, "i4", "spa", &bob, "i-4", 5_000))
+        .await
+        .unwrap();
+    s.insert_implicit_grant(&implicit(&b, "i5", "spa", &alice, "i-5", 5_000))
+        .await
+        .unwrap();
+    s.insert_implicit_grant(&implicit(&a, "i6", "spa", &alice, "i-6", now))
+        .await
+        .unwrap();
+
+    s.revoke_grant(&a, "i1", now).await.unwrap();
+    assert!(s.is_access_token_revoked(&a, "i-1").await.unwrap());
+    assert!(!s.is_access_token_revoked(&a, "i-2").await.unwrap());
+    // A withdrawn consent: alice's grants with `spa`.
+    s.revoke_user_grants(&a, &alice, Some(&cid("spa")), now)
+        .await
+        .unwrap();
+    assert!(s.is_access_token_revoked(&a, "i-2").await.unwrap());
+    assert!(
+        !s.is_access_token_revoked(&a, "i-3").await.unwrap(),
+        "another client's"
+    );
+    assert!(
+        !s.is_access_token_revoked(&a, "i-6").await.unwrap(),
+        "expired tokens need no revocation"
+    );
+    // A disabled user: all of alice's grants.
+    s.revoke_user_grants(&a, &alice, None, now).await.unwrap();
+    assert!(s.is_access_token_revoked(&a, "i-3").await.unwrap());
+    assert!(!s.is_access_token_revoked(&a, "i-4").await.unwrap(), "bob's");
+    assert!(
+        !s.is_access_token_revoked(&b, "i-5").await.unwrap(),
+        "tenant-scoped"
+    );
+
+    // Purged once their access token has expired: i6 at `now`, the others at 5_000.
+    assert_eq!(s.purge_expired(now, 0).await.unwrap(), 1);
+    assert_eq!(s.purge_expired(5_000, 0).await.unwrap(), 5);
+}
+
+async fn deleting_or_disabling_a_client_revokes_what_it_was_given(s: &SqlStore) {
+    let (a, b) = with_tenants(s).await;
+    let (alice, bob) = (UserId::generate(), UserId::generate());
+    let now = sesame_core::now();
+    let exp = now + 3_600;
+    let consent = |t: &TenantId, user: &UserId, client: &str| Consent {
+        tenant_id: t.clone(),
+        user_id: user.clone(),
+        client_id: cid(client),
+        scopes: vec!["openid".into()],
+        granted_at: 100,
+    };
+    let code_live = |t: &TenantId, hash: u8, grant: &str, client: &str| AuthorizationCode {
+        expires_at: now + 60,
+        ..code(t, hash, grant, client, &alice)
+    };
+    // For each of `web` and `cli` in tenant a, and `web` in tenant b: an unredeemed code, a
+    // redeemed one with its refresh token, an implicit grant, consents.
+    for (t, client, n) in [(&a, "web", 10), (&a, "cli", 20), (&b, "web", 30)] {
+        let mut c = self::client(t, client);
+        c.created_at = now;
+        c.revoked_before = now;
+        s.create_client(&c).await.unwrap();
+        let g = |k: u8| format!("{client}-{}", n + k);
+        s.insert_code(&code_live(t, n, &g(0), client)).await.unwrap();
+        s.insert_code(&AuthorizationCode {
+            redeemed_at: Some(now),
+            access_jti: Some(format!("{client}-code")),
+            access_exp: Some(exp),
+            ..code_live(t, n + 1, &g(1), client)
+        })
+        .await
+        .unwrap();
+        s.insert_refresh_token(&refresh(
+            t,
+            n + 1,
+            &g(1),
+            client,
+            &alice,
+            Some((&format!("{client}-refresh"), exp)),
+        ))
+        .await
+        .unwrap();
+        s.insert_implicit_grant(&implicit(
+            t,
+            &g(2),
+            client,
+            &bob,
+            &format!("{client}-implicit"),
+            exp,
+        ))
+        .await
+        .unwrap();
+        s.put_consent(&consent(t, &alice, client)).await.unwrap();
+        s.put_consent(&consent(t, &bob, client)).await.unwrap();
+    }
+    let revoked =
+        |t: TenantId, jti: &'static str| async move { s.is_access_token_revoked(&t, jti).await.unwrap() };
+
+    let g0 = s.generation().await.unwrap();
+    assert!(s.delete_client(&a, &cid("web")).await.unwrap());
+    assert!(s.generation().await.unwrap() > g0);
+    for jti in ["web-code", "web-refresh", "web-implicit"] {
+        assert!(revoked(a.clone(), jti).await, "{jti}");
+        assert!(!revoked(b.clone(), jti).await, "{jti} in another tenant");
+    }
+    assert!(!revoked(a.clone(), "cli-code").await, "another client's");
+    assert!(s.get_refresh_token(&a, &[11; 32]).await.unwrap().is_none());
+    let unredeemed = s.get_code(&a, &[10; 32]).await.unwrap().unwrap();
+    assert!(
+        unredeemed.expires_at <= sesame_core::now(),
+        "the unredeemed code expired"
+    );
+    for user in [&alice, &bob] {
+        assert!(s.get_consent(&a, user, &cid("web")).await.unwrap().is_none());
+        assert!(s.get_consent(&a, user, &cid("cli")).await.unwrap().is_some());
+        assert!(s.get_consent(&b, user, &cid("web")).await.unwrap().is_some());
+    }
+    assert!(s.get_refresh_token(&a, &[21; 32]).await.unwrap().is_some());
+    assert!(s.get_refresh_token(&b, &[31; 32]).await.unwrap().is_some());
+
+    // Created again with the same id: it starts with nothing of the old one's.
+    let mut again = self::client(&a, "web");
+    again.created_at = now;
+    again.revoked_before = now;
+    s.create_client(&again).await.unwrap();
+    assert!(s.get_refresh_token(&a, &[11; 32]).await.unwrap().is_none());
+    assert!(s.get_consent(&a, &alice, &cid("web")).await.unwrap().is_none());
+
+    // Disabling does the same, and enabling again revives nothing.
+    let mut cli = s.get_client(&a, &cid("cli")).await.unwrap().unwrap();
+    cli.disabled = true;
+    cli.updated_at = now;
+    assert!(s.update_client(&cli).await.unwrap());
+    for jti in ["cli-code", "cli-refresh", "cli-implicit"] {
+        assert!(revoked(a.clone(), jti).await, "{jti}");
+    }
+    assert!(s.get_refresh_token(&a, &[21; 32]).await.unwrap().is_none());
+    assert!(s.get_code(&a, &[20; 32]).await.unwrap().unwrap().expires_at <= sesame_core::now());
+    assert!(s.get_consent(&a, &alice, &cid("cli")).await.unwrap().is_none());
+    cli.disabled = false;
+    cli.updated_at = now + 5;
+    assert!(s.update_client(&cli).await.unwrap());
+    let enabled = s.get_client(&a, &cid("cli")).await.unwrap().unwrap();
+    assert!(!enabled.disabled);
+    assert_eq!(
+        enabled.revoked_before,
+        now + 1,
+        "tokens issued up to the second it was disabled stay dead"
+    );
+    assert!(revoked(a.clone(), "cli-refresh").await);
+    assert!(s.get_refresh_token(&a, &[21; 32]).await.unwrap().is_none());
+    assert!(!revoked(b.clone(), "web-code").await, "tenant b untouched");
+}
+
 async fn consents_are_put_replaced_listed_and_deleted(s: &SqlStore) {
     let (a, b) = with_tenants(s).await;
     let (alice, bob) = (UserId::generate(), UserId::generate());
@@ -949,6 +1198,8 @@ conformance!(
     refresh_tokens_rotate_once,
     revoking_a_grant_revokes_its_family_only,
     revoking_a_users_grants_by_client_or_all,
+    implicit_grants_are_revoked_with_their_grant_or_user_and_purged,
+    deleting_or_disabling_a_client_revokes_what_it_was_given,
     consents_are_put_replaced_listed_and_deleted,
     login_failures_count_within_a_window,
     expired_sign_in_records_are_purged,
@@ -1042,6 +1293,11 @@ async fn clients_from_before_signin_get_the_new_columns_defaults() {
         assert!(c.require_pkce);
         assert!(!c.first_party);
         assert!(!c.refresh_without_offline_access);
+        assert!(!c.introspect_any);
+        assert_eq!(
+            c.revoked_before, 1,
+            "the horizon of an existing client is its creation"
+        );
         assert_eq!(c.client_type, ClientType::Public);
         s.close().await;
     }

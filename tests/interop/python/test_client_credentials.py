@@ -295,9 +295,13 @@ def test_a_client_cannot_revoke_another_clients_token(metadata, clients):
     victim = get_token(metadata, clients["RS256"])["access_token"]
     with oauth_session(metadata, clients["ES256"]) as session:
         resp = session.revoke_token(metadata["revocation_endpoint"], token=victim)
-        # RFC 7009 §2.1: the server checks the token was issued to the requesting client.
-        assert resp.status_code == 400, resp.text
-        assert "error" in resp.json()
+        # RFC 7009 §2.1: the server checks the token was issued to the requesting client; the
+        # answer is that of an unknown token (§2.2), so that nothing is learnt about it.
+        assert resp.status_code == 200, resp.text
+        assert resp.text == ""
+        # RFC 7662 §4: nor may it introspect a token issued to another client.
+        assert session.introspect_token(metadata["introspection_endpoint"], token=victim).json() == {"active": False}
+    with oauth_session(metadata, clients["RS256"]) as session:
         assert session.introspect_token(metadata["introspection_endpoint"], token=victim).json()["active"] is True
 
 

@@ -68,6 +68,14 @@ async fn answer(app: &AppState, tenant: &str, presented: &str) -> ApiResult<Resp
     let valid = token::validate_access_token(&t.issuer, &t.keyring, presented, sesame_core::now())
         .ok_or_else(invalid)?;
     let jti = valid.jti().ok_or_else(invalid)?;
+    // A deleted or disabled client's tokens, from the cache.
+    let issued_to = match valid.client_id() {
+        Some(id) => t.token_client(&*app.store, id).await?,
+        None => None,
+    };
+    if !valid.client_honours(issued_to.as_deref()) {
+        return Err(invalid().into());
+    }
     if app.store.is_access_token_revoked(&t.tenant.id, jti).await? {
         return Err(invalid().into());
     }

@@ -6,7 +6,9 @@
 
 use super::{corrupt, db, hash32, json_list, to_json, Pool, SqlStore};
 use sesame_core::ids::{ClientId, TenantId, UserId};
-use sesame_core::model::{AuthorizationCode, BrowserSession, Consent, LoginFailures, RefreshToken};
+use sesame_core::model::{
+    AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginFailures, RefreshToken,
+};
 use sesame_core::Result;
 
 /// Login failures older than this are purged whatever the throttling window (a day).
@@ -322,31 +324,6 @@ fn code_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CodeRow> {
     ))
 }
 
-pub(super) async fn redeem_code(
-    s: &SqlStore,
-    tenant: &TenantId,
-    code_hash: &[u8; 32],
-    now: i64,
-    access_jti: &str,
-    access_exp: i64,
-) -> Result<bool> {
-    // One conditional UPDATE: of two concurrent redemptions, the database lets one match.
-    with_pool!(s, p => sqlx::query(
-        "UPDATE authorization_code SET redeemed_at = $3, access_jti = $4, access_exp = $5 \
-         WHERE tenant_id = $1 AND code_hash = $2 AND redeemed_at IS NULL")
-        .bind(tenant.as_str())
-        .bind(code_hash.as_slice())
-        .bind(now)
-        .bind(access_jti)
-        .bind(access_exp)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected() == 1)
-        .map_err(db))
-}
-
-// Refresh tokens ------------------------------------------------------------------------------
-
 const REFRESH_COLUMNS: &str =
     "tenant_id, token_hash, grant_id, client_id, user_id, scope, auth_time, amr, created_at, \
      expires_at, access_jti, access_exp, rotated_at, successor_response";
@@ -374,6 +351,69 @@ macro_rules! bind_refresh {
             .bind(&$t.successor_response)
     };
 }
+
+pub(super) async fn redeem_code(
+    s: &SqlStore,
+    tenant: &TenantId,
+    code_hash: &[u8; 32],
+    now: i64,
+    access_jti: &str,
+    access_exp: i64,
+    refresh: Option<&RefreshToken>,
+) -> Result<bool> {
+    with_pool!(s, p => {
+        let mut tx = p.begin().await.map_err(db)?;
+        // One conditional UPDATE: of two concurrent redemptions, the database lets one match.
+        let won = sqlx::query(
+            "UPDATE authorization_code SET redeemed_at = $3, access_jti = $4, access_exp = $5 \
+             WHERE tenant_id = $1 AND code_hash = $2 AND redeemed_at IS NULL")
+            .bind(tenant.as_str())
+            .bind(code_hash.as_slice())
+            .bind(now)
+            .bind(access_jti)
+            .bind(access_exp)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected()
+            == 1;
+        // Rolled back explicitly, as in `rotate_refresh_token`.
+        if !won {
+            tx.rollback().await.map_err(db)?;
+            return Ok(false);
+        }
+        // With the redemption, so that a crash between the two cannot leave a redeemed code
+        // whose refresh token was never stored.
+        if let Some(t) = refresh {
+            if let Err(e) = bind_refresh!(sqlx::query(INSERT_REFRESH), t).execute(&mut *tx).await {
+                let _ = tx.rollback().await;
+                return Err(db(e));
+            }
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    })
+}
+
+// Implicit grants -----------------------------------------------------------------------------
+
+pub(super) async fn insert_implicit_grant(s: &SqlStore, g: &ImplicitGrant) -> Result<()> {
+    with_pool!(s, p => sqlx::query(
+        "INSERT INTO implicit_grant (tenant_id, grant_id, client_id, user_id, access_jti, access_exp) \
+         VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(g.tenant_id.as_str())
+        .bind(&g.grant_id)
+        .bind(g.client_id.as_str())
+        .bind(g.user_id.as_str())
+        .bind(&g.access_jti)
+        .bind(g.access_exp)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(db))
+}
+
+// Refresh tokens ------------------------------------------------------------------------------
 
 #[derive(sqlx::FromRow)]
 struct RefreshRow {
@@ -518,12 +558,15 @@ pub(super) async fn revoke_user_grants(
     } else {
         ""
     };
-    // A grant may have only a code so far (not yet redeemed, or without a refresh token).
+    // A grant may have only a code so far (not yet redeemed, or without a refresh token), or
+    // be an implicit grant.
     let grants = format!(
         "grant_id IN (\
          SELECT grant_id FROM refresh_token WHERE tenant_id = $1 AND user_id = $3{only_client} \
          UNION \
-         SELECT grant_id FROM authorization_code WHERE tenant_id = $1 AND user_id = $3{only_client})"
+         SELECT grant_id FROM authorization_code WHERE tenant_id = $1 AND user_id = $3{only_client} \
+         UNION \
+         SELECT grant_id FROM implicit_grant WHERE tenant_id = $1 AND user_id = $3{only_client})"
     );
     revoke_grants_where(s, &grants, tenant, now, user.as_str(), client).await
 }
@@ -539,8 +582,23 @@ async fn revoke_grants_where(
     key: &str,
     client: Option<&ClientId>,
 ) -> Result<u64> {
-    // Every unexpired access token noted on the grants' codes and refresh tokens. (SQLite needs
-    // the WHERE before ON CONFLICT to parse an upsert from a SELECT; both branches have one.)
+    let statements = grant_revocation(grants);
+    let client = client.map(ClientId::as_str);
+    with_pool!(s, p => {
+        let mut tx = p.begin().await.map_err(db)?;
+        let deleted = run_revocation!(tx, statements, tenant.as_str(), now, key, client);
+        tx.commit().await.map_err(db)?;
+        Ok(deleted)
+    })
+}
+
+/// The statements that revoke the grants `grants` selects (a condition over the parameters
+/// of `run_revocation!`), in this order: the grant selection for a user reads the tables the
+/// later statements change. The last one deletes the refresh tokens.
+pub(super) fn grant_revocation(grants: &str) -> Vec<String> {
+    // Every unexpired access token noted on the grants' codes, refresh tokens and implicit
+    // grants. (SQLite needs the WHERE before ON CONFLICT to parse an upsert from a SELECT;
+    // every branch has one.)
     let noted = |table: &str| {
         format!(
             "SELECT tenant_id, access_jti, access_exp, $2 FROM {table} \
@@ -548,10 +606,11 @@ async fn revoke_grants_where(
         )
     };
     let revoke = format!(
-        "INSERT INTO revoked_token (tenant_id, jti, expires_at, revoked_at) {} UNION {} \
+        "INSERT INTO revoked_token (tenant_id, jti, expires_at, revoked_at) {} UNION {} UNION {} \
          ON CONFLICT (tenant_id, jti) DO NOTHING",
         noted("authorization_code"),
         noted("refresh_token"),
+        noted("implicit_grant"),
     );
     // A code not yet redeemed expires now: it must not start the grant again. The row stays,
     // so that a replay is still recognised.
@@ -559,26 +618,21 @@ async fn revoke_grants_where(
         "UPDATE authorization_code SET expires_at = $2 \
          WHERE tenant_id = $1 AND {grants} AND redeemed_at IS NULL AND expires_at > $2"
     );
+    // `now` ($2) is bound but unused here, so that the numbering is the same as above.
     let delete = format!("DELETE FROM refresh_token WHERE tenant_id = $1 AND {grants}");
-    with_pool!(s, p => {
-        let mut tx = p.begin().await.map_err(db)?;
-        // In this order: the grant selection for a user reads both tables.
-        for sql in [&revoke, &expire_codes] {
-            let mut q = sqlx::query(sql).bind(tenant.as_str()).bind(now).bind(key);
-            if let Some(c) = client {
-                q = q.bind(c.as_str());
-            }
-            q.execute(&mut *tx).await.map_err(db)?;
-        }
-        // `now` ($2) is bound but unused here, so that the numbering is the same as above.
-        let mut q = sqlx::query(&delete).bind(tenant.as_str()).bind(now).bind(key);
-        if let Some(c) = client {
-            q = q.bind(c.as_str());
-        }
-        let deleted = q.execute(&mut *tx).await.map_err(db)?.rows_affected();
-        tx.commit().await.map_err(db)?;
-        Ok(deleted)
-    })
+    vec![revoke, expire_codes, delete]
+}
+
+/// What a deleted or disabled client was given ($3 = its id): every grant, as above, and the
+/// users' consents, so that a client created again with the same id starts with none.
+pub(super) fn client_revocation() -> Vec<String> {
+    let mut statements = grant_revocation("client_id = $3");
+    // Before the grants' last statement, whose count is the caller's answer.
+    statements.insert(
+        statements.len() - 1,
+        "DELETE FROM consent WHERE tenant_id = $1 AND client_id = $3".into(),
+    );
+    statements
 }
 
 // Consents ------------------------------------------------------------------------------------
@@ -751,7 +805,7 @@ pub(super) async fn clear_login_failures(s: &SqlStore, tenant: &TenantId, key: &
 pub(super) async fn purge_expired(s: &SqlStore, now: i64, code_grace: i64) -> Result<u64> {
     // Separate statements, not one transaction: each is complete on its own, and SQLite's
     // single writer is held for one table at a time.
-    let purges: [(&str, i64); 5] = [
+    let purges: [(&str, i64); 6] = [
         ("DELETE FROM browser_session WHERE expires_at <= $1", now),
         ("DELETE FROM session_client WHERE expires_at <= $1", now),
         (
@@ -759,6 +813,7 @@ pub(super) async fn purge_expired(s: &SqlStore, now: i64, code_grace: i64) -> Re
             now - code_grace,
         ),
         ("DELETE FROM refresh_token WHERE expires_at <= $1", now),
+        ("DELETE FROM implicit_grant WHERE access_exp <= $1", now),
         (
             "DELETE FROM login_failure WHERE last_failed_at <= $1",
             now - LOGIN_FAILURE_RETENTION,
