@@ -21,6 +21,17 @@ pub struct Cli {
 pub enum Command {
     /// Manage tenants, clients, signing keys and users through the admin API
     Admin(AdminArgs),
+    /// Sign in to an issuer from this terminal (browser on this machine, or a pasted code)
+    Login(crate::signin::LoginArgs),
+    /// Print a valid access token of a profile, refreshing it first if needed
+    Token(crate::signin::TokenArgs),
+    /// Show who a profile is signed in as (OpenID Connect userinfo)
+    Whoami(crate::signin::WhoamiArgs),
+    /// Revoke a profile's sign-in at the issuer and delete its local credentials
+    Logout(crate::signin::ProfileArg),
+    /// List, show or remove sign-in profiles
+    #[command(subcommand)]
+    Profiles(crate::signin::ProfilesCommand),
 }
 
 #[derive(Debug, Args)]

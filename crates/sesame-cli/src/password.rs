@@ -146,6 +146,29 @@ fn ask(prompt: &str) -> Result<String, Failure> {
     }
 }
 
+/// One line read without echo when stdin is a terminal (a pasted authorization code), or the
+/// next line of stdin when it is not (a script, a test). Prompts go to stderr.
+pub fn hidden_line(prompt: &str) -> Result<String, Failure> {
+    use std::io::Write;
+    let terminal = std::io::stdin().is_terminal();
+    let mut stderr = std::io::stderr();
+    let _ = write!(stderr, "{prompt}").and_then(|()| stderr.flush());
+    let line = {
+        let _no_echo = if terminal { Some(tty::NoEcho::start()?) } else { None };
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map(|n| (n, line))
+    };
+    let _ = writeln!(stderr);
+    match line {
+        Ok((0, _)) => Err(Failure("no answer (end of input)".into())),
+        Ok((_, line)) => Ok(strip_line_ending(line)),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            Err(Failure("the answer is not valid UTF-8".into()))
+        }
+        Err(e) => Err(Failure(format!("cannot read the answer: {e}"))),
+    }
+}
+
 #[cfg(unix)]
 mod tty {
     //! Echo is turned off with `stty`, which works on the terminal that is its stdin (ours), and
