@@ -553,7 +553,9 @@ mod tests {
             &["admin", "--json", "--url", "http://h:1", "tenants", "list"][..],
             &["admin", "tenants", "list", "--json", "--url", "http://h:1"][..],
         ] {
-            let Command::Admin(a) = parse(args).expect("parses").command;
+            let Command::Admin(a) = parse(args).expect("parses").command else {
+                panic!("an admin command")
+            };
             assert!(a.conn.json);
             assert_eq!(a.conn.url, "http://h:1");
             assert!(matches!(a.command, AdminCommand::Tenants(TenantsCommand::List)));
@@ -580,7 +582,10 @@ mod tests {
             "eddsa",
         ])
         .expect("parses")
-        .command;
+        .command
+        else {
+            panic!("an admin command")
+        };
         let AdminCommand::Clients(ClientsCommand::Create(c)) = a.command else {
             panic!("wrong command: {:?}", a.command);
         };
@@ -593,7 +598,9 @@ mod tests {
 
     fn clients(args: &[&str]) -> Result<ClientsCommand, clap::Error> {
         let cli = parse(&[&["admin", "clients"][..], args].concat())?;
-        let Command::Admin(a) = cli.command;
+        let Command::Admin(a) = cli.command else {
+            panic!("an admin command")
+        };
         match a.command {
             AdminCommand::Clients(c) => Ok(c),
             other => panic!("wrong command: {other:?}"),
@@ -669,7 +676,9 @@ mod tests {
 
     fn users(args: &[&str]) -> Result<UsersCommand, clap::Error> {
         let cli = parse(&[&["admin", "users"][..], args].concat())?;
-        let Command::Admin(a) = cli.command;
+        let Command::Admin(a) = cli.command else {
+            panic!("an admin command")
+        };
         match a.command {
             AdminCommand::Users(u) => Ok(u),
             other => panic!("wrong command: {other:?}"),

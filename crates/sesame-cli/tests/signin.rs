@@ -18,7 +18,7 @@ struct Server {
     admin_token: String,
     issuer: String,
     client_id: String,
-    config_dir: tempfile::TempDir,
+    config_root: tempfile::TempDir,
     _db: TestDb,
     _dir: tempfile::TempDir,
 }
@@ -73,21 +73,26 @@ async fn server() -> Server {
         admin_token,
         issuer,
         client_id: "sesame-cli".into(),
-        config_dir: tempfile::tempdir().unwrap(),
+        config_root: tempfile::tempdir().unwrap(),
         _db: db,
         _dir: dir,
     }
 }
 
 impl Server {
+    /// Not created by the test: `sesame` creates it, private.
+    fn config_dir(&self) -> PathBuf {
+        self.config_root.path().join("sesame")
+    }
+
     fn credentials_path(&self) -> PathBuf {
-        self.config_dir.path().join("credentials.json")
+        self.config_dir().join("credentials.json")
     }
 
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_sesame"));
         c.args(args)
-            .env("SESAME_CONFIG_DIR", self.config_dir.path())
+            .env("SESAME_CONFIG_DIR", self.config_dir())
             // `$BROWSER` is the command that opens the URL: `true` opens nothing, the test is
             // the browser.
             .env("BROWSER", "true")
@@ -208,26 +213,39 @@ async fn browser(url: &str, allow: bool) -> String {
             .map(|v| v.to_str().unwrap().to_owned());
         (status, location, resp.text().await.unwrap())
     };
-    let (status, _, page) = send(http.get(url)).await;
-    assert_eq!(status, 200, "{page}");
-    assert!(page.contains("name=\"password\""), "the login page: {page}");
-    let (status, _, page) = send(http.post(format!("{base}/login")).form(&[
-        ("csrf", hidden(&page, "csrf").as_str()),
-        ("request", hidden(&page, "request").as_str()),
-        ("username", "alice"),
-        ("password", PW),
-    ]))
-    .await;
-    assert_eq!(status, 200, "{page}");
-    assert!(page.contains("name=\"decision\""), "the consent page: {page}");
-    let (status, location, page) = send(http.post(format!("{base}/consent")).form(&[
-        ("csrf", hidden(&page, "csrf").as_str()),
-        ("request", hidden(&page, "request").as_str()),
-        ("decision", if allow { "allow" } else { "deny" }),
-    ]))
-    .await;
-    assert_eq!(status, 303, "{page}");
-    location.unwrap()
+    let (mut status, mut location, mut page) = send(http.get(url)).await;
+    let mut seen_login = false;
+    for _ in 0..6 {
+        if status == 303 {
+            let to = location.clone().unwrap();
+            // Sesame's own pages (back to /authorize after signing in) are followed; the first
+            // redirect elsewhere is the answer to the client.
+            if !to.starts_with(&format!("{base}/authorize")) {
+                assert!(seen_login, "signed in before leaving");
+                return to;
+            }
+            (status, location, page) = send(http.get(&to)).await;
+        } else if page.contains("name=\"password\"") {
+            seen_login = true;
+            (status, location, page) = send(http.post(format!("{base}/login")).form(&[
+                ("csrf", hidden(&page, "csrf").as_str()),
+                ("request", hidden(&page, "request").as_str()),
+                ("username", "alice"),
+                ("password", PW),
+            ]))
+            .await;
+        } else if page.contains("name=\"decision\"") {
+            (status, location, page) = send(http.post(format!("{base}/consent")).form(&[
+                ("csrf", hidden(&page, "csrf").as_str()),
+                ("request", hidden(&page, "request").as_str()),
+                ("decision", if allow { "allow" } else { "deny" }),
+            ]))
+            .await;
+        } else {
+            panic!("an unexpected page ({status}): {page}");
+        }
+    }
+    panic!("the sign-in went round in circles: {page}");
 }
 
 /// The value of a hidden field, with the HTML escapes askama writes undone.
@@ -290,7 +308,7 @@ async fn loopback_sign_in_then_token_is_accepted_by_userinfo_and_whoami_names_th
     // The credentials file is the person's alone; the config remembers the profile.
     let mode = std::fs::metadata(s.credentials_path()).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
-    let dir_mode = std::fs::metadata(s.config_dir.path()).unwrap().permissions().mode();
+    let dir_mode = std::fs::metadata(s.config_dir()).unwrap().permissions().mode();
     assert_eq!(dir_mode & 0o077, 0, "the directory is private too");
     let (code, out, _) = s.sesame(&["profiles", "show", "default"]).await;
     assert_eq!(code, 0);
@@ -424,7 +442,7 @@ async fn a_credentials_file_others_can_read_is_refused_and_a_torn_write_is_never
 
     // A crash mid-write leaves a temporary file beside the cache; it is never read.
     let full = std::fs::read(&path).unwrap();
-    let torn = s.config_dir.path().join(".credentials.json.4242.00ff00ff00ff00ff.tmp");
+    let torn = s.config_dir().join(".credentials.json.4242.00ff00ff00ff00ff.tmp");
     std::fs::write(&torn, &full[..full.len() / 2]).unwrap();
     let (code, again, err) = s.sesame(&["token"]).await;
     assert_eq!(code, 0, "{err}");
@@ -436,7 +454,7 @@ async fn a_credentials_file_others_can_read_is_refused_and_a_torn_write_is_never
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     assert!(serde_json::from_slice::<serde_json::Value>(&std::fs::read(&path).unwrap()).is_ok());
-    let leftovers: Vec<_> = std::fs::read_dir(s.config_dir.path())
+    let leftovers: Vec<_> = std::fs::read_dir(s.config_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|n| n.ends_with(".tmp") && !n.contains("4242"))
@@ -520,7 +538,7 @@ async fn errors_a_person_can_act_on() {
     assert!(err.contains(&format!("names the issuer \"{}\"", s.issuer)), "{err}");
     let err = run(login(&format!("{}/", s.issuer))).await;
     assert!(err.contains("names the issuer"), "{err}");
-    assert!(!s.config_dir.path().join("config.toml").exists(), "no profile is saved");
+    assert!(!s.config_dir().join("config.toml").exists(), "no profile is saved");
 
     // Nothing listens there.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

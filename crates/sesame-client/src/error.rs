@@ -151,18 +151,19 @@ pub(crate) fn from_reqwest(url: &str, e: reqwest::Error) -> Error {
     if e.is_timeout() {
         return Error::Timeout { url };
     }
-    // tokio-rustls reports handshake failures as `io::Error`s of kind `InvalidData` wrapping
-    // the rustls error; only an https connection has one.
+    // rustls's errors reach us wrapped (reqwest, hyper-util, io::Error) with no type of their
+    // own to match on, so a failure of an https connection is sorted by the words rustls uses.
+    const TLS_WORDS: &[&str] = &["certificate", "corrupt message", "handshake", "alert", "tls"];
     let mut tls = None;
     let mut innermost = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::InvalidData && url.starts_with("https:") {
-                tls = Some(io.to_string());
-            }
+        let text = s.to_string();
+        let lower = text.to_ascii_lowercase();
+        if url.starts_with("https:") && TLS_WORDS.iter().any(|w| lower.contains(w)) {
+            tls = Some(text.clone());
         }
-        innermost = s.to_string();
+        innermost = text;
         source = s.source();
     }
     if let Some(cause) = tls {
