@@ -154,7 +154,11 @@ pub fn hidden_line(prompt: &str) -> Result<String, Failure> {
     let mut stderr = std::io::stderr();
     let _ = write!(stderr, "{prompt}").and_then(|()| stderr.flush());
     let line = {
-        let _no_echo = if terminal { Some(tty::NoEcho::start()?) } else { None };
+        let _no_echo = if terminal {
+            Some(tty::NoEcho::start()?)
+        } else {
+            None
+        };
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line).map(|n| (n, line))
     };

@@ -251,7 +251,10 @@ async fn browser(url: &str, allow: bool) -> String {
 /// The value of a hidden field, with the HTML escapes askama writes undone.
 fn hidden(page: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = page.find(&marker).unwrap_or_else(|| panic!("no {name} in {page}")) + marker.len();
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        + marker.len();
     let len = page[start..].find('"').unwrap();
     page[start..start + len]
         .replace("&#43;", "+")
@@ -302,18 +305,27 @@ async fn loopback_sign_in_then_token_is_accepted_by_userinfo_and_whoami_names_th
 
     let (code, out, err) = s.sesame(&["whoami"]).await;
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("alice@example.com") && out.contains("Alice Example"), "{out}");
+    assert!(
+        out.contains("alice@example.com") && out.contains("Alice Example"),
+        "{out}"
+    );
     assert!(out.contains(&s.issuer), "{out}");
 
     // The credentials file is the person's alone; the config remembers the profile.
-    let mode = std::fs::metadata(s.credentials_path()).unwrap().permissions().mode();
+    let mode = std::fs::metadata(s.credentials_path())
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     let dir_mode = std::fs::metadata(s.config_dir()).unwrap().permissions().mode();
     assert_eq!(dir_mode & 0o077, 0, "the directory is private too");
     let (code, out, _) = s.sesame(&["profiles", "show", "default"]).await;
     assert_eq!(code, 0);
     assert!(out.contains(&s.issuer) && out.contains("sesame-cli"), "{out}");
-    assert!(out.contains("openid profile email offline_access") && out.contains("signed in"), "{out}");
+    assert!(
+        out.contains("openid profile email offline_access") && out.contains("signed in"),
+        "{out}"
+    );
 
     // A second `sesame login` needs no flags: the profile remembers issuer, client and scopes.
     let (mut child, url, lines) = s.start(&["login"]).await;
@@ -342,7 +354,14 @@ async fn loopback_sign_in_then_token_is_accepted_by_userinfo_and_whoami_names_th
 async fn a_pasted_code_signs_in_after_a_wrong_one_is_refused() {
     let s = server().await;
     let (mut child, url, lines) = s
-        .start(&["login", "--issuer", &s.issuer, "--client-id", &s.client_id, "--no-browser"])
+        .start(&[
+            "login",
+            "--issuer",
+            &s.issuer,
+            "--client-id",
+            &s.client_id,
+            "--no-browser",
+        ])
         .await;
     assert_eq!(
         query_param(&url, "redirect_uri").as_deref(),
@@ -398,7 +417,11 @@ async fn ten_token_processes_after_expiry_refresh_once_and_print_the_same_token(
     assert!(tokens.iter().all(|t| *t == tokens[0]), "{tokens:?}");
     let token = tokens[0].trim();
     assert_ne!(token, old);
-    assert_eq!(s.refreshes().await, before + 1, "exactly one refresh at the server");
+    assert_eq!(
+        s.refreshes().await,
+        before + 1,
+        "exactly one refresh at the server"
+    );
     assert_eq!(s.userinfo(token).await.0, 200);
 
     // Once the refresh token is revoked, `sesame token` says so and names the command to run.
@@ -416,7 +439,10 @@ async fn ten_token_processes_after_expiry_refresh_once_and_print_the_same_token(
     s.edit_credentials("default", |c| c["expires_at"] = (sesame_client::now() - 5).into());
     let (code, _, err) = s.sesame(&["token"]).await;
     assert_eq!(code, 1);
-    assert!(err.contains("has ended") && err.contains("run `sesame login`"), "{err}");
+    assert!(
+        err.contains("has ended") && err.contains("run `sesame login`"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -429,10 +455,7 @@ async fn a_credentials_file_others_can_read_is_refused_and_a_torn_write_is_never
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let (code, out, err) = s.sesame(&["token"]).await;
     assert_eq!((code, out.as_str()), (1, ""));
-    assert!(
-        err.contains(&format!("chmod 600 '{}'", path.display())),
-        "{err}"
-    );
+    assert!(err.contains(&format!("chmod 600 '{}'", path.display())), "{err}");
     for args in [&["whoami"][..], &["logout"], &["profiles", "list"]] {
         let (code, _, err) = s.sesame(args).await;
         assert_eq!(code, 1, "{args:?}");
@@ -465,7 +488,10 @@ async fn a_credentials_file_others_can_read_is_refused_and_a_torn_write_is_never
     std::fs::write(&path, &full[..full.len() / 2]).unwrap();
     let (code, _, err) = s.sesame(&["token"]).await;
     assert_eq!(code, 1);
-    assert!(err.contains("cannot be read") && err.contains("sesame login"), "{err}");
+    assert!(
+        err.contains("cannot be read") && err.contains("sesame login"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -492,10 +518,16 @@ async fn logout_revokes_the_grant_then_forgets_it_and_works_offline_with_a_warni
     assert_eq!(s.userinfo(creds["access_token"].as_str().unwrap()).await.0, 401);
     let (code, _, err) = s.sesame(&["token"]).await;
     assert_eq!(code, 1);
-    assert!(err.contains("not signed in") && err.contains("sesame login"), "{err}");
+    assert!(
+        err.contains("not signed in") && err.contains("sesame login"),
+        "{err}"
+    );
     // The profile stays, signed out.
     let (_, out, _) = s.sesame(&["profiles", "list"]).await;
-    assert!(out.starts_with("default\t") && out.contains("signed out"), "{out}");
+    assert!(
+        out.starts_with("default\t") && out.contains("signed out"),
+        "{out}"
+    );
 
     // Offline: the issuer cannot be reached, so the local copy goes with a warning.
     login_loopback(&s, &["--profile", "work"]).await;
@@ -535,10 +567,16 @@ async fn errors_a_person_can_act_on() {
     // another name, or with a trailing slash); nothing is sent to its endpoints.
     let other_name = s.issuer.replace("127.0.0.1", "localhost");
     let err = run(login(&other_name)).await;
-    assert!(err.contains(&format!("names the issuer \"{}\"", s.issuer)), "{err}");
+    assert!(
+        err.contains(&format!("names the issuer \"{}\"", s.issuer)),
+        "{err}"
+    );
     let err = run(login(&format!("{}/", s.issuer))).await;
     assert!(err.contains("names the issuer"), "{err}");
-    assert!(!s.config_dir().join("config.toml").exists(), "no profile is saved");
+    assert!(
+        !s.config_dir().join("config.toml").exists(),
+        "no profile is saved"
+    );
 
     // Nothing listens there.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -559,7 +597,10 @@ async fn errors_a_person_can_act_on() {
     let mut args = login(&s.issuer);
     args.extend(["--timeout".to_owned(), "1".to_owned()]);
     let err = run(args).await;
-    assert!(err.contains("no sign-in arrived from the browser within 1 s"), "{err}");
+    assert!(
+        err.contains("no sign-in arrived from the browser within 1 s"),
+        "{err}"
+    );
 
     // The person declines on the consent page.
     let (mut child, url, lines) = s
@@ -581,7 +622,10 @@ async fn errors_a_person_can_act_on() {
     let forged = redirect.replace(&state, "forged-state");
     assert_eq!(reqwest::get(&forged).await.unwrap().status(), 400);
     let wrong_iss = redirect.replace(
-        &format!("iss={}", form_urlencoded::byte_serialize(s.issuer.as_bytes()).collect::<String>()),
+        &format!(
+            "iss={}",
+            form_urlencoded::byte_serialize(s.issuer.as_bytes()).collect::<String>()
+        ),
         "iss=https%3A%2F%2Fevil.example",
     );
     assert_ne!(wrong_iss, redirect);
@@ -589,7 +633,10 @@ async fn errors_a_person_can_act_on() {
     assert_eq!(reqwest::get(&wrong_iss).await.unwrap().status(), 400);
     assert_eq!(child.wait().await.unwrap().code(), Some(1));
     let err = rest_of(lines).await;
-    assert!(err.contains("came from the issuer \"https://evil.example\""), "{err}");
+    assert!(
+        err.contains("came from the issuer \"https://evil.example\""),
+        "{err}"
+    );
 
     // A second login with no flags and no profile says what is missing.
     let err = run(vec!["login".into()]).await;

@@ -203,7 +203,12 @@ impl Cache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(CredentialsFile::default()),
             Err(e) => return Err(self.fail(&path, e)),
         };
-        let mode = file.metadata().map_err(|e| self.fail(&path, e))?.permissions().mode() & 0o777;
+        let mode = file
+            .metadata()
+            .map_err(|e| self.fail(&path, e))?
+            .permissions()
+            .mode()
+            & 0o777;
         // Tokens are as good as a password: refused while anyone else may read them.
         if mode & 0o077 != 0 {
             return Err(Error::InsecureFile { path, mode });
@@ -223,7 +228,12 @@ impl Cache {
 
     /// Stores the credentials of a profile. The caller holds the [`Lock`] (so that a
     /// read-modify-write of another process is not lost).
-    pub fn store_credentials_locked(&self, _lock: &Lock, profile: &str, credentials: Credentials) -> Result<()> {
+    pub fn store_credentials_locked(
+        &self,
+        _lock: &Lock,
+        profile: &str,
+        credentials: Credentials,
+    ) -> Result<()> {
         check_profile_name(profile)?;
         let mut file = self.read_credentials_file()?;
         file.profiles.insert(profile.to_owned(), credentials);
@@ -324,7 +334,8 @@ impl Cache {
             Err(Error::InvalidGrant(d)) => {
                 return Err(ended(&format!(
                     "the refresh token was refused{}",
-                    d.map(|d| format!(": {}", crate::error::clean(&d))).unwrap_or_default()
+                    d.map(|d| format!(": {}", crate::error::clean(&d)))
+                        .unwrap_or_default()
                 )))
             }
             Err(e) => return Err(e),

@@ -84,8 +84,10 @@ pub fn http_client() -> Result<reqwest::Client> {
 /// must equal `issuer` exactly (RFC 8414 §3.3, OpenID Connect Discovery §4.3): otherwise
 /// another server's endpoints could be substituted (a mix-up attack).
 pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata> {
-    let parsed = Url::parse(issuer).map_err(|e| Error::Invalid(format!("the issuer {issuer:?} is not a URL: {e}")))?;
-    if !matches!(parsed.scheme(), "https" | "http") || parsed.query().is_some() || parsed.fragment().is_some() {
+    let parsed =
+        Url::parse(issuer).map_err(|e| Error::Invalid(format!("the issuer {issuer:?} is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "https" | "http") || parsed.query().is_some() || parsed.fragment().is_some()
+    {
         return Err(Error::Invalid(format!(
             "the issuer {issuer:?} must be an http(s) URL without query or fragment"
         )));

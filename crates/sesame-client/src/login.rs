@@ -48,14 +48,21 @@ fn random(bytes: usize) -> String {
 impl Client {
     /// Builds a code request for `redirect_uri` with `scopes`, a fresh `state` and a PKCE S256
     /// challenge (RFC 7636 §4.1-4.2: 32 random bytes, base64url, hashed with SHA-256).
-    pub fn authorization_request(&self, redirect_uri: &str, scopes: &[String]) -> Result<AuthorizationRequest> {
+    pub fn authorization_request(
+        &self,
+        redirect_uri: &str,
+        scopes: &[String],
+    ) -> Result<AuthorizationRequest> {
         let endpoint = &self.metadata().authorization_endpoint;
         let mut url = Url::parse(endpoint).map_err(|e| Error::Protocol {
             url: self.issuer().to_owned(),
             problem: format!("authorization_endpoint is not a URL: {e}"),
         })?;
         let verifier = random(32);
-        let challenge = B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()));
+        let challenge = B64.encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            verifier.as_bytes(),
+        ));
         let state = random(16);
         url.query_pairs_mut()
             .append_pair("response_type", "code")
@@ -139,7 +146,12 @@ impl Loopback {
     /// Waits for the redirect that answers `request` and returns its code. Requests for other
     /// paths (a favicon) and redirects with another `state` (a stale tab, or another local
     /// program guessing) are answered and ignored; an error response ends the wait.
-    pub async fn wait(self, client: &Client, request: &AuthorizationRequest, timeout: Duration) -> Result<String> {
+    pub async fn wait(
+        self,
+        client: &Client,
+        request: &AuthorizationRequest,
+        timeout: Duration,
+    ) -> Result<String> {
         let wait = async {
             loop {
                 let Ok((stream, _)) = self.listener.accept().await else {
@@ -157,7 +169,11 @@ impl Loopback {
 }
 
 /// One connection: `None` to keep waiting, else the outcome of the sign-in.
-async fn handle(mut stream: TcpStream, client: &Client, request: &AuthorizationRequest) -> Option<Result<String>> {
+async fn handle(
+    mut stream: TcpStream,
+    client: &Client,
+    request: &AuthorizationRequest,
+) -> Option<Result<String>> {
     let target = match tokio::time::timeout(READ_TIMEOUT, request_target(&mut stream)).await {
         Ok(Some(target)) => target,
         _ => {
@@ -189,7 +205,12 @@ async fn handle(mut stream: TcpStream, client: &Client, request: &AuthorizationR
         get("error"),
         get("error_description"),
     ) else {
-        respond(&mut stream, "400 Bad Request", "This sign-in response repeats a parameter.").await;
+        respond(
+            &mut stream,
+            "400 Bad Request",
+            "This sign-in response repeats a parameter.",
+        )
+        .await;
         return None;
     };
     // RFC 6749 §10.12: only the answer to our own request counts.
@@ -205,7 +226,12 @@ async fn handle(mut stream: TcpStream, client: &Client, request: &AuthorizationR
     // RFC 9207 §2.4: the response names its issuer; another one is a mix-up.
     match iss {
         Some(iss) if iss != client.issuer() => {
-            respond(&mut stream, "400 Bad Request", "The sign-in came from another issuer and was not used. You may close this tab.").await;
+            respond(
+                &mut stream,
+                "400 Bad Request",
+                "The sign-in came from another issuer and was not used. You may close this tab.",
+            )
+            .await;
             return Some(Err(Error::Callback(format!(
                 "it came from the issuer {:?}, not {} (RFC 9207 mix-up defence), so its code was not used",
                 clean(iss),
@@ -213,7 +239,12 @@ async fn handle(mut stream: TcpStream, client: &Client, request: &AuthorizationR
             ))));
         }
         None if client.metadata().authorization_response_iss_parameter_supported => {
-            respond(&mut stream, "400 Bad Request", "The sign-in response does not name its issuer and was not used. You may close this tab.").await;
+            respond(
+                &mut stream,
+                "400 Bad Request",
+                "The sign-in response does not name its issuer and was not used. You may close this tab.",
+            )
+            .await;
             return Some(Err(Error::Callback(
                 "the redirect has no `iss` although the issuer sends one (RFC 9207)".into(),
             )));
@@ -230,8 +261,15 @@ async fn handle(mut stream: TcpStream, client: &Client, request: &AuthorizationR
         return Some(Err(from_code(error, description.map(str::to_owned))));
     }
     let Some(code) = code else {
-        respond(&mut stream, "400 Bad Request", "This sign-in response has no code.").await;
-        return Some(Err(Error::Callback("the redirect has neither a code nor an error".into())));
+        respond(
+            &mut stream,
+            "400 Bad Request",
+            "This sign-in response has no code.",
+        )
+        .await;
+        return Some(Err(Error::Callback(
+            "the redirect has neither a code nor an error".into(),
+        )));
     };
     respond(
         &mut stream,

@@ -54,8 +54,7 @@ impl TokenSet {
             scope: Option<String>,
             id_token: Option<String>,
         }
-        let r: Response =
-            serde_json::from_slice(body).map_err(|e| format!("not a token response: {e}"))?;
+        let r: Response = serde_json::from_slice(body).map_err(|e| format!("not a token response: {e}"))?;
         // RFC 6749 §5.1: the type is case-insensitive.
         if !r.token_type.eq_ignore_ascii_case("bearer") {
             return Err(format!("token type {:?} is not Bearer", r.token_type));
