@@ -348,3 +348,92 @@ impl Cache {
         Ok(refreshed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(access: &str) -> TokenSet {
+        TokenSet {
+            access_token: access.into(),
+            token_type: "Bearer".into(),
+            expires_at: Some(crate::now() + 3600),
+            refresh_token: Some("r".into()),
+            scope: None,
+            id_token: None,
+        }
+    }
+
+    fn credentials(access: &str) -> Credentials {
+        Credentials {
+            issuer: "https://id.example/t/acme".into(),
+            client_id: "cli".into(),
+            tokens: tokens(access),
+        }
+    }
+
+    #[test]
+    fn credentials_are_written_whole_0600_in_a_private_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = Cache::at(root.path().join("sesame"));
+        cache.store_credentials("default", credentials("a1")).unwrap();
+        cache.store_credentials("work", credentials("w1")).unwrap();
+        cache.store_credentials("default", credentials("a2")).unwrap();
+        assert_eq!(
+            cache.credentials("default").unwrap().unwrap().tokens.access_token,
+            "a2"
+        );
+        assert_eq!(
+            cache.credentials("work").unwrap().unwrap().tokens.access_token,
+            "w1"
+        );
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&cache.credentials_path()), 0o600);
+        assert_eq!(mode(cache.dir()), 0o700);
+        let names: Vec<String> = std::fs::read_dir(cache.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+        assert!(cache.remove_credentials("work").unwrap());
+        assert!(!cache.remove_credentials("work").unwrap());
+        assert!(cache.credentials("work").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_file_others_may_read_is_refused_with_the_command_that_fixes_it() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = Cache::at(root.path());
+        cache.store_credentials("default", credentials("a")).unwrap();
+        for bad in [0o640, 0o604, 0o666] {
+            std::fs::set_permissions(cache.credentials_path(), std::fs::Permissions::from_mode(bad)).unwrap();
+            let err = cache.credentials("default").unwrap_err().to_string();
+            let fix = format!("chmod 600 '{}'", cache.credentials_path().display());
+            assert!(err.contains(&fix), "{err}");
+            // Nor is it rewritten, which would hide the problem.
+            assert!(cache.store_credentials("other", credentials("b")).is_err());
+        }
+    }
+
+    #[test]
+    fn profiles_are_remembered_and_names_are_checked() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = Cache::at(root.path());
+        let p = Profile {
+            issuer: "https://id.example/t/acme".into(),
+            client_id: "cli".into(),
+            scopes: vec!["openid".into()],
+        };
+        cache.save_profile("work", &p).unwrap();
+        assert_eq!(cache.profile("work").unwrap(), Some(p));
+        assert_eq!(cache.profiles().unwrap().len(), 1);
+        assert!(cache.remove_profile("work").unwrap());
+        assert!(!cache.remove_profile("work").unwrap());
+        for bad in ["", "../x", "a b", "a]", &"x".repeat(65)] {
+            assert!(check_profile_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["default", "work-2", "acme.prod", "A_b"] {
+            assert!(check_profile_name(good).is_ok(), "{good:?}");
+        }
+    }
+}

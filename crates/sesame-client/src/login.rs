@@ -155,6 +155,8 @@ impl Loopback {
         let wait = async {
             loop {
                 let Ok((stream, _)) = self.listener.accept().await else {
+                    // Out of file descriptors, say: wait a little rather than spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
                 if let Some(result) = handle(stream, client, request).await {
@@ -313,4 +315,85 @@ async fn respond(stream: &mut TcpStream, status: &str, message: &str) {
     );
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Metadata;
+
+    fn client() -> Client {
+        let metadata: Metadata = serde_json::from_value(serde_json::json!({
+            "issuer": "https://id.example/t/acme",
+            "authorization_endpoint": "https://id.example/t/acme/authorize",
+            "token_endpoint": "https://id.example/t/acme/token",
+            "authorization_response_iss_parameter_supported": true,
+        }))
+        .unwrap();
+        Client::new(crate::http_client().unwrap(), metadata, "cli")
+    }
+
+    #[test]
+    fn requests_carry_an_s256_challenge_of_their_verifier_and_a_fresh_state() {
+        let c = client();
+        let scopes = vec!["openid".to_owned(), "offline_access".to_owned()];
+        let a = c.pasted_code_request(&scopes).unwrap();
+        let b = c.pasted_code_request(&scopes).unwrap();
+        let q: std::collections::HashMap<_, _> = a.url.query_pairs().into_owned().collect();
+        assert_eq!(q["redirect_uri"], "https://id.example/t/acme/oob");
+        assert_eq!(q["scope"], "openid offline_access");
+        assert_eq!(q["code_challenge_method"], "S256");
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, a.verifier.as_bytes());
+        assert_eq!(q["code_challenge"], B64.encode(digest));
+        // RFC 7636 §4.1: 43 characters from 32 random bytes.
+        assert_eq!(a.verifier.len(), 43);
+        assert_ne!(a.verifier, b.verifier);
+        assert_ne!(a.state, b.state);
+        assert!(!format!("{a:?}").contains(&a.verifier));
+    }
+
+    async fn get(port: u16, target: &str) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        s.write_all(format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn the_listener_ignores_strays_and_takes_only_its_own_answer() {
+        let c = client();
+        let l = Loopback::bind().await.unwrap();
+        let port = l.port;
+        let req = c.authorization_request(&l.redirect_uri(), &[]).unwrap();
+        let state = req.state.clone();
+        let iss = "https%3A%2F%2Fid.example%2Ft%2Facme";
+        let waiting = tokio::spawn(async move {
+            let c = client();
+            l.wait(&c, &req, Duration::from_secs(10)).await
+        });
+        assert!(get(port, "/favicon.ico").await.starts_with("HTTP/1.1 404"));
+        let forged = get(port, &format!("/callback?code=evil&state=other&iss={iss}")).await;
+        assert!(forged.starts_with("HTTP/1.1 400"), "{forged}");
+        let twice = format!("/callback?code=a&code=b&state={state}&iss={iss}");
+        assert!(get(port, &twice).await.starts_with("HTTP/1.1 400"));
+        let ok = get(port, &format!("/callback?code=good&state={state}&iss={iss}")).await;
+        assert!(ok.contains("You may close this tab"), "{ok}");
+        assert_eq!(waiting.await.unwrap().unwrap(), "good");
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_iss_is_refused_when_the_issuer_sends_it() {
+        let c = client();
+        let l = Loopback::bind().await.unwrap();
+        let port = l.port;
+        let req = c.authorization_request(&l.redirect_uri(), &[]).unwrap();
+        let target = format!("/callback?code=x&state={}", req.state);
+        let waiting = tokio::spawn(async move { l.wait(&client(), &req, Duration::from_secs(10)).await });
+        assert!(get(port, &target).await.starts_with("HTTP/1.1 400"));
+        let err = waiting.await.unwrap().unwrap_err();
+        assert!(err.to_string().contains("RFC 9207"), "{err}");
+    }
 }

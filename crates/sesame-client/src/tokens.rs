@@ -90,3 +90,26 @@ impl TokenSet {
         new
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refresh_keeps_what_the_answer_leaves_out() {
+        let old = TokenSet::from_response(
+            br#"{"access_token":"a","token_type":"Bearer","expires_in":60,"refresh_token":"r","id_token":"i","scope":"openid"}"#,
+        )
+        .unwrap();
+        assert!(old.valid_for(30) && !old.valid_for(90));
+        let new = TokenSet::from_response(br#"{"access_token":"b","token_type":"bearer","expires_in":3600}"#)
+            .unwrap();
+        let merged = old.refreshed(new);
+        assert_eq!(merged.access_token, "b");
+        assert_eq!(merged.refresh_token.as_deref(), Some("r"));
+        assert_eq!(merged.id_token.as_deref(), Some("i"));
+        assert!(!format!("{merged:?}").contains("\"b\""), "Debug hides tokens");
+        assert!(TokenSet::from_response(br#"{"access_token":"a","token_type":"DPoP"}"#).is_err());
+        assert!(TokenSet::from_response(b"<html>").is_err());
+    }
+}
