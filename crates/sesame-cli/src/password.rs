@@ -128,9 +128,11 @@ fn prompted(
 fn ask(prompt: &str) -> Result<String, Failure> {
     use std::io::Write;
     let mut stderr = std::io::stderr();
-    let _ = write!(stderr, "{prompt}").and_then(|()| stderr.flush());
     let line = {
+        // Echo goes off before the prompt shows: what is typed (or pasted) as soon as it
+        // appears would otherwise be echoed while `stty` is still starting.
         let _no_echo = tty::NoEcho::start()?;
+        let _ = write!(stderr, "{prompt}").and_then(|()| stderr.flush());
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line).map(|n| (n, line))
     };
@@ -152,13 +154,14 @@ pub fn hidden_line(prompt: &str) -> Result<String, Failure> {
     use std::io::Write;
     let terminal = std::io::stdin().is_terminal();
     let mut stderr = std::io::stderr();
-    let _ = write!(stderr, "{prompt}").and_then(|()| stderr.flush());
     let line = {
+        // Before the prompt, as in `ask`.
         let _no_echo = if terminal {
             Some(tty::NoEcho::start()?)
         } else {
             None
         };
+        let _ = write!(stderr, "{prompt}").and_then(|()| stderr.flush());
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line).map(|n| (n, line))
     };

@@ -647,3 +647,66 @@ async fn errors_a_person_can_act_on() {
     let err = run(vec!["token".into(), "--profile".into(), "../x".into()]).await;
     assert!(err.contains("profile name"), "{err}");
 }
+
+/// Reads the pty's output until it contains `want` (after `from`); the output so far.
+async fn read_until(out: &mut tokio::process::ChildStdout, seen: &mut String, from: usize, want: &str) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    while !seen[from.min(seen.len())..].contains(want) {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(20), out.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("waited for {want:?}; the terminal shows: {seen}"))
+            .unwrap();
+        assert!(n > 0, "the terminal closed before {want:?}: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pasted_code_at_a_real_terminal_is_not_echoed_and_may_be_retried() {
+    let s = server().await;
+    // `script` runs the command on a new pseudo-terminal and copies what we write to its
+    // keyboard; everything the terminal shows (echo included) comes back on its stdout.
+    let command = format!(
+        "'{}' login --no-browser --issuer '{}' --client-id '{}'",
+        env!("CARGO_BIN_EXE_sesame"),
+        s.issuer,
+        s.client_id
+    );
+    let mut child = tokio::process::Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env("SESAME_CONFIG_DIR", s.config_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("script(1) from util-linux");
+    let mut out = child.stdout.take().unwrap();
+    let mut keys = child.stdin.take().unwrap();
+    let mut seen = String::new();
+    read_until(&mut out, &mut seen, 0, "Paste the code: ").await;
+    let url = seen
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(&format!("{}/authorize?", s.issuer)))
+        .unwrap_or_else(|| panic!("no URL: {seen}"))
+        .to_owned();
+    let redirect = browser(&url, true).await;
+    let code = query_param(&redirect, "code").unwrap();
+
+    let mark = seen.len();
+    keys.write_all(b"typo-in-the-code\r").await.unwrap();
+    read_until(&mut out, &mut seen, mark, "Paste the code: ").await;
+    let mark = seen.len();
+    keys.write_all(format!("{code}\r").as_bytes()).await.unwrap();
+    read_until(&mut out, &mut seen, mark, "Signed in").await;
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "{seen}");
+    assert!(seen.contains("That code was not accepted"), "{seen}");
+    assert!(!seen.contains("typo-in-the-code"), "no echo: {seen}");
+    assert!(!seen.contains(&code), "no echo: {seen}");
+    let (code, token, err) = s.sesame(&["token"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(s.userinfo(token.trim()).await.0, 200);
+}
