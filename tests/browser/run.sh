@@ -5,6 +5,7 @@
 # from package-lock.json (npm ci, again whenever the lock changes).
 #
 #   SESAMED_BIN    the sesamed binary (default: <repo>/target/debug/sesamed)
+#   SESAME_BIN     the sesame CLI, for cli-login.test.mjs (default: <repo>/target/debug/sesame)
 #   CHROMIUM_BIN   the browser (default: /usr/bin/chromium, installed when missing)
 #
 # Extra arguments go to `node --test` (e.g. --test-name-pattern=first-party).
@@ -43,4 +44,4 @@ fi
 
 export SESAMED_BIN="${SESAMED_BIN:-$repo/target/debug/sesamed}"
 cd "$here"
-exec node --test "$@" signin.test.mjs
+exec node --test --test-concurrency=1 "$@" signin.test.mjs cli-login.test.mjs

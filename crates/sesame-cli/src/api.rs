@@ -601,7 +601,9 @@ mod tests {
     fn plan_of(args: &[&str]) -> Result<Request, Failure> {
         let cli =
             Cli::try_parse_from(["sesame", "admin"].into_iter().chain(args.iter().copied())).expect("parses");
-        let Command::Admin(a) = cli.command;
+        let Command::Admin(a) = cli.command else {
+            panic!("an admin command")
+        };
         plan(&a.command)
     }
 

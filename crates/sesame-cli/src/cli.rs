@@ -17,10 +17,23 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process; boxing the admin arguments would only complicate their matches.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Manage tenants, clients, signing keys and users through the admin API
     Admin(AdminArgs),
+    /// Sign in to an issuer from this terminal (browser on this machine, or a pasted code)
+    Login(crate::signin::LoginArgs),
+    /// Print a valid access token of a profile, refreshing it first if needed
+    Token(crate::signin::TokenArgs),
+    /// Show who a profile is signed in as (OpenID Connect userinfo)
+    Whoami(crate::signin::WhoamiArgs),
+    /// Revoke a profile's sign-in at the issuer and delete its local credentials
+    Logout(crate::signin::ProfileArg),
+    /// List, show or remove sign-in profiles
+    #[command(subcommand)]
+    Profiles(crate::signin::ProfilesCommand),
 }
 
 #[derive(Debug, Args)]
@@ -551,7 +564,9 @@ mod tests {
             &["admin", "--json", "--url", "http://h:1", "tenants", "list"][..],
             &["admin", "tenants", "list", "--json", "--url", "http://h:1"][..],
         ] {
-            let Command::Admin(a) = parse(args).expect("parses").command;
+            let Command::Admin(a) = parse(args).expect("parses").command else {
+                panic!("an admin command")
+            };
             assert!(a.conn.json);
             assert_eq!(a.conn.url, "http://h:1");
             assert!(matches!(a.command, AdminCommand::Tenants(TenantsCommand::List)));
@@ -578,7 +593,10 @@ mod tests {
             "eddsa",
         ])
         .expect("parses")
-        .command;
+        .command
+        else {
+            panic!("an admin command")
+        };
         let AdminCommand::Clients(ClientsCommand::Create(c)) = a.command else {
             panic!("wrong command: {:?}", a.command);
         };
@@ -591,7 +609,9 @@ mod tests {
 
     fn clients(args: &[&str]) -> Result<ClientsCommand, clap::Error> {
         let cli = parse(&[&["admin", "clients"][..], args].concat())?;
-        let Command::Admin(a) = cli.command;
+        let Command::Admin(a) = cli.command else {
+            panic!("an admin command")
+        };
         match a.command {
             AdminCommand::Clients(c) => Ok(c),
             other => panic!("wrong command: {other:?}"),
@@ -667,7 +687,9 @@ mod tests {
 
     fn users(args: &[&str]) -> Result<UsersCommand, clap::Error> {
         let cli = parse(&[&["admin", "users"][..], args].concat())?;
-        let Command::Admin(a) = cli.command;
+        let Command::Admin(a) = cli.command else {
+            panic!("an admin command")
+        };
         match a.command {
             AdminCommand::Users(u) => Ok(u),
             other => panic!("wrong command: {other:?}"),

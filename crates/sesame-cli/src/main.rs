@@ -1,11 +1,12 @@
-//! `sesame`: for now only `sesame admin ...`, a thin client over the admin API
-//! (docs/admin-api.md).
+//! `sesame`: `sesame admin ...`, a thin client over the admin API (docs/admin-api.md), and
+//! terminal sign-in (`login`, `token`, `whoami`, `logout`, `profiles`) on `sesame-client`.
 
 mod api;
 mod cli;
 mod http;
 mod output;
 mod password;
+mod signin;
 mod token;
 
 use clap::Parser;
@@ -29,6 +30,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Admin(args) => admin(args),
+        Command::Login(args) => signin::login(args),
+        Command::Token(args) => signin::token(args),
+        Command::Whoami(args) => signin::whoami(args),
+        Command::Logout(args) => signin::logout(args),
+        Command::Profiles(command) => signin::profiles(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -128,9 +128,11 @@ fn prompted(
 fn ask(prompt: &str) -> Result<String, Failure> {
     use std::io::Write;
     let mut stderr = std::io::stderr();
-    let _ = write!(stderr, "{prompt}").and_then(|()| stderr.flush());
     let line = {
+        // Echo goes off before the prompt shows: what is typed (or pasted) as soon as it
+        // appears would otherwise be echoed while `stty` is still starting.
         let _no_echo = tty::NoEcho::start()?;
+        let _ = write!(stderr, "{prompt}").and_then(|()| stderr.flush());
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line).map(|n| (n, line))
     };
@@ -143,6 +145,34 @@ fn ask(prompt: &str) -> Result<String, Failure> {
             Err(Failure("the password is not valid UTF-8".into()))
         }
         Err(e) => Err(Failure(format!("cannot read the password: {e}"))),
+    }
+}
+
+/// One line read without echo when stdin is a terminal (a pasted authorization code), or the
+/// next line of stdin when it is not (a script, a test). Prompts go to stderr.
+pub fn hidden_line(prompt: &str) -> Result<String, Failure> {
+    use std::io::Write;
+    let terminal = std::io::stdin().is_terminal();
+    let mut stderr = std::io::stderr();
+    let line = {
+        // Before the prompt, as in `ask`.
+        let _no_echo = if terminal {
+            Some(tty::NoEcho::start()?)
+        } else {
+            None
+        };
+        let _ = write!(stderr, "{prompt}").and_then(|()| stderr.flush());
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map(|n| (n, line))
+    };
+    let _ = writeln!(stderr);
+    match line {
+        Ok((0, _)) => Err(Failure("no answer (end of input)".into())),
+        Ok((_, line)) => Ok(strip_line_ending(line)),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            Err(Failure("the answer is not valid UTF-8".into()))
+        }
+        Err(e) => Err(Failure(format!("cannot read the answer: {e}"))),
     }
 }
 

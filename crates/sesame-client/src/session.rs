@@ -1,0 +1,70 @@
+//! An HTTP client for APIs that accept the profile's access token, refreshing it by itself.
+
+use crate::cache::Cache;
+use crate::error::{Error, Result};
+
+/// Calls APIs as the person signed in with a profile: every request carries an access token
+/// valid for at least [`Session::MARGIN`] seconds, refreshed through the cache (and its lock)
+/// when it would expire sooner.
+#[derive(Clone, Debug)]
+pub struct Session {
+    cache: Cache,
+    profile: String,
+    http: reqwest::Client,
+}
+
+impl Session {
+    /// Seconds an access token must still be valid for to be sent.
+    pub const MARGIN: i64 = 60;
+
+    /// A session on the cached sign-in of `profile`.
+    pub fn new(cache: Cache, profile: &str) -> Result<Session> {
+        crate::cache::check_profile_name(profile)?;
+        Ok(Session {
+            cache,
+            profile: profile.to_owned(),
+            http: crate::client::http_client()?,
+        })
+    }
+
+    /// A current access token (refreshed first if it expires within [`Session::MARGIN`]).
+    pub async fn access_token(&self) -> Result<String> {
+        Ok(self
+            .cache
+            .fresh_credentials(&self.profile, Self::MARGIN)
+            .await?
+            .tokens
+            .access_token)
+    }
+
+    /// A request to `url` with `Authorization: Bearer` and a current token.
+    pub async fn request(&self, method: reqwest::Method, url: &str) -> Result<reqwest::RequestBuilder> {
+        let token = self.access_token().await?;
+        Ok(self.http.request(method, url).bearer_auth(token))
+    }
+
+    /// `GET url` as the person; the answer whatever its status.
+    pub async fn get(&self, url: &str) -> Result<reqwest::Response> {
+        self.request(reqwest::Method::GET, url)
+            .await?
+            .send()
+            .await
+            .map_err(|e| crate::error::from_reqwest(url, e))
+    }
+
+    /// The person's userinfo claims.
+    pub async fn userinfo(&self) -> Result<serde_json::Value> {
+        let credentials = self.cache.fresh_credentials(&self.profile, Self::MARGIN).await?;
+        let client = crate::Client::discover(&credentials.issuer, &credentials.client_id).await?;
+        client
+            .userinfo(&credentials.tokens.access_token)
+            .await
+            .map_err(|e| match e {
+                Error::OAuth { error, .. } if error == "invalid_token" => Error::SignInEnded {
+                    profile: self.profile.clone(),
+                    why: "the issuer no longer accepts the access token".into(),
+                },
+                e => e,
+            })
+    }
+}
