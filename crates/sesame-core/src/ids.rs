@@ -26,6 +26,13 @@ macro_rules! id_type {
                 &self.0
             }
         }
+        // Derived `Hash` and `Eq` are the inner `String`'s, so maps keyed by the id can be
+        // searched with a `&str` (the hot paths look tenants up without allocating).
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
         impl TryFrom<String> for $name {
             type Error = Error;
             fn try_from(s: String) -> Result<Self> {

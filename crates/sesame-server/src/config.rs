@@ -36,6 +36,14 @@ pub struct Config {
     /// `x-forwarded-for`); its last address is the client's, for sign-in throttling. Unset, the
     /// peer address is used, which behind a proxy is the proxy's (so everyone shares one limit).
     pub client_address_header: Option<String>,
+    /// A second address for the operators' surfaces, `/admin/v1` and `/metrics`. When set, the
+    /// public listener answers 404 for them; put this one on a private interface.
+    pub admin_listen: Option<SocketAddr>,
+    /// Name of an environment variable holding the bearer token `/metrics` requires. The token
+    /// is never inline in the file.
+    pub metrics_token_env: Option<String>,
+    /// A file holding the bearer token `/metrics` requires (trailing newline ignored).
+    pub metrics_token_file: Option<PathBuf>,
     /// Tenants (and their clients) applied idempotently at start.
     pub tenants: Vec<TenantConfig>,
 }
@@ -124,6 +132,9 @@ impl Default for Config {
             log_level: "info".into(),
             cache_refresh_ms: 1000,
             client_address_header: None,
+            admin_listen: None,
+            metrics_token_env: None,
+            metrics_token_file: None,
             tenants: Vec::new(),
         }
     }
@@ -141,6 +152,9 @@ const ENV_KEYS: &[&str] = &[
     "log_level",
     "cache_refresh_ms",
     "client_address_header",
+    "admin_listen",
+    "metrics_token_env",
+    "metrics_token_file",
     "tenants",
 ];
 
@@ -149,6 +163,8 @@ const ENV_KEYS: &[&str] = &[
 pub struct Overrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -207,6 +223,18 @@ impl Config {
                 ));
             }
         }
+        if self
+            .admin_listen
+            .is_some_and(|a| a == self.listen && a.port() != 0)
+        {
+            return Err(format!(
+                "config: admin_listen {} is the same address as listen; give it another one (or leave it unset)",
+                self.listen
+            ));
+        }
+        if self.metrics_token_env.is_some() && self.metrics_token_file.is_some() {
+            return Err("config: give metrics_token_env or metrics_token_file, not both".into());
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             return Err(format!(
                 "config: log_level '{}' is not a valid filter",
@@ -250,6 +278,25 @@ impl Config {
         self.public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+
+    /// The token `/metrics` requires, if one is configured. Errors name the field.
+    pub fn metrics_token(&self) -> Result<Option<String>, String> {
+        let token = if let Some(var) = &self.metrics_token_env {
+            std::env::var(var)
+                .map_err(|_| format!("config: metrics_token_env: environment variable {var} is not set"))?
+        } else if let Some(path) = &self.metrics_token_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("config: cannot read metrics_token_file {}: {e}", path.display()))?;
+            text.trim_end_matches(['\n', '\r']).to_owned()
+        } else {
+            return Ok(None);
+        };
+        // Like declared client secrets: long enough that guessing is hopeless.
+        if token.len() < 32 {
+            return Err("config: the metrics token must be at least 32 characters".into());
+        }
+        Ok(Some(token))
     }
 
     pub fn store_url(&self) -> sesame_store::StoreUrl {
@@ -308,6 +355,21 @@ mod tests {
         assert!(err.contains("secret_env or secret_file"), "{err}");
         let err = load_toml("public_url = \"https://id.example/\"").unwrap_err();
         assert!(err.contains("public_url"), "{err}");
+    }
+
+    #[test]
+    fn operator_surface_fields_are_checked() {
+        let err = load_toml("listen = \"127.0.0.1:9000\"\nadmin_listen = \"127.0.0.1:9000\"").unwrap_err();
+        assert!(err.contains("admin_listen"), "{err}");
+        let err = load_toml("metrics_token_env = \"T\"\nmetrics_token_file = \"/t\"").unwrap_err();
+        assert!(err.contains("metrics_token_env or metrics_token_file"), "{err}");
+        let err = load_toml("metrics_token = \"inline-secrets-are-not-accepted\"").unwrap_err();
+        assert!(err.contains("metrics_token"), "{err}");
+        let c = load_toml("admin_listen = \"10.0.0.5:9090\"\nmetrics_token_env = \"SESAME_TEST_UNSET_VAR\"")
+            .unwrap();
+        assert_eq!(c.admin_listen, Some("10.0.0.5:9090".parse().unwrap()));
+        let err = c.metrics_token().unwrap_err();
+        assert!(err.contains("SESAME_TEST_UNSET_VAR"), "{err}");
     }
 
     #[test]
