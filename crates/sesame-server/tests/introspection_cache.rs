@@ -10,7 +10,10 @@ use serde_json::json;
 async fn a_token_introspected_before_is_inactive_as_soon_as_it_is_revoked() {
     for s in TestServer::each_store().await {
         let (id, secret) = s
-            .client("default", json!({"allowed_scopes": ["read"], "signing_alg": "EdDSA"}))
+            .client(
+                "default",
+                json!({"allowed_scopes": ["read"], "signing_alg": "EdDSA"}),
+            )
             .await;
         let token = s.token("default", &id, &secret, &[("scope", "read")]).await;
         // Twice: the second answer comes from the cache of verified tokens.
@@ -24,7 +27,11 @@ async fn a_token_introspected_before_is_inactive_as_soon_as_it_is_revoked() {
             .await;
         assert!(status.is_success(), "{body}");
         let v = s.introspect("default", (&id, &secret), &token).await;
-        assert_eq!(v, json!({"active": false}), "the revocation is read on every request");
+        assert_eq!(
+            v,
+            json!({"active": false}),
+            "the revocation is read on every request"
+        );
     }
 }
 
