@@ -1,41 +1,86 @@
-//! `sesame-bench --baseline-server PORT`: the least a token endpoint can do, for comparison.
+//! `sesame-bench --baseline-server PORT`: the least each measured endpoint can do, for comparison.
 //!
-//! One bare axum handler on the same runtime flavour as sesamed (multi-thread, one worker per
-//! CPU it may use), doing the same per-request work as sesamed's client-credentials path with
-//! sesame-core's own functions: parse the Basic header (`client_auth::parse_basic`), SHA-256
-//! the secret and compare it in constant time (`secret::verify_secret`), serialize the same
-//! RFC 9068 claims, sign them (`jwt::sign`), and answer the same JSON. Nothing else: no form
-//! parser, no tenant cache, no store, no metrics, no routing table to speak of.
+//! Bare axum handlers on the same runtime flavour as sesamed (multi-thread, one worker per CPU
+//! it may use), each doing the same per-request work as sesamed's path with sesame-core's own
+//! functions, and nothing else: no tenant or client cache, no metrics, no logging, no routing
+//! table to speak of.
 //!
-//! `POST /t/default/token` signs with EdDSA, `/t/es256/token` with ES256, `/t/rs256/token`
-//! with RS256, so that each of sesamed's token rates has its own floor.
+//! * `POST /t/{tenant}/token`: parse the Basic header (`client_auth::parse_basic`), SHA-256 the
+//!   secret and compare it in constant time (`secret::verify_secret`), serialize the same RFC 9068
+//!   claims, sign them (`jwt::sign`), and answer the same JSON. Tenant `default` signs with
+//!   EdDSA, `es256` with ES256, `rs256` with RS256, so that each token rate has its own floor.
+//! * `POST /t/{tenant}/introspect`: the same client authentication, the form's `token`,
+//!   `token::validate_access_token` (the signature is verified on every request), the revocation
+//!   check through sesame-store's `is_access_token_revoked` on an SQLite file (the same code and
+//!   the same read as sesamed's), and `token::introspection_response`.
+//! * `GET /t/{tenant}/.well-known/openid-configuration` and `GET /t/{tenant}/jwks`: sesamed's
+//!   own bytes (the bench fetches them and hands them over in files), with the same
+//!   `Content-Type`, `Cache-Control` and `ETag`, and the same `If-None-Match` check.
 
 use crate::sign::{self, AccessClaims};
 use axum::body::Bytes;
+use axum::extract::Request;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
-use sesame_core::client_auth;
-use sesame_core::keys::ActiveKey;
-use sesame_core::model::{SigningAlg, DEFAULT_ACCESS_TOKEN_TTL};
+use sesame_core::client_auth::{self, PresentedClient};
+use sesame_core::crypto::MasterKey;
+use sesame_core::ids::TenantId;
+use sesame_core::keys::{ActiveKey, Keyring};
+use sesame_core::model::{KeyState, SigningAlg, DEFAULT_ACCESS_TOKEN_TTL};
 use sesame_core::secret::{hash_secret, verify_secret, Secret};
+use sesame_core::store::Store;
+use sesame_core::token;
+use sesame_store::{SqlStore, StoreUrl};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 /// Environment variables through which the bench gives the baseline the client it will use.
 pub const ENV_CLIENT_ID: &str = "SESAME_BENCH_CLIENT_ID";
 pub const ENV_CLIENT_SECRET: &str = "SESAME_BENCH_CLIENT_SECRET";
+/// Files holding sesamed's discovery document and JWKS, served as they are.
+pub const ENV_DISCOVERY: &str = "SESAME_BENCH_DISCOVERY";
+pub const ENV_JWKS: &str = "SESAME_BENCH_JWKS";
+/// The SQLite file of the revocation check (created on the first introspection).
+pub const ENV_STORE: &str = "SESAME_BENCH_STORE";
 
 struct Baseline {
     client_id: String,
     secret_hash: [u8; 32],
-    eddsa: ActiveKey,
-    es256: ActiveKey,
-    rs256: ActiveKey,
+    /// One active key per algorithm, loaded the way sesamed loads a tenant's.
+    keyring: Keyring,
+    tenant: TenantId,
     issuer: String,
+    discovery: Option<Document>,
+    jwks: Option<Document>,
+    store_path: Option<PathBuf>,
+    store: tokio::sync::OnceCell<SqlStore>,
+}
+
+/// Prepared bytes with a strong ETag, as sesamed's `Published`.
+struct Document {
+    body: Bytes,
+    etag: HeaderValue,
+}
+
+impl Document {
+    fn read(var: &str) -> Option<Document> {
+        let body = std::fs::read(std::env::var_os(var)?).ok()?;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body);
+        let etag = format!("\"{}\"", hex(&digest.as_ref()[..16]));
+        Some(Document {
+            body: Bytes::from(body),
+            etag: HeaderValue::from_str(&etag).expect("hex is a valid header"),
+        })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[derive(Serialize)]
@@ -65,11 +110,14 @@ async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let key = match tenant.as_str() {
-        "default" => &b.eddsa,
-        "es256" => &b.es256,
-        "rs256" => &b.rs256,
+    let alg = match tenant.as_str() {
+        "default" => SigningAlg::EdDSA,
+        "es256" => SigningAlg::ES256,
+        "rs256" => SigningAlg::RS256,
         _ => return refuse(StatusCode::NOT_FOUND, "not_found"),
+    };
+    let Ok(key) = b.keyring.active(alg) else {
+        return refuse(StatusCode::INTERNAL_SERVER_ERROR, "server_error");
     };
     if !body
         .split(|&c| c == b'&')
@@ -77,19 +125,7 @@ async fn token(
     {
         return refuse(StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
-    let presented = match headers
-        .get(header::AUTHORIZATION)
-        .map(|v| client_auth::parse_basic(v.as_bytes()))
-    {
-        Some(Ok(Some(p))) => p,
-        _ => return refuse(StatusCode::UNAUTHORIZED, "invalid_client"),
-    };
-    let Some(secret) = &presented.secret else {
-        return refuse(StatusCode::UNAUTHORIZED, "invalid_client");
-    };
-    // Hash and compare first, whatever the client_id, as sesame-core's authenticate does.
-    let secret_ok = verify_secret(secret.as_bytes(), &b.secret_hash);
-    if !secret_ok || presented.client_id.as_str() != b.client_id {
+    if authenticate(&b, &headers).is_none() {
         return refuse(StatusCode::UNAUTHORIZED, "invalid_client");
     }
     let now = sesame_core::now();
@@ -109,6 +145,7 @@ async fn token(
         Ok(j) => j,
         Err(_) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
     };
+    let key: &ActiveKey = key;
     let access_token = match sesame_core::jwt::sign(key, sesame_core::jwt::Kind::AccessToken, &json) {
         Ok(t) => t,
         Err(_) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
@@ -119,12 +156,106 @@ async fn token(
         expires_in: DEFAULT_ACCESS_TOKEN_TTL,
         scope: Some("read"),
     };
-    let mut resp = axum::Json(body).into_response();
+    no_store(axum::Json(body).into_response())
+}
+
+fn no_store(mut resp: Response) -> Response {
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp.headers_mut()
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     resp
+}
+
+/// Basic credentials of the one client; the secret is hashed and compared first, whatever the
+/// client_id, as sesame-core's authenticate does.
+fn authenticate(b: &Baseline, headers: &HeaderMap) -> Option<PresentedClient> {
+    let presented = client_auth::parse_basic(headers.get(header::AUTHORIZATION)?.as_bytes()).ok()??;
+    let secret_ok = verify_secret(presented.secret.as_ref()?.as_bytes(), &b.secret_hash);
+    (secret_ok && presented.client_id.as_str() == b.client_id).then_some(presented)
+}
+
+/// RFC 7662 introspection of an access token, verified on every request.
+async fn introspect(
+    State(b): State<Arc<Baseline>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if tenant != "default" {
+        return refuse(StatusCode::NOT_FOUND, "not_found");
+    }
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/x-www-form-urlencoded");
+    if !form {
+        return refuse(StatusCode::BAD_REQUEST, "invalid_request");
+    }
+    if authenticate(&b, &headers).is_none() {
+        return refuse(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    let mut tokens = form_urlencoded::parse(&body).filter(|(k, _)| k == "token");
+    let (Some((_, presented)), None) = (tokens.next(), tokens.next()) else {
+        return refuse(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    let now = sesame_core::now();
+    let mut valid = token::validate_access_token(&b.issuer, &b.keyring, &presented, now);
+    if let Some(jti) = valid.as_ref().and_then(|v| v.jti()) {
+        let store = b
+            .store
+            .get_or_try_init(|| async {
+                let path = b.store_path.as_deref().ok_or(())?;
+                SqlStore::connect(&StoreUrl::sqlite_file(path))
+                    .await
+                    .map_err(|e| eprintln!("baseline: {e}"))
+            })
+            .await;
+        match store {
+            Ok(store) => match store.is_access_token_revoked(&b.tenant, jti).await {
+                Ok(false) => {}
+                Ok(true) => valid = None,
+                Err(_) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "server_error"),
+            },
+            Err(()) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "server_error"),
+        }
+    }
+    no_store(axum::Json(token::introspection_response(valid.as_ref())).into_response())
+}
+
+/// sesamed's discovery and JWKS answer, with its RFC 9110 §13.1.2 `If-None-Match` check.
+fn document(doc: Option<&Document>, content_type: &'static str, tenant: &str, req: &Request) -> Response {
+    let Some(doc) = doc.filter(|_| tenant == "default") else {
+        return refuse(StatusCode::NOT_FOUND, "not_found");
+    };
+    let cache = [
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        ),
+        (header::ETAG, doc.etag.clone()),
+    ];
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .map(str::trim)
+                .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == doc.etag)
+        });
+    if matches {
+        return (StatusCode::NOT_MODIFIED, cache).into_response();
+    }
+    let ct = [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))];
+    (ct, cache, doc.body.clone()).into_response()
+}
+
+async fn discovery(State(b): State<Arc<Baseline>>, Path(tenant): Path<String>, req: Request) -> Response {
+    document(b.discovery.as_ref(), "application/json", &tenant, &req)
+}
+
+async fn jwks(State(b): State<Arc<Baseline>>, Path(tenant): Path<String>, req: Request) -> Response {
+    document(b.jwks.as_ref(), "application/jwk-set+json", &tenant, &req)
 }
 
 /// Runs the baseline server on 127.0.0.1:`port` until SIGTERM or ctrl-c.
@@ -140,13 +271,33 @@ pub fn serve(port: u16) -> ExitCode {
             ("bench".to_owned(), secret)
         }
     };
+    // One key per algorithm, generated (the same work as before this baseline had a keyring),
+    // sealed and loaded as sesamed loads a tenant's keys, so that introspection verifies with
+    // the same `Keyring`.
+    let tenant = TenantId::parse("default").expect("valid name");
+    let (master, _) = MasterKey::generate();
+    let now = sesame_core::now();
+    let keys: Result<Vec<_>, _> = SigningAlg::ALL
+        .into_iter()
+        .map(|alg| sesame_core::keys::new_stored_key(&master, &tenant, alg, KeyState::Active, now))
+        .collect();
+    let keyring = match keys.and_then(|k| Keyring::load(&master, &k, now)) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("baseline: keys: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let state = Arc::new(Baseline {
         secret_hash: hash_secret(secret.expose().as_bytes()),
         client_id,
-        eddsa: sign::active_key(SigningAlg::EdDSA),
-        es256: sign::active_key(SigningAlg::ES256),
-        rs256: sign::active_key(SigningAlg::RS256),
+        keyring,
+        tenant,
         issuer: format!("http://127.0.0.1:{port}/t/default"),
+        discovery: Document::read(ENV_DISCOVERY),
+        jwks: Document::read(ENV_JWKS),
+        store_path: std::env::var_os(ENV_STORE).map(PathBuf::from),
+        store: tokio::sync::OnceCell::new(),
     });
     drop(secret);
     // The same runtime as sesamed: multi-thread, as many workers as CPUs we may run on.
@@ -160,6 +311,9 @@ pub fn serve(port: u16) -> ExitCode {
     runtime.block_on(async move {
         let app = Router::new()
             .route("/t/{tenant}/token", post(token))
+            .route("/t/{tenant}/introspect", post(introspect))
+            .route("/t/{tenant}/.well-known/openid-configuration", get(discovery))
+            .route("/t/{tenant}/jwks", get(jwks))
             .route("/readyz", get(|| async { "ready" }))
             .with_state(state);
         let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {

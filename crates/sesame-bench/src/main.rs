@@ -57,8 +57,12 @@ struct Cli {
     /// Skip the bare-axum baseline.
     #[arg(long)]
     no_baseline: bool,
+    /// How many times to time a start: sesamed restarting on its existing store, and the
+    /// baseline server (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    starts: usize,
     /// Run only these loads (comma-separated): token-eddsa, token-es256, token-rs256,
-    /// discovery, jwks, introspect-eddsa, introspect-rs256, code-flow-eddsa, code-flow-es256,
+    /// discovery, jwks, introspect-eddsa, introspect-es256, introspect-rs256, code-flow-eddsa, code-flow-es256,
     /// code-flow-rs256, baseline. For profiling one path.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(LOADS))]
     only: Vec<String>,
@@ -68,13 +72,14 @@ struct Cli {
 }
 
 /// The loads, in the order they run.
-const LOADS: [&str; 11] = [
+const LOADS: [&str; 12] = [
     "token-eddsa",
     "token-es256",
     "token-rs256",
     "discovery",
     "jwks",
     "introspect-eddsa",
+    "introspect-es256",
     "introspect-rs256",
     "code-flow-eddsa",
     "code-flow-es256",
@@ -159,7 +164,7 @@ fn main() -> ExitCode {
     }
     // Verification, the crypto of introspection: shorter, it is context rather than a target.
     let mut verifies = Vec::new();
-    for alg in [SigningAlg::EdDSA, SigningAlg::RS256] {
+    for alg in SigningAlg::ALL {
         let rate = sign::measure_verify(alg, Duration::from_secs_f64(cli.sign_seconds / 2.0), bench_core);
         eprintln!(
             "raw verify {:<5} {:>8}/s  (others on this core {})",
@@ -260,6 +265,10 @@ struct Row {
 
 struct Results {
     startup: Duration,
+    /// sesamed restarted on the store of the first start (after the loads), each time.
+    restarts: Vec<Duration>,
+    /// The baseline server's starts, each time.
+    baseline_starts: Vec<Duration>,
     idle_rss_kb: Option<u64>,
     peak_rss_kb: Option<u64>,
     /// VmHWM before the code flow's set-up (its password hashing), if it ran.
@@ -274,6 +283,9 @@ struct Results {
     code_flow: Vec<(SigningAlg, Row)>,
     /// The bare-axum token endpoint, per algorithm.
     baseline: Vec<(SigningAlg, Row)>,
+    baseline_discovery: Option<Row>,
+    baseline_jwks: Option<Row>,
+    baseline_introspect: Vec<(SigningAlg, Row)>,
 }
 
 impl Results {
@@ -285,6 +297,8 @@ impl Results {
             .chain(self.introspect.iter().map(|(_, r)| r))
             .chain(self.code_flow.iter().map(|(_, r)| r))
             .chain(self.baseline.iter().map(|(_, r)| r))
+            .chain(self.baseline_discovery.iter().chain(self.baseline_jwks.iter()))
+            .chain(self.baseline_introspect.iter().map(|(_, r)| r))
     }
 
     fn total_errors(&self) -> u64 {
@@ -377,14 +391,19 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
     }
     let discovery = Template::get(addr, "/t/default/.well-known/openid-configuration");
     let jwks = Template::get(addr, "/t/default/jwks");
-    load::once_ok(addr, &discovery).await?;
-    load::once_ok(addr, &jwks).await?;
+    // The baseline serves these very bytes.
+    let discovery_file = tmp.path().join("discovery.json");
+    let jwks_file = tmp.path().join("jwks.json");
+    for (t, file) in [(&discovery, &discovery_file), (&jwks, &jwks_file)] {
+        let body = load::once_ok(addr, t).await?;
+        std::fs::write(file, &body).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    }
     let eddsa = clients
         .iter()
         .find(|c| c.alg == SigningAlg::EdDSA)
         .expect("an EdDSA client");
     let mut introspections = Vec::new();
-    for alg in [SigningAlg::EdDSA, SigningAlg::RS256] {
+    for alg in LOAD_ALGS {
         let token = &tokens
             .iter()
             .find(|(a, _)| *a == alg)
@@ -463,7 +482,29 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
     let threads = sesame.threads();
     sesame.stop();
 
+    // A restart on the store the first start made: keys, migrations and tenant exist.
+    let mut restarts = Vec::new();
+    for i in 0..cli.starts {
+        let spawned_at = Instant::now();
+        let mut again = ServerProcess::spawn(
+            "sesamed",
+            sesamed,
+            &args,
+            &[],
+            addr,
+            pinning,
+            &tmp.path().join(format!("sesamed-restart-{i}.log")),
+        )?;
+        restarts.push(again.wait_ready(spawned_at, Duration::from_secs(60)).await?);
+        again.stop();
+    }
+    eprintln!("sesamed restarts on its store: {}", millis(&restarts));
+
     let mut baseline = Vec::new();
+    let mut baseline_discovery = None;
+    let mut baseline_jwks = None;
+    let mut baseline_introspect = Vec::new();
+    let mut baseline_starts = Vec::new();
     if cli.wants("baseline") {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
         let addr = SocketAddr::from((
@@ -471,20 +512,48 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
             server::free_port().map_err(|e| format!("no free port: {e}"))?,
         ));
         let args = vec!["--baseline-server".to_owned(), addr.port().to_string()];
+        let store_file = tmp.path().join("baseline.db");
+        let (discovery_file, jwks_file, store_file) = (
+            discovery_file.display().to_string(),
+            jwks_file.display().to_string(),
+            store_file.display().to_string(),
+        );
         let env = [
             (baseline::ENV_CLIENT_ID, eddsa.id.as_str()),
             (baseline::ENV_CLIENT_SECRET, eddsa.secret.as_str()),
+            (baseline::ENV_DISCOVERY, discovery_file.as_str()),
+            (baseline::ENV_JWKS, jwks_file.as_str()),
+            (baseline::ENV_STORE, store_file.as_str()),
         ];
-        let mut base = ServerProcess::spawn(
-            "baseline",
-            &exe,
-            &args,
-            &env,
+        // Timed starts first; the last one stays up for the loads.
+        let mut base = None;
+        for i in 0..cli.starts.max(1) {
+            if let Some(mut b) = base.take() {
+                ServerProcess::stop(&mut b);
+            }
+            let spawned_at = Instant::now();
+            let mut b = ServerProcess::spawn(
+                "baseline",
+                &exe,
+                &args,
+                &env,
+                addr,
+                pinning,
+                &tmp.path().join(format!("baseline-{i}.log")),
+            )?;
+            baseline_starts.push(b.wait_ready(spawned_at, Duration::from_secs(30)).await?);
+            base = Some(b);
+        }
+        let mut base = base.expect("at least one start");
+        eprintln!("baseline starts: {}", millis(&baseline_starts));
+        let cfg = LoadConfig {
             addr,
-            pinning,
-            &tmp.path().join("baseline.log"),
-        )?;
-        base.wait_ready(Instant::now(), Duration::from_secs(30)).await?;
+            server_pid: Some(base.pid),
+            ..cfg
+        };
+        // `--only baseline` alone runs every baseline load; with other loads named, their own.
+        let base_wants = |load: &str| cli.only.iter().all(|o| o == "baseline") || cli.wants(load);
+        let mut baseline_tokens = Vec::new();
         for alg in LOAD_ALGS {
             let t = Template::post_form(
                 addr,
@@ -492,20 +561,51 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
                 "grant_type=client_credentials",
                 Some((&eddsa.id, &eddsa.secret)),
             );
-            fetch_token(addr, &t).await?;
-            let cfg = LoadConfig {
-                addr,
-                server_pid: Some(base.pid),
-                ..cfg
-            };
+            baseline_tokens.push((alg, fetch_token(addr, &t).await?));
+            if !base_wants(&load_name("token", alg)) {
+                continue;
+            }
             let label = format!("baseline token {}", alg.as_str());
             baseline.push((alg, measure(cfg, label, t).await));
+        }
+        let discovery = Template::get(addr, "/t/default/.well-known/openid-configuration");
+        let jwks = Template::get(addr, "/t/default/jwks");
+        load::once_ok(addr, &discovery).await?;
+        load::once_ok(addr, &jwks).await?;
+        if base_wants("discovery") {
+            baseline_discovery = Some(measure(cfg, "baseline discovery".into(), discovery).await);
+        }
+        if base_wants("jwks") {
+            baseline_jwks = Some(measure(cfg, "baseline JWKS".into(), jwks).await);
+        }
+        for (alg, token) in baseline_tokens {
+            if !base_wants(&load_name("introspect", alg)) {
+                continue;
+            }
+            let t = Template::post_form(
+                addr,
+                "/t/default/introspect",
+                &format!("token={}", load::form_encode(&token)),
+                Some((&eddsa.id, &eddsa.secret)),
+            );
+            let body = load::once_ok(addr, &t).await?;
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            if v["active"] != true {
+                return Err(format!("the baseline's introspection of its {alg} token: {v}"));
+            }
+            let label = format!("baseline introspect {}", alg.as_str());
+            baseline_introspect.push((alg, measure(cfg, label, t).await));
         }
         base.stop();
     }
 
     Ok(Results {
         startup,
+        restarts,
+        baseline_starts,
+        baseline_discovery,
+        baseline_jwks,
+        baseline_introspect,
         idle_rss_kb,
         peak_rss_kb,
         peak_rss_before_sign_in_kb,
@@ -735,6 +835,39 @@ fn others(r: &LoadResult) -> Option<f64> {
     Some((r.core_busy? - r.server_cpu?).max(0.0))
 }
 
+/// "(baseline 40,000 req/s: 95 %; per server CPU-second 98 %)". The second ratio divides each
+/// rate by the share of its core the server got, which takes out most of what other processes
+/// on a busy machine took from one row and not the other.
+fn vs_baseline(r: &LoadResult, b: &LoadResult) -> String {
+    let mut out = format!(
+        "   (baseline {} req/s: {:.0} %",
+        thousands(b.rate()),
+        r.rate() / b.rate() * 100.0
+    );
+    if let (Some(c), Some(bc)) = (r.server_cpu, b.server_cpu) {
+        if c > 0.0 && bc > 0.0 {
+            out.push_str(&format!(
+                "; per server CPU-second {:.0} %",
+                (r.rate() / c) / (b.rate() / bc) * 100.0
+            ));
+        }
+    }
+    out.push(')');
+    out
+}
+
+/// "41, 38, 40 ms (median 40)".
+fn millis(times: &[Duration]) -> String {
+    let list: Vec<String> = times.iter().map(|d| d.as_millis().to_string()).collect();
+    format!("{} ms (median {})", list.join(", "), median(times).as_millis())
+}
+
+fn median(times: &[Duration]) -> Duration {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+}
+
 fn percent(share: f64) -> String {
     format!("{:.0} %", share * 100.0)
 }
@@ -864,22 +997,12 @@ fn report(
             None => own,
         }
     };
-    let base_rate = |alg: SigningAlg| {
-        r.baseline
-            .iter()
-            .find(|(a, _)| *a == alg)
-            .map(|(_, b)| b.result.rate())
-    };
     for (alg, row) in &r.token {
         let rate = row.result.rate();
         let raw = sign_rate(*alg);
         let mut detail = format!("raw sign {}/s   ratio {:.2}", thousands(raw), rate / raw);
-        if let Some(b) = base_rate(*alg) {
-            detail.push_str(&format!(
-                "   (baseline {} req/s: {:.0} %)",
-                thousands(b),
-                rate / b * 100.0
-            ));
+        if let Some(b) = r.baseline.iter().find(|(a, _)| a == alg).map(|(_, b)| b) {
+            detail.push_str(&vs_baseline(&row.result, &b.result));
         }
         let (target, status) = match alg {
             SigningAlg::EdDSA => (">= 20,000 req/s".to_owned(), verdict(rate >= 20_000.0)),
@@ -899,12 +1022,20 @@ fn report(
             &status,
         ]);
     }
-    for row in r.discovery.iter().chain(r.jwks.iter()) {
+    let of_baseline = |row: &Row, base: Option<&Row>| match base {
+        Some(b) => vs_baseline(&row.result, &b.result),
+        None => String::new(),
+    };
+    let static_rows = [(&r.discovery, &r.baseline_discovery), (&r.jwks, &r.baseline_jwks)];
+    for (row, base) in static_rows
+        .iter()
+        .filter_map(|(row, b)| Some((row.as_ref()?, b.as_ref())))
+    {
         let rate = row.result.rate();
         t.push([
             &row.label,
             &format!("{} req/s", thousands(rate)),
-            "GET, prepared bytes",
+            &format!("GET, prepared bytes{}", of_baseline(row, base)),
             &cpu(row),
             &errors(row),
             ">= 50,000 req/s",
@@ -917,8 +1048,15 @@ fn report(
             &row.label,
             &format!("{} req/s", thousands(rate)),
             &format!(
-                "active {alg} token, Basic auth; raw verify {}/s",
-                thousands(verify_rate(*alg))
+                "active {alg} token, Basic auth; raw verify {}/s{}",
+                thousands(verify_rate(*alg)),
+                of_baseline(
+                    row,
+                    r.baseline_introspect
+                        .iter()
+                        .find(|(a, _)| a == alg)
+                        .map(|(_, b)| b)
+                )
             ),
             &cpu(row),
             &errors(row),
@@ -965,15 +1103,64 @@ fn report(
             "",
         ]);
     }
+    for row in r.baseline_discovery.iter().chain(r.baseline_jwks.iter()) {
+        t.push([
+            &row.label,
+            &format!("{} req/s", thousands(row.result.rate())),
+            "bare axum: sesamed's bytes, ETag and If-None-Match check",
+            &cpu(row),
+            &errors(row),
+            "",
+            "",
+        ]);
+    }
+    for (alg, row) in &r.baseline_introspect {
+        t.push([
+            &row.label,
+            &format!("{} req/s", thousands(row.result.rate())),
+            &format!(
+                "bare axum: parse_basic + verify_secret + validate_access_token ({alg} verify) + revocation read (SQLite)"
+            ),
+            &cpu(row),
+            &errors(row),
+            "",
+            "",
+        ]);
+    }
     t.push([
         "start-up",
         &format!("{} ms", r.startup.as_millis()),
-        "spawn -> first 200 from /readyz",
+        "spawn -> first 200 from /readyz, empty store (keys, migrations, master key)",
         "",
         "",
         "",
         "",
     ]);
+    if !r.restarts.is_empty() {
+        t.push([
+            "restart",
+            &format!("{} ms", median(&r.restarts).as_millis()),
+            &format!(
+                "spawn -> first 200 from /readyz on the existing store; {}",
+                millis(&r.restarts)
+            ),
+            "",
+            "",
+            "",
+            "",
+        ]);
+    }
+    if !r.baseline_starts.is_empty() {
+        t.push([
+            "baseline start-up",
+            &format!("{} ms", median(&r.baseline_starts).as_millis()),
+            &format!("spawn -> first 200 from /readyz; {}", millis(&r.baseline_starts)),
+            "",
+            "",
+            "",
+            "",
+        ]);
+    }
     let idle_bytes = r.idle_rss_kb.map(|kb| kb as f64 * 1024.0);
     t.push([
         "idle RSS",

@@ -26,8 +26,8 @@ macro_rules! id_type {
                 &self.0
             }
         }
-        // Lookups by a borrowed name (a token's claim) without building an id: the derived
-        // `Hash` and `Eq` are those of the inner `String`, so they agree with `str`'s.
+        // Lookups by a borrowed name (a token's claim, a path segment) without building an id:
+        // the derived `Hash` and `Eq` are those of the inner `String`, so they agree with `str`'s.
         impl std::borrow::Borrow<str> for $name {
             fn borrow(&self) -> &str {
                 &self.0

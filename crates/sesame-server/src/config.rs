@@ -39,6 +39,14 @@ pub struct Config {
     /// The proxies (addresses or CIDR ranges) whose `client_address_header` is believed; the
     /// client is the right-most address in it that is not one of them.
     pub trusted_proxies: Vec<String>,
+    /// A second address for the operators' surfaces, `/admin/v1` and `/metrics`. When set, the
+    /// public listener answers 404 for them; put this one on a private interface.
+    pub admin_listen: Option<SocketAddr>,
+    /// Name of an environment variable holding the bearer token `/metrics` requires. The token
+    /// is never inline in the file.
+    pub metrics_token_env: Option<String>,
+    /// A file holding the bearer token `/metrics` requires (trailing newline ignored).
+    pub metrics_token_file: Option<PathBuf>,
     /// Tenants (and their clients) applied idempotently at start.
     pub tenants: Vec<TenantConfig>,
 }
@@ -131,6 +139,9 @@ impl Default for Config {
             cache_refresh_ms: 1000,
             client_address_header: None,
             trusted_proxies: Vec::new(),
+            admin_listen: None,
+            metrics_token_env: None,
+            metrics_token_file: None,
             tenants: Vec::new(),
         }
     }
@@ -149,6 +160,9 @@ const ENV_KEYS: &[&str] = &[
     "cache_refresh_ms",
     "client_address_header",
     "trusted_proxies",
+    "admin_listen",
+    "metrics_token_env",
+    "metrics_token_file",
     "tenants",
 ];
 
@@ -157,6 +171,8 @@ const ENV_KEYS: &[&str] = &[
 pub struct Overrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -225,6 +241,18 @@ impl Config {
         for p in &self.trusted_proxies {
             crate::browser::AddressRange::parse(p).map_err(|e| format!("config: trusted_proxies: {e}"))?;
         }
+        if self
+            .admin_listen
+            .is_some_and(|a| a == self.listen && a.port() != 0)
+        {
+            return Err(format!(
+                "config: admin_listen {} is the same address as listen; give it another one (or leave it unset)",
+                self.listen
+            ));
+        }
+        if self.metrics_token_env.is_some() && self.metrics_token_file.is_some() {
+            return Err("config: give metrics_token_env or metrics_token_file, not both".into());
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             return Err(format!(
                 "config: log_level '{}' is not a valid filter",
@@ -268,6 +296,25 @@ impl Config {
         self.public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+
+    /// The token `/metrics` requires, if one is configured. Errors name the field.
+    pub fn metrics_token(&self) -> Result<Option<String>, String> {
+        let token = if let Some(var) = &self.metrics_token_env {
+            std::env::var(var)
+                .map_err(|_| format!("config: metrics_token_env: environment variable {var} is not set"))?
+        } else if let Some(path) = &self.metrics_token_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("config: cannot read metrics_token_file {}: {e}", path.display()))?;
+            text.trim_end_matches(['\n', '\r']).to_owned()
+        } else {
+            return Ok(None);
+        };
+        // Like declared client secrets: long enough that guessing is hopeless.
+        if token.len() < 32 {
+            return Err("config: the metrics token must be at least 32 characters".into());
+        }
+        Ok(Some(token))
     }
 
     pub fn store_url(&self) -> sesame_store::StoreUrl {
@@ -348,6 +395,21 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(c.trusted_proxies.len(), 3);
+    }
+
+    #[test]
+    fn operator_surface_fields_are_checked() {
+        let err = load_toml("listen = \"127.0.0.1:9000\"\nadmin_listen = \"127.0.0.1:9000\"").unwrap_err();
+        assert!(err.contains("admin_listen"), "{err}");
+        let err = load_toml("metrics_token_env = \"T\"\nmetrics_token_file = \"/t\"").unwrap_err();
+        assert!(err.contains("metrics_token_env or metrics_token_file"), "{err}");
+        let err = load_toml("metrics_token = \"inline-secrets-are-not-accepted\"").unwrap_err();
+        assert!(err.contains("metrics_token"), "{err}");
+        let c = load_toml("admin_listen = \"10.0.0.5:9090\"\nmetrics_token_env = \"SESAME_TEST_UNSET_VAR\"")
+            .unwrap();
+        assert_eq!(c.admin_listen, Some("10.0.0.5:9090".parse().unwrap()));
+        let err = c.metrics_token().unwrap_err();
+        assert!(err.contains("SESAME_TEST_UNSET_VAR"), "{err}");
     }
 
     #[test]

@@ -27,13 +27,15 @@ use tokio::task::JoinHandle;
 /// A running server.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where `/admin/v1` and `/metrics` are served when `admin_listen` is set (else on `addr`).
+    pub admin_addr: Option<SocketAddr>,
     pub public_url: String,
     pub app: AppState,
     pub admin_token: AdminToken,
     pub store_url: StoreUrl,
     pub started_in: Duration,
     shutdown: tokio::sync::watch::Sender<bool>,
-    server: JoinHandle<std::io::Result<()>>,
+    servers: Vec<JoinHandle<std::io::Result<()>>>,
     jobs: Vec<JoinHandle<()>>,
 }
 
@@ -45,10 +47,11 @@ impl Running {
     /// Stops accepting, lets requests in flight finish, then stops the jobs.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
-        let result = self
-            .server
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let mut result = Ok(());
+        for server in self.servers {
+            let r = server.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            result = result.and(r);
+        }
         for j in self.jobs {
             j.abort();
         }
@@ -66,6 +69,7 @@ impl Running {
 /// Every error is a sentence that names what is wrong.
 pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
     let t0 = Instant::now();
+    let metrics_token = config.metrics_token()?;
     let store_url = config.store_url();
     if matches!(store_url, StoreUrl::Sqlite(_)) {
         bootstrap::private_dir(&config.data_dir)
@@ -74,12 +78,26 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
     bootstrap::warn_if_shared(&config.data_dir);
     let store = SqlStore::connect(&store_url).await.map_err(|e| e.to_string())?;
     let store: Arc<dyn Store> = Arc::new(store);
+    let store_opened = t0.elapsed();
     let master = bootstrap::master_key(config, dev, &*store).await?;
+    let master_checked = t0.elapsed();
 
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let admin_listener = match config.admin_listen {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .map_err(|e| format!("cannot listen on {a} (admin_listen): {e}"))?,
+        ),
+        None => None,
+    };
+    let admin_addr = match &admin_listener {
+        Some(l) => Some(l.local_addr().map_err(|e| e.to_string())?),
+        None => None,
+    };
     let public_url = config
         .public_url
         .clone()
@@ -96,10 +114,12 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
         .iter()
         .filter_map(|p| browser::AddressRange::parse(p).ok())
         .collect();
+    app.metrics_token = metrics_token.map(|t| sesame_core::secret::hash_secret(t.as_bytes()));
     let app: AppState = Arc::new(app);
     app.refresh_cache().await.map_err(|e| e.to_string())?;
     bootstrap::apply_declared(&app, &config.tenants).await?;
     bootstrap::default_tenant(&app, dev, config.tenants.len()).await?;
+    let tenants_ready = t0.elapsed();
     let admin_token = bootstrap::admin_token(&*store, config, dev).await?;
 
     let jobs = vec![
@@ -109,28 +129,57 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
         )),
         tokio::spawn(jobs::sweep(app.clone(), Duration::from_secs(60))),
     ];
-    let (shutdown, mut rx) = tokio::sync::watch::channel(false);
-    let router = routes::router(app.clone());
-    let server = tokio::spawn(async move {
-        // The peer address is the client address for sign-in throttling.
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        })
-        .await
-    });
+    let (shutdown, rx) = tokio::sync::watch::channel(false);
+    let mut servers = Vec::new();
+    match admin_listener {
+        Some(l) => {
+            servers.push(serve(listener, routes::public_router(app.clone()), rx.clone()));
+            servers.push(serve(l, routes::operators_router(app.clone()), rx));
+        }
+        None => servers.push(serve(listener, routes::router(app.clone()), rx)),
+    }
+    let started_in = t0.elapsed();
+    // Where start-up goes: opening and migrating the store, the master key (generated on a
+    // first `--dev` start), the tenants (key generation on a first start) and the admin token.
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    tracing::info!(
+        store_ms = ms(store_opened),
+        master_key_ms = ms(master_checked - store_opened),
+        tenants_ms = ms(tenants_ready - master_checked),
+        admin_token_and_listen_ms = ms(started_in - tenants_ready),
+        total_ms = ms(started_in),
+        "started"
+    );
     Ok(Running {
         addr,
+        admin_addr,
         public_url,
         app,
         admin_token,
         store_url,
-        started_in: t0.elapsed(),
+        started_in,
         shutdown,
-        server,
+        servers,
         jobs,
+    })
+}
+
+/// Serves `routes` on `listener` until `stop` turns true, then lets requests in flight finish.
+fn serve(
+    listener: TcpListener,
+    routes: impl routes::Routes,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> JoinHandle<std::io::Result<()>> {
+    use axum::ServiceExt;
+    tokio::spawn(async move {
+        // The peer address is the client address for sign-in throttling.
+        axum::serve(
+            listener,
+            ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(routes),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        })
+        .await
     })
 }

@@ -32,6 +32,9 @@ struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// A separate address for /admin/v1 and /metrics (then not served on --listen).
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
     /// Data directory [default: ./sesame-data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
     let Command::Serve(args) = Cli::parse().command;
     let overrides = Overrides {
         listen: args.listen,
+        admin_listen: args.admin_listen,
         data_dir: args.data_dir,
         store: args.store,
         public_url: args.public_url,
@@ -103,6 +107,9 @@ fn init_logging(config: &Config) {
     }
 }
 
+/// `sesame --url`'s default: the banner's hint leaves `--url` out when it is this.
+const CLI_DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
 fn print_banner(r: &sesame_server::Running, dev: bool) {
     let issuer = r.issuer(sesame_server::bootstrap::DEFAULT_TENANT);
     let mut out = format!(
@@ -111,6 +118,11 @@ fn print_banner(r: &sesame_server::Running, dev: bool) {
         r.app.store.backend(),
         r.started_in.as_millis()
     );
+    if let Some(admin) = r.admin_addr {
+        out.push_str(&format!(
+            "  admin API and metrics: http://{admin} (not on the public listener)\n"
+        ));
+    }
     match &r.admin_token {
         AdminToken::Created(token, file) => {
             out.push_str(&format!("  admin token (shown once): {}\n", token.expose()));
@@ -121,10 +133,15 @@ fn print_banner(r: &sesame_server::Running, dev: bool) {
         AdminToken::Exists(Some(f)) => out.push_str(&format!("  admin token: in {}\n", f.display())),
         AdminToken::Exists(None) => {}
     }
-    let url = if r.public_url == "http://127.0.0.1:8080" {
+    // The CLI speaks to the admin API, which is on the admin listener when there is one.
+    let admin_url = match r.admin_addr {
+        Some(a) => format!("http://{a}"),
+        None => r.public_url.clone(),
+    };
+    let url = if admin_url == CLI_DEFAULT_URL {
         String::new()
     } else {
-        format!(" --url {}", r.public_url)
+        format!(" --url {admin_url}")
     };
     out.push_str(&format!(
         "Next: create a client and get a token:\n  sesame admin{url} clients create --tenant default --name my-service\n  \

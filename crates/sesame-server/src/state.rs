@@ -13,6 +13,7 @@ use sesame_core::ids::{ClientId, TenantId};
 use sesame_core::keys::Keyring;
 use sesame_core::model::{Client, StoredKey, Tenant};
 use sesame_core::store::Store;
+use sesame_core::token::{self, ValidAccessToken};
 use sesame_core::{discovery, Error, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -23,6 +24,8 @@ pub struct App {
     pub client_address_header: Option<axum::http::HeaderName>,
     /// The peers whose `client_address_header` is believed (`trusted_proxies`).
     pub trusted_proxies: Vec<crate::browser::AddressRange>,
+    /// SHA-256 of the bearer token `/metrics` requires, if one is configured.
+    pub metrics_token: Option<[u8; 32]>,
     /// For calls to clients (back-channel logout).
     pub http: reqwest::Client,
     pub master: Arc<MasterKey>,
@@ -72,11 +75,48 @@ pub struct TenantState {
     pub jwks: Published,
     /// `None`: a client that signed tokens once and no longer exists (see `token_client`).
     clients: RwLock<HashMap<ClientId, Option<Arc<Client>>>>,
+    verified: RwLock<HashMap<[u8; 32], Arc<ValidAccessToken>>>,
 }
+
+/// How many verified access tokens a tenant remembers. Introspection of a token seen before
+/// skips its signature check (37 µs for Ed25519 here); at a few hundred bytes each this bounds
+/// the memory to about 2 MB a tenant.
+const VERIFIED_TOKENS: usize = 4096;
 
 impl TenantState {
     pub fn cookie_path(&self) -> &str {
         &self.cookie_path
+    }
+
+    /// [`token::validate_access_token`] through a cache of tokens whose signature was verified,
+    /// keyed by the token's SHA-256. Only the signature and claim checks are skipped on a hit:
+    /// the validity window is checked again, and everything the caller does with the answer
+    /// (revocation, which is read from the store, the client and audience) still happens on
+    /// every request. The cache lives and dies with this tenant state, so a key change, which
+    /// moves the store's generation, empties it.
+    pub fn validate_access_token(&self, presented: &str, now: i64) -> Option<Arc<ValidAccessToken>> {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, presented.as_bytes());
+        let key: [u8; 32] = digest.as_ref().try_into().expect("SHA-256 is 32 bytes");
+        let hit = self.verified.read().expect("lock").get(&key).cloned();
+        if let Some(valid) = hit {
+            let nbf = valid.claims.get("nbf").and_then(|v| v.as_i64()).unwrap_or(0);
+            return (now < valid.exp() && now >= nbf).then_some(valid);
+        }
+        let valid = Arc::new(token::validate_access_token(
+            &self.issuer,
+            &self.keyring,
+            presented,
+            now,
+        )?);
+        let mut cache = self.verified.write().expect("lock");
+        if cache.len() >= VERIFIED_TOKENS {
+            cache.retain(|_, v| v.exp() > now);
+            if cache.len() >= VERIFIED_TOKENS {
+                cache.clear();
+            }
+        }
+        cache.insert(key, valid.clone());
+        Some(valid)
     }
 
     /// A client of this tenant, read through the cache.
@@ -125,6 +165,7 @@ impl App {
             store,
             client_address_header: None,
             trusted_proxies: Vec::new(),
+            metrics_token: None,
             http: crate::backchannel::http_client(),
             master: Arc::new(master),
             public_url,
@@ -149,6 +190,11 @@ impl App {
     /// the same `not_found`.
     pub async fn tenant(&self, name: &str) -> Result<Arc<TenantState>> {
         let not_found = || Error::NotFound(format!("tenant '{}' does not exist", name.escape_debug()));
+        // A cached tenant's name is valid, so the hit needs no parsing (and no allocation).
+        let cached = self.cache.read().expect("lock").tenants.get(name).cloned();
+        if let Some(state) = cached.filter(|s| !s.tenant.disabled) {
+            return Ok(state);
+        }
         let id = TenantId::parse(name).map_err(|_| not_found())?;
         let state = self.tenant_state(&id).await?.ok_or_else(not_found)?;
         if state.tenant.disabled {
@@ -180,6 +226,7 @@ impl App {
             cookie_path: format!("/t/{id}"),
             tenant,
             clients: RwLock::default(),
+            verified: RwLock::default(),
         });
         let mut cache = self.cache.write().expect("lock");
         if cache.generation == generation {

@@ -572,3 +572,44 @@ async fn two_processes_on_one_postgres_behave_as_one_server() {
     assert_eq!(a.terminate().await.0, Some(0));
     assert_eq!(b.terminate().await.0, Some(0));
 }
+
+#[tokio::test]
+async fn admin_listen_moves_the_admin_api_and_the_banner_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = spawn(
+        &[
+            "--dev",
+            "--data-dir",
+            &dir_arg(dir.path()),
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    )
+    .await
+    .unwrap();
+    let admin = s
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("admin API and metrics: "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("no admin URL in the banner: {}", s.stdout))
+        .to_owned();
+    assert_ne!(admin, s.base);
+    assert!(
+        s.stdout.contains(&format!("sesame admin --url {admin} ")),
+        "the CLI hint points at the admin listener: {}",
+        s.stdout
+    );
+    let token = s.admin_token_shown().unwrap();
+    let (status, _) = admin_post(&admin, &token, "/tenants/default/clients", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = admin_post(&s.base, &token, "/tenants/default/clients", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let public = reqwest::get(format!("{}/metrics", s.base)).await.unwrap();
+    assert_eq!(public.status(), StatusCode::NOT_FOUND);
+    let private = reqwest::get(format!("{admin}/metrics")).await.unwrap();
+    assert_eq!(private.status(), StatusCode::OK);
+    let (code, _) = s.terminate().await;
+    assert_eq!(code, Some(0));
+}

@@ -1,4 +1,4 @@
-//! The router: every route in one table.
+//! The router: every route in one table, and which listener serves which.
 
 mod admin;
 mod authorize;
@@ -9,126 +9,239 @@ mod oauth;
 mod userinfo;
 
 use crate::form::BODY_LIMIT;
+use crate::metrics::{Metrics, TrackLayer};
 use crate::state::AppState;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::handler::Handler;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post, put, MethodRouter};
 use axum::Router;
+use std::convert::Infallible;
 
-pub fn router(app: AppState) -> Router {
-    let tenant = Router::new()
-        .route(
+/// The methods of one route, each handler wrapped in the route's metrics layer itself (a layer
+/// on the `MethodRouter` would box the service and its future once more on every request), and
+/// the 405 answer too, so that it is counted under the route.
+macro_rules! tracked {
+    ($($method:ident($handler:expr)),+ $(,)?) => {
+        |track: &TrackLayer| {
+            MethodRouter::new()
+                $(.$method($handler.layer(track.clone())))+
+                .fallback(health::method_not_allowed.layer(track.clone()))
+        }
+    };
+}
+
+/// What a listener serves: a router inside the body cap.
+pub trait Routes:
+    tower::Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + Sync + 'static
+{
+}
+
+impl<S> Routes for S where
+    S: tower::Service<Request, Response = Response, Error = Infallible, Future: Send>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// Every route on one listener: the public endpoints and the operators' (`/admin/v1`, `/metrics`).
+pub fn router(app: AppState) -> impl Routes {
+    capped(Table::new(&app).public().operators(&app).finish(app))
+}
+
+/// The public endpoints only, for when the operators' have a listener of their own
+/// (`admin_listen`): `/admin/v1` and `/metrics` are then unknown here and answer 404.
+pub fn public_router(app: AppState) -> impl Routes {
+    capped(Table::new(&app).public().finish(app))
+}
+
+/// `/admin/v1` and `/metrics` (and the health checks, for probes on the private side).
+pub fn operators_router(app: AppState) -> impl Routes {
+    capped(Table::new(&app).operators(&app).health().finish(app))
+}
+
+/// The 64 KiB body cap, once around the whole router: `Router::layer` would wrap every route
+/// in one more boxed service, cloned (and its future boxed) on every request.
+fn capped(router: Router) -> impl Routes {
+    tower::Layer::layer(&DefaultBodyLimit::max(BODY_LIMIT), router)
+}
+
+/// The routing table under construction. Routes are added with their full pattern (no `nest`,
+/// whose prefix stripping rewrites every request's URI), each with its own metrics layer.
+struct Table {
+    router: Router<AppState>,
+    metrics: std::sync::Arc<Metrics>,
+}
+
+impl Table {
+    fn new(app: &AppState) -> Table {
+        Table {
+            router: Router::new(),
+            metrics: app.metrics.clone(),
+        }
+    }
+
+    /// A route whose handlers carry its metrics layer themselves (see [`tracked!`]).
+    fn route(mut self, path: &str, methods: impl FnOnce(&TrackLayer) -> MethodRouter<AppState>) -> Table {
+        let track = self.metrics.track(path);
+        self.router = self.router.route(path, methods(&track));
+        self
+    }
+
+    fn tenant(self, path: &str, methods: impl FnOnce(&TrackLayer) -> MethodRouter<AppState>) -> Table {
+        self.route(&format!("/t/{{tenant}}{path}"), methods)
+    }
+
+    /// An admin API route. Not a hot path: its layers go on the `MethodRouter`, the metrics
+    /// outermost so that refusals of the admin token are counted too.
+    fn admin(mut self, app: &AppState, path: &str, methods: MethodRouter<AppState>) -> Table {
+        let path = format!("/admin/v1{path}");
+        let methods = methods
+            .route_layer(axum::middleware::from_fn_with_state(
+                app.clone(),
+                admin::require_admin,
+            ))
+            .fallback(health::method_not_allowed)
+            .layer(self.metrics.track(&path));
+        self.router = self.router.route(&path, methods);
+        self
+    }
+
+    fn public(self) -> Table {
+        self.tenant(
             "/.well-known/openid-configuration",
-            get(discovery::openid_configuration),
+            tracked![get(discovery::openid_configuration)],
         )
-        .route(
+        .tenant(
             "/.well-known/oauth-authorization-server",
-            get(discovery::oauth_metadata),
+            tracked![get(discovery::oauth_metadata)],
         )
-        .route("/jwks", get(discovery::jwks))
-        .route(
+        .tenant("/jwks", tracked![get(discovery::jwks)])
+        .tenant(
             "/authorize",
-            get(authorize::authorize_get).post(authorize::authorize_post),
+            tracked![get(authorize::authorize_get), post(authorize::authorize_post)],
         )
-        .route("/login", post(authorize::login))
-        .route("/consent", post(authorize::consent))
-        .route("/oob", get(authorize::oob))
-        .route("/userinfo", get(userinfo::get).post(userinfo::post))
-        .route("/logout", get(logout::get).post(logout::post))
-        .route("/token", post(oauth::token))
-        .route("/introspect", post(oauth::introspect))
-        .route("/revoke", post(oauth::revoke));
-
-    let admin = Router::new()
-        .route("/tenants", get(admin::list_tenants).post(admin::create_tenant))
+        .tenant("/login", tracked![post(authorize::login)])
+        .tenant("/consent", tracked![post(authorize::consent)])
+        .tenant("/oob", tracked![get(authorize::oob)])
+        .tenant("/userinfo", tracked![get(userinfo::get), post(userinfo::post)])
+        .tenant("/logout", tracked![get(logout::get), post(logout::post)])
+        .tenant("/token", tracked![post(oauth::token)])
+        .tenant("/introspect", tracked![post(oauth::introspect)])
+        .tenant("/revoke", tracked![post(oauth::revoke)])
+        // RFC 8414 §3.1: for an issuer with a path, the well-known segment goes before it.
         .route(
+            "/.well-known/oauth-authorization-server/t/{tenant}",
+            tracked![get(discovery::oauth_metadata)],
+        )
+        .health()
+    }
+
+    fn health(self) -> Table {
+        self.route("/healthz", tracked![get(health::healthz)])
+            .route("/readyz", tracked![get(health::readyz)])
+    }
+
+    fn operators(self, app: &AppState) -> Table {
+        self.admin(
+            app,
+            "/tenants",
+            get(admin::list_tenants).post(admin::create_tenant),
+        )
+        .admin(
+            app,
             "/tenants/{tenant}",
             get(admin::show_tenant).patch(admin::update_tenant),
         )
-        .route("/tenants/{tenant}/disable", post(admin::disable_tenant))
-        .route("/tenants/{tenant}/enable", post(admin::enable_tenant))
-        .route(
+        .admin(app, "/tenants/{tenant}/disable", post(admin::disable_tenant))
+        .admin(app, "/tenants/{tenant}/enable", post(admin::enable_tenant))
+        .admin(
+            app,
             "/tenants/{tenant}/clients",
             get(admin::list_clients).post(admin::create_client),
         )
-        .route(
+        .admin(
+            app,
             "/tenants/{tenant}/clients/{client}",
             get(admin::show_client)
                 .patch(admin::update_client)
                 .delete(admin::delete_client),
         )
-        .route(
+        .admin(
+            app,
             "/tenants/{tenant}/clients/{client}/rotate-secret",
             post(admin::rotate_secret),
         )
-        .route(
+        .admin(
+            app,
             "/tenants/{tenant}/clients/{client}/disable",
             post(admin::disable_client),
         )
-        .route(
+        .admin(
+            app,
             "/tenants/{tenant}/clients/{client}/enable",
             post(admin::enable_client),
         )
-        .route(
+        .admin(
+            app,
             "/tenants/{tenant}/users",
             get(admin::list_users).post(admin::create_user),
         )
-        .route(
+        .admin(
+            app,
             "/tenants/{tenant}/users/{user}",
             get(admin::show_user).patch(admin::update_user),
         )
-        .route(
+        .admin(
+            app,
             "/tenants/{tenant}/users/{user}/password",
             put(admin::set_password),
         )
-        .route(
+        .admin(
+            app,
             "/tenants/{tenant}/users/{user}/disable",
             post(admin::disable_user),
         )
-        .route("/tenants/{tenant}/users/{user}/enable", post(admin::enable_user))
-        .route(
+        .admin(
+            app,
+            "/tenants/{tenant}/users/{user}/enable",
+            post(admin::enable_user),
+        )
+        .admin(
+            app,
             "/tenants/{tenant}/users/{user}/sessions",
             get(admin::list_sessions).delete(admin::delete_sessions),
         )
-        .route(
+        .admin(
+            app,
             "/tenants/{tenant}/users/{user}/sessions/{session}",
             axum::routing::delete(admin::delete_session),
         )
-        .route(
+        .admin(
+            app,
             "/tenants/{tenant}/users/{user}/consents",
             get(admin::list_consents),
         )
-        .route(
+        .admin(
+            app,
             "/tenants/{tenant}/users/{user}/consents/{client}",
             axum::routing::delete(admin::delete_consent),
         )
-        .route("/tenants/{tenant}/keys", get(admin::list_keys))
-        .route("/tenants/{tenant}/keys/rotate", post(admin::rotate_keys))
-        .route_layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            admin::require_admin,
-        ));
+        .admin(app, "/tenants/{tenant}/keys", get(admin::list_keys))
+        .admin(app, "/tenants/{tenant}/keys/rotate", post(admin::rotate_keys))
+        .route("/metrics", tracked![get(health::metrics)])
+    }
 
-    Router::new()
-        .nest("/t/{tenant}", tenant)
-        // RFC 8414 §3.1: for an issuer with a path, the well-known segment goes before it.
-        .route(
-            "/.well-known/oauth-authorization-server/t/{tenant}",
-            get(discovery::oauth_metadata),
-        )
-        .nest("/admin/v1", admin)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .fallback(health::not_found)
-        .method_not_allowed_fallback(health::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            app.metrics.clone(),
-            crate::metrics::track,
-        ))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(app)
+    fn finish(self, app: AppState) -> Router {
+        let not_found = health::not_found.layer(self.metrics.track("unmatched"));
+        self.router
+            .fallback(not_found)
+            .method_not_allowed_fallback(health::method_not_allowed)
+            .with_state(app)
+    }
 }
 
 /// RFC 6749 §5.1: answers that carry tokens or secrets must not be cached.

@@ -83,7 +83,7 @@ pub async fn introspect(
     // RFC 7662 §2.1: token_type_hint is optional; the token's shape tells the kinds apart.
     form.single("token_type_hint")?;
     let now = sesame_core::now();
-    let mut valid = token::validate_access_token(&t.issuer, &t.keyring, presented, now);
+    let mut valid = t.validate_access_token(presented, now);
     if valid.is_none() {
         let refresh =
             token::introspect_refresh_token(&*app.store, &t.tenant.id, &t.issuer, &client, presented, now)
@@ -108,7 +108,7 @@ pub async fn introspect(
         }
     }
     Ok(no_store(axum::Json(token::introspection_response(
-        valid.as_ref(),
+        valid.as_deref(),
     ))))
 }
 

@@ -80,11 +80,19 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// On the admin listener when `admin_listen` is set, else on the public one.
+    pub fn admin_url(&self, path: &str) -> String {
+        match self.running.admin_addr {
+            Some(a) => format!("http://{a}{path}"),
+            None => self.url(path),
+        }
+    }
+
     /// An admin API call; the body of an error or success as JSON (Null for no body).
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let mut req = self
             .http
-            .request(method, self.url(&format!("/admin/v1{path}")))
+            .request(method, self.admin_url(&format!("/admin/v1{path}")))
             .bearer_auth(&self.admin_token);
         if let Some(b) = body {
             req = req.json(&b);
