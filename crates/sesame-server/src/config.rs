@@ -36,6 +36,10 @@ pub struct Config {
     /// `x-forwarded-for`); its last address is the client's, for sign-in throttling. Unset, the
     /// peer address is used, which behind a proxy is the proxy's (so everyone shares one limit).
     pub client_address_header: Option<String>,
+    /// How many password checks (Argon2id, 19 MiB each while it runs) may run at once; more
+    /// sign-ins wait up to 2 s, then are asked to retry. Peak memory is about this × 19 MiB
+    /// above the baseline. Defaults to twice the CPU cores.
+    pub password_check_concurrency: Option<usize>,
     /// Tenants (and their clients) applied idempotently at start.
     pub tenants: Vec<TenantConfig>,
 }
@@ -124,6 +128,7 @@ impl Default for Config {
             log_level: "info".into(),
             cache_refresh_ms: 1000,
             client_address_header: None,
+            password_check_concurrency: None,
             tenants: Vec::new(),
         }
     }
@@ -141,6 +146,7 @@ const ENV_KEYS: &[&str] = &[
     "log_level",
     "cache_refresh_ms",
     "client_address_header",
+    "password_check_concurrency",
     "tenants",
 ];
 
@@ -192,6 +198,13 @@ impl Config {
         }
         if let Some(store) = &self.store {
             sesame_store::StoreUrl::parse(store).map_err(|e| format!("config: store: {e}"))?;
+        }
+        if let Some(n) = self.password_check_concurrency {
+            if !(1..=1024).contains(&n) {
+                return Err(format!(
+                    "config: password_check_concurrency must be between 1 and 1024, not {n}"
+                ));
+            }
         }
         if !(50..=60_000).contains(&self.cache_refresh_ms) {
             return Err(format!(

@@ -1,0 +1,133 @@
+//! The bound on password checks: Argon2id needs 19 MiB for each check while it runs, so the
+//! number running at once decides the server's peak memory. At most `limit` checks run at once
+//! (default twice the CPU cores: more would only queue for the cores), at most one per account;
+//! a sign-in that cannot start its check within [`MAX_WAIT`] is answered "busy" instead of
+//! queueing without end. Peak memory is therefore about `limit` × 19 MiB above the server's
+//! baseline, however many sign-ins arrive (see ARCHITECTURE.md).
+//!
+//! The core's `login::sign_in` takes the check as a closure; [`PasswordChecks::verify`] is the
+//! server's, so the core knows nothing of tokio.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use sesame_core::login::{self, Check, Verification};
+use sesame_core::{Error, Result};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Mutex as AsyncMutex, Semaphore};
+use tokio::time::{timeout_at, Instant};
+
+/// The longest a sign-in waits for its turn to check a password.
+pub const MAX_WAIT: Duration = Duration::from_secs(2);
+
+/// The metrics of password checks (registered by `Metrics`).
+#[derive(Clone, Default)]
+pub struct CheckMetrics {
+    /// Checks run (Argon2 verifications, of real or dummy hashes).
+    pub total: Counter,
+    /// Checks running now.
+    pub running: Gauge,
+    /// The most that ever ran at once since start.
+    pub running_max: Gauge,
+    /// Sign-ins answered "busy" because no check could start within [`MAX_WAIT`].
+    pub busy: Counter,
+}
+
+pub struct PasswordChecks {
+    limit: usize,
+    permits: Arc<Semaphore>,
+    /// One lock per account with a check running or waiting; an entry goes when its last user
+    /// does, so the map holds only accounts being signed in to now.
+    accounts: Arc<Mutex<HashMap<String, Arc<AsyncMutex<()>>>>>,
+    metrics: CheckMetrics,
+}
+
+impl PasswordChecks {
+    /// `limit` checks at once; `None` for twice the CPU cores.
+    pub fn new(limit: Option<usize>, metrics: CheckMetrics) -> PasswordChecks {
+        let limit = limit
+            .unwrap_or_else(|| {
+                2 * std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            })
+            .max(1);
+        PasswordChecks {
+            limit,
+            permits: Arc::new(Semaphore::new(limit)),
+            accounts: Arc::default(),
+            metrics,
+        }
+    }
+
+    /// How many checks may run at once.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Runs `check` on a blocking thread once both its account's turn and a permit are had,
+    /// or answers `Busy` after [`MAX_WAIT`]. `scope` (the tenant) keeps equal account keys
+    /// of different tenants apart.
+    pub async fn verify(&self, scope: &str, check: Check) -> Result<Verification> {
+        let deadline = Instant::now() + MAX_WAIT;
+        let account = AccountTurn::new(&self.accounts, format!("{scope}/{}", check.account));
+        let Ok(turn) = timeout_at(deadline, account.lock.clone().lock_owned()).await else {
+            self.metrics.busy.inc();
+            return Ok(Verification::Busy);
+        };
+        let Ok(permit) = timeout_at(deadline, self.permits.clone().acquire_owned()).await else {
+            self.metrics.busy.inc();
+            return Ok(Verification::Busy);
+        };
+        let permit = permit.map_err(|e| Error::Internal(format!("password check permits: {e}")))?;
+        let metrics = self.metrics.clone();
+        // The permit and the account's turn go into the blocking task and are released when the
+        // check ends, not when this request does: a client that hangs up does not free a permit
+        // while Argon2 still holds its memory.
+        tokio::task::spawn_blocking(move || {
+            let running = metrics.running.inc() + 1;
+            metrics.running_max.inner().fetch_max(running, Ordering::Relaxed);
+            metrics.total.inc();
+            let ok = login::verify_password(check.phc.as_deref(), &check.password);
+            metrics.running.dec();
+            drop((permit, turn, account));
+            Verification::Checked(ok)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("password verification task: {e}")))
+    }
+}
+
+/// A share of one account's lock; the map entry goes with the last share.
+struct AccountTurn {
+    accounts: Arc<Mutex<HashMap<String, Arc<AsyncMutex<()>>>>>,
+    key: String,
+    lock: Arc<AsyncMutex<()>>,
+}
+
+impl AccountTurn {
+    fn new(accounts: &Arc<Mutex<HashMap<String, Arc<AsyncMutex<()>>>>>, key: String) -> AccountTurn {
+        let lock = accounts
+            .lock()
+            .expect("account locks")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        AccountTurn {
+            accounts: accounts.clone(),
+            key,
+            lock,
+        }
+    }
+}
+
+impl Drop for AccountTurn {
+    fn drop(&mut self) {
+        let mut map = self.accounts.lock().expect("account locks");
+        // Shares are taken under the map's lock, so the count cannot grow meanwhile: two
+        // means the map's and this one, the last.
+        if Arc::strong_count(&self.lock) == 2 {
+            map.remove(&self.key);
+        }
+    }
+}
