@@ -16,6 +16,7 @@
 //! prints one table with the targets marked.
 
 mod baseline;
+mod burst;
 mod load;
 mod server;
 mod sign;
@@ -59,7 +60,7 @@ struct Cli {
     no_baseline: bool,
     /// Run only these loads (comma-separated): token-eddsa, token-es256, token-rs256,
     /// discovery, jwks, introspect-eddsa, introspect-rs256, code-flow-eddsa, code-flow-es256,
-    /// code-flow-rs256, baseline. For profiling one path.
+    /// code-flow-rs256, sign-in-burst, baseline. For profiling one path.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(LOADS))]
     only: Vec<String>,
     /// Run as the baseline server on 127.0.0.1:PORT (the bench starts this itself).
@@ -68,7 +69,7 @@ struct Cli {
 }
 
 /// The loads, in the order they run.
-const LOADS: [&str; 11] = [
+const LOADS: [&str; 12] = [
     "token-eddsa",
     "token-es256",
     "token-rs256",
@@ -79,6 +80,7 @@ const LOADS: [&str; 11] = [
     "code-flow-eddsa",
     "code-flow-es256",
     "code-flow-rs256",
+    "sign-in-burst",
     "baseline",
 ];
 
@@ -274,6 +276,8 @@ struct Results {
     code_flow: Vec<(SigningAlg, Row)>,
     /// The bare-axum token endpoint, per algorithm.
     baseline: Vec<(SigningAlg, Row)>,
+    /// 200 sign-ins at once (after every other load: it sets the peak RSS).
+    burst: Vec<burst::Round>,
 }
 
 impl Results {
@@ -459,6 +463,23 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
     }
     let peak_rss_kb = sesame.status_kb("VmHWM");
     let threads = sesame.threads();
+    let mut bursts = Vec::new();
+    if cli.wants("sign-in-burst") {
+        for (label, tenants) in [("at one tenant", 1), ("over 10 tenants, 20 each", 10)] {
+            eprint!("sign-in burst {label:<26} ");
+            let r = burst::round(addr, admin_token, label, tenants, &sesame).await?;
+            eprintln!(
+                "{:>6.0} sign-ins/s; checked {}, throttled {}, busy {}, errors {}; VmHWM {}",
+                r.rate(),
+                r.refused,
+                r.throttled,
+                r.busy,
+                r.errors,
+                r.peak_rss_kb.map_or("?".into(), mb)
+            );
+            bursts.push(r);
+        }
+    }
     sesame.stop();
 
     let mut baseline = Vec::new();
@@ -515,6 +536,7 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         introspect: introspect_rows,
         code_flow: code_flow_rows,
         baseline,
+        burst: bursts,
     })
 }
 
@@ -1018,6 +1040,10 @@ fn report(
          (others): what other processes, interrupts and the hypervisor took from that core meanwhile\n\n",
     );
     out.push_str(&t.render());
+
+    if !r.burst.is_empty() {
+        out.push_str(&burst::report(&r.burst, r.idle_rss_kb));
+    }
 
     let mut notes = Vec::new();
     for row in r.rows() {

@@ -324,6 +324,24 @@ mod tests {
     }
 
     #[test]
+    fn password_check_concurrency_is_between_1_and_1024() {
+        assert_eq!(
+            load_toml("password_check_concurrency = 3")
+                .unwrap()
+                .password_check_concurrency,
+            Some(3)
+        );
+        assert_eq!(load_toml("").unwrap().password_check_concurrency, None);
+        for bad in ["0", "1025"] {
+            let err = load_toml(&format!("password_check_concurrency = {bad}")).unwrap_err();
+            assert!(
+                err.contains("password_check_concurrency must be between 1 and 1024"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn a_full_file_loads() {
         let c = load_toml(
             r#"
