@@ -4,7 +4,8 @@
 //! arrive, no more Argon2 checks run at once than `password_check_concurrency`.
 //!
 //! The checks are counted by the server's own metrics (`sesame_password_checks_total`, and the
-//! highest number running at once, `sesame_password_checks_running_max`).
+//! highest number running at once, `sesame_password_checks_running_max`); the memory bound is
+//! read from a spawned `sesamed`'s `/proc/PID/status`.
 
 mod common;
 
@@ -420,4 +421,77 @@ async fn guesses_spread_over_two_processes_on_one_postgres_get_only_the_free_che
     let busy = metric(&a.base, BUSY).await + metric(&b.base, BUSY).await;
     assert_eq!(checks + busy, 3.0, "3 free failures between both: {answers:?}");
     assert!(checks >= 1.0);
+}
+
+/// A field of `/proc/PID/status` in kB.
+#[cfg(target_os = "linux")]
+fn status_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_burst_of_sign_ins_keeps_the_process_within_its_stated_memory_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let s = spawn(
+        &["--dev", "--data-dir", &data],
+        &[("SESAME_PASSWORD_CHECK_CONCURRENCY", "2")],
+    )
+    .await;
+    let pid = s._child.id().unwrap();
+    let admin = s
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("admin token (shown once): "))
+        .unwrap()
+        .to_owned();
+    // Three tenants, so that 60 sign-ins from this one address are all within its allowance
+    // (20 per tenant) and reach the check.
+    let mut forms = Vec::new();
+    for i in 0..3 {
+        let tenant = format!("t{i}");
+        let resp = reqwest::Client::new()
+            .post(format!("{}/admin/v1/tenants", s.base))
+            .bearer_auth(&admin)
+            .json(&json!({"id": tenant}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        forms.push((tenant.clone(), login_form(&s.base, &admin, &tenant).await));
+    }
+    let before = status_kb(pid, "VmRSS");
+    let mut set = JoinSet::new();
+    for (tenant, form) in &forms {
+        for i in 0..20 {
+            let url = format!("{}/t/{tenant}/login", s.base);
+            let form = form.clone();
+            set.spawn(async move { submit(&browser(), &url, &form, &format!("ghost-{i}"), "guess").await });
+        }
+    }
+    let answers = set.join_all().await;
+    assert_refused_or_throttled(&answers);
+    assert!(metric(&s.base, CHECKS).await >= 2.0);
+    assert_eq!(metric(&s.base, RUNNING_MAX).await, 2.0);
+    let peak = status_kb(pid, "VmHWM");
+    // The stated bound: 2 checks × 19 MiB (19,456 kB) above where it was, and some slack for
+    // the 60 connections and the pages; without the bound this burst takes over 1 GB.
+    let bound = before + 2 * 19_456 + 16 * 1024;
+    assert!(
+        peak <= bound,
+        "peak {peak} kB > {bound} kB (RSS {before} kB before the burst)"
+    );
+    // And the blocks are returned: afterwards it is back near where it was.
+    let after = status_kb(pid, "VmRSS");
+    assert!(
+        after <= before + 16 * 1024,
+        "RSS {after} kB after, {before} kB before"
+    );
 }

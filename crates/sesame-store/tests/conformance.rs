@@ -852,9 +852,11 @@ async fn login_failures_count_within_a_window(s: &SqlStore) {
     assert_eq!(s.add_login_failure(&a, key, 280, 60).await.unwrap(), f(1, 280));
 }
 
+type Pending<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
+
 /// Runs `futures` concurrently (the store's pool gives each its own connection where it has
 /// several) and returns their outputs in order.
-async fn all<T>(futures: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = T> + '_>>>) -> Vec<T> {
+async fn all<T>(futures: Vec<Pending<'_, T>>) -> Vec<T> {
     let mut futures: Vec<_> = futures.into_iter().map(Some).collect();
     let mut outputs: Vec<Option<T>> = futures.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
@@ -977,7 +979,7 @@ async fn login_attempts_are_counted_before_the_check_within_the_limits(s: &SqlSt
                 LoginLimit { key: addr, free: 20 },
             ];
             Box::pin(async move { s.count_login_attempt(tenant, &limits, now).await.unwrap() })
-                as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>
+                as Pending<'_, _>
         })
         .collect();
     let decisions = all(attempts).await;
