@@ -44,16 +44,17 @@ pub struct CheckMetrics {
 }
 
 type Job = Box<dyn FnOnce() + Send>;
+/// Each account's turn to be checked, by `tenant/user:…`.
+type AccountLocks = Arc<Mutex<HashMap<String, Arc<AsyncMutex<()>>>>>;
 
 pub struct PasswordChecks {
-    limit: usize,
     permits: Arc<Semaphore>,
     /// To the `limit` check threads; they end when this is dropped. A job is sent only with a
     /// permit, so one of them is always free for it.
     jobs: Mutex<std::sync::mpsc::Sender<Job>>,
     /// One lock per account with a check running or waiting; an entry goes when its last user
     /// does, so the map holds only accounts being signed in to now.
-    accounts: Arc<Mutex<HashMap<String, Arc<AsyncMutex<()>>>>>,
+    accounts: AccountLocks,
     metrics: CheckMetrics,
 }
 
@@ -82,17 +83,11 @@ impl PasswordChecks {
                 .expect("starting a password check thread");
         }
         PasswordChecks {
-            limit,
             permits: Arc::new(Semaphore::new(limit)),
             jobs: Mutex::new(jobs),
             accounts: Arc::default(),
             metrics,
         }
-    }
-
-    /// How many checks may run at once.
-    pub fn limit(&self) -> usize {
-        self.limit
     }
 
     /// Runs `check` on a check thread once both its account's turn and a permit are had,
@@ -145,13 +140,13 @@ fn return_large_blocks_to_the_system() {
 
 /// A share of one account's lock; the map entry goes with the last share.
 struct AccountTurn {
-    accounts: Arc<Mutex<HashMap<String, Arc<AsyncMutex<()>>>>>,
+    accounts: AccountLocks,
     key: String,
     lock: Arc<AsyncMutex<()>>,
 }
 
 impl AccountTurn {
-    fn new(accounts: &Arc<Mutex<HashMap<String, Arc<AsyncMutex<()>>>>>, key: String) -> AccountTurn {
+    fn new(accounts: &AccountLocks, key: String) -> AccountTurn {
         let lock = accounts
             .lock()
             .expect("account locks")
