@@ -184,12 +184,17 @@ async fn send(sender: &mut SendRequest<Full<Bytes>>, req: Request<Full<Bytes>>) 
 
 /// One request on a fresh connection, with its headers (set-up: the sign-in).
 pub async fn exchange(addr: SocketAddr, t: &Template) -> Result<Answer, String> {
-    tokio::time::timeout(REQUEST_TIMEOUT, async {
+    exchange_within(addr, t, REQUEST_TIMEOUT).await
+}
+
+/// [`exchange`] with its own time limit (the sign-in burst's answers may take longer).
+pub async fn exchange_within(addr: SocketAddr, t: &Template, limit: Duration) -> Result<Answer, String> {
+    tokio::time::timeout(limit, async {
         let mut sender = connect(addr).await?;
         send(&mut sender, t.request()).await
     })
     .await
-    .map_err(|_| format!("{}: no answer within {REQUEST_TIMEOUT:?}", t.describe()))?
+    .map_err(|_| format!("{}: no answer within {limit:?}", t.describe()))?
 }
 
 /// One request on a fresh connection (set-up, readiness polls, checks).

@@ -16,6 +16,7 @@
 //! prints one table with the targets marked.
 
 mod baseline;
+mod burst;
 mod load;
 mod server;
 mod sign;
@@ -63,7 +64,7 @@ struct Cli {
     starts: usize,
     /// Run only these loads (comma-separated): token-eddsa, token-es256, token-rs256,
     /// discovery, jwks, introspect-eddsa, introspect-es256, introspect-rs256, code-flow-eddsa, code-flow-es256,
-    /// code-flow-rs256, baseline. For profiling one path.
+    /// code-flow-rs256, sign-in-burst, baseline. For profiling one path.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(LOADS))]
     only: Vec<String>,
     /// Run as the baseline server on 127.0.0.1:PORT (the bench starts this itself).
@@ -72,7 +73,7 @@ struct Cli {
 }
 
 /// The loads, in the order they run.
-const LOADS: [&str; 12] = [
+const LOADS: [&str; 13] = [
     "token-eddsa",
     "token-es256",
     "token-rs256",
@@ -84,6 +85,7 @@ const LOADS: [&str; 12] = [
     "code-flow-eddsa",
     "code-flow-es256",
     "code-flow-rs256",
+    "sign-in-burst",
     "baseline",
 ];
 
@@ -286,6 +288,8 @@ struct Results {
     baseline_discovery: Option<Row>,
     baseline_jwks: Option<Row>,
     baseline_introspect: Vec<(SigningAlg, Row)>,
+    /// 200 sign-ins at once (after every other load: it sets the peak RSS).
+    burst: Vec<burst::Round>,
 }
 
 impl Results {
@@ -480,6 +484,23 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
     }
     let peak_rss_kb = sesame.status_kb("VmHWM");
     let threads = sesame.threads();
+    let mut bursts = Vec::new();
+    if cli.wants("sign-in-burst") {
+        for (label, tenants) in [("at one tenant", 1), ("over 10 tenants, 20 each", 10)] {
+            eprint!("sign-in burst {label:<26} ");
+            let r = burst::round(addr, admin_token, label, tenants, &sesame).await?;
+            eprintln!(
+                "{:>6.0} sign-ins/s; checked {}, throttled {}, busy {}, errors {}; VmHWM {}",
+                r.rate(),
+                r.refused,
+                r.throttled,
+                r.busy,
+                r.errors,
+                r.peak_rss_kb.map_or("?".into(), mb)
+            );
+            bursts.push(r);
+        }
+    }
     sesame.stop();
 
     // A restart on the store the first start made: keys, migrations and tenant exist.
@@ -617,6 +638,7 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         introspect: introspect_rows,
         code_flow: code_flow_rows,
         baseline,
+        burst: bursts,
     })
 }
 
@@ -1207,6 +1229,10 @@ fn report(
          (others): what other processes, interrupts and the hypervisor took from that core meanwhile\n\n",
     );
     out.push_str(&t.render());
+
+    if !r.burst.is_empty() {
+        out.push_str(&burst::report(&r.burst, r.idle_rss_kb));
+    }
 
     let mut notes = Vec::new();
     for row in r.rows() {

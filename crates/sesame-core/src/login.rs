@@ -1,12 +1,14 @@
 //! Signing a person in with a password, and the browser session that follows.
 //!
 //! Failed sign-ins are counted per account and per client address in the store (so every
-//! replica sees them) and answered with growing delays. An unknown username and a wrong
-//! password get the same answer after the same Argon2 work, so neither the answer nor its
-//! timing tells whether an account exists.
+//! replica sees them) and answered with growing delays. Each attempt is counted, as a failure,
+//! before its password is checked, in one store transaction that also decides whether it may
+//! go ahead: attempts sent at once cannot all pass the check of the tally before any of them
+//! is counted. An unknown username and a wrong password get the same answer after the same
+//! Argon2 work, so neither the answer nor its timing tells whether an account exists.
 
 use crate::ids::{TenantId, Username};
-use crate::model::{BrowserSession, LoginFailures, User};
+use crate::model::{BrowserSession, LoginAttempt, LoginFailures, LoginLimit, User};
 use crate::secret::hash_secret;
 use crate::store::Store;
 use crate::{password, Result};
@@ -42,7 +44,33 @@ pub enum Outcome {
     Throttled {
         retry_after: i64,
     },
+    /// The password could not be checked in time (too many checks under way); nothing was
+    /// counted. Try again in this many seconds.
+    Busy {
+        retry_after: i64,
+    },
 }
+
+/// What the `verify` closure of [`sign_in`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verification {
+    /// [`verify_password`] ran and answered this.
+    Checked(bool),
+    /// It did not run: the caller's bound on concurrent checks was reached.
+    Busy,
+}
+
+/// A password check for the `verify` closure of [`sign_in`].
+pub struct Check {
+    /// The account's throttling key (`user:…`), for bounding checks per account.
+    pub account: String,
+    /// The stored hash, or `None` for the dummy hash (see [`verify_password`]).
+    pub phc: Option<String>,
+    pub password: Zeroizing<String>,
+}
+
+/// The Retry-After of [`Outcome::Busy`].
+pub const BUSY_RETRY_AFTER: i64 = 1;
 
 /// The delay (seconds after the last failure) before another attempt is allowed: doubling
 /// from 2 s once the free failures are used, up to [`MAX_DELAY`]. (Delays are counted in
@@ -57,7 +85,9 @@ pub fn delay_after(failures: &LoginFailures, free: i64) -> i64 {
         .min(MAX_DELAY)
 }
 
-fn retry_after(failures: Option<LoginFailures>, free: i64, now: i64) -> i64 {
+/// How long (seconds) an attempt at `now` must still wait under a tally with `free` failures
+/// allowed; 0 when it may go ahead.
+pub fn retry_after(failures: Option<LoginFailures>, free: i64, now: i64) -> i64 {
     failures.map_or(0, |f| {
         if now - f.last_failed_at >= FAILURE_WINDOW {
             0
@@ -86,7 +116,8 @@ pub fn verify_password(phc: Option<&str>, attempt: &str) -> bool {
     }
 }
 
-/// Signs a person in. `verify` runs [`verify_password`] somewhere it may block.
+/// Signs a person in. `verify` runs [`verify_password`] somewhere it may block, or answers
+/// [`Verification::Busy`] when it cannot within its bounds.
 pub async fn sign_in<F, Fut>(
     store: &dyn Store,
     tenant: &TenantId,
@@ -95,26 +126,25 @@ pub async fn sign_in<F, Fut>(
     verify: F,
 ) -> Result<Outcome>
 where
-    F: FnOnce(Option<String>, Zeroizing<String>) -> Fut,
-    Fut: Future<Output = Result<bool>>,
+    F: FnOnce(Check) -> Fut,
+    Fut: Future<Output = Result<Verification>>,
 {
     let normalized = attempt.username.trim().to_lowercase();
     let account_key = format!("user:{}", normalized.chars().take(64).collect::<String>());
     let address_key = attempt.ip.map(|ip| format!("ip:{ip}"));
-    let mut wait = retry_after(
-        store.get_login_failures(tenant, &account_key).await?,
-        ACCOUNT_FREE_FAILURES,
-        now,
-    );
+    let mut limits = vec![LoginLimit {
+        key: &account_key,
+        free: ACCOUNT_FREE_FAILURES,
+    }];
     if let Some(key) = &address_key {
-        wait = wait.max(retry_after(
-            store.get_login_failures(tenant, key).await?,
-            ADDRESS_FREE_FAILURES,
-            now,
-        ));
+        limits.push(LoginLimit {
+            key,
+            free: ADDRESS_FREE_FAILURES,
+        });
     }
-    if wait > 0 {
-        return Ok(Outcome::Throttled { retry_after: wait });
+    // Counted before the check, atomically with the decision: see the module comment.
+    if let LoginAttempt::Throttled { retry_after } = store.count_login_attempt(tenant, &limits, now).await? {
+        return Ok(Outcome::Throttled { retry_after });
     }
     let user = match Username::normalize(&normalized) {
         Ok(name) => store
@@ -130,21 +160,36 @@ where
         .filter(|u| !u.disabled)
         .and_then(|u| u.password_hash.clone());
     let has_phc = phc.is_some();
-    let ok = verify(phc, attempt.password).await? && has_phc;
+    let check = Check {
+        account: account_key.clone(),
+        phc,
+        password: attempt.password,
+    };
+    let ok = match verify(check).await? {
+        Verification::Checked(ok) => ok && has_phc,
+        Verification::Busy => {
+            // Not checked, so not a failure: a flood of other sign-ins must not use up this
+            // account's free failures.
+            for limit in &limits {
+                store.uncount_login_attempt(tenant, limit.key).await?;
+            }
+            return Ok(Outcome::Busy {
+                retry_after: BUSY_RETRY_AFTER,
+            });
+        }
+    };
     match user {
         Some(user) if ok => {
             store.clear_login_failures(tenant, &account_key).await?;
+            // The address keeps its real failures only: people behind one NAT who sign in
+            // successfully do not use up its allowance.
+            if let Some(key) = &address_key {
+                store.uncount_login_attempt(tenant, key).await?;
+            }
             Ok(Outcome::SignedIn(Box::new(user)))
         }
-        _ => {
-            store
-                .add_login_failure(tenant, &account_key, now, FAILURE_WINDOW)
-                .await?;
-            if let Some(key) = &address_key {
-                store.add_login_failure(tenant, key, now, FAILURE_WINDOW).await?;
-            }
-            Ok(Outcome::Refused)
-        }
+        // The failure is already counted.
+        _ => Ok(Outcome::Refused),
     }
 }
 

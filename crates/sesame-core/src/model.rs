@@ -511,6 +511,24 @@ pub struct LoginFailures {
     pub last_failed_at: i64,
 }
 
+/// One key a sign-in attempt is counted under (`user:…` or `ip:…`), with the failures it
+/// allows before delays start (see `login::retry_after`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginLimit<'a> {
+    pub key: &'a str,
+    pub free: i64,
+}
+
+/// What `Store::count_login_attempt` decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// The attempt may go ahead and is counted as a failure under every key until it is known
+    /// to have succeeded.
+    Counted,
+    /// A key must wait this many seconds more; nothing was counted.
+    Throttled { retry_after: i64 },
+}
+
 /// Where a signing key is in its life (see `keys`): published before it signs, published
 /// after it stops signing until every token it signed has expired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

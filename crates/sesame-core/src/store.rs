@@ -6,7 +6,8 @@
 
 use crate::ids::{ClientId, TenantId, UserId};
 use crate::model::{
-    AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginFailures, RefreshToken, User,
+    AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginAttempt, LoginFailures, LoginLimit,
+    RefreshToken, User,
 };
 use crate::model::{Client, SigningAlg, StoredKey, Tenant};
 use crate::Result;
@@ -196,6 +197,26 @@ pub trait Store: Send + Sync + 'static {
         window: i64,
     ) -> Result<LoginFailures>;
     async fn clear_login_failures(&self, tenant: &TenantId, key: &str) -> Result<()>;
+    /// The gate before a password is checked. In one transaction: unless some key of `limits`
+    /// must still wait at `now` ([`login::retry_after`] of its tally and `free`), counts one
+    /// failure at `now` under every key (a tally whose last failure is [`login::FAILURE_WINDOW`]
+    /// or more old starts again at 1) and answers `Counted`; otherwise counts nothing and answers
+    /// `Throttled` with the longest wait. Concurrent calls on any replica are serialised on
+    /// each key's row, so no more attempts pass than the tallies allow, and a throttled
+    /// attempt changes no tally (it cannot extend a delay).
+    ///
+    /// [`login::retry_after`]: crate::login::retry_after
+    /// [`login::FAILURE_WINDOW`]: crate::login::FAILURE_WINDOW
+    async fn count_login_attempt(
+        &self,
+        tenant: &TenantId,
+        limits: &[LoginLimit<'_>],
+        now: i64,
+    ) -> Result<LoginAttempt>;
+    /// Takes back one failure counted under `key` by [`count_login_attempt`](Store::count_login_attempt)
+    /// (the attempt succeeded, or its password was never checked). The tally keeps its
+    /// `last_failed_at` and never goes below 0; a missing tally stays missing.
+    async fn uncount_login_attempt(&self, tenant: &TenantId, key: &str) -> Result<()>;
 
     // Housekeeping ------------------------------------------------------------------------------
     /// Deletes expired sessions (and their noted clients), implicit grants, codes (kept `code_grace` seconds past expiry so that a late

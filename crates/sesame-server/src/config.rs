@@ -47,6 +47,10 @@ pub struct Config {
     pub metrics_token_env: Option<String>,
     /// A file holding the bearer token `/metrics` requires (trailing newline ignored).
     pub metrics_token_file: Option<PathBuf>,
+    /// How many password checks (Argon2id, 19 MiB each while it runs) may run at once; more
+    /// sign-ins wait up to 2 s, then are asked to retry. Peak memory is about this × 19 MiB
+    /// above the baseline. Defaults to twice the CPU cores.
+    pub password_check_concurrency: Option<usize>,
     /// Tenants (and their clients) applied idempotently at start.
     pub tenants: Vec<TenantConfig>,
 }
@@ -142,6 +146,7 @@ impl Default for Config {
             admin_listen: None,
             metrics_token_env: None,
             metrics_token_file: None,
+            password_check_concurrency: None,
             tenants: Vec::new(),
         }
     }
@@ -163,6 +168,7 @@ const ENV_KEYS: &[&str] = &[
     "admin_listen",
     "metrics_token_env",
     "metrics_token_file",
+    "password_check_concurrency",
     "tenants",
 ];
 
@@ -216,6 +222,13 @@ impl Config {
         }
         if let Some(store) = &self.store {
             sesame_store::StoreUrl::parse(store).map_err(|e| format!("config: store: {e}"))?;
+        }
+        if let Some(n) = self.password_check_concurrency {
+            if !(1..=1024).contains(&n) {
+                return Err(format!(
+                    "config: password_check_concurrency must be between 1 and 1024, not {n}"
+                ));
+            }
         }
         if !(50..=60_000).contains(&self.cache_refresh_ms) {
             return Err(format!(
@@ -410,6 +423,24 @@ mod tests {
         assert_eq!(c.admin_listen, Some("10.0.0.5:9090".parse().unwrap()));
         let err = c.metrics_token().unwrap_err();
         assert!(err.contains("SESAME_TEST_UNSET_VAR"), "{err}");
+    }
+
+    #[test]
+    fn password_check_concurrency_is_between_1_and_1024() {
+        assert_eq!(
+            load_toml("password_check_concurrency = 3")
+                .unwrap()
+                .password_check_concurrency,
+            Some(3)
+        );
+        assert_eq!(load_toml("").unwrap().password_check_concurrency, None);
+        for bad in ["0", "1025"] {
+            let err = load_toml(&format!("password_check_concurrency = {bad}")).unwrap_err();
+            assert!(
+                err.contains("password_check_concurrency must be between 1 and 1024"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod form;
 mod jobs;
 pub mod metrics;
 pub mod pages;
+pub mod password_checks;
 pub mod routes;
 pub mod state;
 
@@ -105,6 +106,10 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
 
     let metrics = metrics::Metrics::new();
     let mut app = App::new(store.clone(), master, public_url.clone(), metrics);
+    app.password_checks = password_checks::PasswordChecks::new(
+        config.password_check_concurrency,
+        app.metrics.password_checks.clone(),
+    );
     app.client_address_header = config
         .client_address_header
         .as_deref()

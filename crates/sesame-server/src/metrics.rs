@@ -49,6 +49,8 @@ pub struct Metrics {
     latency: HistogramFamily,
     tokens: Family<GrantLabels, Counter>,
     sign_ins: Family<OutcomeLabels, Counter>,
+    /// Handed to `PasswordChecks`, which updates them.
+    pub password_checks: crate::password_checks::CheckMetrics,
 }
 
 impl Metrics {
@@ -76,8 +78,29 @@ impl Metrics {
         let sign_ins = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "sign_ins",
-            "Password sign-ins by outcome (signed_in, refused, throttled)",
+            "Password sign-ins by outcome (signed_in, refused, throttled, busy)",
             sign_ins.clone(),
+        );
+        let password_checks = crate::password_checks::CheckMetrics::default();
+        registry.register(
+            "password_checks",
+            "Password checks run (Argon2id, 19 MiB each while running)",
+            password_checks.total.clone(),
+        );
+        registry.register(
+            "password_checks_running",
+            "Password checks running now",
+            password_checks.running.clone(),
+        );
+        registry.register(
+            "password_checks_running_max",
+            "The most password checks that ran at once since start",
+            password_checks.running_max.clone(),
+        );
+        registry.register(
+            "password_checks_busy",
+            "Sign-ins answered busy: no password check could start in time",
+            password_checks.busy.clone(),
         );
         Arc::new(Metrics {
             registry,
@@ -85,6 +108,7 @@ impl Metrics {
             latency,
             tokens,
             sign_ins,
+            password_checks,
         })
     }
 

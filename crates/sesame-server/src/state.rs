@@ -6,6 +6,7 @@
 //! moves. A loader that read the store before a change never installs its (stale) result.
 
 use crate::metrics::Metrics;
+use crate::password_checks::PasswordChecks;
 use axum::body::Bytes;
 use axum::http::HeaderValue;
 use sesame_core::crypto::MasterKey;
@@ -31,6 +32,8 @@ pub struct App {
     pub master: Arc<MasterKey>,
     pub public_url: String,
     pub metrics: Arc<Metrics>,
+    /// The bound on concurrent password checks (`password_check_concurrency`).
+    pub password_checks: PasswordChecks,
     cache: RwLock<Cache>,
 }
 
@@ -169,6 +172,7 @@ impl App {
             http: crate::backchannel::http_client(),
             master: Arc::new(master),
             public_url,
+            password_checks: PasswordChecks::new(None, metrics.password_checks.clone()),
             metrics,
             cache: RwLock::default(),
         }

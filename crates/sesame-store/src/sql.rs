@@ -2,7 +2,8 @@ use crate::StoreUrl;
 use sesame_core::ids::{ClientId, TenantId};
 use sesame_core::ids::{UserId, Username};
 use sesame_core::model::{
-    AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginFailures, RefreshToken,
+    AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginAttempt, LoginFailures, LoginLimit,
+    RefreshToken,
 };
 use sesame_core::model::{Client, KeyState, SigningAlg, StoredKey, Tenant, User};
 use sesame_core::store::Store;
@@ -1022,6 +1023,19 @@ impl Store for SqlStore {
 
     async fn clear_login_failures(&self, tenant: &TenantId, key: &str) -> Result<()> {
         signin::clear_login_failures(self, tenant, key).await
+    }
+
+    async fn count_login_attempt(
+        &self,
+        tenant: &TenantId,
+        limits: &[LoginLimit<'_>],
+        now: i64,
+    ) -> Result<LoginAttempt> {
+        signin::count_login_attempt(self, tenant, limits, now).await
+    }
+
+    async fn uncount_login_attempt(&self, tenant: &TenantId, key: &str) -> Result<()> {
+        signin::uncount_login_attempt(self, tenant, key).await
     }
 
     async fn purge_expired(&self, now: i64, code_grace: i64) -> Result<u64> {

@@ -5,7 +5,8 @@ use sesame_core::crypto::MasterKey;
 use sesame_core::ids::{ClientId, TenantId, UserId};
 use sesame_core::keys::new_stored_key;
 use sesame_core::model::{
-    AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginFailures, RefreshToken,
+    AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginAttempt, LoginFailures, LoginLimit,
+    RefreshToken,
 };
 use sesame_core::model::{Client, ClientType, GrantType, KeyState, SigningAlg, StoredKey, Tenant};
 use sesame_core::store::Store;
@@ -1099,6 +1100,157 @@ async fn login_failures_count_within_a_window(s: &SqlStore) {
     assert_eq!(s.add_login_failure(&a, key, 280, 60).await.unwrap(), f(1, 280));
 }
 
+type Pending<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
+
+/// Runs `futures` concurrently (the store's pool gives each its own connection where it has
+/// several) and returns their outputs in order.
+async fn all<T>(futures: Vec<Pending<'_, T>>) -> Vec<T> {
+    let mut futures: Vec<_> = futures.into_iter().map(Some).collect();
+    let mut outputs: Vec<Option<T>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if let Some(fut) = f {
+                if let std::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
+                    *out = Some(v);
+                    *f = None;
+                }
+            }
+        }
+        if futures.iter().all(Option::is_none) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().map(Option::unwrap).collect()
+}
+
+async fn login_attempts_are_counted_before_the_check_within_the_limits(s: &SqlStore) {
+    let (a, b) = with_tenants(s).await;
+    let f = |count, last_failed_at| {
+        Some(LoginFailures {
+            count,
+            last_failed_at,
+        })
+    };
+    let alice = LoginLimit {
+        key: "user:alice",
+        free: 3,
+    };
+    let ip = LoginLimit {
+        key: "ip:192.0.2.1",
+        free: 5,
+    };
+    let get = |key: &'static str| s.get_login_failures(&a, key);
+    let now = 10_000;
+    // The free attempts are counted as they are let through.
+    for n in 1..=3 {
+        assert_eq!(
+            s.count_login_attempt(&a, &[alice, ip], now).await.unwrap(),
+            LoginAttempt::Counted
+        );
+        assert_eq!(get(alice.key).await.unwrap(), f(n, now));
+        assert_eq!(get(ip.key).await.unwrap(), f(n, now));
+    }
+    // Then 2 s from the last one (login::delay_after); waiting changes no tally.
+    assert_eq!(
+        s.count_login_attempt(&a, &[alice, ip], now + 1).await.unwrap(),
+        LoginAttempt::Throttled { retry_after: 1 }
+    );
+    assert_eq!(get(alice.key).await.unwrap(), f(3, now));
+    assert_eq!(get(ip.key).await.unwrap(), f(3, now));
+    assert_eq!(
+        s.count_login_attempt(&a, &[alice, ip], now + 2).await.unwrap(),
+        LoginAttempt::Counted
+    );
+    assert_eq!(get(alice.key).await.unwrap(), f(4, now + 2));
+    // Another account from the address uses the address's last free failure; a third is held
+    // back by the address alone, and nothing is counted for it, not even an empty tally.
+    let bob = LoginLimit {
+        key: "user:bob",
+        free: 3,
+    };
+    let carol = LoginLimit {
+        key: "user:carol",
+        free: 3,
+    };
+    assert_eq!(
+        s.count_login_attempt(&a, &[bob, ip], now + 2).await.unwrap(),
+        LoginAttempt::Counted
+    );
+    assert_eq!(get(ip.key).await.unwrap(), f(5, now + 2));
+    assert_eq!(
+        s.count_login_attempt(&a, &[ip, carol], now + 2).await.unwrap(),
+        LoginAttempt::Throttled { retry_after: 2 }
+    );
+    assert_eq!(get(carol.key).await.unwrap(), None);
+    // Taking back one attempt (it succeeded) frees the address for carol.
+    s.uncount_login_attempt(&a, ip.key).await.unwrap();
+    assert_eq!(get(ip.key).await.unwrap(), f(4, now + 2));
+    assert_eq!(
+        s.count_login_attempt(&a, &[carol, ip], now + 2).await.unwrap(),
+        LoginAttempt::Counted
+    );
+    // Taking back never goes below 0 nor creates a tally.
+    s.uncount_login_attempt(&a, "user:nobody").await.unwrap();
+    assert_eq!(get("user:nobody").await.unwrap(), None);
+    s.uncount_login_attempt(&a, carol.key).await.unwrap();
+    s.uncount_login_attempt(&a, carol.key).await.unwrap();
+    assert_eq!(get(carol.key).await.unwrap(), f(0, now + 2));
+    // Tenants count apart.
+    assert_eq!(
+        s.count_login_attempt(&b, &[alice], now + 2).await.unwrap(),
+        LoginAttempt::Counted
+    );
+    assert_eq!(s.get_login_failures(&b, alice.key).await.unwrap(), f(1, now + 2));
+    assert_eq!(get(alice.key).await.unwrap(), f(4, now + 2));
+    // A window after the last failure, the tally starts again.
+    let later = now + 2 + sesame_core::login::FAILURE_WINDOW;
+    assert_eq!(
+        s.count_login_attempt(&a, &[alice], later).await.unwrap(),
+        LoginAttempt::Counted
+    );
+    assert_eq!(get(alice.key).await.unwrap(), f(1, later));
+
+    // 25 attempts at once on one account (from 25 addresses): exactly the free 3 pass.
+    let addresses: Vec<String> = (0..25).map(|i| format!("ip:198.51.100.{i}")).collect();
+    let tenant = &a;
+    let attempts = addresses
+        .iter()
+        .map(|addr| {
+            let limits = [
+                LoginLimit {
+                    key: "user:dave",
+                    free: 3,
+                },
+                LoginLimit { key: addr, free: 20 },
+            ];
+            Box::pin(async move { s.count_login_attempt(tenant, &limits, now).await.unwrap() })
+                as Pending<'_, _>
+        })
+        .collect();
+    let decisions = all(attempts).await;
+    let counted = decisions.iter().filter(|d| **d == LoginAttempt::Counted).count();
+    assert_eq!(counted, 3, "{decisions:?}");
+    assert_eq!(get("user:dave").await.unwrap(), f(3, now));
+    // Only the addresses of the attempts let through were counted.
+    let mut addresses_counted = 0;
+    for addr in &addresses {
+        if let Some(t) = s.get_login_failures(&a, addr).await.unwrap() {
+            assert_eq!(
+                t,
+                LoginFailures {
+                    count: 1,
+                    last_failed_at: now
+                }
+            );
+            addresses_counted += 1;
+        }
+    }
+    assert_eq!(addresses_counted, 3);
+}
+
 async fn expired_sign_in_records_are_purged(s: &SqlStore) {
     let (a, _) = with_tenants(s).await;
     let alice = UserId::generate();
@@ -1202,6 +1354,7 @@ conformance!(
     deleting_or_disabling_a_client_revokes_what_it_was_given,
     consents_are_put_replaced_listed_and_deleted,
     login_failures_count_within_a_window,
+    login_attempts_are_counted_before_the_check_within_the_limits,
     expired_sign_in_records_are_purged,
 );
 

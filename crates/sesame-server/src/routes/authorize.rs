@@ -206,22 +206,16 @@ impl Flow<'_> {
             password,
             ip: self.browser.ip.as_deref(),
         };
-        let outcome = login::sign_in(
-            &*self.app.store,
-            &self.t.tenant.id,
-            attempt,
-            sesame_core::now(),
-            |phc, pw| async move {
-                tokio::task::spawn_blocking(move || login::verify_password(phc.as_deref(), &pw))
-                    .await
-                    .map_err(|e| Error::Internal(format!("password verification task: {e}")))
-            },
-        )
+        let tenant = &self.t.tenant.id;
+        let outcome = login::sign_in(&*self.app.store, tenant, attempt, sesame_core::now(), |check| {
+            self.app.password_checks.verify(tenant.as_str(), check)
+        })
         .await;
         self.app.metrics.sign_in(match &outcome {
             Ok(Outcome::SignedIn(_)) => "signed_in",
             Ok(Outcome::Refused) => "refused",
             Ok(Outcome::Throttled { .. }) => "throttled",
+            Ok(Outcome::Busy { .. }) => "busy",
             Err(_) => "error",
         });
         let user = match outcome {
@@ -238,15 +232,13 @@ impl Flow<'_> {
                 );
             }
             Ok(Outcome::Throttled { retry_after }) => {
-                let message = format!(
-                    "Too many failed sign-ins. Wait {retry_after} second{} and try again.",
-                    if retry_after == 1 { "" } else { "s" }
-                );
-                let mut resp = self.login_page(&client, &req, &pending, username, Some(&message));
-                *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-                return resp;
+                let why = "Too many failed sign-ins.";
+                return self.wait_page(&client, &req, &pending, username, why, retry_after);
+            }
+            // Too many checks under way is answered like throttling: wait, then retry.
+            Ok(Outcome::Busy { retry_after }) => {
+                let why = "Too many sign-ins right now.";
+                return self.wait_page(&client, &req, &pending, username, why, retry_after);
             }
             Err(e) => return self.unavailable(e),
         };
@@ -292,6 +284,27 @@ impl Flow<'_> {
             header::SET_COOKIE,
             self.jar().set(SESSION_COOKIE, &secret, Some(ttl)),
         );
+        resp
+    }
+
+    /// The login page again, asking to wait `retry_after` seconds (429 with `Retry-After`).
+    fn wait_page(
+        &self,
+        client: &Client,
+        req: &AuthorizeRequest,
+        pending: &Pending,
+        username: &str,
+        why: &str,
+        retry_after: i64,
+    ) -> Response {
+        let message = format!(
+            "{why} Wait {retry_after} second{} and try again.",
+            if retry_after == 1 { "" } else { "s" }
+        );
+        let mut resp = self.login_page(client, req, pending, username, Some(&message));
+        *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         resp
     }
 

@@ -6,8 +6,10 @@
 
 use super::{corrupt, db, hash32, json_list, to_json, Pool, SqlStore};
 use sesame_core::ids::{ClientId, TenantId, UserId};
+use sesame_core::login;
 use sesame_core::model::{
-    AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginFailures, RefreshToken,
+    AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginAttempt, LoginFailures, LoginLimit,
+    RefreshToken,
 };
 use sesame_core::Result;
 
@@ -792,6 +794,70 @@ pub(super) async fn add_login_failure(
 
 pub(super) async fn clear_login_failures(s: &SqlStore, tenant: &TenantId, key: &str) -> Result<()> {
     with_pool!(s, p => sqlx::query("DELETE FROM login_failure WHERE tenant_id = $1 AND key = $2")
+        .bind(tenant.as_str())
+        .bind(key)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(db))
+}
+
+pub(super) async fn count_login_attempt(
+    s: &SqlStore,
+    tenant: &TenantId,
+    limits: &[LoginLimit<'_>],
+    now: i64,
+) -> Result<LoginAttempt> {
+    // Rows are locked in key order, so that two attempts sharing keys cannot deadlock.
+    let mut limits = limits.to_vec();
+    limits.sort_by_key(|l| l.key);
+    limits.dedup_by_key(|l| l.key);
+    with_pool!(s, p => {
+        let mut tx = p.begin().await.map_err(db)?;
+        let mut wait = 0;
+        let mut counts = Vec::with_capacity(limits.len());
+        for l in &limits {
+            // Reads the tally with its row locked until the end of the transaction, inserting an
+            // empty one first if there is none (`SELECT … FOR UPDATE` cannot lock a row that does
+            // not exist yet). On SQLite the first write takes the database's one write lock.
+            let (count, last_failed_at): (i64, i64) = sqlx::query_as(
+                "INSERT INTO login_failure (tenant_id, key, count, last_failed_at) VALUES ($1, $2, 0, 0) \
+                 ON CONFLICT (tenant_id, key) DO UPDATE SET count = login_failure.count \
+                 RETURNING count, last_failed_at")
+                .bind(tenant.as_str())
+                .bind(l.key)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+            let tally = LoginFailures { count, last_failed_at };
+            wait = wait.max(login::retry_after(Some(tally), l.free, now));
+            let forgotten = now - last_failed_at >= login::FAILURE_WINDOW;
+            counts.push(if forgotten { 1 } else { count + 1 });
+        }
+        if wait > 0 {
+            // Leaves no trace, not even the empty rows: a throttled attempt changes no tally.
+            tx.rollback().await.map_err(db)?;
+            return Ok(LoginAttempt::Throttled { retry_after: wait });
+        }
+        for (l, count) in limits.iter().zip(counts) {
+            sqlx::query(
+                "UPDATE login_failure SET count = $3, last_failed_at = $4 WHERE tenant_id = $1 AND key = $2")
+                .bind(tenant.as_str())
+                .bind(l.key)
+                .bind(count)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(LoginAttempt::Counted)
+    })
+}
+
+pub(super) async fn uncount_login_attempt(s: &SqlStore, tenant: &TenantId, key: &str) -> Result<()> {
+    with_pool!(s, p => sqlx::query(
+        "UPDATE login_failure SET count = count - 1 WHERE tenant_id = $1 AND key = $2 AND count > 0")
         .bind(tenant.as_str())
         .bind(key)
         .execute(p)
