@@ -279,10 +279,7 @@ async fn sign_ins_with_made_up_usernames_never_run_more_checks_at_once_than_perm
             "{a:?}"
         );
     }
-    let refused = all
-        .iter()
-        .filter(|a| a.status == StatusCode::OK)
-        .count();
+    let refused = all.iter().filter(|a| a.status == StatusCode::OK).count();
     assert_eq!(metric(&s.base, CHECKS).await as usize, refused);
     assert_eq!(
         metric(&s.base, RUNNING_MAX).await,
