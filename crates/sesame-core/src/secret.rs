@@ -1,7 +1,7 @@
 //! Client secrets and admin tokens: generated here, stored as SHA-256, compared in constant time.
 //!
 //! A fast hash is right for these: they are 256-bit random values, so a slow hash would add no
-//! guessing resistance and would burn CPU on the token endpoint (DESIGN.md, "Secrets at rest").
+//! guessing resistance and would burn CPU on the token endpoint.
 
 use aws_lc_rs::digest;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
