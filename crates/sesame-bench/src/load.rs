@@ -11,6 +11,7 @@ use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -223,6 +224,9 @@ pub enum Load {
     Request(Template),
     /// The authorization-code flow; an iteration is one flow (two requests).
     CodeFlow(CodeFlow),
+    /// Pre-built requests taken in turn by all connections (the next index is shared), so that
+    /// no request repeats until every other one was sent; an iteration is one 2xx answer.
+    Rotate(Vec<Template>, AtomicUsize),
 }
 
 impl From<Template> for Load {
@@ -241,7 +245,7 @@ impl Load {
     /// HTTP requests in one iteration.
     pub fn requests_per_iteration(&self) -> u64 {
         match self {
-            Load::Request(_) => 1,
+            Load::Request(_) | Load::Rotate(..) => 1,
             Load::CodeFlow(_) => 2,
         }
     }
@@ -249,7 +253,7 @@ impl Load {
     /// What an iteration is called in rates ("req/s", "flows/s").
     pub fn unit(&self) -> &'static str {
         match self {
-            Load::Request(_) => "req",
+            Load::Request(_) | Load::Rotate(..) => "req",
             Load::CodeFlow(_) => "flows",
         }
     }
@@ -268,6 +272,14 @@ impl Load {
                 Ok(())
             }
             Load::CodeFlow(flow) => flow.iterate(sender, stats).await.map(drop),
+            Load::Rotate(templates, next) => {
+                let t = &templates[next.fetch_add(1, Ordering::Relaxed) % templates.len()];
+                let a = step(sender, t.request(), t, stats).await?;
+                if !a.status.is_success() {
+                    return Err(Failure::Answer(unexpected(t, &a)));
+                }
+                Ok(())
+            }
         }
     }
 }

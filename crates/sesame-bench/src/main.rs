@@ -64,7 +64,7 @@ struct Cli {
     starts: usize,
     /// Run only these loads (comma-separated): token-eddsa, token-es256, token-rs256,
     /// discovery, jwks, introspect-eddsa, introspect-es256, introspect-rs256, code-flow-eddsa, code-flow-es256,
-    /// code-flow-rs256, sign-in-burst, baseline. For profiling one path.
+    /// introspect-eddsa-distinct, code-flow-rs256, sign-in-burst, baseline. For profiling one path.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(LOADS))]
     only: Vec<String>,
     /// Run as the baseline server on 127.0.0.1:PORT (the bench starts this itself).
@@ -72,8 +72,11 @@ struct Cli {
     baseline_server: Option<u16>,
 }
 
+/// Distinct tokens of the `introspect-eddsa-distinct` load: more than the verified-token cache holds.
+const DISTINCT_TOKENS: usize = 5_000;
+
 /// The loads, in the order they run.
-const LOADS: [&str; 13] = [
+const LOADS: [&str; 14] = [
     "token-eddsa",
     "token-es256",
     "token-rs256",
@@ -82,6 +85,7 @@ const LOADS: [&str; 13] = [
     "introspect-eddsa",
     "introspect-es256",
     "introspect-rs256",
+    "introspect-eddsa-distinct",
     "code-flow-eddsa",
     "code-flow-es256",
     "code-flow-rs256",
@@ -281,6 +285,8 @@ struct Results {
     discovery: Option<Row>,
     jwks: Option<Row>,
     introspect: Vec<(SigningAlg, Row)>,
+    /// Introspection of distinct tokens in turn: the verified-token cache never helps.
+    introspect_distinct: Option<Row>,
     /// The authorization-code flow with a signed-in session, per algorithm.
     code_flow: Vec<(SigningAlg, Row)>,
     /// The bare-axum token endpoint, per algorithm.
@@ -299,6 +305,7 @@ impl Results {
             .map(|(_, r)| r)
             .chain(self.discovery.iter().chain(self.jwks.iter()))
             .chain(self.introspect.iter().map(|(_, r)| r))
+            .chain(self.introspect_distinct.iter())
             .chain(self.code_flow.iter().map(|(_, r)| r))
             .chain(self.baseline.iter().map(|(_, r)| r))
             .chain(self.baseline_discovery.iter().chain(self.baseline_jwks.iter()))
@@ -473,6 +480,25 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         }
         introspect_rows.push((alg, measure(cfg, format!("introspect {}", alg.as_str()), t).await));
     }
+    // More distinct tokens than sesamed's verified-token cache holds (4,096 a tenant), sent in
+    // turn: every introspection misses the cache and verifies the signature, as the baseline does.
+    let introspect_distinct = match cli.wants("introspect-eddsa-distinct") {
+        true => {
+            let mut templates = Vec::with_capacity(DISTINCT_TOKENS);
+            for _ in 0..DISTINCT_TOKENS {
+                let token = fetch_token(addr, &token_template(eddsa)).await?;
+                templates.push(Template::post_form(
+                    addr,
+                    "/t/default/introspect",
+                    &format!("token={}", load::form_encode(&token)),
+                    Some((&eddsa.id, &eddsa.secret)),
+                ));
+            }
+            let load = Load::Rotate(templates, Default::default());
+            Some(measure(cfg, "introspect EdDSA, distinct".into(), load).await)
+        }
+        false => None,
+    };
     // The code flow's set-up comes last: creating the user and signing in run Argon2id (19 MiB
     // each) in the server, which would otherwise be the peak RSS of every load.
     let code_flow_algs: Vec<SigningAlg> = LOAD_ALGS
@@ -644,6 +670,7 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         discovery,
         jwks,
         introspect: introspect_rows,
+        introspect_distinct,
         code_flow: code_flow_rows,
         baseline,
         burst: bursts,
@@ -1092,6 +1119,29 @@ fn report(
             &errors(row),
             ">= 20,000 req/s",
             &verdict(rate >= 20_000.0),
+        ]);
+    }
+    if let Some(row) = &r.introspect_distinct {
+        let rate = row.result.rate();
+        t.push([
+            &row.label,
+            &format!("{} req/s", thousands(rate)),
+            &format!(
+                "{} EdDSA tokens in turn (cache misses); raw verify {}/s{}",
+                thousands(DISTINCT_TOKENS as f64),
+                thousands(verify_rate(SigningAlg::EdDSA)),
+                of_baseline(
+                    row,
+                    r.baseline_introspect
+                        .iter()
+                        .find(|(a, _)| *a == SigningAlg::EdDSA)
+                        .map(|(_, b)| b)
+                )
+            ),
+            &cpu(row),
+            &errors(row),
+            "(none)",
+            "",
         ]);
     }
     for (alg, row) in &r.code_flow {
