@@ -2,7 +2,7 @@
 //! terminal and hands fresh tokens to other tools. All protocol work is in `sesame-client`;
 //! this module parses, prompts and prints.
 
-use crate::output::clean;
+use crate::output::{clean, rfc3339};
 use crate::Failure;
 use clap::{Args, Subcommand, ValueEnum};
 use sesame_client::{Cache, Client, Credentials, Error, Profile, Session, DEFAULT_PROFILE, DEFAULT_SCOPES};
@@ -399,27 +399,6 @@ fn signed_in(cache: &Cache, name: &str) -> Result<String, Failure> {
             (Some(_), false) => "expired".into(),
         },
     })
-}
-
-/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
-fn rfc3339(unix: i64) -> String {
-    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 #[cfg(test)]

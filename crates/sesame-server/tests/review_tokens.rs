@@ -7,7 +7,7 @@ mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use common::{expect_error, TestServer};
+use common::{expect_error, unescape, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -56,35 +56,6 @@ impl Page {
         let rest = loc.find(['?', '#']).map_or("", |i| &loc[i + 1..]);
         form_urlencoded::parse(rest.as_bytes()).into_owned().collect()
     }
-}
-
-/// Decodes the character references askama writes in attribute values.
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        let end = rest[i..]
-            .find(';')
-            .map(|e| i + e)
-            .expect("a terminated reference");
-        let entity = &rest[i + 1..end];
-        let ch = match entity {
-            "amp" => '&',
-            "lt" => '<',
-            "gt" => '>',
-            "quot" => '"',
-            "apos" => '\'',
-            e if e.starts_with("#x") || e.starts_with("#X") => {
-                char::from_u32(u32::from_str_radix(&e[2..], 16).unwrap()).unwrap()
-            }
-            e => char::from_u32(e[1..].parse().unwrap()).unwrap(),
-        };
-        out.push(ch);
-        rest = &rest[end + 1..];
-    }
-    out.push_str(rest);
-    out
 }
 
 struct Browser<'s> {
