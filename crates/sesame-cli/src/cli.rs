@@ -23,7 +23,7 @@ pub struct Cli {
 pub enum Command {
     /// Manage tenants, clients, signing keys and users through the admin API
     Admin(AdminArgs),
-    /// Sign in to an issuer from this terminal (browser on this machine, or a pasted code)
+    /// Sign in to an issuer from this terminal (browser on this machine, a pasted code, or a device code)
     Login(crate::signin::LoginArgs),
     /// Print a valid access token of a profile, refreshing it first if needed
     Token(crate::signin::TokenArgs),
@@ -207,8 +207,8 @@ pub struct ClientCreate {
     /// Client type [default: confidential]
     #[arg(long = "type", value_name = "TYPE")]
     pub client_type: Option<ClientType>,
-    /// Allowed grant type (authorization_code, implicit, refresh_token, client_credentials);
-    /// repeat for several [default: authorization_code and refresh_token for a client with
+    /// Allowed grant type (authorization_code, implicit, refresh_token, client_credentials,
+    /// device_code for urn:ietf:params:oauth:grant-type:device_code); repeat for several [default: authorization_code and refresh_token for a client with
     /// redirect URIs, else client_credentials for confidential clients and none for public ones]
     #[arg(long = "grant-type", visible_alias = "grant", value_name = "G")]
     pub grants: Vec<String>,

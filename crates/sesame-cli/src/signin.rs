@@ -30,6 +30,10 @@ pub struct LoginArgs {
     /// shown at the end at a hidden prompt
     #[arg(long)]
     pub no_browser: bool,
+    /// Use the device authorization grant (RFC 8628): print a URL and a short code to enter
+    /// there from any device, and wait for the approval
+    #[arg(long, conflicts_with = "no_browser")]
+    pub device: bool,
     /// Seconds to wait for the browser to come back
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub timeout: u64,
@@ -128,7 +132,9 @@ pub fn login(args: LoginArgs) -> Result<(), Failure> {
 
     let rt = runtime()?;
     let client = rt.block_on(Client::discover(&issuer, &client_id)).map_err(fail)?;
-    let tokens = if args.no_browser {
+    let tokens = if args.device {
+        device(&rt, &client, &scopes)?
+    } else if args.no_browser {
         pasted(&rt, &client, &scopes)?
     } else {
         let timeout = Duration::from_secs(args.timeout);
@@ -208,6 +214,42 @@ fn pasted(
     Err(Failure(
         "no code accepted; run `sesame login --no-browser` again".into(),
     ))
+}
+
+/// RFC 8628: the person enters the printed code at the printed URL, on any device, and
+/// approves; meanwhile this polls.
+fn device(
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    scopes: &[String],
+) -> Result<sesame_client::TokenSet, Failure> {
+    let shown = |a: &sesame_client::DeviceAuthorization| {
+        eprintln!(
+            "To sign in, open this URL in a browser on any device:\n\n  {}\n\nand enter the code:\n\n  {}\n",
+            a.verification_uri, a.user_code
+        );
+        if let Some(complete) = &a.verification_uri_complete {
+            eprintln!("Or open this link, which fills in the code (check that it matches):\n\n  {complete}\n");
+        }
+        eprintln!(
+            "Waiting for the approval (the code expires in {} min)...",
+            a.expires_in.div_ceil(60)
+        );
+    };
+    match rt.block_on(client.login_device(scopes, shown)) {
+        Ok(tokens) => Ok(tokens),
+        Err(Error::AccessDenied(_)) => Err(Failure(
+            "the sign-in was denied in the browser; run `sesame login --device` again to start over".into(),
+        )),
+        Err(Error::OAuth { error, .. }) if error == "unauthorized_client" => Err(Failure(format!(
+            "the client {:?} may not use the device flow; an administrator can allow it with \
+             `sesame admin clients update {} --grant-type device_code` (with its other grants, \
+             which the option replaces)",
+            client.client_id(),
+            client.client_id()
+        ))),
+        Err(e) => Err(fail(e)),
+    }
 }
 
 /// Opens `url` with `$BROWSER` (the usual convention: a command, `%s` for the URL), else the

@@ -239,7 +239,7 @@ impl Client {
         Err(oauth_error(&url, status, &body))
     }
 
-    async fn token(&self, form: &[(&str, &str)]) -> Result<TokenSet> {
+    pub(crate) async fn token(&self, form: &[(&str, &str)]) -> Result<TokenSet> {
         let url = self.metadata.token_endpoint.clone();
         let (status, body) = self.post(&url, form).await?;
         if !status.is_success() {
@@ -248,7 +248,7 @@ impl Client {
         TokenSet::from_response(&body).map_err(|problem| Error::Protocol { url, problem })
     }
 
-    async fn post(&self, url: &str, form: &[(&str, &str)]) -> Result<(reqwest::StatusCode, Vec<u8>)> {
+    pub(crate) async fn post(&self, url: &str, form: &[(&str, &str)]) -> Result<(reqwest::StatusCode, Vec<u8>)> {
         let mut form = form.to_vec();
         let mut request = self.http.post(url);
         match &self.auth {
@@ -308,7 +308,7 @@ fn json(url: &str, status: reqwest::StatusCode, body: &[u8]) -> Result<serde_jso
 }
 
 /// RFC 6749 §5.2: an error answer is a JSON object with `error` and maybe `error_description`.
-fn oauth_error(url: &str, status: reqwest::StatusCode, body: &[u8]) -> Error {
+pub(crate) fn oauth_error(url: &str, status: reqwest::StatusCode, body: &[u8]) -> Error {
     #[derive(Deserialize)]
     struct ErrorObject {
         error: String,
@@ -328,6 +328,8 @@ pub(crate) fn from_code(error: &str, description: Option<String>) -> Error {
     match error {
         "invalid_grant" => Error::InvalidGrant(description),
         "access_denied" => Error::AccessDenied(description),
+        // RFC 8628 §3.5.
+        "expired_token" => Error::DeviceCodeExpired,
         other => Error::OAuth {
             error: clean(other),
             description,

@@ -60,6 +60,9 @@ pub enum Error {
     /// `invalid_grant` (RFC 6749 §5.2).
     #[error("the issuer refused the grant (invalid_grant){}", describe(.0))]
     InvalidGrant(Option<String>),
+    /// The device code expired before the person approved it (RFC 8628 §3.5 `expired_token`).
+    #[error("the device code expired before the sign-in was approved; run `sesame login --device` again")]
+    DeviceCodeExpired,
     /// Any other OAuth error object (RFC 6749 §4.1.2.1, §5.2; RFC 7009 §2.2.1).
     #[error("the issuer answered {error}{}", describe(.description))]
     OAuth {

@@ -6,7 +6,8 @@
 //! - [`Client::login_loopback`] signs a person in with the authorization code flow, PKCE S256
 //!   and a loopback redirect to `http://127.0.0.1:{random port}/callback` (RFC 8252 §7.3);
 //!   [`Client::pasted_code_request`] and [`Client::finish`] do the same with a code the person
-//!   copies from `{issuer}/oob` into the terminal.
+//!   copies from `{issuer}/oob` into the terminal; [`Client::login_device`] with the device
+//!   authorization grant (RFC 8628), for a terminal with no browser at hand.
 //! - [`Client::refresh`], [`Client::userinfo`], [`Client::revoke`], [`Client::client_credentials`].
 //! - [`Cache`] keeps profiles and credentials on disk (0600, atomic writes, a lock held across
 //!   refreshes); [`Session`] hands out requests with an access token it keeps fresh.
@@ -37,6 +38,7 @@
 
 mod cache;
 mod client;
+mod device;
 mod error;
 mod login;
 mod session;
@@ -44,6 +46,7 @@ mod tokens;
 
 pub use cache::{check_profile_name, Cache, Credentials, Lock, Profile, DEFAULT_PROFILE, DEFAULT_SCOPES};
 pub use client::{discover, http_client, Client, Metadata};
+pub use device::DeviceAuthorization;
 pub use error::{Error, Result};
 pub use login::{AuthorizationRequest, Loopback, LOOPBACK_PATH};
 pub use session::Session;

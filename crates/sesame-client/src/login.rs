@@ -1,8 +1,7 @@
 //! Signing a person in from a terminal with the authorization code flow and PKCE (RFC 7636):
 //! through a loopback redirect (RFC 8252 §7.3) or a code the person pastes from `{issuer}/oob`.
 //!
-//! The device authorization grant (RFC 8628) will be a third way beside these two, driven by
-//! [`Metadata::device_authorization_endpoint`](crate::Metadata).
+//! The device authorization grant (RFC 8628) is the third way, in `device`.
 
 use crate::client::{from_code, Client};
 use crate::error::{clean, Error, Result};

@@ -34,6 +34,8 @@ pub fn authorization_server_metadata(issuer: &str) -> Value {
         "introspection_endpoint": endpoint(issuer, "/introspect"),
         "introspection_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint": endpoint(issuer, "/revoke"),
+        // RFC 8628 §4.
+        "device_authorization_endpoint": endpoint(issuer, "/device_authorization"),
         // RFC 7009 §2.1: a public client may revoke its own tokens with its client_id.
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
     })

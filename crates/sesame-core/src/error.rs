@@ -38,6 +38,18 @@ pub enum Error {
     /// RFC 6750 §3.1 `insufficient_scope`.
     #[error("{0}")]
     InsufficientScope(String),
+    /// RFC 8628 §3.5 `authorization_pending`: the person has not decided yet; poll again.
+    #[error("the person has not yet approved or denied the request")]
+    AuthorizationPending,
+    /// RFC 8628 §3.5 `slow_down`: polled faster than the interval; the interval grows by 5 s.
+    #[error("polling too fast: wait at least {interval} seconds between requests")]
+    SlowDown { interval: i64 },
+    /// RFC 8628 §3.5 `expired_token`: the device code expired before it was approved.
+    #[error("the device code has expired; start the sign-in again")]
+    ExpiredToken,
+    /// RFC 8628 §3.5 `access_denied` (RFC 6749 §4.1.2.1).
+    #[error("{0}")]
+    AccessDenied(String),
     /// A tenant, client or other named thing does not exist (or is not visible).
     #[error("{0}")]
     NotFound(String),
@@ -77,6 +89,10 @@ impl Error {
             Error::UnsupportedTokenType(_) => "unsupported_token_type",
             Error::InvalidToken(_) | Error::BearerRequired => "invalid_token",
             Error::InsufficientScope(_) => "insufficient_scope",
+            Error::AuthorizationPending => "authorization_pending",
+            Error::SlowDown { .. } => "slow_down",
+            Error::ExpiredToken => "expired_token",
+            Error::AccessDenied(_) => "access_denied",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
             Error::Unauthorized => "unauthorized",

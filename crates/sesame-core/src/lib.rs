@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod claims;
 pub mod client_auth;
 pub mod crypto;
+pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod ids;

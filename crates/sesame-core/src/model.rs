@@ -101,14 +101,21 @@ pub enum GrantType {
     RefreshToken,
     #[serde(rename = "client_credentials")]
     ClientCredentials,
+    /// RFC 8628 §3.4. `device_code` is accepted as a short alias when configuring a client.
+    #[serde(
+        rename = "urn:ietf:params:oauth:grant-type:device_code",
+        alias = "device_code"
+    )]
+    DeviceCode,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 4] = [
+    pub const ALL: [GrantType; 5] = [
         GrantType::AuthorizationCode,
         GrantType::Implicit,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
+        GrantType::DeviceCode,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -117,6 +124,7 @@ impl GrantType {
             GrantType::Implicit => "implicit",
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::DeviceCode => crate::device::GRANT_TYPE,
         }
     }
 }
@@ -124,12 +132,15 @@ impl GrantType {
 impl FromStr for GrantType {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
+        if s == "device_code" {
+            return Ok(GrantType::DeviceCode);
+        }
         GrantType::ALL
             .into_iter()
             .find(|g| g.as_str() == s)
             .ok_or_else(|| {
                 Error::InvalidRequest(format!(
-                    "grant type '{}' is not supported (authorization_code, implicit, refresh_token, client_credentials)",
+                    "grant type '{}' is not supported (authorization_code, implicit, refresh_token, client_credentials, device_code)",
                     s.escape_debug()
                 ))
             })

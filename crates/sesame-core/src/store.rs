@@ -4,6 +4,7 @@
 //! Every mutation of tenants, clients or keys advances a store-wide *generation*, which each
 //! replica polls to drop its caches: that is how a change made on one replica reaches all.
 
+use crate::device::{DeviceAuthorization, DeviceDecision, DevicePoll};
 use crate::ids::{ClientId, TenantId, UserId};
 use crate::model::{
     AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginAttempt, LoginFailures, LoginLimit,
@@ -12,8 +13,54 @@ use crate::model::{
 use crate::model::{Client, SigningAlg, StoredKey, Tenant};
 use crate::Result;
 
+/// Device authorization requests (RFC 8628, see `device`).
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait DeviceStore: Send + Sync {
+    /// `Conflict` if the user code is taken in the tenant.
+    async fn insert_device_authorization(&self, request: &DeviceAuthorization) -> Result<()>;
+    /// The request a (normalised) user code names, in any state.
+    async fn get_device_authorization(
+        &self,
+        tenant: &TenantId,
+        user_code: &str,
+    ) -> Result<Option<DeviceAuthorization>>;
+    /// One poll of the token endpoint: notes `now` as the last poll and answers the request.
+    /// If the previous poll was less than `interval` seconds ago, the interval grows by
+    /// `device::SLOW_DOWN_STEP` in the same statement and `too_fast` is set. Each step is one
+    /// conditional statement, so concurrent polls on any replica cannot both be in time.
+    async fn poll_device_authorization(
+        &self,
+        tenant: &TenantId,
+        device_code_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<DevicePoll>>;
+    /// Records the person's decision, only while the request is pending and unexpired at
+    /// `now`; returns whether this call decided it.
+    async fn decide_device_authorization(
+        &self,
+        tenant: &TenantId,
+        user_code: &str,
+        decision: &DeviceDecision,
+        now: i64,
+    ) -> Result<bool>;
+    /// Marks an approved request redeemed for the access token `access_jti` and inserts the
+    /// grant's first refresh token, if any, in one transaction, unless it was redeemed already:
+    /// returns whether this call redeemed it (of concurrent redemptions, one wins).
+    async fn redeem_device_authorization(
+        &self,
+        tenant: &TenantId,
+        device_code_hash: &[u8; 32],
+        now: i64,
+        access_jti: &str,
+        access_exp: i64,
+        refresh: Option<&RefreshToken>,
+    ) -> Result<bool>;
+    /// Deletes requests that expired and whose access token (if any) expired too.
+    async fn purge_device_authorizations(&self, now: i64) -> Result<u64>;
+}
+
+#[async_trait::async_trait]
+pub trait Store: DeviceStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
 

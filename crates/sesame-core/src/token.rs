@@ -39,6 +39,8 @@ pub enum TokenRequest {
         /// RFC 8707 `resource` values (and the widely used `audience` alias).
         audiences: Vec<String>,
     },
+    /// RFC 8628 §3.4.
+    DeviceCode { device_code: String },
 }
 
 impl TokenRequest {
@@ -47,6 +49,7 @@ impl TokenRequest {
             TokenRequest::AuthorizationCode { .. } => GrantType::AuthorizationCode,
             TokenRequest::RefreshToken { .. } => GrantType::RefreshToken,
             TokenRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
+            TokenRequest::DeviceCode { .. } => GrantType::DeviceCode,
         }
     }
 }
@@ -111,6 +114,7 @@ pub async fn issue(ctx: &IssueContext<'_>, client: &Client, request: TokenReques
         TokenRequest::ClientCredentials { scope, audiences } => {
             client_credentials(ctx, client, scope.as_deref(), &audiences)
         }
+        TokenRequest::DeviceCode { device_code } => device_code_grant(ctx, client, &device_code).await,
     }
 }
 
@@ -242,6 +246,106 @@ async fn authorization_code(
         token_type: "Bearer".into(),
         expires_in: access.expires_in,
         refresh_token,
+        id_token,
+        scope: Some(stored.scope),
+    })
+}
+
+/// RFC 8628 §3.4–§3.5: a poll for the tokens of a device authorization. Until the person
+/// decides: `authorization_pending`, or `slow_down` when polled sooner than the interval (held
+/// in the store, so across replicas). Once approved, the tokens an authorization code would
+/// give, once: the redemption is atomic, and a second one revokes what the first issued.
+async fn device_code_grant(ctx: &IssueContext<'_>, client: &Client, device_code: &str) -> Result<TokenResponse> {
+    use crate::device::DeviceStatus;
+    let invalid = || Error::InvalidGrant("the device code is not valid".into());
+    // Device codes are 43 base64url characters; anything else is not one (no store write).
+    if device_code.len() != 43 {
+        return Err(invalid());
+    }
+    let code_hash = hash_secret(device_code.as_bytes());
+    let Some(poll) = ctx
+        .store
+        .poll_device_authorization(&ctx.tenant.id, &code_hash, ctx.now)
+        .await?
+    else {
+        return Err(invalid());
+    };
+    let stored = poll.authorization;
+    // RFC 8628 §3.4 / RFC 6749 §5.2: a device code issued to another client is not valid.
+    if stored.client_id != client.client_id {
+        return Err(invalid());
+    }
+    let grant_id = stored.grant_id.clone().unwrap_or_default();
+    match stored.status {
+        DeviceStatus::Redeemed => {
+            ctx.store.revoke_grant(&ctx.tenant.id, &grant_id, ctx.now).await?;
+            return Err(Error::InvalidGrant(
+                "the device code was already used; the tokens issued for it are revoked".into(),
+            ));
+        }
+        _ if ctx.now >= stored.expires_at => return Err(Error::ExpiredToken),
+        DeviceStatus::Denied => {
+            return Err(Error::AccessDenied("the person denied the request".into()))
+        }
+        DeviceStatus::Pending if poll.too_fast => {
+            return Err(Error::SlowDown {
+                interval: stored.interval,
+            })
+        }
+        DeviceStatus::Pending => return Err(Error::AuthorizationPending),
+        DeviceStatus::Approved => {}
+    }
+    let (Some(user_id), Some(auth_time)) = (&stored.user_id, stored.auth_time) else {
+        return Err(Error::Internal("an approved device authorization names no user".into()));
+    };
+    let user = active_user(ctx, user_id).await?;
+    let access = user_access_token(ctx, client, &user, &stored.scope)?;
+    let refresh = issues_refresh(client, &stored.scope).then(|| {
+        new_refresh_token(
+            ctx,
+            client,
+            &user,
+            &grant_id,
+            &stored.scope,
+            auth_time,
+            &stored.amr,
+            &access,
+        )
+    });
+    if !ctx
+        .store
+        .redeem_device_authorization(
+            &ctx.tenant.id,
+            &code_hash,
+            ctx.now,
+            &access.jti,
+            access.exp,
+            refresh.as_ref().map(|(_, row)| row),
+        )
+        .await?
+    {
+        ctx.store.revoke_grant(&ctx.tenant.id, &grant_id, ctx.now).await?;
+        return Err(Error::InvalidGrant("the device code was already used".into()));
+    }
+    let id_token = id_token_if_openid(
+        ctx,
+        client,
+        &user,
+        IdTokenFacts {
+            scope: &stored.scope,
+            nonce: None,
+            auth_time,
+            amr: &stored.amr,
+            access_token: Some(&access.token),
+            with_profile_claims: true,
+            sid: stored.session_id.as_deref(),
+        },
+    )?;
+    Ok(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer".into(),
+        expires_in: access.expires_in,
+        refresh_token: refresh.map(|(token, _)| token),
         id_token,
         scope: Some(stored.scope),
     })

@@ -51,6 +51,9 @@ pub struct Config {
     /// sign-ins wait up to 2 s, then are asked to retry. Peak memory is about this × 19 MiB
     /// above the baseline. Defaults to twice the CPU cores.
     pub password_check_concurrency: Option<usize>,
+    /// How long a device code (RFC 8628) waits for the person to approve it, in seconds
+    /// (default 600).
+    pub device_code_ttl: Option<i64>,
     /// Tenants (and their clients) applied idempotently at start.
     pub tenants: Vec<TenantConfig>,
 }
@@ -147,6 +150,7 @@ impl Default for Config {
             metrics_token_env: None,
             metrics_token_file: None,
             password_check_concurrency: None,
+            device_code_ttl: None,
             tenants: Vec::new(),
         }
     }
@@ -169,6 +173,7 @@ const ENV_KEYS: &[&str] = &[
     "metrics_token_env",
     "metrics_token_file",
     "password_check_concurrency",
+    "device_code_ttl",
     "tenants",
 ];
 
@@ -227,6 +232,13 @@ impl Config {
             if !(1..=1024).contains(&n) {
                 return Err(format!(
                     "config: password_check_concurrency must be between 1 and 1024, not {n}"
+                ));
+            }
+        }
+        if let Some(ttl) = self.device_code_ttl {
+            if !(1..=86_400).contains(&ttl) {
+                return Err(format!(
+                    "config: device_code_ttl must be between 1 and 86400 seconds, not {ttl}"
                 ));
             }
         }

@@ -35,7 +35,12 @@ pub fn status_of(e: &Error) -> StatusCode {
         | Error::UnsupportedGrantType(_)
         | Error::InvalidScope(_)
         | Error::InvalidTarget(_)
-        | Error::UnsupportedTokenType(_) => StatusCode::BAD_REQUEST,
+        | Error::UnsupportedTokenType(_)
+        // RFC 8628 §3.5: the polling answers are token-endpoint errors, 400.
+        | Error::AuthorizationPending
+        | Error::SlowDown { .. }
+        | Error::ExpiredToken
+        | Error::AccessDenied(_) => StatusCode::BAD_REQUEST,
     }
 }
 

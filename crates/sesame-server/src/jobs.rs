@@ -35,5 +35,8 @@ pub async fn sweep(app: AppState, every: Duration) {
         if let Err(e) = app.store.purge_expired(now, 24 * 3600).await {
             tracing::warn!(error = %e, "session and token sweep failed");
         }
+        if let Err(e) = app.store.purge_device_authorizations(now).await {
+            tracing::warn!(error = %e, "device authorization sweep failed");
+        }
     }
 }

@@ -119,6 +119,9 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
         .iter()
         .filter_map(|p| browser::AddressRange::parse(p).ok())
         .collect();
+    if let Some(ttl) = config.device_code_ttl {
+        app.device_code_ttl = ttl;
+    }
     app.metrics_token = metrics_token.map(|t| sesame_core::secret::hash_secret(t.as_bytes()));
     let app: AppState = Arc::new(app);
     app.refresh_cache().await.map_err(|e| e.to_string())?;

@@ -213,6 +213,80 @@ pub fn form_post(redirect_uri: &str, params: &[(String, String)]) -> Response {
     )
 }
 
+/// The `/device` page (RFC 8628 §3.3): the user code field, for a signed-in person.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceView<'a> {
+    pub action: &'a str,
+    pub csrf: &'a str,
+    pub request: &'a str,
+    pub username: &'a str,
+    /// Prefilled from `verification_uri_complete`, or what was typed.
+    pub user_code: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// "Allow the device?": the client and the scopes a user code names, with Approve / Deny.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceConfirmView<'a> {
+    pub action: &'a str,
+    pub csrf: &'a str,
+    pub request: &'a str,
+    pub username: &'a str,
+    pub user_code: &'a str,
+    pub client_name: &'a str,
+    pub scopes: &'a [ScopeView<'a>],
+}
+
+#[derive(Template)]
+#[template(path = "device.html")]
+struct DevicePage<'a> {
+    brand: Option<&'a Brand<'a>>,
+    v: &'a DeviceView<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "device_confirm.html")]
+struct DeviceConfirmPage<'a> {
+    brand: Option<&'a Brand<'a>>,
+    v: &'a DeviceConfirmView<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "device_done.html")]
+struct DeviceDonePage<'a> {
+    brand: Option<&'a Brand<'a>>,
+    title: &'a str,
+    message: &'a str,
+}
+
+/// The user code form; its POST stays on this server.
+pub fn device(brand: &Brand, status: StatusCode, view: &DeviceView) -> Response {
+    let page = DevicePage {
+        brand: Some(brand),
+        v: view,
+    };
+    respond(status, page.render(), &csp(None, "'self'"))
+}
+
+/// The Approve / Deny form; its POST stays on this server.
+pub fn device_confirm(brand: &Brand, view: &DeviceConfirmView) -> Response {
+    let page = DeviceConfirmPage {
+        brand: Some(brand),
+        v: view,
+    };
+    respond(StatusCode::OK, page.render(), &csp(None, "'self'"))
+}
+
+/// What the decision did ("Device connected", "Request denied"), with no form.
+pub fn device_done(brand: &Brand, title: &str, message: &str) -> Response {
+    let page = DeviceDonePage {
+        brand: Some(brand),
+        title,
+        message,
+    };
+    respond(StatusCode::OK, page.render(), &csp(None, "'none'"))
+}
+
 /// `scheme://host[:port]` of an `http`/`https` URL, lower-cased and without the default port;
 /// None for anything else or anything malformed. The result is safe to put into a CSP: it holds
 /// only ASCII letters, digits, `-`, `.`, `:`, `/`, `[` and `]`.

@@ -34,6 +34,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// The bound on concurrent password checks (`password_check_concurrency`).
     pub password_checks: PasswordChecks,
+    /// How long a device code waits for approval (config `device_code_ttl`).
+    pub device_code_ttl: i64,
     cache: RwLock<Cache>,
 }
 
@@ -173,6 +175,7 @@ impl App {
             master: Arc::new(master),
             public_url,
             password_checks: PasswordChecks::new(None, metrics.password_checks.clone()),
+            device_code_ttl: sesame_core::device::DEVICE_CODE_TTL,
             metrics,
             cache: RwLock::default(),
         }

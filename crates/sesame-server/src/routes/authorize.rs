@@ -657,7 +657,7 @@ fn with_cookie(mut resp: Response, cookie: Option<HeaderValue>) -> Response {
     resp
 }
 
-fn scope_description(scope: &str) -> &'static str {
+pub(super) fn scope_description(scope: &str) -> &'static str {
     match scope {
         "openid" => "Know who you are (your account identifier)",
         "profile" => "See your name, username and picture",

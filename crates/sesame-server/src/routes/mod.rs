@@ -2,6 +2,7 @@
 
 mod admin;
 mod authorize;
+mod device;
 mod discovery;
 mod health;
 mod logout;
@@ -132,6 +133,11 @@ impl Table {
         .tenant("/token", tracked![post(oauth::token)])
         .tenant("/introspect", tracked![post(oauth::introspect)])
         .tenant("/revoke", tracked![post(oauth::revoke)])
+        .tenant(
+            "/device_authorization",
+            tracked![post(device::device_authorization)],
+        )
+        .tenant("/device", tracked![get(device::page_get), post(device::page_post)])
         // RFC 8414 §3.1: for an issuer with a path, the well-known segment goes before it.
         .route(
             "/.well-known/oauth-authorization-server/t/{tenant}",

@@ -63,6 +63,10 @@ fn parse_token_request(form: &Form) -> Result<TokenRequest> {
                 .map(str::to_owned)
                 .collect(),
         }),
+        // RFC 8628 §3.4.
+        sesame_core::device::GRANT_TYPE => Ok(TokenRequest::DeviceCode {
+            device_code: form.required("device_code")?.to_owned(),
+        }),
         other => Err(Error::UnsupportedGrantType(other.escape_debug().to_string())),
     }
 }
@@ -137,7 +141,7 @@ pub async fn revoke(
 
 /// RFC 6749 §2.3: one method per request. With Basic, a `client_id` in the body is allowed
 /// (RFC 6749 §3.2.1) but must name the same client.
-async fn authenticate(
+pub(super) async fn authenticate(
     app: &AppState,
     t: &TenantState,
     headers: &HeaderMap,

@@ -330,7 +330,7 @@ const REFRESH_COLUMNS: &str =
     "tenant_id, token_hash, grant_id, client_id, user_id, scope, auth_time, amr, created_at, \
      expires_at, access_jti, access_exp, rotated_at, successor_response";
 
-const INSERT_REFRESH: &str = "INSERT INTO refresh_token (tenant_id, token_hash, grant_id, client_id, \
+pub(super) const INSERT_REFRESH: &str = "INSERT INTO refresh_token (tenant_id, token_hash, grant_id, client_id, \
      user_id, scope, auth_time, amr, created_at, expires_at, access_jti, access_exp, rotated_at, \
      successor_response) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
@@ -353,6 +353,8 @@ macro_rules! bind_refresh {
             .bind(&$t.successor_response)
     };
 }
+// The device grant (`device.rs`) stores its first refresh token the same way.
+pub(super) use bind_refresh;
 
 pub(super) async fn redeem_code(
     s: &SqlStore,
@@ -568,7 +570,9 @@ pub(super) async fn revoke_user_grants(
          UNION \
          SELECT grant_id FROM authorization_code WHERE tenant_id = $1 AND user_id = $3{only_client} \
          UNION \
-         SELECT grant_id FROM implicit_grant WHERE tenant_id = $1 AND user_id = $3{only_client})"
+         SELECT grant_id FROM implicit_grant WHERE tenant_id = $1 AND user_id = $3{only_client} \
+         UNION \
+         SELECT grant_id FROM device_authorization WHERE tenant_id = $1 AND user_id = $3{only_client})"
     );
     revoke_grants_where(s, &grants, tenant, now, user.as_str(), client).await
 }
@@ -609,10 +613,11 @@ pub(super) fn grant_revocation(grants: &str) -> Vec<String> {
     };
     let revoke = format!(
         "INSERT INTO revoked_token (tenant_id, jti, expires_at, revoked_at) {} UNION {} UNION {} \
-         ON CONFLICT (tenant_id, jti) DO NOTHING",
+         UNION {} ON CONFLICT (tenant_id, jti) DO NOTHING",
         noted("authorization_code"),
         noted("refresh_token"),
         noted("implicit_grant"),
+        noted("device_authorization"),
     );
     // A code not yet redeemed expires now: it must not start the grant again. The row stays,
     // so that a replay is still recognised.
