@@ -13,6 +13,10 @@
 //!   `token::validate_access_token` (the signature is verified on every request), the revocation
 //!   check through sesame-store's `is_access_token_revoked` on an SQLite file (the same code and
 //!   the same read as sesamed's), and `token::introspection_response`.
+//! * `POST /t/{tenant}/device_authorization` and the device-code grant at `POST /t/{tenant}/token`
+//!   (RFC 8628), for the public client `bench-device`: a code pair inserted through sesame-store's
+//!   `insert_device_authorization`; a poll is the form, the device code's SHA-256 and the same
+//!   `poll_device_authorization` on an SQLite file, answered `authorization_pending`.
 //! * `GET /t/{tenant}/.well-known/openid-configuration` and `GET /t/{tenant}/jwks`: sesamed's
 //!   own bytes (the bench fetches them and hands them over in files), with the same
 //!   `Content-Type`, `Cache-Control` and `ETag`, and the same `If-None-Match` check.
@@ -32,7 +36,7 @@ use sesame_core::ids::TenantId;
 use sesame_core::keys::{ActiveKey, Keyring};
 use sesame_core::model::{KeyState, SigningAlg, DEFAULT_ACCESS_TOKEN_TTL};
 use sesame_core::secret::{hash_secret, verify_secret, Secret};
-use sesame_core::store::Store;
+use sesame_core::store::{DeviceStore, Store};
 use sesame_core::token;
 use sesame_store::{SqlStore, StoreUrl};
 use std::path::PathBuf;
@@ -119,6 +123,9 @@ async fn token(
     let Ok(key) = b.keyring.active(alg) else {
         return refuse(StatusCode::INTERNAL_SERVER_ERROR, "server_error");
     };
+    if body.starts_with(b"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code") {
+        return device_poll(&b, &body).await;
+    }
     if !body
         .split(|&c| c == b'&')
         .any(|p| p == b"grant_type=client_credentials")
@@ -222,6 +229,103 @@ async fn introspect(
     no_store(axum::Json(token::introspection_response(valid.as_ref())).into_response())
 }
 
+/// The one public client of the device loads.
+const DEVICE_CLIENT: &str = "bench-device";
+
+/// The SQLite store of the revocation check and the device codes, opened on first use.
+async fn store(b: &Baseline) -> Result<&SqlStore, ()> {
+    b.store
+        .get_or_try_init(|| async {
+            let path = b.store_path.as_deref().ok_or(())?;
+            SqlStore::connect(&StoreUrl::sqlite_file(path))
+                .await
+                .map_err(|e| eprintln!("baseline: {e}"))
+        })
+        .await
+}
+
+/// The form's single value of `name`.
+fn form_value(body: &[u8], name: &str) -> Option<String> {
+    let mut values = form_urlencoded::parse(body).filter(|(k, _)| k == name);
+    match (values.next(), values.next()) {
+        (Some((_, v)), None) => Some(v.into_owned()),
+        _ => None,
+    }
+}
+
+/// RFC 8628 §3.1–§3.2 for the one public client.
+async fn device_authorization(State(b): State<Arc<Baseline>>, body: Bytes) -> Response {
+    if form_value(&body, "client_id").as_deref() != Some(DEVICE_CLIENT) {
+        return refuse(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    let now = sesame_core::now();
+    let device_code = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        sesame_core::crypto::random_bytes::<32>(),
+    );
+    let request = sesame_core::device::DeviceAuthorization {
+        tenant_id: b.tenant.clone(),
+        device_code_hash: hash_secret(device_code.as_bytes()),
+        user_code: sesame_core::device::new_user_code(),
+        client_id: sesame_core::ids::ClientId::parse(DEVICE_CLIENT).expect("valid id"),
+        scope: form_value(&body, "scope").unwrap_or_default(),
+        status: sesame_core::device::DeviceStatus::Pending,
+        user_id: None,
+        session_id: None,
+        auth_time: None,
+        amr: Vec::new(),
+        grant_id: None,
+        created_at: now,
+        expires_at: now + sesame_core::device::DEVICE_CODE_TTL,
+        last_poll_at: None,
+        interval: sesame_core::device::POLL_INTERVAL,
+        access_jti: None,
+        access_exp: None,
+    };
+    let Ok(store) = store(&b).await else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "server_error");
+    };
+    if store.insert_device_authorization(&request).await.is_err() {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "server_error");
+    }
+    no_store(
+        axum::Json(serde_json::json!({
+            "device_code": device_code,
+            "user_code": sesame_core::device::format_user_code(&request.user_code),
+            "expires_in": sesame_core::device::DEVICE_CODE_TTL,
+            "interval": sesame_core::device::POLL_INTERVAL,
+        }))
+        .into_response(),
+    )
+}
+
+/// RFC 8628 §3.4–§3.5: a poll of a pending device code.
+async fn device_poll(b: &Baseline, body: &[u8]) -> Response {
+    if form_value(body, "client_id").as_deref() != Some(DEVICE_CLIENT) {
+        return refuse(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    let Some(code) = form_value(body, "device_code").filter(|c| c.len() == 43) else {
+        return refuse(StatusCode::BAD_REQUEST, "invalid_grant");
+    };
+    let Ok(store) = store(b).await else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "server_error");
+    };
+    let poll = store
+        .poll_device_authorization(&b.tenant, &hash_secret(code.as_bytes()), sesame_core::now())
+        .await;
+    let (error, description) = match poll {
+        Ok(Some(p)) if p.too_fast => ("slow_down", "polling too fast"),
+        Ok(Some(_)) => (
+            "authorization_pending",
+            "the person has not yet approved or denied the request",
+        ),
+        Ok(None) => ("invalid_grant", "the device code is not valid"),
+        Err(_) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "server_error"),
+    };
+    let body = serde_json::json!({ "error": error, "error_description": description });
+    no_store((StatusCode::BAD_REQUEST, axum::Json(body)).into_response())
+}
+
 /// sesamed's discovery and JWKS answer, with its RFC 9110 §13.1.2 `If-None-Match` check.
 fn document(doc: Option<&Document>, content_type: &'static str, tenant: &str, req: &Request) -> Response {
     let Some(doc) = doc.filter(|_| tenant == "default") else {
@@ -312,6 +416,7 @@ pub fn serve(port: u16) -> ExitCode {
         let app = Router::new()
             .route("/t/{tenant}/token", post(token))
             .route("/t/{tenant}/introspect", post(introspect))
+            .route("/t/{tenant}/device_authorization", post(device_authorization))
             .route("/t/{tenant}/.well-known/openid-configuration", get(discovery))
             .route("/t/{tenant}/jwks", get(jwks))
             .route("/readyz", get(|| async { "ready" }))

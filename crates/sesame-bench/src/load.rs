@@ -216,6 +216,23 @@ pub async fn once_ok(addr: SocketAddr, t: &Template) -> Result<Bytes, String> {
     Ok(body)
 }
 
+/// The same request `n` times on one keep-alive connection, each answer 2xx (set-up of many
+/// rows, without a connection, and a socket in TIME_WAIT, per row).
+pub async fn repeat_ok(addr: SocketAddr, t: &Template, n: usize) -> Result<Vec<Bytes>, String> {
+    let mut sender = connect(addr).await?;
+    let mut bodies = Vec::with_capacity(n);
+    for _ in 0..n {
+        let a = tokio::time::timeout(REQUEST_TIMEOUT, send(&mut sender, t.request()))
+            .await
+            .map_err(|_| format!("{}: no answer within {REQUEST_TIMEOUT:?}", t.describe()))??;
+        if !a.status.is_success() {
+            return Err(unexpected(t, &a));
+        }
+        bodies.push(a.body);
+    }
+    Ok(bodies)
+}
+
 /// What every connection of a run repeats.
 // One per run, shared by the connections behind an Arc: its size does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -227,6 +244,10 @@ pub enum Load {
     /// Pre-built requests taken in turn by all connections (the next index is shared), so that
     /// no request repeats until every other one was sent; an iteration is one 2xx answer.
     Rotate(Vec<Template>, AtomicUsize),
+    /// Device-code polls (RFC 8628 §3.4), taken in turn like `Rotate`; an iteration is one
+    /// 400 `authorization_pending` answer (a `slow_down` is an error: too few device codes for
+    /// the rate, so some were polled again within their interval).
+    DevicePoll(Vec<Template>, AtomicUsize),
 }
 
 impl From<Template> for Load {
@@ -245,7 +266,7 @@ impl Load {
     /// HTTP requests in one iteration.
     pub fn requests_per_iteration(&self) -> u64 {
         match self {
-            Load::Request(_) | Load::Rotate(..) => 1,
+            Load::Request(_) | Load::Rotate(..) | Load::DevicePoll(..) => 1,
             Load::CodeFlow(_) => 2,
         }
     }
@@ -253,7 +274,7 @@ impl Load {
     /// What an iteration is called in rates ("req/s", "flows/s").
     pub fn unit(&self) -> &'static str {
         match self {
-            Load::Request(_) | Load::Rotate(..) => "req",
+            Load::Request(_) | Load::Rotate(..) | Load::DevicePoll(..) => "req",
             Load::CodeFlow(_) => "flows",
         }
     }
@@ -276,6 +297,14 @@ impl Load {
                 let t = &templates[next.fetch_add(1, Ordering::Relaxed) % templates.len()];
                 let a = step(sender, t.request(), t, stats).await?;
                 if !a.status.is_success() {
+                    return Err(Failure::Answer(unexpected(t, &a)));
+                }
+                Ok(())
+            }
+            Load::DevicePoll(templates, next) => {
+                let t = &templates[next.fetch_add(1, Ordering::Relaxed) % templates.len()];
+                let a = step(sender, t.request(), t, stats).await?;
+                if a.status != StatusCode::BAD_REQUEST || !contains(&a.body, b"\"authorization_pending\"") {
                     return Err(Failure::Answer(unexpected(t, &a)));
                 }
                 Ok(())

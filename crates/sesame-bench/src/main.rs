@@ -64,7 +64,7 @@ struct Cli {
     starts: usize,
     /// Run only these loads (comma-separated): token-eddsa, token-es256, token-rs256,
     /// discovery, jwks, introspect-eddsa, introspect-es256, introspect-rs256, code-flow-eddsa, code-flow-es256,
-    /// introspect-eddsa-distinct, code-flow-rs256, sign-in-burst, baseline. For profiling one path.
+    /// introspect-eddsa-distinct, device-poll, code-flow-rs256, sign-in-burst, baseline. For profiling one path.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(LOADS))]
     only: Vec<String>,
     /// Run as the baseline server on 127.0.0.1:PORT (the bench starts this itself).
@@ -75,8 +75,17 @@ struct Cli {
 /// Distinct tokens of the `introspect-eddsa-distinct` load: more than the verified-token cache holds.
 const DISTINCT_TOKENS: usize = 5_000;
 
+/// Device codes of the `device-poll` load, polled in turn: at 5 s apart (RFC 8628's interval)
+/// each, enough for 4,000 polls/s before a code is polled early (a `slow_down`, counted as an
+/// error).
+const DEVICE_CODES: usize = 20_000;
+/// The public client of the `device-poll` load, at sesamed and at the baseline.
+const DEVICE_CLIENT: &str = "bench-device";
+/// RFC 8628 §3.4, form-encoded.
+const DEVICE_GRANT_FORM: &str = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code";
+
 /// The loads, in the order they run.
-const LOADS: [&str; 14] = [
+const LOADS: [&str; 15] = [
     "token-eddsa",
     "token-es256",
     "token-rs256",
@@ -86,6 +95,7 @@ const LOADS: [&str; 14] = [
     "introspect-es256",
     "introspect-rs256",
     "introspect-eddsa-distinct",
+    "device-poll",
     "code-flow-eddsa",
     "code-flow-es256",
     "code-flow-rs256",
@@ -287,6 +297,9 @@ struct Results {
     introspect: Vec<(SigningAlg, Row)>,
     /// Introspection of distinct tokens in turn: the verified-token cache never helps.
     introspect_distinct: Option<Row>,
+    /// Device-code polls answered `authorization_pending`, codes in turn.
+    device_poll: Option<Row>,
+    baseline_device_poll: Option<Row>,
     /// The authorization-code flow with a signed-in session, per algorithm.
     code_flow: Vec<(SigningAlg, Row)>,
     /// The bare-axum token endpoint, per algorithm.
@@ -306,6 +319,7 @@ impl Results {
             .chain(self.discovery.iter().chain(self.jwks.iter()))
             .chain(self.introspect.iter().map(|(_, r)| r))
             .chain(self.introspect_distinct.iter())
+            .chain(self.device_poll.iter().chain(self.baseline_device_poll.iter()))
             .chain(self.code_flow.iter().map(|(_, r)| r))
             .chain(self.baseline.iter().map(|(_, r)| r))
             .chain(self.baseline_discovery.iter().chain(self.baseline_jwks.iter()))
@@ -499,6 +513,20 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         }
         false => None,
     };
+    // Polls of pending device codes: client lookup, the device code's SHA-256 and the one
+    // conditional UPDATE that holds the polling rate in the store (RFC 8628 §3.5).
+    let device_poll = match cli.wants("device-poll") {
+        true => {
+            let spec = serde_json::json!({
+                "client_id": DEVICE_CLIENT, "client_type": "public", "grant_types": ["device_code"],
+            });
+            let t = Template::post_json(addr, "/admin/v1/tenants/default/clients", &spec, admin_token);
+            load::once_ok(addr, &t).await?;
+            let load = device_poll_load(addr).await?;
+            Some(measure(cfg, "device poll (pending)".into(), load).await)
+        }
+        false => None,
+    };
     // The code flow's set-up comes last: creating the user and signing in run Argon2id (19 MiB
     // each) in the server, which would otherwise be the peak RSS of every load.
     let code_flow_algs: Vec<SigningAlg> = LOAD_ALGS
@@ -560,6 +588,7 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
     let mut baseline_jwks = None;
     let mut baseline_introspect = Vec::new();
     let mut baseline_starts = Vec::new();
+    let mut baseline_device_poll = None;
     if cli.wants("baseline") {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
         let addr = SocketAddr::from((
@@ -651,6 +680,10 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
             let label = format!("baseline introspect {}", alg.as_str());
             baseline_introspect.push((alg, measure(cfg, label, t).await));
         }
+        if base_wants("device-poll") {
+            let load = device_poll_load(addr).await?;
+            baseline_device_poll = Some(measure(cfg, "baseline device poll".into(), load).await);
+        }
         base.stop();
     }
 
@@ -671,10 +704,41 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         jwks,
         introspect: introspect_rows,
         introspect_distinct,
+        device_poll,
+        baseline_device_poll,
         code_flow: code_flow_rows,
         baseline,
         burst: bursts,
     })
+}
+
+/// [`DEVICE_CODES`] device authorizations of [`DEVICE_CLIENT`] at `addr`, and the load that
+/// polls them in turn.
+async fn device_poll_load(addr: SocketAddr) -> Result<Load, String> {
+    let start = Template::post_form(
+        addr,
+        "/t/default/device_authorization",
+        &format!("client_id={DEVICE_CLIENT}&scope=openid"),
+        None,
+    );
+    let mut templates = Vec::with_capacity(DEVICE_CODES);
+    for body in load::repeat_ok(addr, &start, DEVICE_CODES).await? {
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| format!("device authorization is not JSON: {e}"))?;
+        let code = v["device_code"]
+            .as_str()
+            .ok_or_else(|| format!("device authorization without device_code: {v}"))?;
+        templates.push(Template::post_form(
+            addr,
+            "/t/default/token",
+            &format!(
+                "{DEVICE_GRANT_FORM}&device_code={}&client_id={DEVICE_CLIENT}",
+                load::form_encode(code)
+            ),
+            None,
+        ));
+    }
+    Ok(Load::DevicePoll(templates, Default::default()))
 }
 
 /// Creates a confidential client through the admin API.
@@ -1144,6 +1208,21 @@ fn report(
             "",
         ]);
     }
+    if let Some(row) = &r.device_poll {
+        t.push([
+            &row.label,
+            &format!("{} req/s", thousands(row.result.rate())),
+            &format!(
+                "{} device codes in turn, public client; one conditional UPDATE each{}",
+                thousands(DEVICE_CODES as f64),
+                of_baseline(row, r.baseline_device_poll.as_ref())
+            ),
+            &cpu(row),
+            &errors(row),
+            "(none)",
+            "",
+        ]);
+    }
     for (alg, row) in &r.code_flow {
         let rate = row.result.rate();
         // Two signatures per flow: the ID token's and the access token's.
@@ -1201,6 +1280,17 @@ fn report(
             &format!(
                 "bare axum: parse_basic + verify_secret + validate_access_token ({alg} verify) + revocation read (SQLite)"
             ),
+            &cpu(row),
+            &errors(row),
+            "",
+            "",
+        ]);
+    }
+    if let Some(row) = &r.baseline_device_poll {
+        t.push([
+            &row.label,
+            &format!("{} req/s", thousands(row.result.rate())),
+            "bare axum: form + SHA-256 of the device code + the same poll UPDATE (SQLite)",
             &cpu(row),
             &errors(row),
             "",
