@@ -83,7 +83,7 @@ impl Client {
         match self
             .token(&[
                 ("grant_type", GRANT_TYPE),
-                ("device_code", &authorization.device_code),
+                ("device_code", authorization.device_code.as_str()),
             ])
             .await
         {

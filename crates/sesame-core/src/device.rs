@@ -266,7 +266,7 @@ pub async fn check_user_code(
     let limits: Vec<LoginLimit> = keys
         .iter()
         .zip(frees)
-        .map(|(key, free)| LoginLimit { key, free })
+        .map(|(key, free)| LoginLimit { key: key.as_str(), free })
         .collect();
     if let LoginAttempt::Throttled { retry_after } = store.count_login_attempt(tenant, &limits, now).await? {
         return Ok(CodeCheck::Throttled { retry_after });

@@ -131,14 +131,15 @@ impl DeviceStore for SqlStore {
              WHERE tenant_id = $1 AND device_code_hash = $2 RETURNING {COLUMNS}"
         );
         for (sql, slowed) in [(&in_time, false), (&too_fast, true)] {
-            let row: Option<Row> = with_pool!(self, p => sqlx::query_as(sql)
-                .bind(tenant.as_str())
-                .bind(device_code_hash.as_slice())
-                .bind(now)
-                .bind(SLOW_DOWN_STEP)
-                .fetch_optional(p)
-                .await
-                .map_err(db))?;
+            let row: Option<Row> = with_pool!(self, p => {
+                let q = sqlx::query_as(sql)
+                    .bind(tenant.as_str())
+                    .bind(device_code_hash.as_slice())
+                    .bind(now);
+                // Only the second statement has $4.
+                let q = if slowed { q.bind(SLOW_DOWN_STEP) } else { q };
+                q.fetch_optional(p).await.map_err(db)
+            })?;
             if let Some(row) = row {
                 return Ok(Some(DevicePoll {
                     authorization: row.into_authorization()?,
@@ -166,8 +167,8 @@ impl DeviceStore for SqlStore {
                     .bind(now)
                     .execute(p)
                     .await
+                    .map(|r| r.rows_affected())
                     .map_err(db))?
-                .rows_affected()
             }
             DeviceDecision::Approve {
                 user_id,
@@ -185,14 +186,14 @@ impl DeviceStore for SqlStore {
                     .bind(user_code)
                     .bind(now)
                     .bind(user_id.as_str())
-                    .bind(session_id)
-                    .bind(auth_time)
+                    .bind(session_id.as_str())
+                    .bind(*auth_time)
                     .bind(to_json(amr))
-                    .bind(grant_id)
+                    .bind(grant_id.as_str())
                     .execute(p)
                     .await
+                    .map(|r| r.rows_affected())
                     .map_err(db))?
-                .rows_affected()
             }
         };
         Ok(affected == 1)
