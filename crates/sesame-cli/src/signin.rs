@@ -229,7 +229,9 @@ fn device(
             a.verification_uri, a.user_code
         );
         if let Some(complete) = &a.verification_uri_complete {
-            eprintln!("Or open this link, which fills in the code (check that it matches):\n\n  {complete}\n");
+            eprintln!(
+                "Or open this link, which fills in the code (check that it matches):\n\n  {complete}\n"
+            );
         }
         eprintln!(
             "Waiting for the approval (the code expires in {} min)...",

@@ -162,7 +162,10 @@ async fn person(uri: &str, code: &str, allow: bool) {
         let marker = format!("name=\"{name}\" value=\"");
         let start = page.find(&marker).unwrap_or_else(|| panic!("no {name}: {page}")) + marker.len();
         let len = page[start..].find('"').unwrap();
-        page[start..start + len].replace("&#43;", "+").replace("&#47;", "/").replace("&#61;", "=")
+        page[start..start + len]
+            .replace("&#43;", "+")
+            .replace("&#47;", "/")
+            .replace("&#61;", "=")
     };
     let steps: [Option<Vec<(&str, &str)>>; 4] = [
         None,
@@ -205,7 +208,11 @@ async fn person(uri: &str, code: &str, allow: bool) {
         assert_eq!(resp.status(), 200);
         page = resp.text().await.unwrap();
     }
-    let want = if allow { "Device connected" } else { "Request denied" };
+    let want = if allow {
+        "Device connected"
+    } else {
+        "Request denied"
+    };
     assert!(page.contains(want), "{page}");
 }
 
@@ -254,7 +261,9 @@ async fn login_device_says_when_the_code_expired() {
     let (status, stderr) = finish(child, lines).await;
     assert_ne!(status, 0);
     assert!(
-        stderr.contains("the device code expired before the sign-in was approved; run `sesame login --device` again"),
+        stderr.contains(
+            "the device code expired before the sign-in was approved; run `sesame login --device` again"
+        ),
         "{stderr}"
     );
 }

@@ -248,7 +248,11 @@ impl Client {
         TokenSet::from_response(&body).map_err(|problem| Error::Protocol { url, problem })
     }
 
-    pub(crate) async fn post(&self, url: &str, form: &[(&str, &str)]) -> Result<(reqwest::StatusCode, Vec<u8>)> {
+    pub(crate) async fn post(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> Result<(reqwest::StatusCode, Vec<u8>)> {
         let mut form = form.to_vec();
         let mut request = self.http.post(url);
         match &self.auth {

@@ -512,7 +512,10 @@ fn loopback_match(registered: &str, requested: &str) -> bool {
 
 /// Scopes the client may request: the OpenID Connect standard scopes, `offline_access` if it
 /// may use refresh tokens, and the scopes listed for it.
-pub(crate) fn requested_scopes(scope: Option<&str>, client: &Client) -> std::result::Result<Vec<String>, String> {
+pub(crate) fn requested_scopes(
+    scope: Option<&str>,
+    client: &Client,
+) -> std::result::Result<Vec<String>, String> {
     let mut out: Vec<String> = Vec::new();
     for s in scope.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
         crate::model::validate_scope_token(s)

@@ -266,7 +266,10 @@ pub async fn check_user_code(
     let limits: Vec<LoginLimit> = keys
         .iter()
         .zip(frees)
-        .map(|(key, free)| LoginLimit { key: key.as_str(), free })
+        .map(|(key, free)| LoginLimit {
+            key: key.as_str(),
+            free,
+        })
         .collect();
     if let LoginAttempt::Throttled { retry_after } = store.count_login_attempt(tenant, &limits, now).await? {
         return Ok(CodeCheck::Throttled { retry_after });
@@ -367,7 +370,11 @@ mod tests {
             assert_eq!(normalize_user_code(&sloppy).as_deref(), Some(code.as_str()));
         }
         assert_eq!(normalize_user_code("BCDF-GHJ"), None);
-        assert_eq!(normalize_user_code("BCDF-GHJA"), None, "vowels are not in the alphabet");
+        assert_eq!(
+            normalize_user_code("BCDF-GHJA"),
+            None,
+            "vowels are not in the alphabet"
+        );
         assert_eq!(normalize_user_code("BCDF-GHJ0"), None);
         assert_eq!(normalize_user_code(""), None);
     }
@@ -378,6 +385,9 @@ mod tests {
         assert_eq!("device_code".parse::<GrantType>().unwrap(), GrantType::DeviceCode);
         let g: Vec<GrantType> = serde_json::from_str(r#"["device_code", "authorization_code"]"#).unwrap();
         assert_eq!(g, [GrantType::DeviceCode, GrantType::AuthorizationCode]);
-        assert_eq!(serde_json::to_string(&GrantType::DeviceCode).unwrap(), format!("\"{GRANT_TYPE}\""));
+        assert_eq!(
+            serde_json::to_string(&GrantType::DeviceCode).unwrap(),
+            format!("\"{GRANT_TYPE}\"")
+        );
     }
 }

@@ -255,7 +255,11 @@ async fn authorization_code(
 /// decides: `authorization_pending`, or `slow_down` when polled sooner than the interval (held
 /// in the store, so across replicas). Once approved, the tokens an authorization code would
 /// give, once: the redemption is atomic, and a second one revokes what the first issued.
-async fn device_code_grant(ctx: &IssueContext<'_>, client: &Client, device_code: &str) -> Result<TokenResponse> {
+async fn device_code_grant(
+    ctx: &IssueContext<'_>,
+    client: &Client,
+    device_code: &str,
+) -> Result<TokenResponse> {
     use crate::device::DeviceStatus;
     let invalid = || Error::InvalidGrant("the device code is not valid".into());
     // Device codes are 43 base64url characters; anything else is not one (no store write).
@@ -284,9 +288,7 @@ async fn device_code_grant(ctx: &IssueContext<'_>, client: &Client, device_code:
             ));
         }
         _ if ctx.now >= stored.expires_at => return Err(Error::ExpiredToken),
-        DeviceStatus::Denied => {
-            return Err(Error::AccessDenied("the person denied the request".into()))
-        }
+        DeviceStatus::Denied => return Err(Error::AccessDenied("the person denied the request".into())),
         DeviceStatus::Pending if poll.too_fast => {
             return Err(Error::SlowDown {
                 interval: stored.interval,
@@ -296,7 +298,9 @@ async fn device_code_grant(ctx: &IssueContext<'_>, client: &Client, device_code:
         DeviceStatus::Approved => {}
     }
     let (Some(user_id), Some(auth_time)) = (&stored.user_id, stored.auth_time) else {
-        return Err(Error::Internal("an approved device authorization names no user".into()));
+        return Err(Error::Internal(
+            "an approved device authorization names no user".into(),
+        ));
     };
     let user = active_user(ctx, user_id).await?;
     let access = user_access_token(ctx, client, &user, &stored.scope)?;

@@ -84,7 +84,11 @@ impl<'s> Browser<'s> {
         let resp = req.send().await.unwrap();
         let (status, headers) = (resp.status(), resp.headers().clone());
         let body = resp.text().await.unwrap();
-        for sc in headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
+        for sc in headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+        {
             if let Some((name, value)) = sc.split(';').next().and_then(|p| p.split_once('=')) {
                 if name.starts_with("sesame_") {
                     self.jar.lock().unwrap().insert(name.to_owned(), value.to_owned());
@@ -234,7 +238,10 @@ async fn discovery_lists_the_endpoint_and_the_grant() {
             format!("{}/device_authorization", s.issuer(T))
         );
         assert!(
-            d["grant_types_supported"].as_array().unwrap().contains(&json!(GRANT)),
+            d["grant_types_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(GRANT)),
             "{d}"
         );
     }
@@ -274,10 +281,16 @@ async fn approved_device_gets_what_a_code_gets_once_on_each_store() {
         let text = confirm.text();
         assert!(text.contains("Terminal <App>"), "the client is named: {text}");
         assert!(!confirm.body.contains("Terminal <App>"), "and escaped");
-        assert!(text.contains("offline_access") && text.contains("profile"), "{text}");
+        assert!(
+            text.contains("offline_access") && text.contains("profile"),
+            "{text}"
+        );
         assert!(text.contains(user_code), "{text}");
         let csp = confirm.headers["content-security-policy"].to_str().unwrap();
-        assert!(csp.contains("form-action 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(
+            csp.contains("form-action 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
         let done = b.submit(&confirm, &[("decision", "allow")]).await;
         assert_eq!(done.status, StatusCode::OK, "{}", done.body);
         assert!(done.text().contains("Device connected"), "{}", done.body);
@@ -352,12 +365,18 @@ async fn polling_faster_than_the_interval_gets_slow_down_and_a_longer_interval()
         expect_error(status, &body, StatusCode::BAD_REQUEST, "authorization_pending");
         let (status, body) = poll(&s, &client, code).await;
         expect_error(status, &body, StatusCode::BAD_REQUEST, "slow_down");
-        assert!(str_of(&body, "error_description").contains("10 seconds"), "{body}");
+        assert!(
+            str_of(&body, "error_description").contains("10 seconds"),
+            "{body}"
+        );
         // Each further early poll adds 5 s more (RFC 8628 §3.5), in the store, so every
         // replica sees it.
         let (status, body) = poll(&s, &client, code).await;
         expect_error(status, &body, StatusCode::BAD_REQUEST, "slow_down");
-        assert!(str_of(&body, "error_description").contains("15 seconds"), "{body}");
+        assert!(
+            str_of(&body, "error_description").contains("15 seconds"),
+            "{body}"
+        );
     }
 }
 
@@ -377,7 +396,15 @@ async fn concurrent_polls_are_not_both_in_time() {
                 ("device_code", &code),
                 ("client_id", &client),
             ];
-            let body: Value = http.post(url).form(&form).send().await.unwrap().json().await.unwrap();
+            let body: Value = http
+                .post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             body["error"].as_str().unwrap_or_default().to_owned()
         }));
     }
@@ -406,7 +433,9 @@ async fn an_expired_device_code_gets_expired_token() {
     // Nor can it be approved any more.
     let b = Browser::new(&s);
     let form = b.sign_in("alice").await;
-    let page = b.submit(&form, &[("user_code", str_of(&start, "user_code"))]).await;
+    let page = b
+        .submit(&form, &[("user_code", str_of(&start, "user_code"))])
+        .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.is_code_form() && page.text().contains("not valid, or it has expired"));
 }
@@ -419,13 +448,17 @@ async fn a_denied_device_gets_access_denied_on_each_store() {
         let (_, start) = start(&s, &client, "openid").await;
         let b = Browser::new(&s);
         let form = b.sign_in("alice").await;
-        let done = b.enter_and_decide(&form, str_of(&start, "user_code"), false).await;
+        let done = b
+            .enter_and_decide(&form, str_of(&start, "user_code"), false)
+            .await;
         assert_eq!(done.status, StatusCode::OK);
         assert!(done.text().contains("Request denied"), "{}", done.body);
         let (status, body) = poll(&s, &client, str_of(&start, "device_code")).await;
         expect_error(status, &body, StatusCode::BAD_REQUEST, "access_denied");
         // A denied code cannot be approved afterwards.
-        let page = b.submit(&form, &[("user_code", str_of(&start, "user_code"))]).await;
+        let page = b
+            .submit(&form, &[("user_code", str_of(&start, "user_code"))])
+            .await;
         assert!(!page.is_confirm() && page.is_code_form(), "{}", page.body);
     }
 }
@@ -449,7 +482,11 @@ async fn a_device_code_of_another_client_is_not_valid() {
     // Unknown and malformed device codes.
     for bad in ["", "x", &"A".repeat(43)] {
         let (status, body) = poll(&s, &mine, bad).await;
-        let want = if bad.is_empty() { "invalid_request" } else { "invalid_grant" };
+        let want = if bad.is_empty() {
+            "invalid_request"
+        } else {
+            "invalid_grant"
+        };
         expect_error(status, &body, StatusCode::BAD_REQUEST, want);
     }
 }
@@ -474,21 +511,11 @@ async fn a_client_that_did_not_opt_in_is_refused() {
         .client(T, json!({"grant_types": ["client_credentials", GRANT]}))
         .await;
     let (status, _, body) = s
-        .post_form(
-            T,
-            "/device_authorization",
-            Some((&confidential, "wrong")),
-            &[],
-        )
+        .post_form(T, "/device_authorization", Some((&confidential, "wrong")), &[])
         .await;
     expect_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
     let (status, _, body) = s
-        .post_form(
-            T,
-            "/device_authorization",
-            Some((&confidential, &secret)),
-            &[],
-        )
+        .post_form(T, "/device_authorization", Some((&confidential, &secret)), &[])
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
@@ -507,15 +534,23 @@ async fn guessing_user_codes_is_throttled_per_session() {
         assert!(form.text().contains("not valid"), "{}", form.body);
     }
     // The sixth try, even with the right code, must wait.
-    let page = b.submit(&form, &[("user_code", str_of(&start, "user_code"))]).await;
+    let page = b
+        .submit(&form, &[("user_code", str_of(&start, "user_code"))])
+        .await;
     assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "{}", page.body);
     assert!(page.headers.contains_key("retry-after"));
-    assert!(page.text().contains("Too many wrong codes. Wait"), "{}", page.body);
+    assert!(
+        page.text().contains("Too many wrong codes. Wait"),
+        "{}",
+        page.body
+    );
     assert!(!page.is_confirm());
     // After the delay the right code goes through.
     let wait: u64 = page.headers["retry-after"].to_str().unwrap().parse().unwrap();
     tokio::time::sleep(std::time::Duration::from_secs(wait + 1)).await;
-    let page = b.submit(&page, &[("user_code", str_of(&start, "user_code"))]).await;
+    let page = b
+        .submit(&page, &[("user_code", str_of(&start, "user_code"))])
+        .await;
     assert!(page.is_confirm(), "{}", page.body);
 }
 
@@ -546,9 +581,7 @@ async fn the_device_forms_need_their_csrf_token() {
     let (status, body) = poll(&s, &client, str_of(&start, "device_code")).await;
     expect_error(status, &body, StatusCode::BAD_REQUEST, "authorization_pending");
     // A request field from another step (the code form's) does not decide anything.
-    let page = b
-        .submit(&form, &[("decision", "allow"), ("user_code", "")])
-        .await;
+    let page = b.submit(&form, &[("decision", "allow"), ("user_code", "")]).await;
     assert!(!page.text().contains("Device connected"));
 }
 
@@ -563,9 +596,7 @@ async fn a_prefilled_link_still_needs_the_person_to_confirm() {
     // Signed out: the sign-in form, which carries the code on to the code form.
     let page = b.get(&[("user_code", code)]).await;
     assert!(page.is_login(), "{}", page.body);
-    let page = b
-        .submit(&page, &[("username", "alice"), ("password", PW)])
-        .await;
+    let page = b.submit(&page, &[("username", "alice"), ("password", PW)]).await;
     assert!(page.is_code_form() && !page.is_confirm(), "{}", page.body);
     assert_eq!(page.hidden("user_code").as_deref(), Some(code));
     // Signed in: the same, prefilled but not submitted.

@@ -63,10 +63,15 @@ async fn requests_are_stored_by_device_code_hash_and_found_by_user_code_per_tena
         let t = tid("acme");
         let r = request(&t, 1, "BCDFGHJK", "cli");
         s.insert_device_authorization(&r).await.unwrap();
-        assert_eq!(s.get_device_authorization(&t, "BCDFGHJK").await.unwrap(), Some(r.clone()));
+        assert_eq!(
+            s.get_device_authorization(&t, "BCDFGHJK").await.unwrap(),
+            Some(r.clone())
+        );
         assert_eq!(s.get_device_authorization(&t, "BCDFGHJL").await.unwrap(), None);
         assert_eq!(
-            s.get_device_authorization(&tid("other"), "BCDFGHJK").await.unwrap(),
+            s.get_device_authorization(&tid("other"), "BCDFGHJK")
+                .await
+                .unwrap(),
             None,
             "another tenant's"
         );
@@ -87,20 +92,48 @@ async fn requests_are_stored_by_device_code_hash_and_found_by_user_code_per_tena
 async fn polls_sooner_than_the_interval_slow_down_and_grow_it() {
     each_store(async |s: &SqlStore| {
         let t = tid("acme");
-        s.insert_device_authorization(&request(&t, 1, "BCDFGHJK", "cli")).await.unwrap();
-        let p = s.poll_device_authorization(&t, &[1; 32], 200).await.unwrap().unwrap();
+        s.insert_device_authorization(&request(&t, 1, "BCDFGHJK", "cli"))
+            .await
+            .unwrap();
+        let p = s
+            .poll_device_authorization(&t, &[1; 32], 200)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(!p.too_fast, "the first poll is in time");
-        assert_eq!((p.authorization.last_poll_at, p.authorization.interval), (Some(200), 5));
-        let p = s.poll_device_authorization(&t, &[1; 32], 204).await.unwrap().unwrap();
+        assert_eq!(
+            (p.authorization.last_poll_at, p.authorization.interval),
+            (Some(200), 5)
+        );
+        let p = s
+            .poll_device_authorization(&t, &[1; 32], 204)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(p.too_fast);
-        assert_eq!((p.authorization.last_poll_at, p.authorization.interval), (Some(204), 10));
-        let p = s.poll_device_authorization(&t, &[1; 32], 213).await.unwrap().unwrap();
+        assert_eq!(
+            (p.authorization.last_poll_at, p.authorization.interval),
+            (Some(204), 10)
+        );
+        let p = s
+            .poll_device_authorization(&t, &[1; 32], 213)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(p.too_fast, "9 s < the grown interval of 10 s");
         assert_eq!(p.authorization.interval, 15);
-        let p = s.poll_device_authorization(&t, &[1; 32], 228).await.unwrap().unwrap();
+        let p = s
+            .poll_device_authorization(&t, &[1; 32], 228)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(!p.too_fast);
         assert_eq!(p.authorization.interval, 15);
-        assert!(s.poll_device_authorization(&t, &[9; 32], 300).await.unwrap().is_none());
+        assert!(s
+            .poll_device_authorization(&t, &[9; 32], 300)
+            .await
+            .unwrap()
+            .is_none());
         assert!(s
             .poll_device_authorization(&tid("other"), &[1; 32], 300)
             .await
@@ -115,13 +148,21 @@ async fn a_decision_is_taken_once_and_only_while_pending_and_unexpired() {
     each_store(async |s: &SqlStore| {
         let t = tid("acme");
         let alice = UserId::parse("u-alice").unwrap();
-        s.insert_device_authorization(&request(&t, 1, "BCDFGHJK", "cli")).await.unwrap();
-        s.insert_device_authorization(&request(&t, 2, "BCDFGHJL", "cli")).await.unwrap();
-        s.insert_device_authorization(&request(&t, 3, "BCDFGHJM", "cli")).await.unwrap();
-        assert!(!s
-            .decide_device_authorization(&t, "BCDFGHJK", &approve(&alice, "g1"), 700)
+        s.insert_device_authorization(&request(&t, 1, "BCDFGHJK", "cli"))
             .await
-            .unwrap(), "expired at 700");
+            .unwrap();
+        s.insert_device_authorization(&request(&t, 2, "BCDFGHJL", "cli"))
+            .await
+            .unwrap();
+        s.insert_device_authorization(&request(&t, 3, "BCDFGHJM", "cli"))
+            .await
+            .unwrap();
+        assert!(
+            !s.decide_device_authorization(&t, "BCDFGHJK", &approve(&alice, "g1"), 700)
+                .await
+                .unwrap(),
+            "expired at 700"
+        );
         assert!(!s
             .decide_device_authorization(&tid("other"), "BCDFGHJK", &approve(&alice, "g1"), 200)
             .await
@@ -130,10 +171,12 @@ async fn a_decision_is_taken_once_and_only_while_pending_and_unexpired() {
             .decide_device_authorization(&t, "BCDFGHJK", &approve(&alice, "g1"), 200)
             .await
             .unwrap());
-        assert!(!s
-            .decide_device_authorization(&t, "BCDFGHJK", &DeviceDecision::Deny, 201)
-            .await
-            .unwrap(), "already decided");
+        assert!(
+            !s.decide_device_authorization(&t, "BCDFGHJK", &DeviceDecision::Deny, 201)
+                .await
+                .unwrap(),
+            "already decided"
+        );
         let approved = s.get_device_authorization(&t, "BCDFGHJK").await.unwrap().unwrap();
         assert_eq!(approved.status, DeviceStatus::Approved);
         assert_eq!(approved.user_id, Some(alice.clone()));
@@ -147,14 +190,18 @@ async fn a_decision_is_taken_once_and_only_while_pending_and_unexpired() {
             .unwrap());
         let denied = s.get_device_authorization(&t, "BCDFGHJL").await.unwrap().unwrap();
         assert_eq!((denied.status, denied.user_id), (DeviceStatus::Denied, None));
-        assert!(!s
-            .redeem_device_authorization(&t, &[2; 32], 210, "jti", 4000, None)
-            .await
-            .unwrap(), "a denied request is never redeemed");
-        assert!(!s
-            .redeem_device_authorization(&t, &[3; 32], 210, "jti", 4000, None)
-            .await
-            .unwrap(), "nor a pending one");
+        assert!(
+            !s.redeem_device_authorization(&t, &[2; 32], 210, "jti", 4000, None)
+                .await
+                .unwrap(),
+            "a denied request is never redeemed"
+        );
+        assert!(
+            !s.redeem_device_authorization(&t, &[3; 32], 210, "jti", 4000, None)
+                .await
+                .unwrap(),
+            "nor a pending one"
+        );
     })
     .await;
 }
@@ -164,7 +211,9 @@ async fn redemption_is_single_use_stores_the_refresh_token_and_revoking_the_gran
     each_store(async |s: &SqlStore| {
         let t = tid("acme");
         let alice = UserId::parse("u-alice").unwrap();
-        s.insert_device_authorization(&request(&t, 1, "BCDFGHJK", "cli")).await.unwrap();
+        s.insert_device_authorization(&request(&t, 1, "BCDFGHJK", "cli"))
+            .await
+            .unwrap();
         s.decide_device_authorization(&t, "BCDFGHJK", &approve(&alice, "g1"), 200)
             .await
             .unwrap();
@@ -184,22 +233,31 @@ async fn redemption_is_single_use_stores_the_refresh_token_and_revoking_the_gran
             rotated_at: None,
             successor_response: None,
         };
-        assert!(!s
-            .redeem_device_authorization(&t, &[1; 32], 700, "jti-1", 4000, Some(&refresh))
-            .await
-            .unwrap(), "not after expiry");
+        assert!(
+            !s.redeem_device_authorization(&t, &[1; 32], 700, "jti-1", 4000, Some(&refresh))
+                .await
+                .unwrap(),
+            "not after expiry"
+        );
         assert!(s
             .redeem_device_authorization(&t, &[1; 32], 210, "jti-1", 4000, Some(&refresh))
             .await
             .unwrap());
-        assert_eq!(s.get_refresh_token(&t, &[7; 32]).await.unwrap(), Some(refresh.clone()));
+        assert_eq!(
+            s.get_refresh_token(&t, &[7; 32]).await.unwrap(),
+            Some(refresh.clone())
+        );
         let mut again = refresh.clone();
         again.token_hash = [8; 32];
         assert!(!s
             .redeem_device_authorization(&t, &[1; 32], 211, "jti-2", 4000, Some(&again))
             .await
             .unwrap());
-        assert_eq!(s.get_refresh_token(&t, &[8; 32]).await.unwrap(), None, "the loser stores nothing");
+        assert_eq!(
+            s.get_refresh_token(&t, &[8; 32]).await.unwrap(),
+            None,
+            "the loser stores nothing"
+        );
         let redeemed = s.get_device_authorization(&t, "BCDFGHJK").await.unwrap().unwrap();
         assert_eq!(redeemed.status, DeviceStatus::Redeemed);
         assert_eq!(redeemed.access_jti.as_deref(), Some("jti-1"));
@@ -216,7 +274,9 @@ async fn a_users_grants_include_device_grants_without_refresh_tokens() {
     each_store(async |s: &SqlStore| {
         let t = tid("acme");
         let alice = UserId::parse("u-alice").unwrap();
-        s.insert_device_authorization(&request(&t, 1, "BCDFGHJK", "cli")).await.unwrap();
+        s.insert_device_authorization(&request(&t, 1, "BCDFGHJK", "cli"))
+            .await
+            .unwrap();
         s.decide_device_authorization(&t, "BCDFGHJK", &approve(&alice, "g1"), 200)
             .await
             .unwrap();
@@ -235,8 +295,12 @@ async fn expired_requests_are_purged_once_their_access_token_has_expired_too() {
     each_store(async |s: &SqlStore| {
         let t = tid("acme");
         let alice = UserId::parse("u-alice").unwrap();
-        s.insert_device_authorization(&request(&t, 1, "BCDFGHJK", "cli")).await.unwrap();
-        s.insert_device_authorization(&request(&t, 2, "BCDFGHJL", "cli")).await.unwrap();
+        s.insert_device_authorization(&request(&t, 1, "BCDFGHJK", "cli"))
+            .await
+            .unwrap();
+        s.insert_device_authorization(&request(&t, 2, "BCDFGHJL", "cli"))
+            .await
+            .unwrap();
         s.decide_device_authorization(&t, "BCDFGHJL", &approve(&alice, "g2"), 200)
             .await
             .unwrap();
@@ -245,10 +309,22 @@ async fn expired_requests_are_purged_once_their_access_token_has_expired_too() {
             .unwrap();
         assert_eq!(s.purge_device_authorizations(699).await.unwrap(), 0);
         assert_eq!(s.purge_device_authorizations(700).await.unwrap(), 1);
-        assert!(s.get_device_authorization(&t, "BCDFGHJK").await.unwrap().is_none());
-        assert!(s.get_device_authorization(&t, "BCDFGHJL").await.unwrap().is_some());
+        assert!(s
+            .get_device_authorization(&t, "BCDFGHJK")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(s
+            .get_device_authorization(&t, "BCDFGHJL")
+            .await
+            .unwrap()
+            .is_some());
         assert_eq!(s.purge_device_authorizations(4000).await.unwrap(), 1);
-        assert!(s.get_device_authorization(&t, "BCDFGHJL").await.unwrap().is_none());
+        assert!(s
+            .get_device_authorization(&t, "BCDFGHJL")
+            .await
+            .unwrap()
+            .is_none());
     })
     .await;
 }

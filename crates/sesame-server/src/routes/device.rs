@@ -350,7 +350,11 @@ impl Page<'_> {
         };
         let typed = form.single("user_code").ok().flatten().unwrap_or("");
         // Shown back only in the shape of a user code.
-        let shown: String = typed.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(16).collect();
+        let shown: String = typed
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(16)
+            .collect();
         let now = sesame_core::now();
         let checked = device::check_user_code(
             &*self.app.store,

@@ -137,7 +137,10 @@ impl Table {
             "/device_authorization",
             tracked![post(device::device_authorization)],
         )
-        .tenant("/device", tracked![get(device::page_get), post(device::page_post)])
+        .tenant(
+            "/device",
+            tracked![get(device::page_get), post(device::page_post)],
+        )
         // RFC 8414 §3.1: for an issuer with a path, the well-known segment goes before it.
         .route(
             "/.well-known/oauth-authorization-server/t/{tenant}",

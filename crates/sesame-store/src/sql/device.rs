@@ -5,9 +5,7 @@
 
 use super::signin::{bind_refresh, INSERT_REFRESH};
 use super::{corrupt, db, hash32, json_list, to_json, Pool, SqlStore};
-use sesame_core::device::{
-    DeviceAuthorization, DeviceDecision, DevicePoll, DeviceStatus, SLOW_DOWN_STEP,
-};
+use sesame_core::device::{DeviceAuthorization, DeviceDecision, DevicePoll, DeviceStatus, SLOW_DOWN_STEP};
 use sesame_core::ids::{ClientId, TenantId, UserId};
 use sesame_core::model::RefreshToken;
 use sesame_core::store::DeviceStore;
@@ -103,7 +101,8 @@ impl DeviceStore for SqlStore {
         tenant: &TenantId,
         user_code: &str,
     ) -> Result<Option<DeviceAuthorization>> {
-        let sql = format!("SELECT {COLUMNS} FROM device_authorization WHERE tenant_id = $1 AND user_code = $2");
+        let sql =
+            format!("SELECT {COLUMNS} FROM device_authorization WHERE tenant_id = $1 AND user_code = $2");
         let row: Option<Row> = with_pool!(self, p => sqlx::query_as(&sql)
             .bind(tenant.as_str())
             .bind(user_code)

@@ -330,7 +330,8 @@ const REFRESH_COLUMNS: &str =
     "tenant_id, token_hash, grant_id, client_id, user_id, scope, auth_time, amr, created_at, \
      expires_at, access_jti, access_exp, rotated_at, successor_response";
 
-pub(super) const INSERT_REFRESH: &str = "INSERT INTO refresh_token (tenant_id, token_hash, grant_id, client_id, \
+pub(super) const INSERT_REFRESH: &str =
+    "INSERT INTO refresh_token (tenant_id, token_hash, grant_id, client_id, \
      user_id, scope, auth_time, amr, created_at, expires_at, access_jti, access_exp, rotated_at, \
      successor_response) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
