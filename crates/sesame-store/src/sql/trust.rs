@@ -134,8 +134,8 @@ impl TrustStore for SqlStore {
             .bind(expires_at)
             .execute(pool)
             .await
-            .map_err(db))?
-        .rows_affected();
+            .map_err(db)?
+            .rows_affected());
         Ok(n == 1)
     }
 
@@ -144,8 +144,8 @@ impl TrustStore for SqlStore {
             .bind(now)
             .execute(pool)
             .await
-            .map_err(db))?
-        .rows_affected();
+            .map_err(db)?
+            .rows_affected());
         Ok(n)
     }
 }
