@@ -127,7 +127,11 @@ fn read_json_file(what: &str, path: &std::path::Path) -> Result<Value, Failure> 
 
 fn plan_trust_policies(command: &TrustPoliciesCommand) -> Result<Request, Failure> {
     let path = |tenant: &str| -> Result<Vec<String>, Failure> {
-        Ok(vec!["tenants".into(), segment("tenant", tenant)?, "trust-policies".into()])
+        Ok(vec![
+            "tenants".into(),
+            segment("tenant", tenant)?,
+            "trust-policies".into(),
+        ])
     };
     Ok(match command {
         TrustPoliciesCommand::Create(c) => Request {

@@ -269,8 +269,18 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
         Shape::TrustPolicy => object(
             object_of(answer, "a trust policy")?,
             &[
-                "name", "issuer", "discovery_url", "jwks_uri", "audience", "subject", "claims", "max_age", "typ",
-                "identity", "scopes", "audiences",
+                "name",
+                "issuer",
+                "discovery_url",
+                "jwks_uri",
+                "audience",
+                "subject",
+                "claims",
+                "max_age",
+                "typ",
+                "identity",
+                "scopes",
+                "audiences",
             ],
             false,
         ),
@@ -289,7 +299,9 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
                 }),
             )
         }
-        Shape::Deleted { .. } | Shape::SessionRevoked { .. } | Shape::TrustPolicyDeleted { .. } => String::new(),
+        Shape::Deleted { .. } | Shape::SessionRevoked { .. } | Shape::TrustPolicyDeleted { .. } => {
+            String::new()
+        }
     })
 }
 

@@ -150,7 +150,9 @@ fn json_text(v: &serde_json::Value) -> Result<String> {
     match v {
         serde_json::Value::String(s) => Ok(s.clone()),
         o @ serde_json::Value::Object(_) => Ok(o.to_string()),
-        _ => Err(Error::invalid_request("jwks must be a JWKS object or its JSON text")),
+        _ => Err(Error::invalid_request(
+            "jwks must be a JWKS object or its JSON text",
+        )),
     }
 }
 

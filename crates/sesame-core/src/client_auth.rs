@@ -202,7 +202,12 @@ pub async fn authenticate_assertion<'c>(
     };
     // Kept a little past exp, for the clock skew `check_times` allows.
     if !store
-        .use_assertion_jti(&client.tenant_id, &client.client_id, &jti, exp + crate::trust::LEEWAY)
+        .use_assertion_jti(
+            &client.tenant_id,
+            &client.client_id,
+            &jti,
+            exp + crate::trust::LEEWAY,
+        )
         .await?
     {
         tracing::warn!(client = %client.client_id, "client assertion replayed: its jti was used before");
@@ -230,7 +235,9 @@ async fn check_assertion<'c>(
     let verified = crate::trust::verify_with(keys, &source, None, &presented.assertion).await?;
     let claims = &verified.claims;
     let id = client.client_id.as_str();
-    if claims.get("iss").and_then(|v| v.as_str()) != Some(id) || claims.get("sub").and_then(|v| v.as_str()) != Some(id) {
+    if claims.get("iss").and_then(|v| v.as_str()) != Some(id)
+        || claims.get("sub").and_then(|v| v.as_str()) != Some(id)
+    {
         return Err("iss and sub must both be the client_id".into());
     }
     if !audiences.iter().any(|a| crate::trust::has_audience(claims, a)) {

@@ -20,7 +20,11 @@ pub trait TrustStore: Send + Sync {
     async fn create_trust_policy(&self, policy: &crate::trust::TrustPolicy) -> Result<()>;
     /// Replaces a policy's spec and `updated_at`; `false` if there is no such policy.
     async fn update_trust_policy(&self, policy: &crate::trust::TrustPolicy) -> Result<bool>;
-    async fn get_trust_policy(&self, tenant: &TenantId, name: &str) -> Result<Option<crate::trust::TrustPolicy>>;
+    async fn get_trust_policy(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<crate::trust::TrustPolicy>>;
     async fn list_trust_policies(&self, tenant: &TenantId) -> Result<Vec<crate::trust::TrustPolicy>>;
     async fn delete_trust_policy(&self, tenant: &TenantId, name: &str) -> Result<bool>;
     /// Records the `jti` of a client's assertion until `expires_at`, unless it is recorded

@@ -642,7 +642,11 @@ struct Party {
 /// the policy allows. With an actor token the result names the actor in `act` (nested when the
 /// subject token names one already); without, a person's token is exchanged only by a client
 /// allowed to impersonate. A refusal is logged with its reason, never with a token.
-async fn token_exchange(ctx: &IssueContext<'_>, client: &Client, request: TokenExchange) -> Result<TokenResponse> {
+async fn token_exchange(
+    ctx: &IssueContext<'_>,
+    client: &Client,
+    request: TokenExchange,
+) -> Result<TokenResponse> {
     let result = exchange(ctx, client, request).await;
     if let Err(e) = &result {
         if !e.is_internal() {
@@ -659,14 +663,22 @@ async fn token_exchange(ctx: &IssueContext<'_>, client: &Client, request: TokenE
 }
 
 async fn exchange(ctx: &IssueContext<'_>, client: &Client, request: TokenExchange) -> Result<TokenResponse> {
-    let subject = party(ctx, client, &request.subject_token, request.subject_token_type, "subject_token").await?;
+    let subject = party(
+        ctx,
+        client,
+        &request.subject_token,
+        request.subject_token_type,
+        "subject_token",
+    )
+    .await?;
     let actor = match &request.actor {
         Some((token, kind)) => Some(party(ctx, client, token, *kind, "actor_token").await?),
         None => None,
     };
     if actor.is_none() && subject.person && !client.token_exchange_impersonation {
         return Err(Error::UnauthorizedClient(
-            "the client may not impersonate a person (token_exchange_impersonation); send an actor_token".into(),
+            "the client may not impersonate a person (token_exchange_impersonation); send an actor_token"
+                .into(),
         ));
     }
     let scope = narrowed_scope(&subject.scopes, request.scope.as_deref())?;
@@ -782,7 +794,8 @@ async fn party(
                 .to_owned();
             let act = match valid.claims.get("act") {
                 Some(v) => Some(
-                    serde_json::from_value::<Act>(v.clone()).map_err(|_| invalid("the token's act claim is malformed"))?,
+                    serde_json::from_value::<Act>(v.clone())
+                        .map_err(|_| invalid("the token's act claim is malformed"))?,
                 ),
                 None => None,
             };

@@ -171,7 +171,9 @@ struct Header {
 fn split(token: &str) -> std::result::Result<(&str, &str, &str), Refusal> {
     let bad = || Refusal::Invalid("the token is not a JWS in compact serialization".into());
     if token.len() > MAX_TOKEN_LEN {
-        return Err(Refusal::Invalid(format!("the token is longer than {MAX_TOKEN_LEN} bytes")));
+        return Err(Refusal::Invalid(format!(
+            "the token is longer than {MAX_TOKEN_LEN} bytes"
+        )));
     }
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
@@ -187,7 +189,8 @@ pub fn unverified_claims(token: &str) -> std::result::Result<Map<String, Value>,
     let payload = B64
         .decode(p)
         .map_err(|_| Refusal::Invalid("the token's payload is not base64url".into()))?;
-    serde_json::from_slice(&payload).map_err(|_| Refusal::Invalid("the token's payload is not a JSON object".into()))
+    serde_json::from_slice(&payload)
+        .map_err(|_| Refusal::Invalid("the token's payload is not a JSON object".into()))
 }
 
 /// Verifies a JWS (RFC 7515) with `jwks`. RFC 8725 §3.1: the algorithm is the key's, never
@@ -205,7 +208,9 @@ pub fn verify_jws(jwks: &OutsideJwks, token: &str) -> std::result::Result<Verifi
         .alg
         .ok_or_else(|| Refusal::Invalid("the token's header has no alg".into()))?;
     if alg.eq_ignore_ascii_case("none") {
-        return Err(Refusal::Invalid("alg 'none' is refused: the token is not signed".into()));
+        return Err(Refusal::Invalid(
+            "alg 'none' is refused: the token is not signed".into(),
+        ));
     }
     if alg.to_ascii_uppercase().starts_with("HS") {
         return Err(Refusal::Invalid(format!(
@@ -215,7 +220,9 @@ pub fn verify_jws(jwks: &OutsideJwks, token: &str) -> std::result::Result<Verifi
     }
     // RFC 7515 §4.1.11: we understand no extension, so a critical one refuses the token.
     if header.crit.is_some() {
-        return Err(Refusal::Invalid("the token's header has 'crit' extensions we do not understand".into()));
+        return Err(Refusal::Invalid(
+            "the token's header has 'crit' extensions we do not understand".into(),
+        ));
     }
     let verifier = jwks.find(header.kid.as_deref()).ok_or_else(|| {
         Refusal::UnknownKey(match &header.kid {
@@ -249,7 +256,11 @@ pub fn verify_jws(jwks: &OutsideJwks, token: &str) -> std::result::Result<Verifi
 
 /// RFC 7519 §4.1.4, §4.1.5, §4.1.6: `exp` is required and passed, `nbf` reached, `iat` not in
 /// the future; with `max_age`, `iat` is required and at most that old.
-pub fn check_times(claims: &Map<String, Value>, now: i64, max_age: Option<i64>) -> std::result::Result<(), String> {
+pub fn check_times(
+    claims: &Map<String, Value>,
+    now: i64,
+    max_age: Option<i64>,
+) -> std::result::Result<(), String> {
     let num = |name: &str| claims.get(name).and_then(Value::as_i64);
     let exp = num("exp").ok_or("the token has no exp")?;
     if now >= exp + LEEWAY {
@@ -265,7 +276,9 @@ pub fn check_times(claims: &Map<String, Value>, now: i64, max_age: Option<i64>) 
     if let Some(max_age) = max_age {
         let iat = iat.ok_or("condition 'max_age' failed: the token has no iat")?;
         if now - iat > max_age {
-            return Err(format!("condition 'max_age' failed: the token is older than {max_age} s"));
+            return Err(format!(
+                "condition 'max_age' failed: the token is older than {max_age} s"
+            ));
         }
     }
     Ok(())
@@ -397,7 +410,11 @@ impl TrustPolicySpec {
             )));
         }
         printable("issuer", &self.issuer, 2000)?;
-        let sources = [self.discovery_url.is_some(), self.jwks_uri.is_some(), self.jwks.is_some()];
+        let sources = [
+            self.discovery_url.is_some(),
+            self.jwks_uri.is_some(),
+            self.jwks.is_some(),
+        ];
         if sources.iter().filter(|s| **s).count() != 1 {
             return Err(Error::invalid_request(
                 "a trust policy needs exactly one key source: discovery_url, jwks_uri or jwks",
@@ -410,17 +427,23 @@ impl TrustPolicySpec {
             http_url("jwks_uri", u)?;
         }
         if self.jwks.is_some() {
-            let text = self.inline_jwks().ok_or_else(|| Error::invalid_request("jwks must be a JWKS object or its JSON text"))?;
+            let text = self
+                .inline_jwks()
+                .ok_or_else(|| Error::invalid_request("jwks must be a JWKS object or its JSON text"))?;
             OutsideJwks::parse(text.as_bytes()).map_err(|e| Error::InvalidRequest(format!("jwks: {e}")))?;
         }
         printable("audience", &self.audience, 512)?;
         if let Some(s) = &self.subject {
             if s.is_empty() || s.len() > 512 || s.chars().any(char::is_control) {
-                return Err(Error::invalid_request("subject must be 1 to 512 printable characters"));
+                return Err(Error::invalid_request(
+                    "subject must be 1 to 512 printable characters",
+                ));
             }
         }
         if self.claims.len() > 32 {
-            return Err(Error::invalid_request("a trust policy has at most 32 claim conditions"));
+            return Err(Error::invalid_request(
+                "a trust policy has at most 32 claim conditions",
+            ));
         }
         for (name, rule) in &self.claims {
             printable("claim name", name, 256)?;
@@ -484,11 +507,18 @@ impl TrustPolicySpec {
         }
         check_times(claims, now, self.max_age)?;
         if !has_audience(claims, &self.audience) {
-            return Err(format!("condition 'audience' failed: aud does not name '{}'", self.audience));
+            return Err(format!(
+                "condition 'audience' failed: aud does not name '{}'",
+                self.audience
+            ));
         }
         if let Some(pattern) = &self.subject {
             let sub = claims.get("sub").and_then(Value::as_str).unwrap_or("");
-            let ok = if pattern.contains('*') { glob(pattern, sub) } else { pattern == sub };
+            let ok = if pattern.contains('*') {
+                glob(pattern, sub)
+            } else {
+                pattern == sub
+            };
             if !ok {
                 return Err("condition 'subject' failed: sub does not match".into());
             }
@@ -576,7 +606,12 @@ pub async fn match_policy<'p>(
         let source = policy.spec.key_source();
         let why = match verify_with(keys, &source, Some(&policy.spec.issuer), token).await {
             Ok(verified) => match policy.spec.check(&verified, now) {
-                Ok(()) => return Ok(Matched { policy, token: verified }),
+                Ok(()) => {
+                    return Ok(Matched {
+                        policy,
+                        token: verified,
+                    })
+                }
                 Err(why) => why,
             },
             Err(why) => why,
@@ -673,9 +708,17 @@ mod tests {
         for alg in SigningAlg::ALL {
             let pair = SigningKeyPair::generate(alg).unwrap();
             let jwks = jwks_of(&pair, "k1");
-            let ok = sign(&pair, json!({"alg": alg.as_str(), "kid": "k1"}), json!({"sub": "x"}));
+            let ok = sign(
+                &pair,
+                json!({"alg": alg.as_str(), "kid": "k1"}),
+                json!({"sub": "x"}),
+            );
             assert_eq!(verify_jws(&jwks, &ok).unwrap().claims["sub"], "x");
-            let other = if alg == SigningAlg::EdDSA { "ES256" } else { "EdDSA" };
+            let other = if alg == SigningAlg::EdDSA {
+                "ES256"
+            } else {
+                "EdDSA"
+            };
             let lying = sign(&pair, json!({"alg": other, "kid": "k1"}), json!({"sub": "x"}));
             assert!(matches!(verify_jws(&jwks, &lying), Err(Refusal::Invalid(_))));
         }
@@ -730,7 +773,10 @@ mod tests {
             "repository": "acme/app", "ref": "refs/heads/release", "kubernetes.io": {"namespace": "prod"},
             "iat": 1000, "exp": 1300,
         });
-        let tok = |v: Value| VerifiedJwt { typ: None, claims: v.as_object().unwrap().clone() };
+        let tok = |v: Value| VerifiedJwt {
+            typ: None,
+            claims: v.as_object().unwrap().clone(),
+        };
         assert_eq!(s.check(&tok(good.clone()), 1100), Ok(()));
         let with = |k: &str, v: Value| {
             let mut g = good.clone();
@@ -739,9 +785,17 @@ mod tests {
         };
         let cases = [
             (with("aud", json!("other")), 1100, "audience"),
-            (with("sub", json!("repo:evil/app:ref:refs/heads/main")), 1100, "subject"),
+            (
+                with("sub", json!("repo:evil/app:ref:refs/heads/main")),
+                1100,
+                "subject",
+            ),
             (with("ref", json!("refs/heads/dev")), 1100, "claims.ref"),
-            (with("kubernetes.io", json!({"namespace": "dev"})), 1100, "claims.kubernetes.io.namespace"),
+            (
+                with("kubernetes.io", json!({"namespace": "dev"})),
+                1100,
+                "claims.kubernetes.io.namespace",
+            ),
             (good.clone(), 1400, "expired"),
             (with("nbf", json!(2000)), 1100, "nbf"),
             (with("exp", json!(99999)), 1900, "max_age"),

@@ -96,7 +96,11 @@ impl OutsideKeys {
         Ok((body, ttl))
     }
 
-    async fn fetch(&self, source: &KeySource, issuer: Option<&str>) -> Result<(OutsideJwks, Duration), String> {
+    async fn fetch(
+        &self,
+        source: &KeySource,
+        issuer: Option<&str>,
+    ) -> Result<(OutsideJwks, Duration), String> {
         match source {
             KeySource::Inline(text) => Ok((OutsideJwks::parse(text.as_bytes())?, TTL_CEILING)),
             KeySource::JwksUri(url) => {
@@ -127,14 +131,23 @@ impl OutsideKeys {
 
 #[async_trait::async_trait]
 impl KeyFetcher for OutsideKeys {
-    async fn keys(&self, source: &KeySource, issuer: Option<&str>, refresh: bool) -> Result<Arc<OutsideJwks>, String> {
+    async fn keys(
+        &self,
+        source: &KeySource,
+        issuer: Option<&str>,
+        refresh: bool,
+    ) -> Result<Arc<OutsideJwks>, String> {
         let now = Instant::now();
         let cached = {
             let mut entries = self.entries.lock().expect("lock");
             match entries.get_mut(source) {
                 Some(e) if matches!(source, KeySource::Inline(_)) => return Ok(e.jwks.clone()),
                 Some(e) if !refresh && now < e.fresh_until => return Ok(e.jwks.clone()),
-                Some(e) if refresh && e.forced_at.is_some_and(|t| now.duration_since(t) < REFETCH_INTERVAL) => {
+                Some(e)
+                    if refresh
+                        && e.forced_at
+                            .is_some_and(|t| now.duration_since(t) < REFETCH_INTERVAL) =>
+                {
                     return Ok(e.jwks.clone())
                 }
                 Some(e) => {

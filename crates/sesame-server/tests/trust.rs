@@ -142,7 +142,10 @@ impl Issuer {
 
     fn sign_kid(&self, kid: &str, claims: &Value) -> String {
         let keys = self.keys.lock().unwrap();
-        let (_, pair) = keys.iter().find(|(k, _)| k == kid).expect("the issuer has this key");
+        let (_, pair) = keys
+            .iter()
+            .find(|(k, _)| k == kid)
+            .expect("the issuer has this key");
         sign(pair, &json!({"alg": "ES256", "typ": "JWT", "kid": kid}), claims)
     }
 
@@ -157,7 +160,8 @@ impl Issuer {
 
     /// Publishes a new key `k2` in place of `k1`.
     fn rotate(&self) {
-        *self.keys.lock().unwrap() = vec![("k2".into(), SigningKeyPair::generate(SigningAlg::ES256).unwrap())];
+        *self.keys.lock().unwrap() =
+            vec![("k2".into(), SigningKeyPair::generate(SigningAlg::ES256).unwrap())];
     }
 }
 
@@ -178,7 +182,11 @@ fn ci_policy(issuer: &Issuer) -> Value {
 
 async fn policy(s: &TestServer, tenant: &str, body: Value) {
     let (status, body) = s
-        .admin(Method::POST, &format!("/tenants/{tenant}/trust-policies"), Some(body))
+        .admin(
+            Method::POST,
+            &format!("/tenants/{tenant}/trust-policies"),
+            Some(body),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
@@ -220,7 +228,11 @@ async fn a_ci_token_that_satisfies_the_policy_becomes_the_mapped_identity() {
     let (status, body) = exchange(
         &s,
         &broker,
-        &[("subject_token", &ci), ("subject_token_type", JWT), ("scope", "deploy")],
+        &[
+            ("subject_token", &ci),
+            ("subject_token_type", JWT),
+            ("scope", "deploy"),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -246,7 +258,10 @@ async fn a_ci_token_that_satisfies_the_policy_becomes_the_mapped_identity() {
     let (status, body) = exchange(
         &s,
         &broker,
-        &[("subject_token", &issuer.token(&issuer.claims())), ("subject_token_type", JWT)],
+        &[
+            ("subject_token", &issuer.token(&issuer.claims())),
+            ("subject_token_type", JWT),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -267,7 +282,10 @@ async fn a_ci_token_that_satisfies_the_policy_becomes_the_mapped_identity() {
     assert!(has("token_endpoint_auth_methods_supported", "private_key_jwt"));
     assert!(!has("token_endpoint_auth_methods_supported", "client_secret_jwt"));
     assert!(has("token_endpoint_auth_signing_alg_values_supported", "ES256"));
-    assert!(has("introspection_endpoint_auth_methods_supported", "private_key_jwt"));
+    assert!(has(
+        "introspection_endpoint_auth_methods_supported",
+        "private_key_jwt"
+    ));
 }
 
 #[tokio::test]
@@ -281,13 +299,32 @@ async fn outside_tokens_are_refused_naming_the_failed_condition() {
     let cases: Vec<(&str, String, &str)> = vec![
         (
             "expired",
-            issuer.token(&with(&base, &[("exp", json!(t - 120)), ("iat", json!(t - 400)), ("nbf", json!(t - 400))])),
+            issuer.token(&with(
+                &base,
+                &[
+                    ("exp", json!(t - 120)),
+                    ("iat", json!(t - 400)),
+                    ("nbf", json!(t - 400)),
+                ],
+            )),
             "expired",
         ),
-        ("not yet valid", issuer.token(&with(&base, &[("nbf", json!(t + 600))])), "nbf"),
-        ("wrong audience", issuer.token(&with(&base, &[("aud", json!("someone-else"))])), "audience"),
+        (
+            "not yet valid",
+            issuer.token(&with(&base, &[("nbf", json!(t + 600))])),
+            "nbf",
+        ),
+        (
+            "wrong audience",
+            issuer.token(&with(&base, &[("aud", json!("someone-else"))])),
+            "audience",
+        ),
         ("alg none", unsigned(&base), "'none'"),
-        ("HS256 keyed with the public key", issuer.hmac_token(&base), "HMAC"),
+        (
+            "HS256 keyed with the public key",
+            issuer.hmac_token(&base),
+            "HMAC",
+        ),
         (
             "untrusted issuer",
             issuer.token(&with(&base, &[("iss", json!("https://evil.example"))])),
@@ -295,7 +332,10 @@ async fn outside_tokens_are_refused_naming_the_failed_condition() {
         ),
         (
             "subject mismatch",
-            issuer.token(&with(&base, &[("sub", json!("repo:evil/app:ref:refs/heads/main"))])),
+            issuer.token(&with(
+                &base,
+                &[("sub", json!("repo:evil/app:ref:refs/heads/main"))],
+            )),
             "condition 'subject'",
         ),
         (
@@ -308,7 +348,11 @@ async fn outside_tokens_are_refused_naming_the_failed_condition() {
             issuer.token(&with(&base, &[("ref", json!("refs/heads/dev"))])),
             "claims.ref",
         ),
-        ("too old", issuer.token(&with(&base, &[("iat", json!(t - 900))])), "max_age"),
+        (
+            "too old",
+            issuer.token(&with(&base, &[("iat", json!(t - 900))])),
+            "max_age",
+        ),
         (
             "signed by another key under the issuer's kid",
             sign(&stranger, &json!({"alg": "ES256", "kid": "k1"}), &base),
@@ -335,22 +379,36 @@ async fn outside_tokens_are_refused_naming_the_failed_condition() {
         expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
         let description = body["error_description"].as_str().unwrap();
         assert!(description.contains(names), "{case}: {description}");
-        assert!(!body.to_string().contains(token.as_str()), "{case}: the token is never echoed");
+        assert!(
+            !body.to_string().contains(token.as_str()),
+            "{case}: the token is never echoed"
+        );
     }
 
     let good = issuer.token(&issuer.claims());
     let (status, body) = exchange(
         &s,
         &broker,
-        &[("subject_token", &good), ("subject_token_type", JWT), ("scope", "deploy admin")],
+        &[
+            ("subject_token", &good),
+            ("subject_token_type", JWT),
+            ("scope", "deploy admin"),
+        ],
     )
     .await;
     expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_scope");
-    assert!(body["error_description"].as_str().unwrap().contains("admin"), "{body}");
+    assert!(
+        body["error_description"].as_str().unwrap().contains("admin"),
+        "{body}"
+    );
     let (status, body) = exchange(
         &s,
         &broker,
-        &[("subject_token", &good), ("subject_token_type", JWT), ("audience", "billing-api")],
+        &[
+            ("subject_token", &good),
+            ("subject_token_type", JWT),
+            ("audience", "billing-api"),
+        ],
     )
     .await;
     expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_target");
@@ -364,14 +422,20 @@ async fn outside_tokens_are_refused_naming_the_failed_condition() {
     )
     .await;
     expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
-    assert!(body["error_description"].as_str().unwrap().contains("subject_token_type"));
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("subject_token_type"));
     let (status, body) = exchange(
         &s,
         &broker,
         &[
             ("subject_token", &good),
             ("subject_token_type", JWT),
-            ("requested_token_type", "urn:ietf:params:oauth:token-type:id_token"),
+            (
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:id_token",
+            ),
         ],
     )
     .await;
@@ -381,7 +445,11 @@ async fn outside_tokens_are_refused_naming_the_failed_condition() {
     let (status, body) = exchange(
         &s,
         &broker,
-        &[("subject_token", &good), ("subject_token_type", JWT), ("actor_token", &good)],
+        &[
+            ("subject_token", &good),
+            ("subject_token_type", JWT),
+            ("actor_token", &good),
+        ],
     )
     .await;
     expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
@@ -405,7 +473,10 @@ async fn an_unknown_kid_is_fetched_again_once_then_refused() {
     let (status, body) = exchange(
         &s,
         &broker,
-        &[("subject_token", &issuer.token(&issuer.claims())), ("subject_token_type", JWT)],
+        &[
+            ("subject_token", &issuer.token(&issuer.claims())),
+            ("subject_token_type", JWT),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -414,7 +485,10 @@ async fn an_unknown_kid_is_fetched_again_once_then_refused() {
     let (status, _) = exchange(
         &s,
         &broker,
-        &[("subject_token", &issuer.token(&issuer.claims())), ("subject_token_type", JWT)],
+        &[
+            ("subject_token", &issuer.token(&issuer.claims())),
+            ("subject_token_type", JWT),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -423,9 +497,20 @@ async fn an_unknown_kid_is_fetched_again_once_then_refused() {
     let stranger = SigningKeyPair::generate(SigningAlg::ES256).unwrap();
     let forged = sign(&stranger, &json!({"alg": "ES256", "kid": "k9"}), &issuer.claims());
     for _ in 0..3 {
-        let (status, body) = exchange(&s, &broker, &[("subject_token", &forged), ("subject_token_type", JWT)]).await;
+        let (status, body) = exchange(
+            &s,
+            &broker,
+            &[("subject_token", &forged), ("subject_token_type", JWT)],
+        )
+        .await;
         expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
-        assert!(body["error_description"].as_str().unwrap().contains("unknown kid"), "{body}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("unknown kid"),
+            "{body}"
+        );
     }
     assert_eq!(
         issuer.fetches.load(SeqCst),
@@ -442,13 +527,21 @@ async fn a_rotated_issuer_key_is_fetched_on_first_sight() {
     let (status, _) = exchange(
         &s,
         &broker,
-        &[("subject_token", &issuer.token(&issuer.claims())), ("subject_token_type", JWT)],
+        &[
+            ("subject_token", &issuer.token(&issuer.claims())),
+            ("subject_token_type", JWT),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::OK);
     issuer.rotate();
     let rotated = issuer.sign_kid("k2", &issuer.claims());
-    let (status, body) = exchange(&s, &broker, &[("subject_token", &rotated), ("subject_token_type", JWT)]).await;
+    let (status, body) = exchange(
+        &s,
+        &broker,
+        &[("subject_token", &rotated), ("subject_token_type", JWT)],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(issuer.fetches.load(SeqCst), 2);
 }
@@ -465,7 +558,10 @@ async fn another_sesamed_tenant_is_trusted_as_an_issuer() {
         )
         .await;
     let other = s
-        .client("upstream", json!({"client_id": "other", "allowed_audiences": ["acme-exchange"]}))
+        .client(
+            "upstream",
+            json!({"client_id": "other", "allowed_audiences": ["acme-exchange"]}),
+        )
         .await;
     let upstream = s.issuer("upstream");
     policy(
@@ -507,14 +603,30 @@ async fn another_sesamed_tenant_is_trusted_as_an_issuer() {
 
     // Another client of the same issuer is not the subject the policy names.
     let not_job = s.token("upstream", &other.0, &other.1, &[]).await;
-    let (status, body) = exchange(&s, &broker, &[("subject_token", &not_job), ("subject_token_type", JWT)]).await;
+    let (status, body) = exchange(
+        &s,
+        &broker,
+        &[("subject_token", &not_job), ("subject_token_type", JWT)],
+    )
+    .await;
     expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
-    assert!(body["error_description"].as_str().unwrap().contains("subject"), "{body}");
+    assert!(
+        body["error_description"].as_str().unwrap().contains("subject"),
+        "{body}"
+    );
     // acme's own tokens are not outside tokens: no policy trusts acme's issuer.
     let own = s.token("acme", &rs.0, &rs.1, &[]).await;
-    let (status, body) = exchange(&s, &broker, &[("subject_token", &own), ("subject_token_type", JWT)]).await;
+    let (status, body) = exchange(
+        &s,
+        &broker,
+        &[("subject_token", &own), ("subject_token_type", JWT)],
+    )
+    .await;
     expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
-    assert!(body["error_description"].as_str().unwrap().contains("untrusted issuer"));
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("untrusted issuer"));
 }
 
 #[tokio::test]
@@ -534,13 +646,18 @@ async fn sesame_tokens_exchange_with_delegation_nested_act_and_narrowing() {
         )
         .await;
     let helper = s
-        .client("acme", json!({"client_id": "helper", "allowed_audiences": ["broker"]}))
+        .client(
+            "acme",
+            json!({"client_id": "helper", "allowed_audiences": ["broker"]}),
+        )
         .await;
     let api = s
         .client("acme", json!({"client_id": "api", "introspect_any": true}))
         .await;
     let subject = s.token("acme", &svc.0, &svc.1, &[("scope", "read write")]).await;
-    let actor = s.token("acme", &broker.0, &broker.1, &[("audience", "broker")]).await;
+    let actor = s
+        .token("acme", &broker.0, &broker.1, &[("audience", "broker")])
+        .await;
     let (status, body) = exchange(
         &s,
         &broker,
@@ -589,22 +706,39 @@ async fn sesame_tokens_exchange_with_delegation_nested_act_and_narrowing() {
     let (status, body) = exchange(
         &s,
         &broker,
-        &[("subject_token", &delegated), ("subject_token_type", AT), ("scope", "write")],
+        &[
+            ("subject_token", &delegated),
+            ("subject_token_type", AT),
+            ("scope", "write"),
+        ],
     )
     .await;
     expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_scope");
     // A token that neither was issued to the broker nor names it.
     let api_token = s.token("acme", &api.0, &api.1, &[]).await;
-    let (status, body) = exchange(&s, &broker, &[("subject_token", &api_token), ("subject_token_type", AT)]).await;
+    let (status, body) = exchange(
+        &s,
+        &broker,
+        &[("subject_token", &api_token), ("subject_token_type", AT)],
+    )
+    .await;
     expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
     // A revoked subject token.
     let (status, _, _) = s
         .post_form("acme", "/revoke", Some((&svc.0, &svc.1)), &[("token", &subject)])
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = exchange(&s, &broker, &[("subject_token", &subject), ("subject_token_type", AT)]).await;
+    let (status, body) = exchange(
+        &s,
+        &broker,
+        &[("subject_token", &subject), ("subject_token_type", AT)],
+    )
+    .await;
     expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
-    assert!(body["error_description"].as_str().unwrap().contains("revoked"), "{body}");
+    assert!(
+        body["error_description"].as_str().unwrap().contains("revoked"),
+        "{body}"
+    );
 }
 
 fn assertion(pair: &SigningKeyPair, kid: &str, claims: &Value) -> String {
@@ -622,7 +756,10 @@ async fn with_assertion(
     assertion: &str,
     form: &[(&str, &str)],
 ) -> (StatusCode, Value) {
-    let mut f = vec![("client_assertion_type", ASSERTION), ("client_assertion", assertion)];
+    let mut f = vec![
+        ("client_assertion_type", ASSERTION),
+        ("client_assertion", assertion),
+    ];
     f.extend_from_slice(form);
     let (status, _, body) = s.post_form("acme", endpoint, None, &f).await;
     (status, body)
@@ -646,7 +783,10 @@ async fn private_key_jwt_clients_authenticate_with_single_use_assertions() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert!(body["client_secret"].is_null(), "no secret for a keyed client: {body}");
+    assert!(
+        body["client_secret"].is_null(),
+        "no secret for a keyed client: {body}"
+    );
     let issuer = s.issuer("acme");
     let token_endpoint = format!("{issuer}/token");
     let cc = [("grant_type", "client_credentials")];
@@ -664,21 +804,53 @@ async fn private_key_jwt_clients_authenticate_with_single_use_assertions() {
     let stranger = SigningKeyPair::generate(SigningAlg::ES256).unwrap();
     let base = assertion_claims("keyed", &token_endpoint);
     let refused: Vec<(&str, String)> = vec![
-        ("wrong audience", assertion(&key, "c1", &with(&base, &[("aud", json!("https://elsewhere/token"))]))),
-        ("too long a life", assertion(&key, "c1", &with(&base, &[("exp", json!(t + 3600))]))),
-        ("expired", assertion(&key, "c1", &with(&base, &[("exp", json!(t - 120))]))),
-        ("no jti", assertion(&key, "c1", &with(&base, &[("jti", Value::Null)]))),
-        ("iss is not the client", assertion(&key, "c1", &with(&base, &[("iss", json!("other"))]))),
-        ("another key", assertion(&stranger, "c1", &with(&base, &[("jti", json!(random_jti()))]))),
-        ("unknown kid", assertion(&stranger, "c9", &with(&base, &[("jti", json!(random_jti()))]))),
-        ("alg none", unsigned(&with(&base, &[("jti", json!(random_jti()))]))),
+        (
+            "wrong audience",
+            assertion(
+                &key,
+                "c1",
+                &with(&base, &[("aud", json!("https://elsewhere/token"))]),
+            ),
+        ),
+        (
+            "too long a life",
+            assertion(&key, "c1", &with(&base, &[("exp", json!(t + 3600))])),
+        ),
+        (
+            "expired",
+            assertion(&key, "c1", &with(&base, &[("exp", json!(t - 120))])),
+        ),
+        (
+            "no jti",
+            assertion(&key, "c1", &with(&base, &[("jti", Value::Null)])),
+        ),
+        (
+            "iss is not the client",
+            assertion(&key, "c1", &with(&base, &[("iss", json!("other"))])),
+        ),
+        (
+            "another key",
+            assertion(&stranger, "c1", &with(&base, &[("jti", json!(random_jti()))])),
+        ),
+        (
+            "unknown kid",
+            assertion(&stranger, "c9", &with(&base, &[("jti", json!(random_jti()))])),
+        ),
+        (
+            "alg none",
+            unsigned(&with(&base, &[("jti", json!(random_jti()))])),
+        ),
         (
             "HS256 keyed with the public key",
             hmac_with_public_key(&key, "c1", &with(&base, &[("jti", json!(random_jti()))])),
         ),
         (
             "unknown client",
-            assertion(&key, "c1", &with(&base, &[("iss", json!("ghost")), ("sub", json!("ghost"))])),
+            assertion(
+                &key,
+                "c1",
+                &with(&base, &[("iss", json!("ghost")), ("sub", json!("ghost"))]),
+            ),
         ),
     ];
     for (case, a) in &refused {
@@ -695,7 +867,11 @@ async fn private_key_jwt_clients_authenticate_with_single_use_assertions() {
     let (status, body) = with_assertion(&s, "/introspect", &a, &[("token", &access)]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["active"], true, "{body}");
-    let a = assertion(&key, "c1", &assertion_claims("keyed", &format!("{issuer}/revoke")));
+    let a = assertion(
+        &key,
+        "c1",
+        &assertion_claims("keyed", &format!("{issuer}/revoke")),
+    );
     let (status, body) = with_assertion(&s, "/revoke", &a, &[("token", &access)]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let a = assertion(&key, "c1", &assertion_claims("keyed", &issuer));
@@ -704,7 +880,13 @@ async fn private_key_jwt_clients_authenticate_with_single_use_assertions() {
 
     // One method per request, and only the jwt-bearer assertion type.
     let a = assertion(&key, "c1", &assertion_claims("keyed", &token_endpoint));
-    let (status, body) = with_assertion(&s, "/token", &a, &[("grant_type", "client_credentials"), ("client_secret", "x")]).await;
+    let (status, body) = with_assertion(
+        &s,
+        "/token",
+        &a,
+        &[("grant_type", "client_credentials"), ("client_secret", "x")],
+    )
+    .await;
     expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
     let (status, _, body) = s
         .post_form(
@@ -713,14 +895,23 @@ async fn private_key_jwt_clients_authenticate_with_single_use_assertions() {
             None,
             &[
                 ("grant_type", "client_credentials"),
-                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:saml2-bearer",
+                ),
                 ("client_assertion", &a),
             ],
         )
         .await;
     expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
     // client_id in the body must be the client the assertion names.
-    let (status, body) = with_assertion(&s, "/token", &a, &[("grant_type", "client_credentials"), ("client_id", "other")]).await;
+    let (status, body) = with_assertion(
+        &s,
+        "/token",
+        &a,
+        &[("grant_type", "client_credentials"), ("client_id", "other")],
+    )
+    .await;
     expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
     // A keyed client has no secret to rotate.
     let (status, _) = s
@@ -764,7 +955,11 @@ async fn trust_policies_are_managed_through_the_admin_api() {
     assert_eq!(body["trust_policies"][0]["name"], "ci");
     assert_eq!(body["trust_policies"][0]["identity"], SOURCE);
     let (status, _) = s
-        .admin(Method::POST, "/tenants/acme/trust-policies", Some(ci_policy(&issuer)))
+        .admin(
+            Method::POST,
+            "/tenants/acme/trust-policies",
+            Some(ci_policy(&issuer)),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     let mut changed = ci_policy(&issuer);
@@ -773,7 +968,9 @@ async fn trust_policies_are_managed_through_the_admin_api() {
         .admin(Method::PUT, "/tenants/acme/trust-policies/ci", Some(changed))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (_, body) = s.admin(Method::GET, "/tenants/acme/trust-policies/ci", None).await;
+    let (_, body) = s
+        .admin(Method::GET, "/tenants/acme/trust-policies/ci", None)
+        .await;
     assert_eq!(body["scopes"], json!(["read"]));
 
     let mut no_source = ci_policy(&issuer);
@@ -794,9 +991,13 @@ async fn trust_policies_are_managed_through_the_admin_api() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let (status, _) = s.admin(Method::DELETE, "/tenants/acme/trust-policies/ci", None).await;
+    let (status, _) = s
+        .admin(Method::DELETE, "/tenants/acme/trust-policies/ci", None)
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = s.admin(Method::GET, "/tenants/acme/trust-policies/ci", None).await;
+    let (status, _) = s
+        .admin(Method::GET, "/tenants/acme/trust-policies/ci", None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -813,7 +1014,10 @@ async fn policies_and_keyed_clients_come_from_the_config_file() {
         "trust_policies": [ci_policy(&issuer)],
     }))
     .unwrap();
-    let s = TestServer::start(sesame_store::testing::TestDb::sqlite(), |c| c.tenants = vec![declared]).await;
+    let s = TestServer::start(sesame_store::testing::TestDb::sqlite(), |c| {
+        c.tenants = vec![declared]
+    })
+    .await;
     let (_, body) = s.admin(Method::GET, "/tenants/acme/trust-policies", None).await;
     assert_eq!(body["trust_policies"][0]["name"], "ci", "{body}");
     let token_endpoint = format!("{}/token", s.issuer("acme"));
@@ -827,9 +1031,173 @@ async fn policies_and_keyed_clients_come_from_the_config_file() {
         &s,
         "/token",
         &a,
-        &[("grant_type", EXCHANGE), ("subject_token", &ci), ("subject_token_type", JWT)],
+        &[
+            ("grant_type", EXCHANGE),
+            ("subject_token", &ci),
+            ("subject_token_type", JWT),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(jwt_parts(body["access_token"].as_str().unwrap()).1["sub"], SOURCE);
+}
+
+/// A person's access token, issued to `client` (a first-party client with redirect URI
+/// `https://app.example/cb`) through the sign-in pages and the code grant.
+async fn person_token(s: &TestServer, client: &Creds, username: &str, password: &str) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let verifier = random_jti() + &random_jti();
+    let challenge =
+        B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref());
+    let resp = http
+        .get(format!("{}/authorize", s.issuer("acme")))
+        .query(&[
+            ("client_id", client.0.as_str()),
+            ("redirect_uri", "https://app.example/cb"),
+            ("response_type", "code"),
+            ("scope", "openid read"),
+            ("state", "st"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookies: Vec<String> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect();
+    let page = resp.text().await.unwrap();
+    let hidden = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = page.find(&marker).expect("the login page") + marker.len();
+        let len = page[start..].find('"').unwrap();
+        common::unescape(&page[start..start + len])
+    };
+    let resp = http
+        .post(format!("{}/login", s.issuer("acme")))
+        .header("cookie", cookies.join("; "))
+        .form(&[
+            ("csrf", hidden("csrf").as_str()),
+            ("request", hidden("request").as_str()),
+            ("username", username),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let query = location.split_once('?').unwrap().1;
+    let code = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "code")
+        .expect("a code")
+        .1
+        .into_owned();
+    let (status, _, body) = s
+        .post_form(
+            "acme",
+            "/token",
+            Some((&client.0, &client.1)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "https://app.example/cb"),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_persons_token_loses_its_actor_only_for_a_client_allowed_to_impersonate() {
+    let s = TestServer::sqlite().await;
+    s.tenant("acme", json!({})).await;
+    let (status, body) = s
+        .admin(
+            Method::POST,
+            "/tenants/acme/users",
+            Some(json!({"username": "ada", "password": "correct horse battery"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let ada = body["id"].as_str().unwrap().to_owned();
+    let broker = s
+        .client(
+            "acme",
+            json!({
+                "client_id": "broker",
+                "grant_types": ["authorization_code", "client_credentials", EXCHANGE],
+                "redirect_uris": ["https://app.example/cb"],
+                "first_party": true,
+                "allowed_scopes": ["openid", "read"],
+            }),
+        )
+        .await;
+    let person = person_token(&s, &broker, "ada", "correct horse battery").await;
+    assert_eq!(jwt_parts(&person).1["sub"], ada.as_str());
+
+    let (status, body) = exchange(
+        &s,
+        &broker,
+        &[("subject_token", &person), ("subject_token_type", AT)],
+    )
+    .await;
+    expect_error(status, &body, StatusCode::BAD_REQUEST, "unauthorized_client");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("impersonate"),
+        "{body}"
+    );
+
+    // Delegation needs no such permission: the result names the actor.
+    let actor = s.token("acme", &broker.0, &broker.1, &[]).await;
+    let (status, body) = exchange(
+        &s,
+        &broker,
+        &[
+            ("subject_token", &person),
+            ("subject_token_type", AT),
+            ("actor_token", &actor),
+            ("actor_token_type", AT),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, claims) = jwt_parts(body["access_token"].as_str().unwrap());
+    assert_eq!(claims["sub"], ada.as_str());
+    assert_eq!(claims["act"], json!({"sub": "broker"}));
+
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            "/tenants/acme/clients/broker",
+            Some(json!({"token_exchange_impersonation": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = exchange(
+        &s,
+        &broker,
+        &[
+            ("subject_token", &person),
+            ("subject_token_type", AT),
+            ("scope", "read"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, claims) = jwt_parts(body["access_token"].as_str().unwrap());
+    assert_eq!(claims["sub"], ada.as_str());
+    assert!(claims.get("act").is_none());
+    assert_eq!(claims["scope"], "read");
 }

@@ -44,7 +44,10 @@ async fn policies_are_created_read_replaced_and_deleted_per_tenant(s: &SqlStore)
     let g0 = s.generation().await.unwrap();
     let p = policy(&a, "ci", 10);
     s.create_trust_policy(&p).await.unwrap();
-    assert!(s.generation().await.unwrap() > g0, "policies are cached: a change moves the generation");
+    assert!(
+        s.generation().await.unwrap() > g0,
+        "policies are cached: a change moves the generation"
+    );
     assert!(matches!(s.create_trust_policy(&p).await, Err(Error::Conflict(_))));
     // The same name in another tenant is another policy.
     s.create_trust_policy(&policy(&b, "ci", 10)).await.unwrap();
@@ -83,15 +86,25 @@ async fn an_assertion_jti_is_used_once_and_purged_after_expiry(s: &SqlStore) {
     s.create_tenant(&Tenant::new(b.clone(), 1), &[]).await.unwrap();
     let (c1, c2) = (ClientId::parse("c1").unwrap(), ClientId::parse("c2").unwrap());
     assert!(s.use_assertion_jti(&a, &c1, "j1", 100).await.unwrap());
-    assert!(!s.use_assertion_jti(&a, &c1, "j1", 100).await.unwrap(), "a replay is refused");
+    assert!(
+        !s.use_assertion_jti(&a, &c1, "j1", 100).await.unwrap(),
+        "a replay is refused"
+    );
     // jtis are per client and per tenant.
     assert!(s.use_assertion_jti(&a, &c2, "j1", 100).await.unwrap());
     assert!(s.use_assertion_jti(&b, &c1, "j1", 100).await.unwrap());
     assert!(s.use_assertion_jti(&a, &c1, "j2", 300).await.unwrap());
-    assert_eq!(s.purge_assertion_jtis(100).await.unwrap(), 0, "kept until after expiry");
+    assert_eq!(
+        s.purge_assertion_jtis(100).await.unwrap(),
+        0,
+        "kept until after expiry"
+    );
     assert_eq!(s.purge_assertion_jtis(101).await.unwrap(), 3);
     assert!(!s.use_assertion_jti(&a, &c1, "j2", 300).await.unwrap());
-    assert!(s.use_assertion_jti(&a, &c1, "j1", 400).await.unwrap(), "purged after expiry");
+    assert!(
+        s.use_assertion_jti(&a, &c1, "j1", 400).await.unwrap(),
+        "purged after expiry"
+    );
 }
 
 /// Concurrent uses of one jti (two replicas, or two requests at once): exactly one wins.
@@ -113,7 +126,8 @@ async fn clients_keep_their_keys_and_exchange_flag(s: &SqlStore) {
     let a = tid("alpha");
     s.create_tenant(&Tenant::new(a.clone(), 1), &[]).await.unwrap();
     let pair = sesame_core::keys::SigningKeyPair::generate(sesame_core::model::SigningAlg::ES256).unwrap();
-    let jwks = json!({ "keys": [serde_json::from_str::<serde_json::Value>(&pair.public_jwk("k1")).unwrap()] });
+    let jwks =
+        json!({ "keys": [serde_json::from_str::<serde_json::Value>(&pair.public_jwk("k1")).unwrap()] });
     let mut c = Client {
         tenant_id: a.clone(),
         client_id: ClientId::parse("keyed").unwrap(),

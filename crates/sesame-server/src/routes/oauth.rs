@@ -71,7 +71,8 @@ fn parse_token_request(form: &Form) -> Result<TokenRequest> {
         "urn:ietf:params:oauth:grant-type:token-exchange" => {
             token::check_requested_token_type(form.single("requested_token_type")?)?;
             let subject_token = form.required("subject_token")?.to_owned();
-            let subject_token_type = TokenType::parse("subject_token_type", form.required("subject_token_type")?)?;
+            let subject_token_type =
+                TokenType::parse("subject_token_type", form.required("subject_token_type")?)?;
             let actor = match (form.single("actor_token")?, form.single("actor_token_type")?) {
                 (Some(t), Some(kind)) => Some((t.to_owned(), TokenType::parse("actor_token_type", kind)?)),
                 (None, None) => None,

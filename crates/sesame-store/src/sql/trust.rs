@@ -125,7 +125,8 @@ impl TrustStore for SqlStore {
         expires_at: i64,
     ) -> Result<bool> {
         // Insert-if-absent on the primary key: of concurrent uses, on any replica, one inserts.
-        let sql = "INSERT INTO assertion_jti (tenant_id, client_id, jti, expires_at) VALUES ($1, $2, $3, $4) \
+        let sql =
+            "INSERT INTO assertion_jti (tenant_id, client_id, jti, expires_at) VALUES ($1, $2, $3, $4) \
                    ON CONFLICT (tenant_id, client_id, jti) DO NOTHING";
         let n = with_pool!(self, pool => sqlx::query(sql)
             .bind(tenant.as_str())
