@@ -65,6 +65,8 @@ struct Cli {
     /// Run only these loads (comma-separated): token-eddsa, token-es256, token-rs256,
     /// discovery, jwks, introspect-eddsa, introspect-es256, introspect-rs256, code-flow-eddsa, code-flow-es256,
     /// introspect-eddsa-distinct, device-poll, code-flow-rs256, sign-in-burst, baseline. For profiling one path.
+    /// introspect-eddsa-distinct, token-exchange-eddsa, private-key-jwt-eddsa, code-flow-rs256,
+    /// sign-in-burst, baseline. For profiling one path.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(LOADS))]
     only: Vec<String>,
     /// Run as the baseline server on 127.0.0.1:PORT (the bench starts this itself).
@@ -85,7 +87,7 @@ const DEVICE_CLIENT: &str = "bench-device";
 const DEVICE_GRANT_FORM: &str = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code";
 
 /// The loads, in the order they run.
-const LOADS: [&str; 15] = [
+const LOADS: [&str; 17] = [
     "token-eddsa",
     "token-es256",
     "token-rs256",
@@ -96,12 +98,19 @@ const LOADS: [&str; 15] = [
     "introspect-rs256",
     "introspect-eddsa-distinct",
     "device-poll",
+    "token-exchange-eddsa",
+    "private-key-jwt-eddsa",
     "code-flow-eddsa",
     "code-flow-es256",
     "code-flow-rs256",
     "sign-in-burst",
     "baseline",
 ];
+
+/// Single-use client assertions made for the `private-key-jwt-eddsa` load (each is accepted
+/// once; a run that sends more sees the rest refused as replays, counted as errors). They are
+/// valid for 5 minutes, Sesame's cap, so the load must run within 5 minutes of its set-up.
+const ASSERTIONS: usize = 100_000;
 
 /// The algorithms of the three-way loads, in the order they run.
 const LOAD_ALGS: [SigningAlg; 3] = [SigningAlg::EdDSA, SigningAlg::ES256, SigningAlg::RS256];
@@ -300,6 +309,10 @@ struct Results {
     /// Device-code polls answered `authorization_pending`, codes in turn.
     device_poll: Option<Row>,
     baseline_device_poll: Option<Row>,
+    /// RFC 8693 token exchange of an outside EdDSA JWT (a trust policy with an inline JWKS).
+    token_exchange: Option<Row>,
+    /// Client credentials with private_key_jwt (a fresh EdDSA assertion per request).
+    private_key_jwt: Option<Row>,
     /// The authorization-code flow with a signed-in session, per algorithm.
     code_flow: Vec<(SigningAlg, Row)>,
     /// The bare-axum token endpoint, per algorithm.
@@ -320,6 +333,7 @@ impl Results {
             .chain(self.introspect.iter().map(|(_, r)| r))
             .chain(self.introspect_distinct.iter())
             .chain(self.device_poll.iter().chain(self.baseline_device_poll.iter()))
+            .chain(self.token_exchange.iter().chain(self.private_key_jwt.iter()))
             .chain(self.code_flow.iter().map(|(_, r)| r))
             .chain(self.baseline.iter().map(|(_, r)| r))
             .chain(self.baseline_discovery.iter().chain(self.baseline_jwks.iter()))
@@ -524,6 +538,17 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
             load::once_ok(addr, &t).await?;
             let load = device_poll_load(addr).await?;
             Some(measure(cfg, "device poll (pending)".into(), load).await)
+    let token_exchange = match cli.wants("token-exchange-eddsa") {
+        true => {
+            let t = token_exchange_setup(addr, admin_token).await?;
+            Some(measure(cfg, "token exchange EdDSA".into(), t).await)
+        }
+        false => None,
+    };
+    let private_key_jwt = match cli.wants("private-key-jwt-eddsa") {
+        true => {
+            let load = private_key_jwt_setup(addr, admin_token).await?;
+            Some(measure(cfg, "private_key_jwt token EdDSA".into(), load).await)
         }
         false => None,
     };
@@ -706,6 +731,8 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         introspect_distinct,
         device_poll,
         baseline_device_poll,
+        token_exchange,
+        private_key_jwt,
         code_flow: code_flow_rows,
         baseline,
         burst: bursts,
@@ -763,6 +790,156 @@ async fn create_client(
         id: id.to_owned(),
         secret: secret.to_owned(),
     })
+}
+
+/// A compact JWS of `claims` signed by `pair` (EdDSA) under `kid`.
+fn sign_jws(
+    pair: &sesame_core::keys::SigningKeyPair,
+    kid: &str,
+    claims: &serde_json::Value,
+) -> Result<String, String> {
+    let header = serde_json::json!({"alg": pair.alg().as_str(), "typ": "JWT", "kid": kid});
+    let mut out = format!(
+        "{}.{}",
+        B64.encode(header.to_string()),
+        B64.encode(claims.to_string())
+    );
+    let sig = pair.sign(out.as_bytes()).map_err(|e| e.to_string())?;
+    out.push('.');
+    out.push_str(&B64.encode(sig));
+    Ok(out)
+}
+
+fn public_jwks(pair: &sesame_core::keys::SigningKeyPair, kid: &str) -> serde_json::Value {
+    let jwk: serde_json::Value = serde_json::from_str(&pair.public_jwk(kid)).unwrap_or_default();
+    serde_json::json!({ "keys": [jwk] })
+}
+
+async fn admin_post(
+    addr: SocketAddr,
+    admin_token: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let t = Template::post_json(addr, path, body, admin_token);
+    let answer = load::once_ok(addr, &t).await?;
+    serde_json::from_slice(&answer).map_err(|e| format!("{path}: the answer is not JSON: {e}"))
+}
+
+/// The token-exchange load's set-up: an outside issuer's EdDSA key trusted inline by a policy,
+/// an exchanging client, and one outside token (valid for an hour; outside tokens are not
+/// single use), checked once.
+async fn token_exchange_setup(addr: SocketAddr, admin_token: &str) -> Result<Template, String> {
+    let pair = sesame_core::keys::SigningKeyPair::generate(SigningAlg::EdDSA).map_err(|e| e.to_string())?;
+    let issuer = "https://ci.bench.example";
+    admin_post(
+        addr,
+        admin_token,
+        "/admin/v1/tenants/default/trust-policies",
+        &serde_json::json!({
+            "name": "bench-ci",
+            "issuer": issuer,
+            "jwks": public_jwks(&pair, "ci-1"),
+            "audience": "sesame-bench",
+            "subject": "repo:bench/*",
+            "claims": { "ref": "refs/heads/main" },
+            "identity": "bench-workload",
+            "scopes": ["read"],
+        }),
+    )
+    .await?;
+    let v = admin_post(
+        addr,
+        admin_token,
+        "/admin/v1/tenants/default/clients",
+        &serde_json::json!({
+            "name": "bench-broker",
+            "signing_alg": "EdDSA",
+            "grant_types": ["urn:ietf:params:oauth:grant-type:token-exchange"],
+        }),
+    )
+    .await?;
+    let (id, secret) = (
+        v["client"]["client_id"]
+            .as_str()
+            .ok_or("no client_id")?
+            .to_owned(),
+        v["client_secret"].as_str().ok_or("no client_secret")?.to_owned(),
+    );
+    let now = sesame_core::now();
+    let outside = sign_jws(
+        &pair,
+        "ci-1",
+        &serde_json::json!({
+            "iss": issuer, "aud": "sesame-bench", "sub": "repo:bench/app", "ref": "refs/heads/main",
+            "iat": now, "nbf": now, "exp": now + 3600, "jti": "bench",
+        }),
+    )?;
+    let t = Template::post_form(
+        addr,
+        "/t/default/token",
+        &format!(
+            "grant_type={}&subject_token={}&subject_token_type={}",
+            load::form_encode("urn:ietf:params:oauth:grant-type:token-exchange"),
+            load::form_encode(&outside),
+            load::form_encode("urn:ietf:params:oauth:token-type:jwt"),
+        ),
+        Some((&id, &secret)),
+    );
+    let token = fetch_token(addr, &t).await?;
+    if jws_alg(&token) != "EdDSA" {
+        return Err("the exchanged token is not signed with EdDSA".into());
+    }
+    Ok(t)
+}
+
+/// The private_key_jwt load's set-up: a client with an inline EdDSA JWKS and [`ASSERTIONS`]
+/// distinct assertions (each is single use), the first one checked.
+async fn private_key_jwt_setup(addr: SocketAddr, admin_token: &str) -> Result<Load, String> {
+    let pair = sesame_core::keys::SigningKeyPair::generate(SigningAlg::EdDSA).map_err(|e| e.to_string())?;
+    let v = admin_post(
+        addr,
+        admin_token,
+        "/admin/v1/tenants/default/clients",
+        &serde_json::json!({
+            "name": "bench-keyed",
+            "signing_alg": "EdDSA",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": public_jwks(&pair, "c-1"),
+        }),
+    )
+    .await?;
+    let id = v["client"]["client_id"]
+        .as_str()
+        .ok_or("no client_id")?
+        .to_owned();
+    let aud = format!("http://{addr}/t/default/token");
+    let now = sesame_core::now();
+    let mut templates = Vec::with_capacity(ASSERTIONS);
+    for i in 0..ASSERTIONS {
+        let assertion = sign_jws(
+            &pair,
+            "c-1",
+            &serde_json::json!({"iss": id, "sub": id, "aud": aud, "iat": now, "exp": now + 300, "jti": format!("bench-{i}")}),
+        )?;
+        templates.push(Template::post_form(
+            addr,
+            "/t/default/token",
+            &format!(
+                "grant_type=client_credentials&client_assertion_type={}&client_assertion={}",
+                load::form_encode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                load::form_encode(&assertion),
+            ),
+            None,
+        ));
+    }
+    // Checked with the last one, so the load starts at the first.
+    let token = fetch_token(addr, templates.last().expect("assertions")).await?;
+    if jws_alg(&token) != "EdDSA" {
+        return Err("the private_key_jwt client's token is not signed with EdDSA".into());
+    }
+    templates.pop();
+    Ok(Load::Rotate(templates, Default::default()))
 }
 
 /// The `alg` of a JWS's header ("" if it has none).
@@ -1183,6 +1360,34 @@ fn report(
             &errors(row),
             ">= 20,000 req/s",
             &verdict(rate >= 20_000.0),
+        ]);
+    }
+    for (row, what) in [
+        (
+            &r.token_exchange,
+            "outside EdDSA JWT: trust policy match, verify, sign; raw verify + sign",
+        ),
+        (
+            &r.private_key_jwt,
+            "a fresh EdDSA assertion each: verify, jti insert, sign; raw verify + sign",
+        ),
+    ] {
+        let Some(row) = row else { continue };
+        // The raw cost of the two signature operations each request makes.
+        let (v, s) = (verify_rate(SigningAlg::EdDSA), sign_rate(SigningAlg::EdDSA));
+        let raw = if v > 0.0 && s > 0.0 {
+            1.0 / (1.0 / v + 1.0 / s)
+        } else {
+            0.0
+        };
+        t.push([
+            &row.label,
+            &format!("{} req/s", thousands(row.result.rate())),
+            &format!("{what} {}/s", thousands(raw)),
+            &cpu(row),
+            &errors(row),
+            "(none)",
+            "",
         ]);
     }
     if let Some(row) = &r.introspect_distinct {

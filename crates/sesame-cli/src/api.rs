@@ -1,9 +1,11 @@
 //! Turns a parsed admin command into the admin-API request it stands for (docs/admin-api.md),
-//! without any I/O, so the mapping is tested without a server.
+//! without any I/O but reading a JWKS file a flag names, so the mapping is tested without a
+//! server.
 
 use crate::cli::{
     AdminCommand, ClientCreate, ClientRef, ClientUpdate, ClientsCommand, KeysCommand, TenantCreate,
-    TenantUpdate, TenantsCommand, UserCreate, UserRef, UserUpdate, UsersCommand,
+    TenantUpdate, TenantsCommand, TrustPoliciesCommand, TrustPolicyCreate, UserCreate, UserRef, UserUpdate,
+    UsersCommand,
 };
 use crate::Failure;
 use serde_json::{json, Map, Value};
@@ -48,6 +50,15 @@ pub enum Shape {
     SessionRevoked {
         user: String,
         session: String,
+    },
+    TrustPolicy,
+    TrustPolicies {
+        tenant: String,
+    },
+    /// A 204 from deleting a trust policy.
+    TrustPolicyDeleted {
+        tenant: String,
+        name: String,
     },
     /// `{"deleted": n}`.
     SessionsRevoked {
@@ -104,7 +115,105 @@ pub fn plan(command: &AdminCommand) -> Result<Request, Failure> {
         AdminCommand::Clients(c) => plan_clients(c),
         AdminCommand::Keys(c) => plan_keys(c),
         AdminCommand::Users(c) => plan_users(c),
+        AdminCommand::TrustPolicies(c) => plan_trust_policies(c),
     }
+}
+
+fn read_json_file(what: &str, path: &std::path::Path) -> Result<Value, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure(format!("cannot read {what} {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| Failure(format!("{what} {} is not JSON: {e}", path.display())))
+}
+
+fn plan_trust_policies(command: &TrustPoliciesCommand) -> Result<Request, Failure> {
+    let path = |tenant: &str| -> Result<Vec<String>, Failure> {
+        Ok(vec![
+            "tenants".into(),
+            segment("tenant", tenant)?,
+            "trust-policies".into(),
+        ])
+    };
+    Ok(match command {
+        TrustPoliciesCommand::Create(c) => Request {
+            method: Method::Post,
+            path: path(&c.tenant.tenant)?,
+            body: Some(trust_policy_body(c)?),
+            shape: Shape::TrustPolicy,
+            password: None,
+        },
+        TrustPoliciesCommand::List(t) => get(
+            path(&t.tenant)?,
+            Shape::TrustPolicies {
+                tenant: t.tenant.clone(),
+            },
+        ),
+        TrustPoliciesCommand::Show(r) => {
+            let mut p = path(&r.tenant.tenant)?;
+            p.push(segment("trust policy", &r.name)?);
+            get(p, Shape::TrustPolicy)
+        }
+        TrustPoliciesCommand::Delete(r) => {
+            let mut p = path(&r.tenant.tenant)?;
+            p.push(segment("trust policy", &r.name)?);
+            Request {
+                method: Method::Delete,
+                path: p,
+                body: None,
+                shape: Shape::TrustPolicyDeleted {
+                    tenant: r.tenant.tenant.clone(),
+                    name: r.name.clone(),
+                },
+                password: None,
+            }
+        }
+    })
+}
+
+pub fn trust_policy_body(c: &TrustPolicyCreate) -> Result<Value, Failure> {
+    let mut body = Map::new();
+    body.insert("name".into(), json!(c.name));
+    body.insert("issuer".into(), json!(c.issuer));
+    if let Some(u) = &c.discovery_url {
+        body.insert("discovery_url".into(), json!(u));
+    }
+    if let Some(u) = &c.jwks_uri {
+        body.insert("jwks_uri".into(), json!(u));
+    }
+    if let Some(f) = &c.jwks_file {
+        body.insert("jwks".into(), read_json_file("JWKS file", f)?);
+    }
+    body.insert("audience".into(), json!(c.audience));
+    if let Some(s) = &c.subject {
+        body.insert("subject".into(), json!(s));
+    }
+    // A NAME given once is one value; given again, a set of allowed values.
+    let mut claims: Map<String, Value> = Map::new();
+    for pair in &c.claims {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| Failure(format!("--claim '{pair}' is not NAME=VALUE")))?;
+        match claims.get_mut(name) {
+            None => {
+                claims.insert(name.into(), json!(value));
+            }
+            Some(Value::Array(list)) => list.push(json!(value)),
+            Some(one) => *one = json!([one.clone(), value]),
+        }
+    }
+    if !claims.is_empty() {
+        body.insert("claims".into(), Value::Object(claims));
+    }
+    if let Some(age) = c.max_age {
+        body.insert("max_age".into(), json!(age));
+    }
+    if let Some(t) = &c.typ {
+        body.insert("typ".into(), json!(t));
+    }
+    body.insert("identity".into(), json!(c.identity));
+    let scopes: Vec<&str> = c.scopes.iter().flat_map(|s| s.split_whitespace()).collect();
+    body.insert("scopes".into(), json!(scopes));
+    body.insert("audiences".into(), json!(c.audiences));
+    Ok(Value::Object(body))
 }
 
 fn plan_tenants(command: &TenantsCommand) -> Result<Request, Failure> {
@@ -139,7 +248,7 @@ fn plan_clients(command: &ClientsCommand) -> Result<Request, Failure> {
                 segment("tenant", &c.tenant.tenant)?,
                 "clients".into(),
             ],
-            body: Some(client_body(c)),
+            body: Some(client_body(c)?),
             shape: Shape::ClientWithSecret,
             password: None,
         },
@@ -348,7 +457,7 @@ pub fn tenant_patch(t: &TenantUpdate) -> Value {
 
 /// Only what was given is sent, so the server's defaults apply to the rest; in particular no
 /// `--grant` means the type's default grants, not an empty list.
-pub fn client_body(c: &ClientCreate) -> Value {
+pub fn client_body(c: &ClientCreate) -> Result<Value, Failure> {
     let mut body = Map::new();
     if let Some(id) = &c.client_id {
         body.insert("client_id".into(), json!(id));
@@ -408,7 +517,16 @@ pub fn client_body(c: &ClientCreate) -> Value {
     if let Some(ttl) = c.access_token_ttl {
         body.insert("access_token_ttl".into(), json!(ttl));
     }
-    Value::Object(body)
+    if let Some(f) = &c.jwks_file {
+        body.insert("jwks".into(), read_json_file("JWKS file", f)?);
+    }
+    if let Some(u) = &c.jwks_uri {
+        body.insert("jwks_uri".into(), json!(u));
+    }
+    if c.token_exchange_impersonation {
+        body.insert("token_exchange_impersonation".into(), json!(true));
+    }
+    Ok(Value::Object(body))
 }
 
 /// A PATCH of only what was given: a repeated option replaces the whole list, `--clear-…`

@@ -79,6 +79,78 @@ pub enum AdminCommand {
     /// Local user accounts of a tenant
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Outside issuers a tenant trusts, for token exchange
+    #[command(subcommand)]
+    TrustPolicies(TrustPoliciesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustPoliciesCommand {
+    /// Trust an outside issuer's tokens under conditions, as a Sesame service identity
+    Create(TrustPolicyCreate),
+    /// List the trust policies of a tenant
+    List(TenantOpt),
+    /// Show one trust policy
+    Show(TrustPolicyRef),
+    /// Delete a trust policy
+    Delete(TrustPolicyRef),
+}
+
+#[derive(Debug, Args)]
+pub struct TrustPolicyRef {
+    #[command(flatten)]
+    pub tenant: TenantOpt,
+    /// The policy's name
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+/// One key source is required: `--discovery-url`, `--jwks-uri` or `--jwks-file`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("key_source").required(true).multiple(false)))]
+pub struct TrustPolicyCreate {
+    #[command(flatten)]
+    pub tenant: TenantOpt,
+    /// The policy's name
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The outside issuer, compared exactly with the token's iss
+    #[arg(long, value_name = "URL")]
+    pub issuer: String,
+    /// The issuer's OpenID configuration document (its jwks_uri gives the keys)
+    #[arg(long, value_name = "URL", group = "key_source")]
+    pub discovery_url: Option<String>,
+    /// The issuer's JWKS
+    #[arg(long, value_name = "URL", group = "key_source")]
+    pub jwks_uri: Option<String>,
+    /// A file holding the issuer's JWKS
+    #[arg(long, value_name = "PATH", group = "key_source")]
+    pub jwks_file: Option<PathBuf>,
+    /// Condition: the token's aud names this
+    #[arg(long, value_name = "A")]
+    pub audience: String,
+    /// Condition: sub equals this, or matches it as a glob with `*`
+    #[arg(long, value_name = "S")]
+    pub subject: Option<String>,
+    /// Condition: NAME=VALUE (a dotted NAME reaches into nested claims); repeat a NAME for a
+    /// set of allowed values
+    #[arg(long = "claim", value_name = "NAME=VALUE")]
+    pub claims: Vec<String>,
+    /// Condition: iat at most this many seconds ago
+    #[arg(long, value_name = "SECS")]
+    pub max_age: Option<u64>,
+    /// Condition: the token's typ header
+    #[arg(long, value_name = "T")]
+    pub typ: Option<String>,
+    /// The Sesame service identity a matching token becomes (the exchanged token's sub)
+    #[arg(long, value_name = "ID")]
+    pub identity: String,
+    /// A scope the exchanged token may carry; repeat, or give several separated by spaces
+    #[arg(long = "scope", value_name = "S")]
+    pub scopes: Vec<String>,
+    /// An audience the exchanged token may be for; repeat for several
+    #[arg(long = "token-audience", value_name = "A")]
+    pub audiences: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -246,6 +318,15 @@ pub struct ClientCreate {
     /// Access-token lifetime in seconds [default: the tenant's]
     #[arg(long, value_name = "SECS")]
     pub access_token_ttl: Option<u64>,
+    /// private_key_jwt: a file holding the client's JWKS (the client gets no secret)
+    #[arg(long, value_name = "PATH", conflicts_with = "jwks_uri")]
+    pub jwks_file: Option<PathBuf>,
+    /// private_key_jwt: the URL of the client's JWKS (the client gets no secret)
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
+    /// Allow token exchange of a person's token without an actor token (impersonation)
+    #[arg(long)]
+    pub token_exchange_impersonation: bool,
 }
 
 /// Every option is optional, but at least one must be given. A repeatable option replaces the

@@ -77,6 +77,13 @@ pub fn json(answer: Option<&Value>) -> String {
 }
 
 pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
+    if let Shape::TrustPolicyDeleted { tenant, name } = shape {
+        return Ok(format!(
+            "deleted trust policy '{}' of tenant '{}'\n",
+            clean(name),
+            clean(tenant)
+        ));
+    }
     if let Shape::Deleted { tenant, client_id } = shape {
         return Ok(format!(
             "deleted client '{}' of tenant '{}'\n",
@@ -259,7 +266,42 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
                 )
             }
         }
-        Shape::Deleted { .. } | Shape::SessionRevoked { .. } => String::new(),
+        Shape::TrustPolicy => object(
+            object_of(answer, "a trust policy")?,
+            &[
+                "name",
+                "issuer",
+                "discovery_url",
+                "jwks_uri",
+                "audience",
+                "subject",
+                "claims",
+                "max_age",
+                "typ",
+                "identity",
+                "scopes",
+                "audiences",
+            ],
+            false,
+        ),
+        Shape::TrustPolicies { tenant } => {
+            let rows = array_of(member(answer, "trust_policies")?, "trust_policies")?;
+            if rows.is_empty() {
+                return Ok(format!("no trust policies in tenant '{}'\n", clean(tenant)));
+            }
+            table(
+                &["NAME", "ISSUER", "AUDIENCE", "SUBJECT", "IDENTITY", "SCOPES"],
+                rows.iter().map(|p| {
+                    ["name", "issuer", "audience", "subject", "identity", "scopes"]
+                        .iter()
+                        .map(|f| field(p, f))
+                        .collect()
+                }),
+            )
+        }
+        Shape::Deleted { .. } | Shape::SessionRevoked { .. } | Shape::TrustPolicyDeleted { .. } => {
+            String::new()
+        }
     })
 }
 

@@ -135,6 +135,25 @@ pub struct ClientSpec {
     pub access_token_ttl: Option<i64>,
     #[serde(default)]
     pub introspect_any: bool,
+    /// RFC 7591 §2: `client_secret_basic` (the default for a confidential client; `client_secret_post`
+    /// works the same), `private_key_jwt` (needs `jwks` or `jwks_uri`; no secret is made) or `none`.
+    pub token_endpoint_auth_method: Option<String>,
+    /// A JWKS document (object or JSON text) for `private_key_jwt`.
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
+    #[serde(default)]
+    pub token_exchange_impersonation: bool,
+}
+
+/// A JWKS given as an object or as its JSON text, as text.
+fn json_text(v: &serde_json::Value) -> Result<String> {
+    match v {
+        serde_json::Value::String(s) => Ok(s.clone()),
+        o @ serde_json::Value::Object(_) => Ok(o.to_string()),
+        _ => Err(Error::invalid_request(
+            "jwks must be a JWKS object or its JSON text",
+        )),
+    }
 }
 
 /// Creates a client; returns it with its secret in the clear (confidential clients only), the
@@ -147,7 +166,25 @@ pub async fn create_client(
 ) -> Result<(Client, Option<Secret>)> {
     require_tenant(store, tenant).await?;
     let client_type = spec.client_type.unwrap_or(ClientType::Confidential);
-    let secret = (client_type == ClientType::Confidential).then(Secret::generate);
+    let has_keys = spec.jwks.is_some() || spec.jwks_uri.is_some();
+    match spec.token_endpoint_auth_method.as_deref() {
+        None => {}
+        Some("private_key_jwt") if has_keys => {}
+        Some("private_key_jwt") => {
+            return Err(Error::invalid_request("private_key_jwt needs jwks or jwks_uri"))
+        }
+        Some("client_secret_basic" | "client_secret_post") if client_type == ClientType::Confidential && !has_keys => {}
+        Some("none") if client_type == ClientType::Public => {}
+        // client_secret_jwt is not offered: Sesame keeps only a hash of the secret, and an HMAC
+        // needs the secret itself.
+        Some(other) => {
+            return Err(Error::InvalidRequest(format!(
+                "token_endpoint_auth_method '{}' does not fit this client (client_secret_basic, client_secret_post, private_key_jwt, none)",
+                other.escape_debug()
+            )))
+        }
+    }
+    let secret = (client_type == ClientType::Confidential && !has_keys).then(Secret::generate);
     let client_id = match spec.client_id {
         Some(id) => id,
         None => ClientId::parse(&B64.encode(crate::crypto::random_bytes::<12>()))?,
@@ -180,6 +217,9 @@ pub async fn create_client(
         signing_alg: spec.signing_alg,
         access_token_ttl: spec.access_token_ttl,
         introspect_any: spec.introspect_any,
+        jwks: spec.jwks.map(|j| json_text(&j)).transpose()?,
+        jwks_uri: spec.jwks_uri,
+        token_exchange_impersonation: spec.token_exchange_impersonation,
         disabled: false,
         // A client created again with an old id does not revive the old one's tokens.
         revoked_before: now,
@@ -214,6 +254,12 @@ pub struct ClientPatch {
     #[serde(default, deserialize_with = "present")]
     pub access_token_ttl: Option<Option<i64>>,
     pub introspect_any: Option<bool>,
+    /// `null` removes it. Only for a client that authenticates with keys (`private_key_jwt`).
+    #[serde(default, deserialize_with = "present")]
+    pub jwks: Option<Option<serde_json::Value>>,
+    #[serde(default, deserialize_with = "present")]
+    pub jwks_uri: Option<Option<String>>,
+    pub token_exchange_impersonation: Option<bool>,
 }
 
 impl ClientPatch {
@@ -232,6 +278,9 @@ impl ClientPatch {
             signing_alg,
             access_token_ttl,
             introspect_any,
+            jwks,
+            jwks_uri,
+            token_exchange_impersonation,
         } = self;
         name.is_none()
             && redirect_uris.is_none()
@@ -246,6 +295,9 @@ impl ClientPatch {
             && signing_alg.is_none()
             && access_token_ttl.is_none()
             && introspect_any.is_none()
+            && jwks.is_none()
+            && jwks_uri.is_none()
+            && token_exchange_impersonation.is_none()
     }
 
     pub fn apply(self, client: &mut Client) {
@@ -273,6 +325,16 @@ impl ClientPatch {
         set(&mut client.signing_alg, self.signing_alg);
         set(&mut client.access_token_ttl, self.access_token_ttl);
         set(&mut client.introspect_any, self.introspect_any);
+        // A JWKS that is not an object or text is refused by `validate` as unparsable.
+        set(
+            &mut client.jwks,
+            self.jwks.map(|j| j.map(|v| json_text(&v).unwrap_or_default())),
+        );
+        set(&mut client.jwks_uri, self.jwks_uri);
+        set(
+            &mut client.token_exchange_impersonation,
+            self.token_exchange_impersonation,
+        );
     }
 }
 
@@ -312,6 +374,11 @@ pub async fn rotate_client_secret(
     let mut client = require_client(store, tenant, id).await?;
     if client.client_type != ClientType::Confidential {
         return Err(Error::invalid_request("a public client has no secret to rotate"));
+    }
+    if client.uses_private_key_jwt() {
+        return Err(Error::invalid_request(
+            "a client that authenticates with keys (private_key_jwt) has no secret to rotate",
+        ));
     }
     let secret = Secret::generate();
     client.secret_hash = Some(secret.hash());
@@ -656,6 +723,9 @@ mod tests {
             signing_alg: Some(SigningAlg::ES256),
             access_token_ttl: Some(600),
             introspect_any: false,
+            jwks: None,
+            jwks_uri: None,
+            token_exchange_impersonation: false,
             disabled: false,
             revoked_before: 0,
             created_at: 1,

@@ -1,5 +1,9 @@
 //! Client authentication at the token, introspection and revocation endpoints
-//! (RFC 6749 §2.3.1: `client_secret_basic` and `client_secret_post`).
+//! (RFC 6749 §2.3.1: `client_secret_basic` and `client_secret_post`; RFC 7523 §2.2 and OpenID
+//! Connect Core §9: `private_key_jwt`).
+//!
+//! `client_secret_jwt` is not offered: it is an HMAC keyed with the client secret, and Sesame
+//! keeps only a hash of each secret.
 
 use crate::ids::ClientId;
 use crate::model::{Client, ClientType};
@@ -16,6 +20,8 @@ pub enum AuthMethod {
     ClientSecretPost,
     /// A public client names itself with `client_id` alone (RFC 6749 §3.2.1).
     None,
+    /// A JWT signed with one of the client's registered keys (RFC 7523 §2.2).
+    PrivateKeyJwt,
 }
 
 /// What the client presented: its id and secret, and how.
@@ -123,6 +129,131 @@ pub fn authenticate<'c>(client: Option<&'c Client>, presented: &PresentedClient)
         return Err(refused);
     }
     Ok(client)
+}
+
+/// RFC 7523 §2.2 `client_assertion_type`.
+pub const CLIENT_ASSERTION_TYPE_JWT: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// The longest an assertion may still be valid when it arrives: it is a one-time credential.
+pub const MAX_ASSERTION_LIFETIME: i64 = 300;
+
+/// A client assertion as presented, before any check but its shape: the client it names.
+pub struct PresentedAssertion {
+    pub client_id: ClientId,
+    assertion: String,
+}
+
+impl std::fmt::Debug for PresentedAssertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresentedAssertion")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// RFC 7521 §4.2 parameters: the assertion type, the assertion, and an optional `client_id`,
+/// which must name the client the assertion's `sub` names.
+pub fn from_assertion(
+    assertion_type: &str,
+    assertion: &str,
+    client_id: Option<&str>,
+) -> Result<PresentedAssertion> {
+    if assertion_type != CLIENT_ASSERTION_TYPE_JWT {
+        return Err(Error::InvalidRequest(format!(
+            "client_assertion_type '{}' is not supported (only {CLIENT_ASSERTION_TYPE_JWT})",
+            assertion_type.escape_debug()
+        )));
+    }
+    let refused = || Error::InvalidClient { basic: false };
+    let claims = crate::trust::unverified_claims(assertion).map_err(|_| refused())?;
+    let sub = claims.get("sub").and_then(|v| v.as_str()).ok_or_else(refused)?;
+    let id = ClientId::parse(sub).map_err(|_| refused())?;
+    if client_id.is_some_and(|c| c != id.as_str()) {
+        return Err(Error::invalid_request(
+            "client_id differs from the client the client_assertion names",
+        ));
+    }
+    Ok(PresentedAssertion {
+        client_id: id,
+        assertion: assertion.to_owned(),
+    })
+}
+
+/// RFC 7523 §3 for a client assertion: signed with one of the client's registered keys
+/// (the algorithm is the key's), `iss` = `sub` = the client, `aud` one of `audiences` (the
+/// endpoint called, the token endpoint, or the issuer), `exp` at most
+/// [`MAX_ASSERTION_LIFETIME`] away, and a `jti` used once: it is recorded in the store, whose
+/// unique key makes the second use fail on every replica. Every refusal is the same
+/// `invalid_client` to the caller; the reason goes to the log.
+pub async fn authenticate_assertion<'c>(
+    client: Option<&'c Client>,
+    presented: &PresentedAssertion,
+    keys: &dyn crate::trust::KeyFetcher,
+    store: &dyn crate::store::Store,
+    audiences: &[&str],
+    now: i64,
+) -> Result<&'c Client> {
+    let outcome = check_assertion(client, presented, keys, audiences, now).await;
+    let (client, jti, exp) = match outcome {
+        Ok(ok) => ok,
+        Err(why) => {
+            tracing::info!(client = %presented.client_id, reason = %why, "client assertion refused");
+            return Err(Error::InvalidClient { basic: false });
+        }
+    };
+    // Kept a little past exp, for the clock skew `check_times` allows.
+    if !store
+        .use_assertion_jti(
+            &client.tenant_id,
+            &client.client_id,
+            &jti,
+            exp + crate::trust::LEEWAY,
+        )
+        .await?
+    {
+        tracing::warn!(client = %client.client_id, "client assertion replayed: its jti was used before");
+        return Err(Error::InvalidClient { basic: false });
+    }
+    Ok(client)
+}
+
+async fn check_assertion<'c>(
+    client: Option<&'c Client>,
+    presented: &PresentedAssertion,
+    keys: &dyn crate::trust::KeyFetcher,
+    audiences: &[&str],
+    now: i64,
+) -> std::result::Result<(&'c Client, String, i64), String> {
+    let client = client.ok_or("unknown client")?;
+    if client.disabled {
+        return Err("the client is disabled".into());
+    }
+    let source = match (&client.jwks, &client.jwks_uri) {
+        (Some(jwks), _) => crate::trust::KeySource::Inline(jwks.clone()),
+        (None, Some(uri)) => crate::trust::KeySource::JwksUri(uri.clone()),
+        (None, None) => return Err("the client has no keys (it does not use private_key_jwt)".into()),
+    };
+    let verified = crate::trust::verify_with(keys, &source, None, &presented.assertion).await?;
+    let claims = &verified.claims;
+    let id = client.client_id.as_str();
+    if claims.get("iss").and_then(|v| v.as_str()) != Some(id)
+        || claims.get("sub").and_then(|v| v.as_str()) != Some(id)
+    {
+        return Err("iss and sub must both be the client_id".into());
+    }
+    if !audiences.iter().any(|a| crate::trust::has_audience(claims, a)) {
+        return Err("aud names neither this endpoint, the token endpoint nor the issuer".into());
+    }
+    crate::trust::check_times(claims, now, None)?;
+    let exp = claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
+    if exp > now + MAX_ASSERTION_LIFETIME + crate::trust::LEEWAY {
+        return Err(format!("exp is more than {MAX_ASSERTION_LIFETIME} s away"));
+    }
+    let jti = claims
+        .get("jti")
+        .and_then(|v| v.as_str())
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or("the assertion has no jti")?;
+    Ok((client, jti.to_owned(), exp))
 }
 
 #[cfg(test)]

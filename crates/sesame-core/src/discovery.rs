@@ -12,7 +12,11 @@ pub fn endpoint(issuer: &str, path: &str) -> String {
 
 /// RFC 8414 metadata.
 pub fn authorization_server_metadata(issuer: &str) -> Value {
-    let auth_methods = ["client_secret_basic", "client_secret_post"];
+    // `client_secret_jwt` is not offered: it needs the client secret itself as an HMAC key,
+    // and Sesame keeps only a hash of each secret.
+    let auth_methods = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
+    // RFC 7523 / OpenID Connect Core §9: the algorithms of the keys a client may register.
+    let assertion_algs: Vec<_> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
     // Only scopes that do something: `openid` (ID tokens, userinfo), the claims of `profile`
     // and `email` (`claims::scope_claims`), and refresh tokens for `offline_access`. `address`
     // and `phone` are accepted in requests but yield nothing, so they are not advertised.
@@ -23,7 +27,8 @@ pub fn authorization_server_metadata(issuer: &str) -> Value {
         "jwks_uri": endpoint(issuer, "/jwks"),
         "token_endpoint": endpoint(issuer, "/token"),
         // `none` is a public client naming itself with client_id (and PKCE).
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "response_types_supported": ResponseType::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
         "response_modes_supported": ["query", "fragment", "form_post"],
@@ -33,11 +38,13 @@ pub fn authorization_server_metadata(issuer: &str) -> Value {
         "authorization_response_iss_parameter_supported": true,
         "introspection_endpoint": endpoint(issuer, "/introspect"),
         "introspection_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "revocation_endpoint": endpoint(issuer, "/revoke"),
         // RFC 8628 §4.
         "device_authorization_endpoint": endpoint(issuer, "/device_authorization"),
         // RFC 7009 §2.1: a public client may revoke its own tokens with its client_id.
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
     })
 }
 

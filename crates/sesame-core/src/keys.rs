@@ -136,7 +136,8 @@ impl SigningKeyPair {
         Verifier::from_jwk(&serde_json::Value::Object(jwk)).expect("our own public key parses")
     }
 
-    fn public_jwk(&self, kid: &str) -> String {
+    /// The public JWK with `kid`, `alg` and `use` (what a JWKS publishes).
+    pub fn public_jwk(&self, kid: &str) -> String {
         let mut jwk = serde_json::Map::new();
         for (k, v) in self.public_members() {
             jwk.insert(k.to_owned(), v.into());
@@ -217,7 +218,7 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    fn from_jwk(jwk: &serde_json::Value) -> Option<Verifier> {
+    pub(crate) fn from_jwk(jwk: &serde_json::Value) -> Option<Verifier> {
         let member = |k: &str| {
             jwk.get(k)
                 .and_then(|v| v.as_str())

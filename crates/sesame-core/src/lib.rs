@@ -19,6 +19,7 @@ pub mod password;
 pub mod secret;
 pub mod store;
 pub mod token;
+pub mod trust;
 
 pub use error::{Error, Result};
 

@@ -107,15 +107,19 @@ pub enum GrantType {
         alias = "device_code"
     )]
     DeviceCode,
+    /// RFC 8693 §2.1.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 5] = [
+    pub const ALL: [GrantType; 6] = [
         GrantType::AuthorizationCode,
         GrantType::Implicit,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
         GrantType::DeviceCode,
+        GrantType::TokenExchange,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -125,6 +129,7 @@ impl GrantType {
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
             GrantType::DeviceCode => crate::device::GRANT_TYPE,
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 }
@@ -140,7 +145,7 @@ impl FromStr for GrantType {
             .find(|g| g.as_str() == s)
             .ok_or_else(|| {
                 Error::InvalidRequest(format!(
-                    "grant type '{}' is not supported (authorization_code, implicit, refresh_token, client_credentials, device_code)",
+                    "grant type '{}' is not supported (authorization_code, implicit, refresh_token, client_credentials, device_code, urn:ietf:params:oauth:grant-type:token-exchange)",
                     s.escape_debug()
                 ))
             })
@@ -236,6 +241,18 @@ pub struct Client {
     /// May introspect tokens issued to other clients (a resource server, RFC 7662 §4). Without
     /// it, introspection answers only for tokens issued to this client or naming it in `aud`.
     pub introspect_any: bool,
+    /// `private_key_jwt` (RFC 7523 §2.2): the client's public keys as a JWKS document (JSON
+    /// text). A client with keys (here or at `jwks_uri`) authenticates with signed assertions
+    /// and has no secret.
+    #[serde(default)]
+    pub jwks: Option<String>,
+    /// `private_key_jwt` with keys fetched from this URL (OpenID Connect Registration §2).
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// May exchange a person's access token for one that names no actor (RFC 8693 §1.1
+    /// impersonation); without it, token exchange of a person's token needs an actor token.
+    #[serde(default)]
+    pub token_exchange_impersonation: bool,
     pub disabled: bool,
     /// Access tokens of this client issued before this time (`iat`) are no longer honoured:
     /// it starts at creation (a client created again with the same id does not revive the
@@ -248,10 +265,43 @@ pub struct Client {
 }
 
 impl Client {
+    /// Whether the client authenticates with `private_key_jwt` (it has keys instead of a secret).
+    pub fn uses_private_key_jwt(&self) -> bool {
+        self.jwks.is_some() || self.jwks_uri.is_some()
+    }
+
+    /// RFC 7591 §2 `token_endpoint_auth_method`, as the client's configuration implies it.
+    pub fn token_endpoint_auth_method(&self) -> &'static str {
+        if self.uses_private_key_jwt() {
+            "private_key_jwt"
+        } else if self.client_type == ClientType::Public {
+            "none"
+        } else {
+            "client_secret_basic"
+        }
+    }
+
     /// Checks what a client may be configured with, whoever configures it (admin API or config).
     pub fn validate(&self) -> Result<()> {
+        if self.jwks.is_some() && self.jwks_uri.is_some() {
+            return Err(Error::invalid_request("a client has jwks or jwks_uri, not both"));
+        }
+        if self.uses_private_key_jwt() {
+            if self.client_type != ClientType::Confidential || self.secret_hash.is_some() {
+                return Err(Error::invalid_request(
+                    "a client with keys (private_key_jwt) is confidential and has no secret",
+                ));
+            }
+            if let Some(jwks) = &self.jwks {
+                crate::trust::OutsideJwks::parse(jwks.as_bytes())
+                    .map_err(|e| Error::InvalidRequest(format!("jwks: {e}")))?;
+            }
+            if let Some(uri) = &self.jwks_uri {
+                validate_http_url("jwks_uri", uri)?;
+            }
+        }
         match (self.client_type, &self.secret_hash) {
-            (ClientType::Confidential, None) => {
+            (ClientType::Confidential, None) if !self.uses_private_key_jwt() => {
                 return Err(Error::invalid_request("a confidential client needs a secret"))
             }
             (ClientType::Public, Some(_)) => {
@@ -264,6 +314,12 @@ impl Client {
         {
             return Err(Error::invalid_request(
                 "a public client cannot use the client_credentials grant",
+            ));
+        }
+        // RFC 8693 §2.1: the exchanging client authenticates, so it is confidential.
+        if self.client_type == ClientType::Public && self.grant_types.contains(&GrantType::TokenExchange) {
+            return Err(Error::invalid_request(
+                "a public client cannot use the token exchange grant",
             ));
         }
         if self.name.chars().count() > 200 {

@@ -59,8 +59,37 @@ pub trait DeviceStore: Send + Sync {
     async fn purge_device_authorizations(&self, now: i64) -> Result<u64>;
 }
 
+/// Trust policies for outside issuers, and the single use of client assertions.
 #[async_trait::async_trait]
-pub trait Store: DeviceStore + Send + Sync + 'static {
+pub trait TrustStore: Send + Sync {
+    /// `Conflict` if the tenant has a policy of that name. Advances the generation (policies
+    /// are cached with the tenant).
+    async fn create_trust_policy(&self, policy: &crate::trust::TrustPolicy) -> Result<()>;
+    /// Replaces a policy's spec and `updated_at`; `false` if there is no such policy.
+    async fn update_trust_policy(&self, policy: &crate::trust::TrustPolicy) -> Result<bool>;
+    async fn get_trust_policy(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<crate::trust::TrustPolicy>>;
+    async fn list_trust_policies(&self, tenant: &TenantId) -> Result<Vec<crate::trust::TrustPolicy>>;
+    async fn delete_trust_policy(&self, tenant: &TenantId, name: &str) -> Result<bool>;
+    /// Records the `jti` of a client's assertion until `expires_at`, unless it is recorded
+    /// already: returns whether this call recorded it. One insert on a unique key, so one
+    /// assertion authenticates once across every replica (RFC 7523 §3 item 7).
+    async fn use_assertion_jti(
+        &self,
+        tenant: &TenantId,
+        client: &ClientId,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<bool>;
+    /// Forgets the `jti`s of assertions expired before `now`; returns how many.
+    async fn purge_assertion_jtis(&self, now: i64) -> Result<u64>;
+}
+
+#[async_trait::async_trait]
+pub trait Store: DeviceStore + TrustStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
 

@@ -41,6 +41,79 @@ pub enum TokenRequest {
     },
     /// RFC 8628 §3.4.
     DeviceCode { device_code: String },
+    /// RFC 8693 §2.1.
+    TokenExchange(Box<TokenExchange>),
+}
+
+/// RFC 8693 §3: the token types a subject or actor token may have here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenType {
+    /// `urn:ietf:params:oauth:token-type:jwt`: a JWT of an outside issuer, matched against the
+    /// tenant's trust policies.
+    Jwt,
+    /// `urn:ietf:params:oauth:token-type:access_token`: an access token of this tenant.
+    AccessToken,
+}
+
+pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+impl TokenType {
+    /// RFC 8693 §2.2.2: an unsupported token type is `invalid_request`.
+    pub fn parse(param: &str, value: &str) -> Result<TokenType> {
+        match value {
+            TOKEN_TYPE_JWT => Ok(TokenType::Jwt),
+            TOKEN_TYPE_ACCESS_TOKEN => Ok(TokenType::AccessToken),
+            other => Err(Error::InvalidRequest(format!(
+                "{param} '{}' is not supported ({TOKEN_TYPE_JWT}, {TOKEN_TYPE_ACCESS_TOKEN})",
+                other.escape_debug()
+            ))),
+        }
+    }
+}
+
+/// RFC 8693 §2.1 request parameters. Tokens are redacted in `Debug`.
+pub struct TokenExchange {
+    pub subject_token: String,
+    pub subject_token_type: TokenType,
+    /// `actor_token` with its `actor_token_type`: delegation (RFC 8693 §1.1).
+    pub actor: Option<(String, TokenType)>,
+    /// `audience` and `resource` values.
+    pub audiences: Vec<String>,
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for TokenExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenExchange")
+            .field("subject_token_type", &self.subject_token_type)
+            .field("actor_token_type", &self.actor.as_ref().map(|a| a.1))
+            .field("audiences", &self.audiences)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// RFC 8693 §2.1 `requested_token_type`: only access tokens are issued.
+pub fn check_requested_token_type(requested: Option<&str>) -> Result<()> {
+    match requested {
+        None | Some(TOKEN_TYPE_ACCESS_TOKEN) => Ok(()),
+        Some(other) => Err(Error::InvalidRequest(format!(
+            "requested_token_type '{}' is not supported (only {TOKEN_TYPE_ACCESS_TOKEN})",
+            other.escape_debug()
+        ))),
+    }
+}
+
+/// The longest life of an exchanged token (it is never longer than its subject token's either).
+pub const EXCHANGED_TOKEN_TTL: i64 = 900;
+
+/// RFC 8693 §4.1: the acting party, nested for a chain of delegations.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Act {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Act>>,
 }
 
 impl TokenRequest {
@@ -50,6 +123,7 @@ impl TokenRequest {
             TokenRequest::RefreshToken { .. } => GrantType::RefreshToken,
             TokenRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
             TokenRequest::DeviceCode { .. } => GrantType::DeviceCode,
+            TokenRequest::TokenExchange(_) => GrantType::TokenExchange,
         }
     }
 }
@@ -67,6 +141,15 @@ pub struct IssueContext<'a> {
     pub signer: Signer<'a>,
     pub store: &'a dyn Store,
     pub master: &'a MasterKey,
+    /// The tenant's trust policies and the outside keys, for token exchange (`None` where no
+    /// exchange can happen).
+    pub trust: Option<Trust<'a>>,
+}
+
+/// What token exchange needs to accept outside tokens.
+pub struct Trust<'a> {
+    pub policies: &'a [crate::trust::TrustPolicy],
+    pub keys: &'a dyn crate::trust::KeyFetcher,
 }
 
 impl<'a> std::ops::Deref for IssueContext<'a> {
@@ -88,6 +171,9 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// RFC 8693 §2.2.1: required in a token exchange answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
 }
 
 /// Issues tokens for an authenticated client.
@@ -115,6 +201,7 @@ pub async fn issue(ctx: &IssueContext<'_>, client: &Client, request: TokenReques
             client_credentials(ctx, client, scope.as_deref(), &audiences)
         }
         TokenRequest::DeviceCode { device_code } => device_code_grant(ctx, client, &device_code).await,
+        TokenRequest::TokenExchange(request) => token_exchange(ctx, client, *request).await,
     }
 }
 
@@ -248,6 +335,7 @@ async fn authorization_code(
         refresh_token,
         id_token,
         scope: Some(stored.scope),
+        issued_token_type: None,
     })
 }
 
@@ -352,6 +440,7 @@ async fn device_code_grant(
         refresh_token: refresh.map(|(token, _)| token),
         id_token,
         scope: Some(stored.scope),
+        issued_token_type: None,
     })
 }
 
@@ -432,6 +521,7 @@ async fn refresh(
         refresh_token: Some(token),
         id_token,
         scope: Some(scope),
+        issued_token_type: None,
     };
     // The answer is stored with the rotation, before it leaves: a retry gets this same answer.
     let json = serde_json::to_vec(&response).map_err(|e| Error::Internal(e.to_string()))?;
@@ -593,6 +683,7 @@ pub fn user_access_token(
             nbf: ctx.now,
             exp: ctx.now + ttl,
             jti: &jti,
+            act: None,
         },
     )?;
     Ok(IssuedAccessToken {
@@ -626,6 +717,7 @@ fn client_credentials(
             nbf: ctx.now,
             exp: ctx.now + ttl,
             jti: &new_jti(),
+            act: None,
         },
     )?;
     Ok(TokenResponse {
@@ -635,6 +727,252 @@ fn client_credentials(
         refresh_token: None,
         id_token: None,
         scope,
+        issued_token_type: None,
+    })
+}
+
+/// One side of a token exchange (the subject or the actor) once its token checked out.
+struct Party {
+    sub: String,
+    act: Option<Act>,
+    /// The most an exchanged token may carry.
+    scopes: Vec<String>,
+    /// For an outside token, the audiences its trust policy allows; `None` for a Sesame token
+    /// (the exchanging client's own audiences apply).
+    audiences: Option<Vec<String>>,
+    /// An exchanged token ends no later than this.
+    exp: i64,
+    /// A person (an access token issued for a user), as opposed to a client or a workload.
+    person: bool,
+}
+
+/// RFC 8693 §2: exchanges a subject token (an outside JWT a trust policy accepts, or an access
+/// token of this tenant) for a short-lived access token, never wider than the subject token or
+/// the policy allows. With an actor token the result names the actor in `act` (nested when the
+/// subject token names one already); without, a person's token is exchanged only by a client
+/// allowed to impersonate. A refusal is logged with its reason, never with a token.
+async fn token_exchange(
+    ctx: &IssueContext<'_>,
+    client: &Client,
+    request: TokenExchange,
+) -> Result<TokenResponse> {
+    let result = exchange(ctx, client, request).await;
+    if let Err(e) = &result {
+        if !e.is_internal() {
+            tracing::warn!(
+                tenant = %ctx.tenant.id,
+                client = %client.client_id,
+                error = e.code(),
+                reason = %e.description(),
+                "token exchange refused"
+            );
+        }
+    }
+    result
+}
+
+async fn exchange(ctx: &IssueContext<'_>, client: &Client, request: TokenExchange) -> Result<TokenResponse> {
+    let subject = party(
+        ctx,
+        client,
+        &request.subject_token,
+        request.subject_token_type,
+        "subject_token",
+    )
+    .await?;
+    let actor = match &request.actor {
+        Some((token, kind)) => Some(party(ctx, client, token, *kind, "actor_token").await?),
+        None => None,
+    };
+    if actor.is_none() && subject.person && !client.token_exchange_impersonation {
+        return Err(Error::UnauthorizedClient(
+            "the client may not impersonate a person (token_exchange_impersonation); send an actor_token"
+                .into(),
+        ));
+    }
+    let scope = narrowed_scope(&subject.scopes, request.scope.as_deref())?;
+    let aud = match &subject.audiences {
+        Some(allowed) => policy_audience(client, allowed, &request.audiences)?,
+        None => granted_audience(client, &request.audiences)?,
+    };
+    let ttl = client
+        .access_token_ttl
+        .unwrap_or(ctx.tenant.access_token_ttl)
+        .min(EXCHANGED_TOKEN_TTL);
+    let exp = (ctx.now + ttl).min(subject.exp);
+    if exp <= ctx.now {
+        return Err(Error::InvalidGrant("the subject_token has expired".into()));
+    }
+    let act = match actor {
+        // RFC 8693 §4.1: the current actor outermost, the earlier ones nested inside.
+        Some(a) => Some(Act {
+            sub: a.sub,
+            act: subject.act.map(Box::new),
+        }),
+        None => subject.act,
+    };
+    let access_token = sign_access_token(
+        ctx,
+        client,
+        &AccessClaims {
+            iss: ctx.issuer,
+            sub: &subject.sub,
+            aud: &aud,
+            client_id: client.client_id.as_str(),
+            scope: scope.as_deref(),
+            iat: ctx.now,
+            nbf: ctx.now,
+            exp,
+            jti: &new_jti(),
+            act,
+        },
+    )?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: exp - ctx.now,
+        refresh_token: None,
+        id_token: None,
+        scope,
+        issued_token_type: Some(TOKEN_TYPE_ACCESS_TOKEN.into()),
+    })
+}
+
+/// Checks a subject or actor token and says who it stands for and what it allows.
+async fn party(
+    ctx: &IssueContext<'_>,
+    client: &Client,
+    token: &str,
+    kind: TokenType,
+    role: &str,
+) -> Result<Party> {
+    match kind {
+        TokenType::Jwt => {
+            let trust = ctx
+                .trust
+                .as_ref()
+                .ok_or_else(|| Error::Internal("token exchange without trust policies".into()))?;
+            let matched = crate::trust::match_policy(trust.policies, trust.keys, token, ctx.now)
+                .await
+                .map_err(|e| match e {
+                    Error::InvalidGrant(why) => Error::InvalidGrant(format!("{role}: {why}")),
+                    other => other,
+                })?;
+            let spec = &matched.policy.spec;
+            Ok(Party {
+                sub: spec.identity.clone(),
+                act: None,
+                scopes: spec.scopes.clone(),
+                audiences: Some(spec.audiences.clone()),
+                exp: i64::MAX,
+                person: false,
+            })
+        }
+        TokenType::AccessToken => {
+            let invalid = |why: &str| Error::InvalidGrant(format!("{role}: {why}"));
+            let valid = validate_access_token(ctx.issuer, ctx.keyring, token, ctx.now)
+                .ok_or_else(|| invalid("not a valid access token of this tenant"))?;
+            // Store reads, unavoidable: revocation must be current on every replica, and the
+            // client the token was issued to must still stand behind it.
+            if let Some(jti) = valid.jti() {
+                if ctx.store.is_access_token_revoked(&ctx.tenant.id, jti).await? {
+                    return Err(invalid("the token has been revoked"));
+                }
+            }
+            let issued_to = match valid.client_id().map(crate::ids::ClientId::parse) {
+                Some(Ok(id)) => ctx.store.get_client(&ctx.tenant.id, &id).await?,
+                _ => None,
+            };
+            if !valid.client_honours(issued_to.as_ref()) {
+                return Err(invalid("the client it was issued to no longer stands behind it"));
+            }
+            // Only the token's own parties may exchange it: the client it was issued to, or a
+            // client it names as audience (a resource server acting on).
+            if valid.client_id() != Some(client.client_id.as_str())
+                && !valid.has_audience(client.client_id.as_str())
+            {
+                return Err(invalid(
+                    "the token was not issued to this client and does not name it as audience",
+                ));
+            }
+            let sub = valid
+                .claims
+                .get("sub")
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| invalid("the token has no sub"))?
+                .to_owned();
+            let act = match valid.claims.get("act") {
+                Some(v) => Some(
+                    serde_json::from_value::<Act>(v.clone())
+                        .map_err(|_| invalid("the token's act claim is malformed"))?,
+                ),
+                None => None,
+            };
+            let scopes = valid
+                .claims
+                .get("scope")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            // Client-credentials tokens name the client as subject; every other one a person.
+            let person = valid.client_id() != Some(sub.as_str()) && act.is_none();
+            Ok(Party {
+                sub,
+                act,
+                scopes,
+                audiences: None,
+                exp: valid.exp(),
+                person,
+            })
+        }
+    }
+}
+
+/// RFC 8693 §2.1 `scope`: a subset of what the subject allows; none asked for means all of it.
+fn narrowed_scope(allowed: &[String], requested: Option<&str>) -> Result<Option<String>> {
+    let Some(requested) = requested else {
+        return Ok((!allowed.is_empty()).then(|| allowed.join(" ")));
+    };
+    let mut granted: Vec<&str> = Vec::new();
+    for s in requested.split(' ').filter(|s| !s.is_empty()) {
+        if !allowed.iter().any(|a| a == s) {
+            return Err(Error::InvalidScope(format!(
+                "scope '{}' is wider than the subject token or its trust policy allows",
+                s.escape_debug()
+            )));
+        }
+        if !granted.contains(&s) {
+            granted.push(s);
+        }
+    }
+    Ok((!granted.is_empty()).then(|| granted.join(" ")))
+}
+
+/// RFC 8693 §2.1 `audience`/`resource` for an outside subject: among the policy's audiences;
+/// none asked for means all of them, or the exchanging client when the policy names none.
+fn policy_audience(client: &Client, allowed: &[String], requested: &[String]) -> Result<Audience> {
+    let mut list: Vec<String> = Vec::new();
+    for aud in requested {
+        if !allowed.contains(aud) {
+            return Err(Error::InvalidTarget(format!(
+                "audience '{}' is not allowed by the trust policy",
+                aud.escape_debug()
+            )));
+        }
+        if !list.contains(aud) {
+            list.push(aud.clone());
+        }
+    }
+    if requested.is_empty() {
+        list = allowed.to_vec();
+    }
+    Ok(match list.len() {
+        0 => Audience::One(client.client_id.to_string()),
+        1 => Audience::One(list.into_iter().next().expect("one")),
+        _ => Audience::Many(list),
     })
 }
 
@@ -651,6 +989,8 @@ struct AccessClaims<'a> {
     nbf: i64,
     exp: i64,
     jti: &'a str,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Act>,
 }
 
 /// `aud` is a string for one audience and an array for several (RFC 7519 §4.1.3).
@@ -815,7 +1155,7 @@ impl ValidAccessToken {
     }
 
     /// Whether `aud` (a string or an array, RFC 7519 §4.1.3) names `wanted`.
-    fn has_audience(&self, wanted: &str) -> bool {
+    pub fn has_audience(&self, wanted: &str) -> bool {
         match self.claims.get("aud") {
             Some(serde_json::Value::String(a)) => a == wanted,
             Some(serde_json::Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(wanted)),
@@ -896,6 +1236,7 @@ pub fn introspection_response(token: Option<&ValidAccessToken>) -> serde_json::V
         "nbf",
         "exp",
         "jti",
+        "act",
     ] {
         if let Some(v) = token.claims.get(name) {
             out.insert(name.into(), v.clone());
@@ -939,6 +1280,9 @@ mod tests {
             signing_alg: Some(alg),
             access_token_ttl: Some(600),
             introspect_any: false,
+            jwks: None,
+            jwks_uri: None,
+            token_exchange_impersonation: false,
             disabled: false,
             revoked_before: 0,
             created_at: 1000,

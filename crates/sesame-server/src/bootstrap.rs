@@ -197,6 +197,9 @@ pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<
                 signing_alg: c.signing_alg,
                 access_token_ttl: c.access_token_ttl,
                 introspect_any: c.introspect_any,
+                jwks: c.jwks.clone(),
+                jwks_uri: c.jwks_uri.clone(),
+                token_exchange_impersonation: c.token_exchange_impersonation,
                 disabled: c.disabled,
                 // The store moves it when the client is disabled.
                 revoked_before: existing.as_ref().map_or(now, |e| e.revoked_before),
@@ -213,6 +216,25 @@ pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<
                     })
                     .await
                     .map(|_| ()),
+                Some(_) => Ok(()),
+            };
+            result.map_err(|e| format!("{where_}: {e}"))?;
+        }
+        for spec in &decl.trust_policies {
+            let where_ = format!("{where_} trust policy '{}'", spec.name);
+            let existing = store
+                .get_trust_policy(&decl.id, &spec.name)
+                .await
+                .map_err(|e| format!("{where_}: {e}"))?;
+            let result = match existing {
+                None => sesame_core::trust::create_policy(store, &decl.id, spec.clone(), now)
+                    .await
+                    .map(|_| ()),
+                Some(old) if old.spec != *spec => {
+                    sesame_core::trust::replace_policy(store, &decl.id, spec.clone(), now)
+                        .await
+                        .map(|_| ())
+                }
                 Some(_) => Ok(()),
             };
             result.map_err(|e| format!("{where_}: {e}"))?;

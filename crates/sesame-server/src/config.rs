@@ -80,6 +80,9 @@ pub struct TenantConfig {
     pub logo_url: Option<String>,
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
+    /// Outside issuers this tenant trusts (`[[tenants.trust_policies]]`, token exchange).
+    #[serde(default)]
+    pub trust_policies: Vec<sesame_core::trust::TrustPolicySpec>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -120,6 +123,13 @@ pub struct ClientConfig {
     /// May introspect tokens issued to other clients (a resource server, RFC 7662 §4).
     #[serde(default)]
     pub introspect_any: bool,
+    /// `private_key_jwt`: the client's JWKS (JSON text); such a client has no secret.
+    pub jwks: Option<String>,
+    /// `private_key_jwt` with the keys at this URL.
+    pub jwks_uri: Option<String>,
+    /// May exchange a person's token without an actor token (RFC 8693 impersonation).
+    #[serde(default)]
+    pub token_exchange_impersonation: bool,
     #[serde(default)]
     pub disabled: bool,
 }

@@ -31,6 +31,9 @@ pub async fn sweep(app: AppState, every: Duration) {
         if let Err(e) = app.store.purge_revocations(now).await {
             tracing::warn!(error = %e, "revocation sweep failed");
         }
+        if let Err(e) = app.store.purge_assertion_jtis(now).await {
+            tracing::warn!(error = %e, "client assertion jti sweep failed");
+        }
         // Redeemed codes are kept a day past expiry, so a late replay still revokes its grant.
         if let Err(e) = app.store.purge_expired(now, 24 * 3600).await {
             tracing::warn!(error = %e, "session and token sweep failed");

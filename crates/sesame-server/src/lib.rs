@@ -9,6 +9,7 @@ pub mod error;
 pub mod form;
 mod jobs;
 pub mod metrics;
+pub mod outside_keys;
 pub mod pages;
 pub mod password_checks;
 pub mod routes;

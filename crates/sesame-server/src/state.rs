@@ -36,6 +36,8 @@ pub struct App {
     pub password_checks: PasswordChecks,
     /// How long a device code waits for approval (config `device_code_ttl`).
     pub device_code_ttl: i64,
+    /// Outside issuers' and `private_key_jwt` clients' keys, fetched and cached.
+    pub outside_keys: crate::outside_keys::OutsideKeys,
     cache: RwLock<Cache>,
 }
 
@@ -78,6 +80,8 @@ pub struct TenantState {
     pub openid_configuration: Published,
     pub oauth_metadata: Published,
     pub jwks: Published,
+    /// The tenant's trust policies for outside issuers (token exchange).
+    pub trust_policies: Vec<sesame_core::trust::TrustPolicy>,
     /// `None`: a client that signed tokens once and no longer exists (see `token_client`).
     clients: RwLock<HashMap<ClientId, Option<Arc<Client>>>>,
     verified: RwLock<HashMap<[u8; 32], Arc<ValidAccessToken>>>,
@@ -176,6 +180,7 @@ impl App {
             public_url,
             password_checks: PasswordChecks::new(None, metrics.password_checks.clone()),
             device_code_ttl: sesame_core::device::DEVICE_CODE_TTL,
+            outside_keys: Default::default(),
             metrics,
             cache: RwLock::default(),
         }
@@ -222,6 +227,7 @@ impl App {
             return Ok(None);
         };
         let keys = self.store.list_keys(id).await?;
+        let trust_policies = self.store.list_trust_policies(id).await?;
         let keyring = Keyring::load(&self.master, &keys, sesame_core::now())?;
         let issuer = self.issuer(id);
         let state = Arc::new(TenantState {
@@ -229,6 +235,7 @@ impl App {
             oauth_metadata: Published::json(&discovery::authorization_server_metadata(&issuer)),
             jwks: Published::bytes(keyring.jwks().to_vec()),
             keyring,
+            trust_policies,
             issuer,
             cookie_path: format!("/t/{id}"),
             tenant,

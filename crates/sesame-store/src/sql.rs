@@ -100,6 +100,9 @@ struct ClientRow {
     signing_alg: Option<String>,
     access_token_ttl: Option<i64>,
     introspect_any: bool,
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
+    token_exchange_impersonation: bool,
     disabled: bool,
     revoked_before: i64,
     created_at: i64,
@@ -109,7 +112,7 @@ const CLIENT_COLUMNS: &str =
     "tenant_id, client_id, name, client_type, secret_hash, grant_types, redirect_uris, \
      post_logout_redirect_uris, require_pkce, first_party, refresh_without_offline_access, \
      backchannel_logout_uri, allowed_scopes, allowed_audiences, signing_alg, access_token_ttl, introspect_any, \
-     disabled, revoked_before, created_at, updated_at";
+     jwks, jwks_uri, token_exchange_impersonation, disabled, revoked_before, created_at, updated_at";
 
 fn json_list<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<Vec<T>> {
     serde_json::from_str(text).map_err(|e| corrupt(what, e))
@@ -146,6 +149,9 @@ fn client_from_row(r: ClientRow) -> Result<Client> {
             .map_err(|e| corrupt("client signing_alg", e))?,
         access_token_ttl: r.access_token_ttl,
         introspect_any: r.introspect_any,
+        jwks: r.jwks,
+        jwks_uri: r.jwks_uri,
+        token_exchange_impersonation: r.token_exchange_impersonation,
         disabled: r.disabled,
         revoked_before: r.revoked_before,
         created_at: r.created_at,
@@ -273,6 +279,9 @@ macro_rules! bind_client {
             .bind($c.signing_alg.map(|a| a.as_str()))
             .bind($c.access_token_ttl)
             .bind($c.introspect_any)
+            .bind(&$c.jwks)
+            .bind(&$c.jwks_uri)
+            .bind($c.token_exchange_impersonation)
             .bind($c.disabled)
             .bind($c.revoked_before)
             .bind($c.created_at)
@@ -301,6 +310,7 @@ macro_rules! run_revocation {
 mod signin;
 // After `signin`, whose refresh-token insert it uses.
 mod device;
+mod trust;
 
 /// The SQLite file holds password hashes and people's emails: readable by its owner only,
 /// whatever the umask. It is created 0600 before SQLite opens it (SQLite would create it
@@ -558,7 +568,7 @@ impl Store for SqlStore {
     async fn create_client(&self, client: &Client) -> Result<()> {
         let sql = format!(
             "INSERT INTO client ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-         $15, $16, $17, $18, $19, $20, $21)"
+         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
         );
         with_pool!(self, p => {
             let mut tx = p.begin().await.map_err(db)?;
@@ -577,7 +587,8 @@ impl Store for SqlStore {
                    redirect_uris = $7, post_logout_redirect_uris = $8, require_pkce = $9, first_party = $10, \
                    refresh_without_offline_access = $11, backchannel_logout_uri = $12, allowed_scopes = $13, \
                    allowed_audiences = $14, signing_alg = $15, access_token_ttl = $16, disabled = $17, \
-                   updated_at = $18, introspect_any = $19, \
+                   updated_at = $18, introspect_any = $19, jwks = $20, jwks_uri = $21, \
+                   token_exchange_impersonation = $22, \
                    revoked_before = CASE WHEN $17 AND NOT disabled THEN $18 + 1 ELSE revoked_before END \
                    WHERE tenant_id = $1 AND client_id = $2";
         let c = client;
@@ -603,6 +614,9 @@ impl Store for SqlStore {
                 .bind(c.disabled)
                 .bind(c.updated_at)
                 .bind(c.introspect_any)
+                .bind(&c.jwks)
+                .bind(&c.jwks_uri)
+                .bind(c.token_exchange_impersonation)
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?

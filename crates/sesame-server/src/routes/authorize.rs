@@ -544,6 +544,7 @@ impl Flow<'_> {
                     },
                     store,
                     master: &self.app.master,
+                    trust: None,
                 };
                 match authorize::issue(&ctx, client, req, session, user).await {
                     Ok(resp) => self.respond(&resp),

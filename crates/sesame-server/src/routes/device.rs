@@ -38,7 +38,7 @@ pub async fn device_authorization(
     form: Form,
 ) -> ApiResult<Response> {
     let t = app.tenant(&tenant).await?;
-    let client = oauth::authenticate(&app, &t, &headers, &form).await?;
+    let client = oauth::authenticate(&app, &t, &headers, &form, "/device_authorization").await?;
     let scope = form.single("scope")?;
     let answer = device::authorize(
         &*app.store,

@@ -7,6 +7,7 @@ mod discovery;
 mod health;
 mod logout;
 mod oauth;
+mod trust_policies;
 mod userinfo;
 
 use crate::form::BODY_LIMIT;
@@ -238,6 +239,18 @@ impl Table {
             app,
             "/tenants/{tenant}/users/{user}/consents/{client}",
             axum::routing::delete(admin::delete_consent),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/trust-policies",
+            get(trust_policies::list).post(trust_policies::create),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/trust-policies/{name}",
+            get(trust_policies::show)
+                .put(trust_policies::replace)
+                .delete(trust_policies::delete),
         )
         .admin(app, "/tenants/{tenant}/keys", get(admin::list_keys))
         .admin(app, "/tenants/{tenant}/keys/rotate", post(admin::rotate_keys))

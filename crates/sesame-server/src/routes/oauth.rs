@@ -11,7 +11,7 @@ use axum::response::Response;
 use sesame_core::client_auth::{self, PresentedClient};
 use sesame_core::model::Client;
 use sesame_core::model::ClientType;
-use sesame_core::token::{self, IssueContext, Signer, TokenRequest};
+use sesame_core::token::{self, IssueContext, Signer, TokenExchange, TokenRequest, TokenType};
 use sesame_core::{Error, Result};
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ pub async fn token(
 ) -> ApiResult<Response> {
     let t = app.tenant(&tenant).await?;
     let request = parse_token_request(&form)?;
-    let client = authenticate(&app, &t, &headers, &form).await?;
+    let client = authenticate(&app, &t, &headers, &form, "/token").await?;
     let grant = request.grant_type();
     let ctx = IssueContext {
         signer: Signer {
@@ -34,6 +34,10 @@ pub async fn token(
         },
         store: &*app.store,
         master: &app.master,
+        trust: Some(token::Trust {
+            policies: &t.trust_policies,
+            keys: &app.outside_keys,
+        }),
     };
     let response = token::issue(&ctx, &client, request).await?;
     app.metrics.token_issued(grant.as_str());
@@ -67,6 +71,34 @@ fn parse_token_request(form: &Form) -> Result<TokenRequest> {
         sesame_core::device::GRANT_TYPE => Ok(TokenRequest::DeviceCode {
             device_code: form.required("device_code")?.to_owned(),
         }),
+        // RFC 8693 §2.1.
+        "urn:ietf:params:oauth:grant-type:token-exchange" => {
+            token::check_requested_token_type(form.single("requested_token_type")?)?;
+            let subject_token = form.required("subject_token")?.to_owned();
+            let subject_token_type =
+                TokenType::parse("subject_token_type", form.required("subject_token_type")?)?;
+            let actor = match (form.single("actor_token")?, form.single("actor_token_type")?) {
+                (Some(t), Some(kind)) => Some((t.to_owned(), TokenType::parse("actor_token_type", kind)?)),
+                (None, None) => None,
+                // RFC 8693 §2.1: actor_token_type is required with an actor_token, and only then.
+                _ => {
+                    return Err(Error::invalid_request(
+                        "actor_token and actor_token_type go together",
+                    ))
+                }
+            };
+            Ok(TokenRequest::TokenExchange(Box::new(TokenExchange {
+                subject_token,
+                subject_token_type,
+                actor,
+                audiences: form
+                    .all("resource")
+                    .chain(form.all("audience"))
+                    .map(str::to_owned)
+                    .collect(),
+                scope: form.single("scope")?.map(str::to_owned),
+            })))
+        }
         other => Err(Error::UnsupportedGrantType(other.escape_debug().to_string())),
     }
 }
@@ -78,7 +110,7 @@ pub async fn introspect(
     form: Form,
 ) -> ApiResult<Response> {
     let t = app.tenant(&tenant).await?;
-    let client = authenticate(&app, &t, &headers, &form).await?;
+    let client = authenticate(&app, &t, &headers, &form, "/introspect").await?;
     // RFC 7662 §2.1: introspection needs real client authentication, so not a public client.
     if client.client_type == ClientType::Public {
         return Err(Error::InvalidClient { basic: false }.into());
@@ -123,7 +155,7 @@ pub async fn revoke(
     form: Form,
 ) -> ApiResult<Response> {
     let t = app.tenant(&tenant).await?;
-    let client = authenticate(&app, &t, &headers, &form).await?;
+    let client = authenticate(&app, &t, &headers, &form, "/revoke").await?;
     let presented = form.required("token")?;
     form.single("token_type_hint")?;
     let now = sesame_core::now();
@@ -140,12 +172,14 @@ pub async fn revoke(
 }
 
 /// RFC 6749 §2.3: one method per request. With Basic, a `client_id` in the body is allowed
-/// (RFC 6749 §3.2.1) but must name the same client.
+/// (RFC 6749 §3.2.1) but must name the same client. `endpoint`: the path called, which a
+/// client assertion may name as its audience.
 pub(super) async fn authenticate(
     app: &AppState,
     t: &TenantState,
     headers: &HeaderMap,
     form: &Form,
+    endpoint: &str,
 ) -> Result<Arc<Client>> {
     let basic = match headers.get(header::AUTHORIZATION) {
         Some(v) => client_auth::parse_basic(v.as_bytes())?,
@@ -153,6 +187,36 @@ pub(super) async fn authenticate(
     };
     let body_id = form.single("client_id")?;
     let body_secret = form.single("client_secret")?;
+    let assertion_type = form.single("client_assertion_type")?;
+    let assertion = form.single("client_assertion")?;
+    if assertion_type.is_some() || assertion.is_some() {
+        // RFC 7523 §2.2 (private_key_jwt).
+        if basic.is_some() || body_secret.is_some() {
+            return Err(Error::invalid_request(
+                "the client authenticated with more than one method",
+            ));
+        }
+        let (Some(kind), Some(assertion)) = (assertion_type, assertion) else {
+            return Err(Error::invalid_request(
+                "client_assertion and client_assertion_type go together",
+            ));
+        };
+        let presented = client_auth::from_assertion(kind, assertion, body_id)?;
+        let client = t.client(&*app.store, &presented.client_id).await?;
+        let endpoint_url = format!("{}{endpoint}", t.issuer);
+        let token_endpoint = format!("{}/token", t.issuer);
+        let audiences = [endpoint_url.as_str(), token_endpoint.as_str(), t.issuer.as_str()];
+        client_auth::authenticate_assertion(
+            client.as_deref(),
+            &presented,
+            &app.outside_keys,
+            &*app.store,
+            &audiences,
+            sesame_core::now(),
+        )
+        .await?;
+        return client.ok_or(Error::InvalidClient { basic: false });
+    }
     let presented: PresentedClient = match basic {
         Some(b) => {
             if body_secret.is_some() {
