@@ -1053,16 +1053,21 @@ async fn person_token(s: &TestServer, client: &Creds, username: &str, password: 
     let challenge =
         B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref());
     let resp = http
-        .get(format!("{}/authorize", s.issuer("acme")))
-        .query(&[
-            ("client_id", client.0.as_str()),
-            ("redirect_uri", "https://app.example/cb"),
-            ("response_type", "code"),
-            ("scope", "openid read"),
-            ("state", "st"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ])
+        .get(format!(
+            "{}/authorize?{}",
+            s.issuer("acme"),
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([
+                    ("client_id", client.0.as_str()),
+                    ("redirect_uri", "https://app.example/cb"),
+                    ("response_type", "code"),
+                    ("scope", "openid read"),
+                    ("state", "st"),
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                ])
+                .finish()
+        ))
         .send()
         .await
         .unwrap();
