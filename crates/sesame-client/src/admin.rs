@@ -182,7 +182,13 @@ mod tests {
         let err = interpret(URL, StatusCode::NOT_FOUND, None, body).unwrap_err();
         assert!(matches!(err, Error::Api { status: 404, .. }), "{err:?}");
         assert_eq!(err.to_string(), "not_found: tenant 'x' does not exist");
-        let err = interpret(URL, StatusCode::UNAUTHORIZED, None, br#"{"error":"unauthorized"}"#).unwrap_err();
+        let err = interpret(
+            URL,
+            StatusCode::UNAUTHORIZED,
+            None,
+            br#"{"error":"unauthorized"}"#,
+        )
+        .unwrap_err();
         assert_eq!(err.to_string(), "unauthorized");
     }
 
@@ -200,7 +206,10 @@ mod tests {
             format!("unexpected answer from {URL}: HTTP 502 Bad Gateway: <h1>502 Bad Gateway</h1>")
         );
         let err = interpret(URL, StatusCode::INTERNAL_SERVER_ERROR, None, b"").unwrap_err();
-        assert!(err.to_string().ends_with("HTTP 500 Internal Server Error"), "{err}");
+        assert!(
+            err.to_string().ends_with("HTTP 500 Internal Server Error"),
+            "{err}"
+        );
         let err = interpret(
             URL,
             StatusCode::MOVED_PERMANENTLY,

@@ -137,9 +137,9 @@ impl Cache {
     /// (`keyring`, `file` or `auto`, the default).
     pub fn from_env() -> Result<Cache> {
         let store = match std::env::var("SESAME_CREDENTIAL_STORE") {
-            Ok(v) if !v.is_empty() => v.parse().map_err(|e: Error| {
-                Error::Invalid(format!("SESAME_CREDENTIAL_STORE: {e}"))
-            })?,
+            Ok(v) if !v.is_empty() => v
+                .parse()
+                .map_err(|e: Error| Error::Invalid(format!("SESAME_CREDENTIAL_STORE: {e}")))?,
             _ => CredentialStore::Auto,
         };
         Ok(Cache::dir_from_env()?.with_store(store))

@@ -53,7 +53,7 @@ pub use cache::{
 pub use client::{discover, http_client, Client, Metadata};
 pub use error::{Error, Result};
 pub use login::{AuthorizationRequest, Loopback, LOOPBACK_PATH};
-pub use session::Session;
-pub use tokens::{now, TokenSet};
 /// The HTTP library of this crate's API ([`Session::request`] returns its request builder).
 pub use reqwest;
+pub use session::Session;
+pub use tokens::{now, TokenSet};
