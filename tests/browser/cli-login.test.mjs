@@ -21,8 +21,16 @@ let sesame;
 let browser;
 let configDir;
 
-/** The environment of every `sesame` run: its own cache, and no browser of its own to open. */
-const cliEnv = () => ({ ...process.env, SESAME_CONFIG_DIR: configDir, BROWSER: 'true' });
+/**
+ * The environment of every `sesame` run: its own cache (in the file, never the person's keyring),
+ * and no browser of its own to open.
+ */
+const cliEnv = () => ({
+  ...process.env,
+  SESAME_CONFIG_DIR: configDir,
+  SESAME_CREDENTIAL_STORE: 'file',
+  BROWSER: 'true',
+});
 
 /** Starts `sesame login …` and resolves with the child and the authorization URL it prints. */
 function startLogin(args) {

@@ -15,6 +15,33 @@ pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Where sign-in commands keep tokens: the OS keyring, the 0600 file, or the keyring when
+    /// one answers (auto)
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "SESAME_CREDENTIAL_STORE",
+        value_name = "STORE"
+    )]
+    pub credential_store: Option<CredentialStoreArg>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CredentialStoreArg {
+    Auto,
+    Keyring,
+    File,
+}
+
+impl CredentialStoreArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialStoreArg::Auto => "auto",
+            CredentialStoreArg::Keyring => "keyring",
+            CredentialStoreArg::File => "file",
+        }
+    }
 }
 
 // Parsed once per process; boxing the admin arguments would only complicate their matches.
@@ -34,6 +61,8 @@ pub enum Command {
     /// List, show or remove sign-in profiles
     #[command(subcommand)]
     Profiles(crate::signin::ProfilesCommand),
+    /// git credential helper: answers `get` with a profile's access token (see README)
+    CredentialHelper(crate::credential_helper::HelperArgs),
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod credential_helper;
 mod http;
 mod output;
 mod password;
@@ -21,13 +22,18 @@ pub struct Failure(pub String);
 fn main() -> ExitCode {
     // `export SESAME_TENANT=$UNSET` leaves an empty variable, which clap would take as an
     // empty value; treat it as unset, as the token variables are. Still single-threaded here.
-    for var in ["SESAME_URL", "SESAME_TENANT"] {
+    for var in ["SESAME_URL", "SESAME_TENANT", "SESAME_CREDENTIAL_STORE"] {
         if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
             std::env::remove_var(var);
         }
     }
     // Usage errors and --help exit here, with clap's own status (2 or 0).
     let cli = Cli::parse();
+    // `sesame_client::Cache::from_env` reads the choice from the environment, so an option
+    // given on the command line reaches every sign-in command the same way.
+    if let Some(store) = cli.credential_store {
+        std::env::set_var("SESAME_CREDENTIAL_STORE", store.as_str());
+    }
     let result = match cli.command {
         Command::Admin(args) => admin(args),
         Command::Login(args) => signin::login(args),
@@ -35,6 +41,7 @@ fn main() -> ExitCode {
         Command::Whoami(args) => signin::whoami(args),
         Command::Logout(args) => signin::logout(args),
         Command::Profiles(command) => signin::profiles(command),
+        Command::CredentialHelper(args) => credential_helper::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -171,6 +171,13 @@ pub fn login(args: LoginArgs) -> Result<(), Failure> {
             },
         )
         .map_err(fail)?;
+    if let Some(why) = cache.keyring_fallback() {
+        eprintln!(
+            "note: no OS keyring answered ({}); the tokens are kept in {}, readable by you only",
+            clean(&why),
+            cache.credentials_path().display()
+        );
+    }
     eprintln!(
         "Signed in to {issuer} (profile {}). `sesame token` prints an access token.",
         args.profile

@@ -96,6 +96,8 @@ impl Server {
             // `$BROWSER` is the command that opens the URL: `true` opens nothing, the test is
             // the browser.
             .env("BROWSER", "true")
+            // The person's own keyring is never touched by a test (tests/keyring.rs uses one).
+            .env("SESAME_CREDENTIAL_STORE", "file")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -1,5 +1,6 @@
-//! Signs a person in through the browser (loopback redirect), caches the credentials under a
-//! profile, and prints who they are, refreshing the access token by itself on later runs.
+//! Signs a person in through the browser (loopback redirect) unless the cache already holds a
+//! sign-in for the profile, then calls the issuer's userinfo endpoint with a `Session`, the
+//! authenticated HTTP client that refreshes the access token by itself.
 //!
 //! ```sh
 //! cargo run -p sesame-client --example whoami -- http://127.0.0.1:8080/t/default sesame-cli
@@ -34,13 +35,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cache.store_credentials(
             PROFILE,
             Credentials {
-                issuer,
-                client_id,
+                issuer: issuer.clone(),
+                client_id: client_id.clone(),
                 tokens,
             },
         )?;
     }
+    // Any API that accepts the access token is called the same way: the session sends a
+    // token valid for at least a minute, refreshed through the cache (and its lock) when
+    // needed, and retries once with a fresh one if the server answers 401.
+    let client = Client::discover(&issuer, &client_id).await?;
+    let Some(userinfo) = client.metadata().userinfo_endpoint.clone() else {
+        return Err("the issuer has no userinfo endpoint".into());
+    };
     let session = Session::new(cache, PROFILE)?;
-    println!("{:#}", session.userinfo().await?);
+    let response = session.get(&userinfo).await?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await?;
+    if !status.is_success() {
+        return Err(format!("userinfo answered {status}: {body}").into());
+    }
+    println!("{body:#}");
     Ok(())
 }

@@ -5,6 +5,10 @@
 //! the old file, so a crash leaves either the old or the new file, never half of one. Readers
 //! look only at the final names. `credentials.lock` is held (`flock`) across every
 //! read-modify-write, and across a refresh, so that concurrent processes refresh once.
+//!
+//! Credentials go to the OS keyring instead of `credentials.json` when one answers (see
+//! [`CredentialStore`]); profiles, which hold no secret, stay in `config.toml`, and the lock
+//! stays a file, so the refresh-once rule holds whichever store keeps the tokens.
 
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -61,10 +65,47 @@ struct CredentialsFile {
     profiles: BTreeMap<String, Credentials>,
 }
 
-/// The cache directory.
+/// Where credentials are kept. Profiles are always in `config.toml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialStore {
+    /// The OS keyring when one answers, else the file (the default of [`Cache::from_env`]).
+    Auto,
+    /// The OS keyring only: a keyring that does not answer is an error.
+    Keyring,
+    /// `credentials.json` (mode 0600) only.
+    File,
+}
+
+impl std::str::FromStr for CredentialStore {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<CredentialStore> {
+        match s {
+            "auto" => Ok(CredentialStore::Auto),
+            "keyring" => Ok(CredentialStore::Keyring),
+            "file" => Ok(CredentialStore::File),
+            other => Err(Error::Invalid(format!(
+                "credential store {:?}: use keyring, file or auto",
+                crate::error::clean(other)
+            ))),
+        }
+    }
+}
+
+/// The store an `Auto` cache settled on, decided once per process (on first use).
+#[derive(Clone, Debug)]
+enum Resolved {
+    Keyring,
+    /// The file; with the reason when the keyring was wanted but did not answer.
+    File(Option<String>),
+}
+
+/// The cache directory, and where its credentials are kept.
 #[derive(Clone, Debug)]
 pub struct Cache {
     dir: PathBuf,
+    store: CredentialStore,
+    resolved: std::sync::Arc<std::sync::Mutex<Option<Resolved>>>,
 }
 
 /// An exclusive hold on the cache; released when dropped.
@@ -92,8 +133,19 @@ pub fn check_profile_name(name: &str) -> Result<()> {
 
 impl Cache {
     /// The directory from the environment: `$SESAME_CONFIG_DIR`, `$XDG_CONFIG_HOME/sesame`,
-    /// or `$HOME/.config/sesame`.
+    /// or `$HOME/.config/sesame`; the credential store from `$SESAME_CREDENTIAL_STORE`
+    /// (`keyring`, `file` or `auto`, the default).
     pub fn from_env() -> Result<Cache> {
+        let store = match std::env::var("SESAME_CREDENTIAL_STORE") {
+            Ok(v) if !v.is_empty() => v
+                .parse()
+                .map_err(|e: Error| Error::Invalid(format!("SESAME_CREDENTIAL_STORE: {e}")))?,
+            _ => CredentialStore::Auto,
+        };
+        Ok(Cache::dir_from_env()?.with_store(store))
+    }
+
+    fn dir_from_env() -> Result<Cache> {
         let non_empty = |v: &str| std::env::var_os(v).filter(|s| !s.is_empty()).map(PathBuf::from);
         let dir = non_empty("SESAME_CONFIG_DIR")
             .or_else(|| non_empty("XDG_CONFIG_HOME").map(|d| d.join("sesame")))
@@ -104,9 +156,70 @@ impl Cache {
         Ok(Cache::at(dir))
     }
 
-    /// A cache in `dir` (created 0700 on the first write).
+    /// A cache in `dir` (created 0700 on the first write) that keeps credentials in the file;
+    /// see [`Cache::with_store`].
     pub fn at(dir: impl Into<PathBuf>) -> Cache {
-        Cache { dir: dir.into() }
+        Cache {
+            dir: dir.into(),
+            store: CredentialStore::File,
+            resolved: Default::default(),
+        }
+    }
+
+    /// The same cache with credentials kept in `store`.
+    pub fn with_store(self, store: CredentialStore) -> Cache {
+        Cache {
+            dir: self.dir,
+            store,
+            resolved: Default::default(),
+        }
+    }
+
+    /// The store asked for.
+    pub fn store(&self) -> CredentialStore {
+        self.store
+    }
+
+    /// Whether credentials are kept in the OS keyring. For [`CredentialStore::Auto`] the first
+    /// call asks the keyring whether it answers (and a failed keyring write later switches the
+    /// cache to the file).
+    pub fn uses_keyring(&self) -> Result<bool> {
+        Ok(matches!(self.resolved()?, Resolved::Keyring))
+    }
+
+    /// Why an `Auto` cache keeps credentials in the file, when it wanted the keyring and none
+    /// answered (to tell the person once, e.g. after signing in).
+    pub fn keyring_fallback(&self) -> Option<String> {
+        match self.resolved.lock().ok()?.as_ref()? {
+            Resolved::File(why) => why.clone(),
+            Resolved::Keyring => None,
+        }
+    }
+
+    fn resolved(&self) -> Result<Resolved> {
+        let mut slot = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = slot.as_ref() {
+            return Ok(r.clone());
+        }
+        let r = match self.store {
+            CredentialStore::File => Resolved::File(None),
+            CredentialStore::Keyring => Resolved::Keyring,
+            CredentialStore::Auto => match crate::keyring::probe(&self.dir) {
+                Ok(()) => Resolved::Keyring,
+                Err(why) => Resolved::File(Some(why.0)),
+            },
+        };
+        *slot = Some(r.clone());
+        Ok(r)
+    }
+
+    /// After a failed keyring write an `Auto` cache uses the file from then on.
+    fn fall_back(&self, why: String) {
+        *self.resolved.lock().unwrap_or_else(|e| e.into_inner()) = Some(Resolved::File(Some(why)));
+    }
+
+    fn keyring_error(&self, why: crate::keyring::Unavailable) -> Error {
+        Error::Keyring(why.0)
     }
 
     /// The directory.
@@ -221,8 +334,17 @@ impl Cache {
         })
     }
 
-    /// The cached credentials of a profile. Refused when the file is readable by others.
+    /// The cached credentials of a profile: from the keyring when it is used (and, for a
+    /// profile it does not hold, from the file, where an earlier sign-in may have left them).
+    /// Refused when the file is readable by others.
     pub fn credentials(&self, profile: &str) -> Result<Option<Credentials>> {
+        if self.uses_keyring()? {
+            match crate::keyring::read(&self.dir, profile) {
+                Ok(Some(c)) => return Ok(Some(c)),
+                Ok(None) => {}
+                Err(why) => return Err(self.keyring_error(why)),
+            }
+        }
         Ok(self.read_credentials_file()?.profiles.remove(profile))
     }
 
@@ -235,9 +357,39 @@ impl Cache {
         credentials: Credentials,
     ) -> Result<()> {
         check_profile_name(profile)?;
+        if self.uses_keyring()? {
+            match crate::keyring::write(&self.dir, profile, &credentials) {
+                Ok(()) => {
+                    // No second, older copy stays behind in the file.
+                    if self.credentials_path().exists() {
+                        self.remove_from_file(profile)?;
+                    }
+                    return Ok(());
+                }
+                Err(why) if self.store == CredentialStore::Auto => self.fall_back(why.0),
+                Err(why) => return Err(self.keyring_error(why)),
+            }
+        }
         let mut file = self.read_credentials_file()?;
         file.profiles.insert(profile.to_owned(), credentials);
         self.write_credentials(&file)
+    }
+
+    /// Marks the cached access token of `profile` as expired, so that the next
+    /// [`Cache::fresh_credentials`] refreshes it (git's `erase`: a server refused it). With
+    /// `only_if`, only when the cached access token is that one (an older token being refused
+    /// says nothing about the current one). Whether one was marked. Takes the lock.
+    pub fn expire_access_token(&self, profile: &str, only_if: Option<&str>) -> Result<bool> {
+        let lock = self.lock()?;
+        let Some(mut credentials) = self.credentials(profile)? else {
+            return Ok(false);
+        };
+        if only_if.is_some_and(|t| t != credentials.tokens.access_token) {
+            return Ok(false);
+        }
+        credentials.tokens.expires_at = Some(0);
+        self.store_credentials_locked(&lock, profile, credentials)?;
+        Ok(true)
     }
 
     /// Stores the credentials of a profile, taking the lock.
@@ -253,6 +405,14 @@ impl Cache {
     }
 
     fn remove_credentials_locked(&self, profile: &str) -> Result<bool> {
+        let mut had = false;
+        if self.uses_keyring()? {
+            had = crate::keyring::remove(&self.dir, profile).map_err(|why| self.keyring_error(why))?;
+        }
+        Ok(self.remove_from_file(profile)? || had)
+    }
+
+    fn remove_from_file(&self, profile: &str) -> Result<bool> {
         // An unreadable file is reported, not rewritten: other profiles' tokens are in it too.
         let mut file = self.read_credentials_file()?;
         let had = file.profiles.remove(profile).is_some();

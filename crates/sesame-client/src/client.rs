@@ -71,10 +71,16 @@ impl std::fmt::Debug for Client {
 /// An HTTP client with the timeouts and user agent this crate uses; it does not follow
 /// redirects (no endpoint of the protocol redirects, so one means a wrong URL).
 pub fn http_client() -> Result<reqwest::Client> {
+    http_client_with_timeout(REQUEST_TIMEOUT)
+}
+
+/// [`http_client`] with another limit for a whole request (the admin API's key generation
+/// takes longer than a token request).
+pub(crate) fn http_client_with_timeout(timeout: Duration) -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .user_agent(concat!("sesame-client/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
+        .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| Error::Invalid(format!("cannot set up the HTTP client: {e}")))

@@ -105,6 +105,24 @@ pub enum Error {
         /// What went wrong.
         problem: String,
     },
+    /// The admin API answered with an error object (docs/admin-api.md), such as `not_found`,
+    /// `unauthorized` or `refused`; the text is `error: description`.
+    #[error("{error}{}", .description.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The `error` code.
+        error: String,
+        /// The `error_description`, if any.
+        description: Option<String>,
+    },
+    /// The OS keyring did not answer or refused the request (no session bus, no Secret
+    /// Service, a locked keyring, access denied).
+    #[error(
+        "the OS keyring failed: {0}; use the file cache instead with --credential-store file (or \
+         SESAME_CREDENTIAL_STORE=file)"
+    )]
+    Keyring(String),
     /// A value given by the caller is not usable (a profile name, a URL).
     #[error("{0}")]
     Invalid(String),

@@ -9,8 +9,10 @@
 //!   copies from `{issuer}/oob` into the terminal; [`Client::login_device`] with the device
 //!   authorization grant (RFC 8628), for a terminal with no browser at hand.
 //! - [`Client::refresh`], [`Client::userinfo`], [`Client::revoke`], [`Client::client_credentials`].
-//! - [`Cache`] keeps profiles and credentials on disk (0600, atomic writes, a lock held across
-//!   refreshes); [`Session`] hands out requests with an access token it keeps fresh.
+//! - [`Cache`] keeps profiles on disk and credentials in the OS keyring when one answers, else
+//!   on disk (0600, atomic writes), with a lock held across refreshes; [`Session`] hands out
+//!   requests with an access token it keeps fresh.
+//! - [`AdminClient`] sends requests to Sesame's admin API.
 //!
 //! The client must be registered as public with the redirect URIs `http://127.0.0.1/callback`
 //! (any port) and `{issuer}/oob`, and the grants `authorization_code` and `refresh_token`.
@@ -36,18 +38,25 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
 mod cache;
 mod client;
 mod device;
 mod error;
+mod keyring;
 mod login;
 mod session;
 mod tokens;
 
-pub use cache::{check_profile_name, Cache, Credentials, Lock, Profile, DEFAULT_PROFILE, DEFAULT_SCOPES};
+pub use admin::AdminClient;
+pub use cache::{
+    check_profile_name, Cache, CredentialStore, Credentials, Lock, Profile, DEFAULT_PROFILE, DEFAULT_SCOPES,
+};
 pub use client::{discover, http_client, Client, Metadata};
 pub use device::DeviceAuthorization;
 pub use error::{Error, Result};
 pub use login::{AuthorizationRequest, Loopback, LOOPBACK_PATH};
+/// The HTTP library of this crate's API ([`Session::request`] returns its request builder).
+pub use reqwest;
 pub use session::Session;
 pub use tokens::{now, TokenSet};

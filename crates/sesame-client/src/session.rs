@@ -43,10 +43,35 @@ impl Session {
         Ok(self.http.request(method, url).bearer_auth(token))
     }
 
-    /// `GET url` as the person; the answer whatever its status.
+    /// `GET url` as the person; the answer whatever its status (see [`Session::send`]).
     pub async fn get(&self, url: &str) -> Result<reqwest::Response> {
-        self.request(reqwest::Method::GET, url)
-            .await?
+        self.send(reqwest::Method::GET, url, |r| r).await
+    }
+
+    /// Sends `method url`, shaped by `build` (body, headers), as the person: with a current
+    /// access token, and once more with a refreshed one when the server answers 401 (the token
+    /// was revoked, or the server's clock runs ahead). The answer whatever its status.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response> {
+        let token = self.access_token().await?;
+        let first = build(self.http.request(method.clone(), url).bearer_auth(&token))
+            .send()
+            .await
+            .map_err(|e| crate::error::from_reqwest(url, e))?;
+        if first.status() != reqwest::StatusCode::UNAUTHORIZED {
+            return Ok(first);
+        }
+        let (cache, profile) = (self.cache.clone(), self.profile.clone());
+        // Marks nothing when another process already replaced the token: its successor is used.
+        tokio::task::spawn_blocking(move || cache.expire_access_token(&profile, Some(&token)))
+            .await
+            .map_err(|e| Error::Invalid(format!("waiting for the cache lock failed: {e}")))??;
+        let token = self.access_token().await?;
+        build(self.http.request(method, url).bearer_auth(token))
             .send()
             .await
             .map_err(|e| crate::error::from_reqwest(url, e))
