@@ -16,8 +16,10 @@ pub mod logout;
 pub mod model;
 pub mod password;
 pub mod secret;
+pub mod sessions;
 pub mod store;
 pub mod token;
+pub mod workload;
 
 pub use error::{Error, Result};
 

@@ -39,6 +39,18 @@ pub enum TokenRequest {
         /// RFC 8707 `resource` values (and the widely used `audience` alias).
         audiences: Vec<String>,
     },
+    /// A source's workload token (`workload::WORKLOAD_TOKEN_GRANT`).
+    WorkloadToken {
+        scope: Option<String>,
+        audiences: Vec<String>,
+    },
+    /// Binds a delegated session's nonce (`sessions::SESSION_NONCE_GRANT`).
+    SessionNonce { nonce: String },
+    /// A fresh access token of a delegated session (`sessions::SESSION_KEY_GRANT`).
+    SessionKey {
+        session_key: String,
+        scope: Option<String>,
+    },
 }
 
 impl TokenRequest {
@@ -47,6 +59,9 @@ impl TokenRequest {
             TokenRequest::AuthorizationCode { .. } => GrantType::AuthorizationCode,
             TokenRequest::RefreshToken { .. } => GrantType::RefreshToken,
             TokenRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
+            TokenRequest::WorkloadToken { .. } => GrantType::WorkloadToken,
+            TokenRequest::SessionNonce { .. } => GrantType::SessionNonce,
+            TokenRequest::SessionKey { .. } => GrantType::SessionKey,
         }
     }
 }
@@ -110,6 +125,13 @@ pub async fn issue(ctx: &IssueContext<'_>, client: &Client, request: TokenReques
         }
         TokenRequest::ClientCredentials { scope, audiences } => {
             client_credentials(ctx, client, scope.as_deref(), &audiences)
+        }
+        TokenRequest::WorkloadToken { scope, audiences } => {
+            crate::workload::issue_token(ctx, ctx.store, client, &audiences, scope.as_deref()).await
+        }
+        TokenRequest::SessionNonce { nonce } => crate::sessions::bind(ctx, client, &nonce).await,
+        TokenRequest::SessionKey { session_key, scope } => {
+            crate::sessions::refresh(ctx, client, &session_key, scope.as_deref()).await
         }
     }
 }
@@ -528,6 +550,14 @@ fn client_credentials(
         id_token: None,
         scope,
     })
+}
+
+/// RFC 8693 §4.1: the acting party, nested for a chain of delegations.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Act {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Act>>,
 }
 
 /// RFC 9068 §2.2 access-token claims.

@@ -6,7 +6,9 @@ mod discovery;
 mod health;
 mod logout;
 mod oauth;
+mod sessions;
 mod userinfo;
+mod workload_admin;
 
 use crate::form::BODY_LIMIT;
 use crate::metrics::{Metrics, TrackLayer};
@@ -15,7 +17,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::handler::Handler;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put, MethodRouter};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use std::convert::Infallible;
 
@@ -132,6 +134,8 @@ impl Table {
         .tenant("/token", tracked![post(oauth::token)])
         .tenant("/introspect", tracked![post(oauth::introspect)])
         .tenant("/revoke", tracked![post(oauth::revoke)])
+        .tenant("/sessions", tracked![get(sessions::list), post(sessions::create)])
+        .tenant("/sessions/{session}", tracked![delete(sessions::revoke)])
         // RFC 8414 §3.1: for an issuer with a path, the well-known segment goes before it.
         .route(
             "/.well-known/oauth-authorization-server/t/{tenant}",
@@ -232,7 +236,40 @@ impl Table {
         )
         .admin(app, "/tenants/{tenant}/keys", get(admin::list_keys))
         .admin(app, "/tenants/{tenant}/keys/rotate", post(admin::rotate_keys))
+        .workload_admin(app)
         .route("/metrics", tracked![get(health::metrics)])
+    }
+
+    /// Sources, workload settings and issuer documents, delegated sessions.
+    fn workload_admin(self, app: &AppState) -> Table {
+        use workload_admin as w;
+        self.admin(app, "/tenants/{tenant}/sources", get(w::list_sources).post(w::create_source))
+            .admin(
+                app,
+                "/tenants/{tenant}/sources/{source}",
+                get(w::show_source).delete(w::delete_source),
+            )
+            .admin(
+                app,
+                "/tenants/{tenant}/workload",
+                get(w::show_settings).patch(w::update_settings),
+            )
+            .admin(app, "/tenants/{tenant}/workload-issuer", get(w::workload_issuer))
+            .admin(
+                app,
+                "/tenants/{tenant}/delegated-sessions",
+                get(w::list_delegated_sessions),
+            )
+            .admin(
+                app,
+                "/tenants/{tenant}/delegated-sessions/{session}",
+                axum::routing::delete(w::revoke_delegated_session),
+            )
+            .admin(
+                app,
+                "/tenants/{tenant}/users/{user}/delegated-sessions",
+                get(w::list_user_delegated_sessions),
+            )
     }
 
     fn finish(self, app: AppState) -> Router {
