@@ -8,7 +8,7 @@ use sesame_core::ids::{ClientId, TenantId, UserId, Username};
 use sesame_core::keys::{new_stored_key, Keyring};
 use sesame_core::model::{Client, ClientType, GrantType, KeyState, SigningAlg, Tenant, User};
 use sesame_core::sessions::{self, Creator};
-use sesame_core::store::Store;
+use sesame_core::store::{DelegatedSessionStore, Store, WorkloadStore};
 use sesame_core::token::{self, IssueContext, Signer, TokenRequest, TokenResponse};
 use sesame_core::workload::{self, Source, SourceId, SourceSpec, WorkloadSettings};
 use sesame_core::Error;
