@@ -220,7 +220,7 @@ pub async fn settings(store: &dyn Store, tenant: &TenantId) -> Result<WorkloadSe
 }
 
 /// What an administrator (API or config file) gives to register a source.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
     pub name: String,
@@ -231,7 +231,7 @@ pub struct SourceSpec {
     pub scopes: Vec<String>,
     pub token_ttl: Option<i64>,
     /// Given only by the config file, so that applying it again finds the same source.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<SourceId>,
 }
 

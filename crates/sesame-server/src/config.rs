@@ -77,6 +77,14 @@ pub struct TenantConfig {
     pub logo_url: Option<String>,
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
+    /// Where workload tokens say they come from (default: the sign-in issuer).
+    pub workload_issuer: Option<String>,
+    /// The longest delegated session, in seconds (default and most: 7 days).
+    pub session_max_ttl: Option<i64>,
+    /// Sources (`[[tenants.sources]]`), each with its own `id` (a UUID) so that applying the
+    /// file again finds it; applied after the clients they name.
+    #[serde(default)]
+    pub sources: Vec<sesame_core::workload::SourceSpec>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -586,3 +586,47 @@ async fn a_second_sesamed_sharing_postgresql_binds_refreshes_and_sees_revocation
     assert_eq!(intro["active"], false);
     b.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn declared_sources_and_workload_settings_are_applied_idempotently() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("sync-secret");
+    let secret = "s".repeat(40);
+    std::fs::write(&secret_file, &secret).unwrap();
+    let source_id = "7f3b8e21-4d9a-4c2e-9b7d-8a5f3c9e0b4f";
+    let tenant: sesame_server::config::TenantConfig = serde_json::from_value(json!({
+        "id": "acme",
+        "workload_issuer": "https://static.example/acme",
+        "clients": [{"client_id": "sync", "secret_file": secret_file, "grant_types": [WORKLOAD]}],
+        "sources": [{"id": source_id, "name": "sync", "client_id": "sync", "audiences": ["https://wh.example"]}],
+    }))
+    .unwrap();
+    let declared = tenant.clone();
+    let s = TestServer::start(sesame_store::testing::TestDb::sqlite(), move |c| c.tenants = vec![declared]).await;
+    let (status, source) = s.admin(Method::GET, &format!("/tenants/acme/sources/{source_id}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{source}");
+    assert_eq!(source["resource_id"], format!("ri.sesame.acme.source.{source_id}"));
+    let (status, _, body) = s
+        .post_form("acme", "/token", Some(("sync", &secret)), &[("grant_type", WORKLOAD)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, claims) = jwt_parts(s_of(&body, "access_token"));
+    assert_eq!(claims["iss"], "https://static.example/acme");
+    assert_eq!(claims["sub"], format!("ri.sesame.acme.source.{source_id}"));
+    // Applying the same file again changes nothing; a changed audience replaces the source.
+    sesame_server::bootstrap::apply_declared(&s.running.app, std::slice::from_ref(&tenant))
+        .await
+        .unwrap();
+    let (_, again) = s.admin(Method::GET, &format!("/tenants/acme/sources/{source_id}"), None).await;
+    assert_eq!(again, source);
+    let mut changed = tenant.clone();
+    changed.sources[0].audiences = vec!["https://other.example".into()];
+    sesame_server::bootstrap::apply_declared(&s.running.app, &[changed]).await.unwrap();
+    let (_, again) = s.admin(Method::GET, &format!("/tenants/acme/sources/{source_id}"), None).await;
+    assert_eq!(again["audiences"], json!(["https://other.example"]));
+    // A declared source without an id is refused with a sentence naming it.
+    let mut no_id = tenant;
+    no_id.sources[0].id = None;
+    let err = sesame_server::bootstrap::apply_declared(&s.running.app, &[no_id]).await.unwrap_err();
+    assert!(err.contains("needs an id"), "{err}");
+}

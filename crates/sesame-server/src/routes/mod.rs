@@ -17,7 +17,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::handler::Handler;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put, MethodRouter};
+use axum::routing::{get, post, put, MethodRouter};
 use axum::Router;
 use std::convert::Infallible;
 
