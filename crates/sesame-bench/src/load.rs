@@ -301,11 +301,19 @@ impl Load {
             }
             Load::SessionBind { create, bind } => {
                 let a = step(sender, create.request(), create, stats).await?;
-                let Some(nonce) = (a.status == StatusCode::CREATED).then(|| json_str(&a.body, "nonce")).flatten()
+                let Some(nonce) = (a.status == StatusCode::CREATED)
+                    .then(|| json_str(&a.body, "nonce"))
+                    .flatten()
                 else {
                     return Err(Failure::Answer(unexpected(create, &a)));
                 };
-                let a = step(sender, bind.request_with(with_value(&bind.body, &nonce)), bind, stats).await?;
+                let a = step(
+                    sender,
+                    bind.request_with(with_value(&bind.body, &nonce)),
+                    bind,
+                    stats,
+                )
+                .await?;
                 if a.status != StatusCode::OK {
                     return Err(Failure::Answer(unexpected(bind, &a)));
                 }
@@ -315,8 +323,16 @@ impl Load {
                 let Some(key) = keys.lock().expect("lock").pop() else {
                     return Err(Failure::Answer("no session key left in the pool".into()));
                 };
-                let a = step(sender, refresh.request_with(with_value(&refresh.body, &key)), refresh, stats).await?;
-                let Some(next) = (a.status == StatusCode::OK).then(|| json_str(&a.body, "refresh_token")).flatten()
+                let a = step(
+                    sender,
+                    refresh.request_with(with_value(&refresh.body, &key)),
+                    refresh,
+                    stats,
+                )
+                .await?;
+                let Some(next) = (a.status == StatusCode::OK)
+                    .then(|| json_str(&a.body, "refresh_token"))
+                    .flatten()
                 else {
                     return Err(Failure::Answer(unexpected(refresh, &a)));
                 };

@@ -2,9 +2,9 @@
 //! without any I/O, so the mapping is tested without a server.
 
 use crate::cli::{
-    AdminCommand, ClientCreate, ClientRef, ClientUpdate, ClientsCommand, DelegatedSessionsCommand, KeysCommand,
-    SourcesCommand, TenantCreate, TenantUpdate, TenantsCommand, UserCreate, UserRef, UserUpdate, UsersCommand,
-    WorkloadIssuerCommand,
+    AdminCommand, ClientCreate, ClientRef, ClientUpdate, ClientsCommand, DelegatedSessionsCommand,
+    KeysCommand, SourcesCommand, TenantCreate, TenantUpdate, TenantsCommand, UserCreate, UserRef, UserUpdate,
+    UsersCommand, WorkloadIssuerCommand,
 };
 use crate::Failure;
 use serde_json::{json, Map, Value};
@@ -169,7 +169,11 @@ fn plan_workload_issuer(command: &WorkloadIssuerCommand) -> Result<Request, Fail
             Shape::Document,
         ),
         WorkloadIssuerCommand::Settings(s) => {
-            let path = vec!["tenants".into(), segment("tenant", &s.tenant.tenant)?, "workload".into()];
+            let path = vec![
+                "tenants".into(),
+                segment("tenant", &s.tenant.tenant)?,
+                "workload".into(),
+            ];
             if s.issuer.is_none() && s.session_max_ttl.is_none() {
                 return Ok(get(path, Shape::Document));
             }

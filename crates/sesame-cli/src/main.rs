@@ -69,7 +69,11 @@ fn admin(args: AdminArgs) -> Result<(), Failure> {
     // The files are written (and the published copy checked) whatever is printed.
     if let cli::AdminCommand::WorkloadIssuer(cli::WorkloadIssuerCommand::Export(export)) = &args.command {
         let said = runtime.block_on(workload::export(answer.as_ref(), export))?;
-        return print(&if args.conn.json { output::json(answer.as_ref()) } else { said });
+        return print(&if args.conn.json {
+            output::json(answer.as_ref())
+        } else {
+            said
+        });
     }
 
     if args.conn.json {

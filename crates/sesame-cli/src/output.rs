@@ -265,7 +265,9 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
                 )
             }
         }
-        Shape::Deleted { .. } | Shape::SessionRevoked { .. } | Shape::Document | Shape::Done(_) => String::new(),
+        Shape::Deleted { .. } | Shape::SessionRevoked { .. } | Shape::Document | Shape::Done(_) => {
+            String::new()
+        }
     })
 }
 

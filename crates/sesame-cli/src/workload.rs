@@ -34,7 +34,10 @@ pub async fn export(answer: Option<&Value>, args: &WorkloadExport) -> Result<Str
     if args.check {
         let stale = check(issuer, conf, jwks).await?;
         if stale.is_empty() {
-            out.push_str(&format!("the copy published at {} is up to date\n", clean(issuer)));
+            out.push_str(&format!(
+                "the copy published at {} is up to date\n",
+                clean(issuer)
+            ));
         }
         for warning in stale {
             eprintln!("warning: {warning}");

@@ -245,7 +245,9 @@ pub async fn refresh(
     let response = session_response(ctx, client, &user, &session, &scope, &key)?;
     // Stored with the rotation, before it leaves: a retry gets this same answer.
     let json = serde_json::to_vec(&response).map_err(|e| Error::Internal(e.to_string()))?;
-    let sealed = ctx.master.seal(&successor_aad(ctx, &session.id, &key_hash), &json);
+    let sealed = ctx
+        .master
+        .seal(&successor_aad(ctx, &session.id, &key_hash), &json);
     if ctx
         .store
         .rotate_session_key(
@@ -269,18 +271,27 @@ pub async fn refresh(
     replayed(ctx, &session, &key_hash).await
 }
 
-async fn replayed(ctx: &IssueContext<'_>, session: &DelegatedSession, key_hash: &[u8; 32]) -> Result<TokenResponse> {
+async fn replayed(
+    ctx: &IssueContext<'_>,
+    session: &DelegatedSession,
+    key_hash: &[u8; 32],
+) -> Result<TokenResponse> {
     let rotated_at = session.rotated_at.unwrap_or(i64::MIN);
     if let (Some(sealed), true) = (
         session.last_response.as_deref(),
         session.prev_key_hash.as_ref() == Some(key_hash),
     ) {
         if ctx.now - rotated_at <= REFRESH_REUSE_GRACE {
-            let json = ctx.master.open(&successor_aad(ctx, &session.id, key_hash), sealed)?;
+            let json = ctx
+                .master
+                .open(&successor_aad(ctx, &session.id, key_hash), sealed)?;
             let mut response: TokenResponse = serde_json::from_slice(&json)
                 .map_err(|e| Error::Internal(format!("sealed session response: {e}")))?;
             // Only while the key it handed out is still the current one (unused).
-            let successor = response.refresh_token.as_deref().map(|k| hash_secret(k.as_bytes()));
+            let successor = response
+                .refresh_token
+                .as_deref()
+                .map(|k| hash_secret(k.as_bytes()));
             if successor.is_some() && successor == session.key_hash {
                 response.expires_in = (response.expires_in - (ctx.now - rotated_at)).max(1);
                 return Ok(response);
@@ -396,10 +407,9 @@ pub async fn token_session_live(
     let Some(sid) = token_session(claims) else {
         return Ok(true);
     };
-    Ok(store
-        .get_delegated_session(tenant, sid)
-        .await?
-        .is_some_and(|s| s.is_live(now) && Some(s.user_id.as_str()) == claims.get("sub").and_then(|v| v.as_str())))
+    Ok(store.get_delegated_session(tenant, sid).await?.is_some_and(|s| {
+        s.is_live(now) && Some(s.user_id.as_str()) == claims.get("sub").and_then(|v| v.as_str())
+    }))
 }
 
 #[cfg(test)]
@@ -423,7 +433,10 @@ mod tests {
     #[test]
     fn only_tokens_with_act_and_sid_name_a_session() {
         let m = |v: Value| v.as_object().unwrap().clone();
-        assert_eq!(token_session(&m(json!({"sid": "s", "act": {"sub": "c"}}))), Some("s"));
+        assert_eq!(
+            token_session(&m(json!({"sid": "s", "act": {"sub": "c"}}))),
+            Some("s")
+        );
         assert_eq!(token_session(&m(json!({"sid": "s"}))), None);
         assert_eq!(token_session(&m(json!({"act": {"sub": "c"}}))), None);
     }

@@ -261,8 +261,13 @@ pub trait DelegatedSessionStore: Send + Sync {
     ) -> Result<Option<DelegatedSession>>;
     /// Marks the session bound with its first key, unless it was bound already or revoked:
     /// returns whether this call bound it (of two concurrent binds, one wins).
-    async fn bind_delegated_session(&self, tenant: &TenantId, id: &str, key_hash: &[u8; 32], now: i64)
-        -> Result<bool>;
+    async fn bind_delegated_session(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        key_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<bool>;
     /// Replaces the key `old_hash` with `new_hash`, keeping `old_hash` and the sealed `response`
     /// for a retry, unless `old_hash` is no longer the current key or the session was revoked:
     /// returns whether this call rotated it.
@@ -292,5 +297,6 @@ pub trait DelegatedSessionStore: Send + Sync {
         now: i64,
     ) -> Result<bool>;
     /// Revokes every session of a user; returns how many.
-    async fn revoke_user_delegated_sessions(&self, tenant: &TenantId, user: &UserId, now: i64) -> Result<u64>;
+    async fn revoke_user_delegated_sessions(&self, tenant: &TenantId, user: &UserId, now: i64)
+        -> Result<u64>;
 }

@@ -236,10 +236,18 @@ pub struct SourceSpec {
 }
 
 /// Registers a source, after checking that its client exists and may get workload tokens.
-pub async fn create_source(store: &dyn Store, tenant: &TenantId, spec: SourceSpec, now: i64) -> Result<Source> {
+pub async fn create_source(
+    store: &dyn Store,
+    tenant: &TenantId,
+    spec: SourceSpec,
+    now: i64,
+) -> Result<Source> {
     crate::admin::require_tenant(store, tenant).await?;
     let client = crate::admin::require_client(store, tenant, &spec.client_id).await?;
-    if !client.grant_types.contains(&crate::model::GrantType::WorkloadToken) {
+    if !client
+        .grant_types
+        .contains(&crate::model::GrantType::WorkloadToken)
+    {
         return Err(Error::InvalidRequest(format!(
             "client '{}' is not allowed the {WORKLOAD_TOKEN_GRANT} grant",
             client.client_id
@@ -276,11 +284,17 @@ pub struct SettingsPatch {
     pub session_max_ttl: Option<i64>,
 }
 
-fn some_option<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<String>>, D::Error> {
+fn some_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 
-pub async fn update_settings(store: &dyn Store, tenant: &TenantId, patch: SettingsPatch) -> Result<WorkloadSettings> {
+pub async fn update_settings(
+    store: &dyn Store,
+    tenant: &TenantId,
+    patch: SettingsPatch,
+) -> Result<WorkloadSettings> {
     crate::admin::require_tenant(store, tenant).await?;
     let mut s = settings(store, tenant).await?;
     if let Some(iss) = patch.workload_issuer {
@@ -327,7 +341,16 @@ pub async fn issue_token(
     };
     let settings = settings(store, &ctx.tenant.id).await?;
     let issuer = settings.issuer(ctx.issuer);
-    let (token, ttl, scp) = sign_token(ctx.keyring, ctx.tenant.signing_alg, client, &source, issuer, audiences, scope, ctx.now)?;
+    let (token, ttl, scp) = sign_token(
+        ctx.keyring,
+        ctx.tenant.signing_alg,
+        client,
+        &source,
+        issuer,
+        audiences,
+        scope,
+        ctx.now,
+    )?;
     Ok(TokenResponse {
         access_token: token,
         // RFC 8693 §2.2.1: not an access token for Sesame; the outside system decides.
@@ -448,7 +471,10 @@ mod tests {
         assert!(SourceId::parse("../etc").is_err());
         let t = TenantId::parse("acme").unwrap();
         assert_eq!(
-            resource_id(&t, &SourceId::parse("7f3b8e21-4d9a-6c2e-1b7d-8a5f3c9e0b4f").unwrap()),
+            resource_id(
+                &t,
+                &SourceId::parse("7f3b8e21-4d9a-6c2e-1b7d-8a5f3c9e0b4f").unwrap()
+            ),
             "ri.sesame.acme.source.7f3b8e21-4d9a-6c2e-1b7d-8a5f3c9e0b4f"
         );
     }

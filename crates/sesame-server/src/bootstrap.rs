@@ -226,7 +226,11 @@ pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<
 
 /// The tenant's workload settings and `[[tenants.sources]]`, idempotently: a source found by
 /// its id is left alone when unchanged, and replaced (same id) when the file changed it.
-async fn apply_declared_workload(store: &dyn Store, decl: &TenantConfig, now: i64) -> sesame_core::Result<()> {
+async fn apply_declared_workload(
+    store: &dyn Store,
+    decl: &TenantConfig,
+    now: i64,
+) -> sesame_core::Result<()> {
     use sesame_core::workload;
     if decl.workload_issuer.is_some() || decl.session_max_ttl.is_some() {
         let patch = workload::SettingsPatch {

@@ -342,7 +342,10 @@ async fn discovery_is_truthful_and_cacheable() {
                 "authorization_code",
                 "implicit",
                 "refresh_token",
-                "client_credentials"
+                "client_credentials",
+                "urn:sesame:params:oauth:grant-type:workload-token",
+                "urn:sesame:params:oauth:grant-type:session-nonce",
+                "urn:sesame:params:oauth:grant-type:session-key"
             ])
         );
         assert_eq!(doc["authorization_endpoint"], format!("{issuer}/authorize"));

@@ -73,14 +73,19 @@ async fn person_token(s: &TestServer, username: &str, scope: &str) -> String {
         .unwrap();
     let mut jar: BTreeMap<String, String> = BTreeMap::new();
     let remember = |headers: &reqwest::header::HeaderMap, jar: &mut BTreeMap<String, String>| {
-        for sc in headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
+        for sc in headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+        {
             if let Some((k, v)) = sc.split(';').next().and_then(|p| p.split_once('=')) {
                 jar.insert(k.to_owned(), v.to_owned());
             }
         }
     };
     let verifier = B64.encode([7u8; 32]);
-    let challenge = B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref());
+    let challenge =
+        B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref());
     let query = form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
             ("client_id", rp.as_str()),
@@ -101,7 +106,10 @@ async fn person_token(s: &TestServer, username: &str, scope: &str) -> String {
     let page = resp.text().await.unwrap();
     let hidden = |name: &str| {
         let marker = format!("name=\"{name}\" value=\"");
-        let start = page.find(&marker).unwrap_or_else(|| panic!("no {name} in {page}")) + marker.len();
+        let start = page
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} in {page}"))
+            + marker.len();
         common::unescape(&page[start..start + page[start..].find('"').unwrap()])
     };
     let (csrf, request) = (hidden("csrf"), hidden("request"));
@@ -120,10 +128,13 @@ async fn person_token(s: &TestServer, username: &str, scope: &str) -> String {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
-    let params: BTreeMap<String, String> = form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes())
-        .into_owned()
-        .collect();
-    let code = params.get("code").unwrap_or_else(|| panic!("no code in {location}"));
+    let params: BTreeMap<String, String> =
+        form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes())
+            .into_owned()
+            .collect();
+    let code = params
+        .get("code")
+        .unwrap_or_else(|| panic!("no code in {location}"));
     let (status, _, body) = s
         .post_form(
             T,
@@ -221,7 +232,10 @@ async fn sources_get_workload_tokens_verifiable_from_the_exported_jwks_before_an
                 T,
                 "/token",
                 Some((&id, &secret)),
-                &[("grant_type", WORKLOAD), ("audience", "https://warehouse.example")],
+                &[
+                    ("grant_type", WORKLOAD),
+                    ("audience", "https://warehouse.example"),
+                ],
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -252,7 +266,10 @@ async fn sources_get_workload_tokens_verifiable_from_the_exported_jwks_before_an
             .as_array()
             .unwrap()
             .contains(&json!("EdDSA")));
-        assert_eq!(verify_with_jwks(&token, &export["jwks"]).unwrap()["sub"], rid.as_str());
+        assert_eq!(
+            verify_with_jwks(&token, &export["jwks"]).unwrap()["sub"],
+            rid.as_str()
+        );
 
         // A workload token is not an access token of Sesame.
         let rs = s.client(T, json!({"introspect_any": true})).await;
@@ -280,8 +297,14 @@ async fn sources_get_workload_tokens_verifiable_from_the_exported_jwks_before_an
         let (_, export) = s
             .admin(Method::GET, &format!("/tenants/{T}/workload-issuer"), None)
             .await;
-        assert!(verify_with_jwks(&token, &export["jwks"]).is_some(), "the old token");
-        assert!(verify_with_jwks(&rotated, &export["jwks"]).is_some(), "the new token");
+        assert!(
+            verify_with_jwks(&token, &export["jwks"]).is_some(),
+            "the old token"
+        );
+        assert!(
+            verify_with_jwks(&rotated, &export["jwks"]).is_some(),
+            "the new token"
+        );
 
         // Bad input.
         let (status, _, body) = s
@@ -340,15 +363,23 @@ async fn sources_get_workload_tokens_verifiable_from_the_exported_jwks_before_an
         assert_eq!(status, StatusCode::OK);
         assert_eq!(list["sources"].as_array().unwrap().len(), 1);
         let path = format!("/tenants/{T}/sources/{}", s_of(&source, "id"));
-        assert_eq!(s.admin(Method::GET, &path, None).await.1["resource_id"], rid.as_str());
-        assert_eq!(s.admin(Method::DELETE, &path, None).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(
+            s.admin(Method::GET, &path, None).await.1["resource_id"],
+            rid.as_str()
+        );
+        assert_eq!(
+            s.admin(Method::DELETE, &path, None).await.0,
+            StatusCode::NO_CONTENT
+        );
         assert_eq!(s.admin(Method::GET, &path, None).await.0, StatusCode::NOT_FOUND);
         let (status, _, _) = s
             .post_form(T, "/token", Some((&id, &secret)), &[("grant_type", WORKLOAD)])
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(
-            s.admin(Method::GET, &format!("/tenants/{T}/sources/not-a-uuid"), None).await.0,
+            s.admin(Method::GET, &format!("/tenants/{T}/sources/not-a-uuid"), None)
+                .await
+                .0,
             StatusCode::NOT_FOUND
         );
     }
@@ -357,15 +388,25 @@ async fn sources_get_workload_tokens_verifiable_from_the_exported_jwks_before_an
 #[tokio::test]
 async fn the_workload_issuer_defaults_to_the_sign_in_issuer_and_discovery_lists_the_grants() {
     let s = TestServer::sqlite().await;
-    let (status, body) = s.admin(Method::GET, &format!("/tenants/{T}/workload"), None).await;
+    let (status, body) = s
+        .admin(Method::GET, &format!("/tenants/{T}/workload"), None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["workload_issuer"], Value::Null);
     assert_eq!(body["effective_workload_issuer"], s.issuer(T));
     assert_eq!(body["session_max_ttl"], 7 * 24 * 3600);
-    let (_, export) = s.admin(Method::GET, &format!("/tenants/{T}/workload-issuer"), None).await;
+    let (_, export) = s
+        .admin(Method::GET, &format!("/tenants/{T}/workload-issuer"), None)
+        .await;
     assert_eq!(export["issuer"], s.issuer(T));
-    for bad in [json!({"workload_issuer": "http://evil.example"}), json!({"session_max_ttl": 8 * 24 * 3600}), json!({"nope": 1})] {
-        let (status, body) = s.admin(Method::PATCH, &format!("/tenants/{T}/workload"), Some(bad)).await;
+    for bad in [
+        json!({"workload_issuer": "http://evil.example"}),
+        json!({"session_max_ttl": 8 * 24 * 3600}),
+        json!({"nope": 1}),
+    ] {
+        let (status, body) = s
+            .admin(Method::PATCH, &format!("/tenants/{T}/workload"), Some(bad))
+            .await;
         expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
     }
     let disc: Value = s
@@ -404,7 +445,13 @@ impl Job {
     }
 }
 
-async fn create_session(s: &TestServer, base: &str, token: &str, job: &Job, scope: &str) -> (StatusCode, Value) {
+async fn create_session(
+    s: &TestServer,
+    base: &str,
+    token: &str,
+    job: &Job,
+    scope: &str,
+) -> (StatusCode, Value) {
     bearer(
         s,
         base,
@@ -435,7 +482,15 @@ async fn a_person_lends_access_to_a_job_through_a_session_on_each_store() {
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
         let (status, body) = create_session(&s, &base, &token, &job, "openid read write").await;
         expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_scope");
-        let (status, body) = bearer(&s, &base, Method::POST, "/sessions", &token, &[("client_id", "nobody")]).await;
+        let (status, body) = bearer(
+            &s,
+            &base,
+            Method::POST,
+            "/sessions",
+            &token,
+            &[("client_id", "nobody")],
+        )
+        .await;
         expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
         let (status, created) = create_session(&s, &base, &token, &job, "openid read").await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
@@ -445,30 +500,69 @@ async fn a_person_lends_access_to_a_job_through_a_session_on_each_store() {
         // Binding: once, by the job's client.
         let other = Job::new(&s).await;
         let nonce = s_of(&created, "nonce").to_owned();
-        let (status, body) = post(&base, "/token", other.creds(), &[("grant_type", NONCE), ("nonce", &nonce)]).await;
+        let (status, body) = post(
+            &base,
+            "/token",
+            other.creds(),
+            &[("grant_type", NONCE), ("nonce", &nonce)],
+        )
+        .await;
         expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
-        let (status, bound) = post(&base, "/token", job.creds(), &[("grant_type", NONCE), ("nonce", &nonce)]).await;
+        let (status, bound) = post(
+            &base,
+            "/token",
+            job.creds(),
+            &[("grant_type", NONCE), ("nonce", &nonce)],
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{bound}");
         let (_, claims) = jwt_parts(s_of(&bound, "access_token"));
         assert_eq!(claims["sub"], alice.as_str());
         assert_eq!(claims["act"], json!({"sub": job.id}));
         assert_eq!(claims["sid"], sid.as_str());
         assert_eq!(claims["scope"], "openid read");
-        let (status, body) = post(&base, "/token", job.creds(), &[("grant_type", NONCE), ("nonce", &nonce)]).await;
+        let (status, body) = post(
+            &base,
+            "/token",
+            job.creds(),
+            &[("grant_type", NONCE), ("nonce", &nonce)],
+        )
+        .await;
         expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
-        assert!(s_of(&body, "error_description").contains("already used"), "{body}");
+        assert!(
+            s_of(&body, "error_description").contains("already used"),
+            "{body}"
+        );
 
         // Refreshing with the key; a retry of a lost answer gets the same answer.
         let key0 = s_of(&bound, "refresh_token").to_owned();
-        let (status, fresh) = post(&base, "/token", job.creds(), &[("grant_type", KEY), ("session_key", &key0)]).await;
+        let (status, fresh) = post(
+            &base,
+            "/token",
+            job.creds(),
+            &[("grant_type", KEY), ("session_key", &key0)],
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{fresh}");
-        let (status, retry) = post(&base, "/token", job.creds(), &[("grant_type", KEY), ("session_key", &key0)]).await;
+        let (status, retry) = post(
+            &base,
+            "/token",
+            job.creds(),
+            &[("grant_type", KEY), ("session_key", &key0)],
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{retry}");
         assert_eq!(retry["access_token"], fresh["access_token"]);
         assert_eq!(retry["refresh_token"], fresh["refresh_token"]);
         let job_token = s_of(&fresh, "access_token").to_owned();
         let key1 = s_of(&fresh, "refresh_token").to_owned();
-        let (status, body) = post(&base, "/token", job.creds(), &[("grant_type", KEY), ("session_key", &key1), ("scope", "write")]).await;
+        let (status, body) = post(
+            &base,
+            "/token",
+            job.creds(),
+            &[("grant_type", KEY), ("session_key", &key1), ("scope", "write")],
+        )
+        .await;
         expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_scope");
 
         // The job acts as the person.
@@ -493,7 +587,8 @@ async fn a_person_lends_access_to_a_job_through_a_session_on_each_store() {
         )
         .await;
         assert_eq!(status, StatusCode::OK, "{child_bound}");
-        let (status, body) = create_session(&s, &base, s_of(&child_bound, "access_token"), &job, "read").await;
+        let (status, body) =
+            create_session(&s, &base, s_of(&child_bound, "access_token"), &job, "read").await;
         expect_error(status, &body, StatusCode::CONFLICT, "refused");
 
         // The owner lists and revokes; then refresh fails and every token is inactive.
@@ -505,11 +600,37 @@ async fn a_person_lends_access_to_a_job_through_a_session_on_each_store() {
             user(&s, "bob").await;
             person_token(&s, "bob", "openid read").await
         };
-        let (status, _) = bearer(&s, &base, Method::DELETE, &format!("/sessions/{sid}"), &bob_token, &[]).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "another person's session is unknown to bob");
-        let (status, _) = bearer(&s, &base, Method::DELETE, &format!("/sessions/{sid}"), &token, &[]).await;
+        let (status, _) = bearer(
+            &s,
+            &base,
+            Method::DELETE,
+            &format!("/sessions/{sid}"),
+            &bob_token,
+            &[],
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "another person's session is unknown to bob"
+        );
+        let (status, _) = bearer(
+            &s,
+            &base,
+            Method::DELETE,
+            &format!("/sessions/{sid}"),
+            &token,
+            &[],
+        )
+        .await;
         assert_eq!(status, StatusCode::NO_CONTENT);
-        let (status, body) = post(&base, "/token", job.creds(), &[("grant_type", KEY), ("session_key", &key1)]).await;
+        let (status, body) = post(
+            &base,
+            "/token",
+            job.creds(),
+            &[("grant_type", KEY), ("session_key", &key1)],
+        )
+        .await;
         expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
         assert_eq!(s.introspect(T, job.creds(), &job_token).await["active"], false);
         assert_eq!(
@@ -517,7 +638,8 @@ async fn a_person_lends_access_to_a_job_through_a_session_on_each_store() {
             false
         );
         assert_eq!(
-            s.introspect(T, job.creds(), s_of(&child_bound, "access_token")).await["active"],
+            s.introspect(T, job.creds(), s_of(&child_bound, "access_token"))
+                .await["active"],
             false,
             "the child ends with its parent"
         );
@@ -527,19 +649,41 @@ async fn a_person_lends_access_to_a_job_through_a_session_on_each_store() {
         // An administrator lists and revokes too.
         let (_, created) = create_session(&s, &base, &token, &job, "read").await;
         let (status, list) = s
-            .admin(Method::GET, &format!("/tenants/{T}/users/{alice}/delegated-sessions"), None)
+            .admin(
+                Method::GET,
+                &format!("/tenants/{T}/users/{alice}/delegated-sessions"),
+                None,
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{list}");
         assert_eq!(list["sessions"].as_array().unwrap().len(), 1, "{list}");
         let path = format!("/tenants/{T}/delegated-sessions/{}", s_of(&created, "session_id"));
-        assert_eq!(s.admin(Method::DELETE, &path, None).await.0, StatusCode::NO_CONTENT);
-        assert_eq!(s.admin(Method::DELETE, &path, None).await.0, StatusCode::NOT_FOUND);
-        let (status, body) = post(&base, "/token", job.creds(), &[("grant_type", NONCE), ("nonce", s_of(&created, "nonce"))]).await;
+        assert_eq!(
+            s.admin(Method::DELETE, &path, None).await.0,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            s.admin(Method::DELETE, &path, None).await.0,
+            StatusCode::NOT_FOUND
+        );
+        let (status, body) = post(
+            &base,
+            "/token",
+            job.creds(),
+            &[("grant_type", NONCE), ("nonce", s_of(&created, "nonce"))],
+        )
+        .await;
         expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 
         // Disabling the person revokes their sessions and the tokens of them.
         let (_, created) = create_session(&s, &base, &token, &job, "read").await;
-        let (_, bound) = post(&base, "/token", job.creds(), &[("grant_type", NONCE), ("nonce", s_of(&created, "nonce"))]).await;
+        let (_, bound) = post(
+            &base,
+            "/token",
+            job.creds(),
+            &[("grant_type", NONCE), ("nonce", s_of(&created, "nonce"))],
+        )
+        .await;
         let t2 = s_of(&bound, "access_token").to_owned();
         assert_eq!(s.introspect(T, job.creds(), &t2).await["active"], true);
         let (status, body) = s
@@ -547,7 +691,16 @@ async fn a_person_lends_access_to_a_job_through_a_session_on_each_store() {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(s.introspect(T, job.creds(), &t2).await["active"], false);
-        let (status, body) = post(&base, "/token", job.creds(), &[("grant_type", KEY), ("session_key", s_of(&bound, "refresh_token"))]).await;
+        let (status, body) = post(
+            &base,
+            "/token",
+            job.creds(),
+            &[
+                ("grant_type", KEY),
+                ("session_key", s_of(&bound, "refresh_token")),
+            ],
+        )
+        .await;
         expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
     }
 }
@@ -560,29 +713,86 @@ async fn a_second_sesamed_sharing_postgresql_binds_refreshes_and_sees_revocation
     let mut config = a.config.clone();
     // Replicas share the public URL (hence the issuer), the store and the master key.
     config.public_url = Some(a.base.clone());
-    let b = sesame_server::start(&config, false).await.expect("second sesamed starts");
+    let b = sesame_server::start(&config, false)
+        .await
+        .expect("second sesamed starts");
     let b_base = format!("http://{}", b.addr);
     let alice = user(&a, "alice").await;
     let token = person_token(&a, "alice", "openid read").await;
     let job = Job::new(&a).await;
     let (status, created) = create_session(&a, &a.base, &token, &job, "openid").await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, bound) = post(&b_base, "/token", job.creds(), &[("grant_type", NONCE), ("nonce", s_of(&created, "nonce"))]).await;
+    let (status, bound) = post(
+        &b_base,
+        "/token",
+        job.creds(),
+        &[("grant_type", NONCE), ("nonce", s_of(&created, "nonce"))],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "bound on the second: {bound}");
-    let (status, fresh) = post(&a.base, "/token", job.creds(), &[("grant_type", KEY), ("session_key", s_of(&bound, "refresh_token"))]).await;
+    let (status, fresh) = post(
+        &a.base,
+        "/token",
+        job.creds(),
+        &[
+            ("grant_type", KEY),
+            ("session_key", s_of(&bound, "refresh_token")),
+        ],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "refreshed on the first: {fresh}");
-    let (status, retry) = post(&b_base, "/token", job.creds(), &[("grant_type", KEY), ("session_key", s_of(&bound, "refresh_token"))]).await;
+    let (status, retry) = post(
+        &b_base,
+        "/token",
+        job.creds(),
+        &[
+            ("grant_type", KEY),
+            ("session_key", s_of(&bound, "refresh_token")),
+        ],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "a retry on the second: {retry}");
     assert_eq!(retry["access_token"], fresh["access_token"]);
-    let (status, info) = bearer(&a, &b_base, Method::GET, "/userinfo", s_of(&fresh, "access_token"), &[]).await;
+    let (status, info) = bearer(
+        &a,
+        &b_base,
+        Method::GET,
+        "/userinfo",
+        s_of(&fresh, "access_token"),
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{info}");
     assert_eq!(info["sub"], alice.as_str());
     let sid = s_of(&created, "session_id");
-    let (status, _) = bearer(&a, &b_base, Method::DELETE, &format!("/sessions/{sid}"), &token, &[]).await;
+    let (status, _) = bearer(
+        &a,
+        &b_base,
+        Method::DELETE,
+        &format!("/sessions/{sid}"),
+        &token,
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, body) = post(&a.base, "/token", job.creds(), &[("grant_type", KEY), ("session_key", s_of(&fresh, "refresh_token"))]).await;
+    let (status, body) = post(
+        &a.base,
+        "/token",
+        job.creds(),
+        &[
+            ("grant_type", KEY),
+            ("session_key", s_of(&fresh, "refresh_token")),
+        ],
+    )
+    .await;
     expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
-    let (_, intro) = post(&a.base, "/introspect", job.creds(), &[("token", s_of(&fresh, "access_token"))]).await;
+    let (_, intro) = post(
+        &a.base,
+        "/introspect",
+        job.creds(),
+        &[("token", s_of(&fresh, "access_token"))],
+    )
+    .await;
     assert_eq!(intro["active"], false);
     b.shutdown().await.unwrap();
 }
@@ -602,12 +812,25 @@ async fn declared_sources_and_workload_settings_are_applied_idempotently() {
     }))
     .unwrap();
     let declared = tenant.clone();
-    let s = TestServer::start(sesame_store::testing::TestDb::sqlite(), move |c| c.tenants = vec![declared]).await;
-    let (status, source) = s.admin(Method::GET, &format!("/tenants/acme/sources/{source_id}"), None).await;
+    let s = TestServer::start(sesame_store::testing::TestDb::sqlite(), move |c| {
+        c.tenants = vec![declared]
+    })
+    .await;
+    let (status, source) = s
+        .admin(Method::GET, &format!("/tenants/acme/sources/{source_id}"), None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{source}");
-    assert_eq!(source["resource_id"], format!("ri.sesame.acme.source.{source_id}"));
+    assert_eq!(
+        source["resource_id"],
+        format!("ri.sesame.acme.source.{source_id}")
+    );
     let (status, _, body) = s
-        .post_form("acme", "/token", Some(("sync", &secret)), &[("grant_type", WORKLOAD)])
+        .post_form(
+            "acme",
+            "/token",
+            Some(("sync", &secret)),
+            &[("grant_type", WORKLOAD)],
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, claims) = jwt_parts(s_of(&body, "access_token"));
@@ -617,16 +840,24 @@ async fn declared_sources_and_workload_settings_are_applied_idempotently() {
     sesame_server::bootstrap::apply_declared(&s.running.app, std::slice::from_ref(&tenant))
         .await
         .unwrap();
-    let (_, again) = s.admin(Method::GET, &format!("/tenants/acme/sources/{source_id}"), None).await;
+    let (_, again) = s
+        .admin(Method::GET, &format!("/tenants/acme/sources/{source_id}"), None)
+        .await;
     assert_eq!(again, source);
     let mut changed = tenant.clone();
     changed.sources[0].audiences = vec!["https://other.example".into()];
-    sesame_server::bootstrap::apply_declared(&s.running.app, &[changed]).await.unwrap();
-    let (_, again) = s.admin(Method::GET, &format!("/tenants/acme/sources/{source_id}"), None).await;
+    sesame_server::bootstrap::apply_declared(&s.running.app, &[changed])
+        .await
+        .unwrap();
+    let (_, again) = s
+        .admin(Method::GET, &format!("/tenants/acme/sources/{source_id}"), None)
+        .await;
     assert_eq!(again["audiences"], json!(["https://other.example"]));
     // A declared source without an id is refused with a sentence naming it.
     let mut no_id = tenant;
     no_id.sources[0].id = None;
-    let err = sesame_server::bootstrap::apply_declared(&s.running.app, &[no_id]).await.unwrap_err();
+    let err = sesame_server::bootstrap::apply_declared(&s.running.app, &[no_id])
+        .await
+        .unwrap_err();
     assert!(err.contains("needs an id"), "{err}");
 }

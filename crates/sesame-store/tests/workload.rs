@@ -127,7 +127,12 @@ impl World {
         .await
     }
 
-    async fn grant(&self, s: &SqlStore, request: TokenRequest, now: i64) -> sesame_core::Result<TokenResponse> {
+    async fn grant(
+        &self,
+        s: &SqlStore,
+        request: TokenRequest,
+        now: i64,
+    ) -> sesame_core::Result<TokenResponse> {
         token::issue(&self.ctx(s, now), &self.job, request).await
     }
 
@@ -173,17 +178,26 @@ async fn workload_settings_and_sources_round_trip(s: &SqlStore) {
     let w = world(s).await;
     let t = &w.tenant.id;
     assert_eq!(s.get_workload_settings(t).await.unwrap(), None);
-    assert_eq!(workload::settings(s, t).await.unwrap(), WorkloadSettings::defaults(t));
+    assert_eq!(
+        workload::settings(s, t).await.unwrap(),
+        WorkloadSettings::defaults(t)
+    );
     let mut settings = WorkloadSettings {
         tenant_id: t.clone(),
         workload_issuer: Some("https://static.example/acme".into()),
         session_max_ttl: 3600,
     };
     s.put_workload_settings(&settings).await.unwrap();
-    assert_eq!(s.get_workload_settings(t).await.unwrap().as_ref(), Some(&settings));
+    assert_eq!(
+        s.get_workload_settings(t).await.unwrap().as_ref(),
+        Some(&settings)
+    );
     settings.workload_issuer = None;
     s.put_workload_settings(&settings).await.unwrap();
-    assert_eq!(s.get_workload_settings(t).await.unwrap().as_ref(), Some(&settings));
+    assert_eq!(
+        s.get_workload_settings(t).await.unwrap().as_ref(),
+        Some(&settings)
+    );
 
     let spec = |client: &str| SourceSpec {
         name: "warehouse sync".into(),
@@ -207,7 +221,10 @@ async fn workload_settings_and_sources_round_trip(s: &SqlStore) {
     );
     assert_eq!(s.get_source(t, &source.id).await.unwrap().as_ref(), Some(&source));
     assert_eq!(
-        s.get_source_by_client(t, &source.client_id).await.unwrap().as_ref(),
+        s.get_source_by_client(t, &source.client_id)
+            .await
+            .unwrap()
+            .as_ref(),
         Some(&source)
     );
     // One source per client.
@@ -229,11 +246,17 @@ async fn workload_settings_and_sources_round_trip(s: &SqlStore) {
 
 async fn a_nonce_binds_once_only_for_its_client_and_only_for_60_seconds(s: &SqlStore) {
     let w = world(s).await;
-    let late = w.create(s, "openid read", None, Some("read"), 1000).await.unwrap();
+    let late = w
+        .create(s, "openid read", None, Some("read"), 1000)
+        .await
+        .unwrap();
     let err = grant_error(w.bind(s, &late.nonce, 1000 + sessions::NONCE_TTL).await);
     assert!(err.contains("expired"), "{err}");
 
-    let c = w.create(s, "openid read", None, Some("read"), 1000).await.unwrap();
+    let c = w
+        .create(s, "openid read", None, Some("read"), 1000)
+        .await
+        .unwrap();
     assert_eq!(c.session.nonce_expires_at, 1000 + sessions::NONCE_TTL);
     assert!(grant_error(w.bind(s, "not-a-nonce", 1001).await).contains("not valid"));
     // Another client with the grant cannot bind a nonce made for `job`.
@@ -258,7 +281,9 @@ async fn a_nonce_binds_once_only_for_its_client_and_only_for_60_seconds(s: &SqlS
     assert_eq!(claims["client_id"], "job");
     assert!(bound.refresh_token.is_some(), "the session key");
     assert!(grant_error(w.bind(s, &c.nonce, 1060).await).contains("already used"));
-    assert!(sessions::token_session_live(s, &w.tenant.id, &claims, 1060).await.unwrap());
+    assert!(sessions::token_session_live(s, &w.tenant.id, &claims, 1060)
+        .await
+        .unwrap());
 }
 
 async fn scopes_never_widen_and_a_session_ends_with_its_lifetime(s: &SqlStore) {
@@ -347,7 +372,9 @@ async fn keys_rotate_and_a_retry_in_30_seconds_gets_the_same_answer(s: &SqlStore
     assert!(err.contains("revoked"), "{err}");
     assert!(grant_error(w.refresh(s, &k2, 1162).await).contains("ended"));
     let claims = w.claims(&second.access_token, 1162);
-    assert!(!sessions::token_session_live(s, &w.tenant.id, &claims, 1162).await.unwrap());
+    assert!(!sessions::token_session_live(s, &w.tenant.id, &claims, 1162)
+        .await
+        .unwrap());
 }
 
 async fn one_child_per_session_and_none_for_a_child(s: &SqlStore) {
@@ -357,18 +384,29 @@ async fn one_child_per_session_and_none_for_a_child(s: &SqlStore) {
         .create(s, "read", Some(&parent.session.id), None, 1000)
         .await
         .unwrap();
-    assert_eq!(child.session.parent_id.as_deref(), Some(parent.session.id.as_str()));
+    assert_eq!(
+        child.session.parent_id.as_deref(),
+        Some(parent.session.id.as_str())
+    );
     assert!(child.session.expires_at <= parent.session.expires_at);
     let second = w.create(s, "read", Some(&parent.session.id), None, 1000).await;
     assert!(matches!(second, Err(Error::Refused(_))), "{:?}", second.err());
     let grandchild = w.create(s, "read", Some(&child.session.id), None, 1000).await;
-    assert!(matches!(grandchild, Err(Error::Refused(_))), "{:?}", grandchild.err());
+    assert!(
+        matches!(grandchild, Err(Error::Refused(_))),
+        "{:?}",
+        grandchild.err()
+    );
     // Revoking the parent ends the child too.
     assert!(s
         .revoke_delegated_session(&w.tenant.id, &parent.session.id, Some(&w.user.id), 1001)
         .await
         .unwrap());
-    let c = s.get_delegated_session(&w.tenant.id, &child.session.id).await.unwrap().unwrap();
+    let c = s
+        .get_delegated_session(&w.tenant.id, &child.session.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.revoked_at, Some(1001));
 }
 
@@ -395,7 +433,9 @@ async fn revocation_by_owner_or_admin_and_of_a_disabled_person(s: &SqlStore) {
         .unwrap());
     assert!(grant_error(w.refresh(s, ka.refresh_token.as_deref().unwrap(), 1002).await).contains("ended"));
     let claims = w.claims(&ka.access_token, 1002);
-    assert!(!sessions::token_session_live(s, &w.tenant.id, &claims, 1002).await.unwrap());
+    assert!(!sessions::token_session_live(s, &w.tenant.id, &claims, 1002)
+        .await
+        .unwrap());
     // An administrator (no owner filter).
     assert!(s
         .revoke_delegated_session(&w.tenant.id, &b.session.id, None, 1003)
@@ -407,7 +447,11 @@ async fn revocation_by_owner_or_admin_and_of_a_disabled_person(s: &SqlStore) {
     sesame_core::admin::set_user_disabled(s, &w.tenant.id, w.user.id.as_str(), true, 1006)
         .await
         .unwrap();
-    let c = s.get_delegated_session(&w.tenant.id, &c.session.id).await.unwrap().unwrap();
+    let c = s
+        .get_delegated_session(&w.tenant.id, &c.session.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.revoked_at, Some(1006));
     assert!(s
         .list_delegated_sessions(&w.tenant.id, None, 1007)

@@ -4,9 +4,12 @@ sesamed during verification), before and after a key rotation."""
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import subprocess
+import threading
 import uuid
 from pathlib import Path
 
@@ -33,15 +36,21 @@ def sesame_cli() -> Path:
     return path
 
 
-def export(sesame, tenant: str, out: Path) -> None:
+def export(sesame, tenant: str, out: Path | None, check: bool = False) -> subprocess.CompletedProcess:
+    args = [str(sesame_cli()), "admin", "workload-issuer", "export", "--tenant", tenant]
+    if out is not None:
+        args += ["--out", str(out)]
+    if check:
+        args.append("--check")
     done = subprocess.run(
-        [str(sesame_cli()), "admin", "workload-issuer", "export", "--tenant", tenant, "--out", str(out)],
+        args,
         env={**os.environ, "SESAME_URL": sesame.base_url, "SESAME_ADMIN_TOKEN": sesame.admin_token},
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+    return done
 
 
 class StaticVerifier:
@@ -117,3 +126,29 @@ def test_a_workload_token_verifies_from_the_exported_files_alone_before_and_afte
     fresh = StaticVerifier(tmp_path / "v2", issuer)
     assert fresh.verify(before)["jti"] == claims["jti"], "a token signed before the rotation"
     assert fresh.verify(after)["sub"] == resource_id
+
+
+def test_export_check_warns_when_the_published_copy_is_stale(sesame, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        tenant = f"w-{uuid.uuid4().hex[:10]}"
+        sesame.create_tenant(tenant, signing_alg="EdDSA")
+        issuer = f"http://127.0.0.1:{server.server_address[1]}"
+        resp = sesame.admin("PATCH", f"/tenants/{tenant}/workload", {"workload_issuer": issuer})
+        assert resp.status_code == 200, resp.text
+        # Nothing published yet: the check says so.
+        done = export(sesame, tenant, None, check=True)
+        assert "could not be checked" in done.stderr, done.stderr
+        done = export(sesame, tenant, site, check=True)
+        assert "up to date" in done.stdout and "warning" not in done.stderr, (done.stdout, done.stderr)
+        resp = sesame.admin("POST", f"/tenants/{tenant}/keys/rotate", {"alg": "EdDSA", "force": True})
+        assert resp.status_code == 200, resp.text
+        done = export(sesame, tenant, None, check=True)
+        assert "jwks.json is stale" in done.stderr, done.stderr
+        assert "openid-configuration is stale" not in done.stderr, done.stderr
+    finally:
+        server.shutdown()

@@ -243,33 +243,37 @@ impl Table {
     /// Sources, workload settings and issuer documents, delegated sessions.
     fn workload_admin(self, app: &AppState) -> Table {
         use workload_admin as w;
-        self.admin(app, "/tenants/{tenant}/sources", get(w::list_sources).post(w::create_source))
-            .admin(
-                app,
-                "/tenants/{tenant}/sources/{source}",
-                get(w::show_source).delete(w::delete_source),
-            )
-            .admin(
-                app,
-                "/tenants/{tenant}/workload",
-                get(w::show_settings).patch(w::update_settings),
-            )
-            .admin(app, "/tenants/{tenant}/workload-issuer", get(w::workload_issuer))
-            .admin(
-                app,
-                "/tenants/{tenant}/delegated-sessions",
-                get(w::list_delegated_sessions),
-            )
-            .admin(
-                app,
-                "/tenants/{tenant}/delegated-sessions/{session}",
-                axum::routing::delete(w::revoke_delegated_session),
-            )
-            .admin(
-                app,
-                "/tenants/{tenant}/users/{user}/delegated-sessions",
-                get(w::list_user_delegated_sessions),
-            )
+        self.admin(
+            app,
+            "/tenants/{tenant}/sources",
+            get(w::list_sources).post(w::create_source),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/sources/{source}",
+            get(w::show_source).delete(w::delete_source),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/workload",
+            get(w::show_settings).patch(w::update_settings),
+        )
+        .admin(app, "/tenants/{tenant}/workload-issuer", get(w::workload_issuer))
+        .admin(
+            app,
+            "/tenants/{tenant}/delegated-sessions",
+            get(w::list_delegated_sessions),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/delegated-sessions/{session}",
+            axum::routing::delete(w::revoke_delegated_session),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/users/{user}/delegated-sessions",
+            get(w::list_user_delegated_sessions),
+        )
     }
 
     fn finish(self, app: AppState) -> Router {

@@ -19,7 +19,11 @@ use std::sync::Arc;
 
 /// The person behind a bearer access token: valid, its client still standing behind it, not
 /// revoked, its session (if any) live, its subject an enabled user of the tenant.
-async fn person(app: &AppState, t: &TenantState, headers: &HeaderMap) -> Result<(User, Arc<ValidAccessToken>)> {
+async fn person(
+    app: &AppState,
+    t: &TenantState,
+    headers: &HeaderMap,
+) -> Result<(User, Arc<ValidAccessToken>)> {
     let presented = super::userinfo::bearer(headers)?.ok_or(Error::BearerRequired)?;
     let invalid = || Error::InvalidToken("the access token is not valid".into());
     let now = sesame_core::now();
@@ -29,19 +33,27 @@ async fn person(app: &AppState, t: &TenantState, headers: &HeaderMap) -> Result<
         Some(id) => t.token_client(&*app.store, id).await?,
         None => None,
     };
-    if !valid.client_honours(issued_to.as_deref()) || app.store.is_access_token_revoked(&t.tenant.id, jti).await? {
+    if !valid.client_honours(issued_to.as_deref())
+        || app.store.is_access_token_revoked(&t.tenant.id, jti).await?
+    {
         return Err(invalid());
     }
     if !sessions::token_session_live(&*app.store, &t.tenant.id, &valid.claims, now).await? {
         return Err(invalid());
     }
-    let sub = valid.claims.get("sub").and_then(|v| v.as_str()).ok_or_else(invalid)?;
+    let sub = valid
+        .claims
+        .get("sub")
+        .and_then(|v| v.as_str())
+        .ok_or_else(invalid)?;
     let user = app
         .store
         .get_user(&t.tenant.id, sub)
         .await?
         .filter(|u| u.id.as_str() == sub && !u.disabled)
-        .ok_or_else(|| Error::InvalidToken("the access token does not stand for a person of this tenant".into()))?;
+        .ok_or_else(|| {
+            Error::InvalidToken("the access token does not stand for a person of this tenant".into())
+        })?;
     Ok((user, valid))
 }
 

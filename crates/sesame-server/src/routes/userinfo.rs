@@ -79,7 +79,14 @@ async fn answer(app: &AppState, tenant: &str, presented: &str) -> ApiResult<Resp
     if app.store.is_access_token_revoked(&t.tenant.id, jti).await? {
         return Err(invalid().into());
     }
-    if !sesame_core::sessions::token_session_live(&*app.store, &t.tenant.id, &valid.claims, sesame_core::now()).await? {
+    if !sesame_core::sessions::token_session_live(
+        &*app.store,
+        &t.tenant.id,
+        &valid.claims,
+        sesame_core::now(),
+    )
+    .await?
+    {
         return Err(invalid().into());
     }
     let scope = valid.claims.get("scope").and_then(|v| v.as_str()).unwrap_or("");

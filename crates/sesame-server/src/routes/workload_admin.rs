@@ -30,7 +30,13 @@ fn source_view(s: &Source) -> serde_json::Value {
 pub async fn list_sources(State(app): State<AppState>, Path(t): Path<String>) -> ApiResult<Response> {
     let tid = tenant_id(&t)?;
     admin::require_tenant(&*app.store, &tid).await?;
-    let list: Vec<_> = app.store.list_sources(&tid).await?.iter().map(source_view).collect();
+    let list: Vec<_> = app
+        .store
+        .list_sources(&tid)
+        .await?
+        .iter()
+        .map(source_view)
+        .collect();
     Ok(axum::Json(json!({ "sources": list })).into_response())
 }
 
@@ -101,7 +107,10 @@ pub async fn workload_issuer(State(app): State<AppState>, Path(t): Path<String>)
     Ok(no_store(axum::Json(doc)))
 }
 
-pub async fn list_delegated_sessions(State(app): State<AppState>, Path(t): Path<String>) -> ApiResult<Response> {
+pub async fn list_delegated_sessions(
+    State(app): State<AppState>,
+    Path(t): Path<String>,
+) -> ApiResult<Response> {
     let tid = tenant_id(&t)?;
     admin::require_tenant(&*app.store, &tid).await?;
     let list = app

@@ -43,7 +43,10 @@ impl Row {
             nonce_hash: hash32("session nonce hash", &self.nonce_hash)?,
             nonce_expires_at: self.nonce_expires_at,
             bound_at: self.bound_at,
-            key_hash: self.key_hash.map(|h| hash32("session key hash", &h)).transpose()?,
+            key_hash: self
+                .key_hash
+                .map(|h| hash32("session key hash", &h))
+                .transpose()?,
             prev_key_hash: self
                 .prev_key_hash
                 .map(|h| hash32("session key hash", &h))
@@ -82,7 +85,12 @@ fn rusqlite_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 }
 
 impl SqlStore {
-    async fn one_session(&self, condition: &str, tenant: &TenantId, value: &[u8]) -> Result<Option<DelegatedSession>> {
+    async fn one_session(
+        &self,
+        condition: &str,
+        tenant: &TenantId,
+        value: &[u8],
+    ) -> Result<Option<DelegatedSession>> {
         let sql = format!("SELECT {COLUMNS} FROM delegated_session WHERE tenant_id = $1 AND {condition}");
         let row: Option<Row> = with_pool!(self, p => sqlx::query_as(&sql)
             .bind(tenant.as_str())
@@ -249,7 +257,12 @@ impl DelegatedSessionStore for SqlStore {
         Ok(n > 0)
     }
 
-    async fn revoke_user_delegated_sessions(&self, tenant: &TenantId, user: &UserId, now: i64) -> Result<u64> {
+    async fn revoke_user_delegated_sessions(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        now: i64,
+    ) -> Result<u64> {
         with_pool!(self, p => sqlx::query(
             "UPDATE delegated_session SET revoked_at = $3 \
              WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL")
