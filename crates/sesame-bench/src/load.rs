@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A request built once and cloned cheaply for every send (the body is a shared `Bytes`).
+#[derive(Clone)]
 pub struct Template {
     method: Method,
     uri: Uri,
@@ -70,6 +71,12 @@ impl Template {
     }
 
     /// The same request with one more header (a `Cookie`, say).
+    /// The same request with `value` (form-encoded) appended to its form.
+    pub fn with_body(mut self, value: &str) -> Template {
+        self.body = with_value(&self.body, value);
+        self
+    }
+
     pub fn with_header(mut self, name: HeaderName, value: &str) -> Template {
         let value = HeaderValue::from_str(value).expect("the header value is printable ASCII");
         self.headers.insert(name, value);
@@ -248,6 +255,16 @@ pub enum Load {
     /// 400 `authorization_pending` answer (a `slow_down` is an error: too few device codes for
     /// the rate, so some were polled again within their interval).
     DevicePoll(Vec<Template>, AtomicUsize),
+    /// A delegated session created with a person's token (`create`), whose nonce is then bound
+    /// (`bind`, the nonce appended to its form); an iteration is one bind (two requests).
+    SessionBind { create: Template, bind: Template },
+    /// Session-key refreshes: each iteration takes a key of one of many bound sessions from the
+    /// pool, refreshes with it (the key appended to the form) and puts the next key back, so no
+    /// key is sent twice; an iteration is one refresh.
+    SessionRefresh {
+        refresh: Template,
+        keys: std::sync::Mutex<Vec<String>>,
+    },
 }
 
 impl From<Template> for Load {
@@ -268,6 +285,8 @@ impl Load {
         match self {
             Load::Request(_) | Load::Rotate(..) | Load::DevicePoll(..) => 1,
             Load::CodeFlow(_) => 2,
+            Load::Request(_) | Load::Rotate(..) | Load::SessionRefresh { .. } => 1,
+            Load::CodeFlow(_) | Load::SessionBind { .. } => 2,
         }
     }
 
@@ -276,6 +295,8 @@ impl Load {
         match self {
             Load::Request(_) | Load::Rotate(..) | Load::DevicePoll(..) => "req",
             Load::CodeFlow(_) => "flows",
+            Load::SessionBind { .. } => "binds",
+            Load::SessionRefresh { .. } => "refreshes",
         }
     }
 
@@ -309,8 +330,62 @@ impl Load {
                 }
                 Ok(())
             }
+            Load::SessionBind { create, bind } => {
+                let a = step(sender, create.request(), create, stats).await?;
+                let Some(nonce) = (a.status == StatusCode::CREATED)
+                    .then(|| json_str(&a.body, "nonce"))
+                    .flatten()
+                else {
+                    return Err(Failure::Answer(unexpected(create, &a)));
+                };
+                let a = step(
+                    sender,
+                    bind.request_with(with_value(&bind.body, &nonce)),
+                    bind,
+                    stats,
+                )
+                .await?;
+                if a.status != StatusCode::OK {
+                    return Err(Failure::Answer(unexpected(bind, &a)));
+                }
+                Ok(())
+            }
+            Load::SessionRefresh { refresh, keys } => {
+                let Some(key) = keys.lock().expect("lock").pop() else {
+                    return Err(Failure::Answer("no session key left in the pool".into()));
+                };
+                let a = step(
+                    sender,
+                    refresh.request_with(with_value(&refresh.body, &key)),
+                    refresh,
+                    stats,
+                )
+                .await?;
+                let Some(next) = (a.status == StatusCode::OK)
+                    .then(|| json_str(&a.body, "refresh_token"))
+                    .flatten()
+                else {
+                    return Err(Failure::Answer(unexpected(refresh, &a)));
+                };
+                keys.lock().expect("lock").push(next);
+                Ok(())
+            }
         }
     }
+}
+
+/// A form ending in `name=`, with `value` (form-encoded) appended.
+fn with_value(form: &Bytes, value: &str) -> Bytes {
+    let mut body = Vec::with_capacity(form.len() + value.len() * 3);
+    body.extend_from_slice(form);
+    body.extend_from_slice(form_encode(value).as_bytes());
+    body.into()
+}
+
+/// A string member of a JSON answer.
+pub fn json_str(body: &[u8], name: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v[name].as_str().map(str::to_owned)
 }
 
 /// Why an iteration did not complete. Either way it is one error.

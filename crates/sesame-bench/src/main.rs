@@ -27,7 +27,7 @@ use crate::sign::{PasswordRate, SignRate};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use clap::Parser;
-use hyper::header::{COOKIE, LOCATION, SET_COOKIE};
+use hyper::header::{AUTHORIZATION, COOKIE, LOCATION, SET_COOKIE};
 use sesame_core::model::SigningAlg;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -66,6 +66,7 @@ struct Cli {
     /// discovery, jwks, introspect-eddsa, introspect-es256, introspect-rs256, code-flow-eddsa, code-flow-es256,
     /// introspect-eddsa-distinct, device-poll, code-flow-rs256, sign-in-burst, baseline. For profiling one path.
     /// introspect-eddsa-distinct, token-exchange-eddsa, private-key-jwt-eddsa, code-flow-rs256,
+    /// introspect-eddsa-distinct, code-flow-rs256, session-bind-eddsa, session-refresh-eddsa,
     /// sign-in-burst, baseline. For profiling one path.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(LOADS))]
     only: Vec<String>,
@@ -87,7 +88,7 @@ const DEVICE_CLIENT: &str = "bench-device";
 const DEVICE_GRANT_FORM: &str = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code";
 
 /// The loads, in the order they run.
-const LOADS: [&str; 17] = [
+const LOADS: [&str; 19] = [
     "token-eddsa",
     "token-es256",
     "token-rs256",
@@ -103,6 +104,8 @@ const LOADS: [&str; 17] = [
     "code-flow-eddsa",
     "code-flow-es256",
     "code-flow-rs256",
+    "session-bind-eddsa",
+    "session-refresh-eddsa",
     "sign-in-burst",
     "baseline",
 ];
@@ -315,6 +318,8 @@ struct Results {
     private_key_jwt: Option<Row>,
     /// The authorization-code flow with a signed-in session, per algorithm.
     code_flow: Vec<(SigningAlg, Row)>,
+    /// Delegated sessions: create + bind a nonce, and session-key refresh (EdDSA).
+    sessions: Vec<Row>,
     /// The bare-axum token endpoint, per algorithm.
     baseline: Vec<(SigningAlg, Row)>,
     baseline_discovery: Option<Row>,
@@ -335,6 +340,7 @@ impl Results {
             .chain(self.device_poll.iter().chain(self.baseline_device_poll.iter()))
             .chain(self.token_exchange.iter().chain(self.private_key_jwt.iter()))
             .chain(self.code_flow.iter().map(|(_, r)| r))
+            .chain(self.sessions.iter())
             .chain(self.baseline.iter().map(|(_, r)| r))
             .chain(self.baseline_discovery.iter().chain(self.baseline_jwks.iter()))
             .chain(self.baseline_introspect.iter().map(|(_, r)| r))
@@ -558,14 +564,43 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         .into_iter()
         .filter(|alg| cli.wants(&load_name("code-flow", *alg)))
         .collect();
+    let session_loads: Vec<&str> = ["session-bind-eddsa", "session-refresh-eddsa"]
+        .into_iter()
+        .filter(|l| cli.wants(l))
+        .collect();
     let mut peak_rss_before_sign_in_kb = None;
     let mut code_flows = Vec::new();
-    if !code_flow_algs.is_empty() {
+    if !code_flow_algs.is_empty() || !session_loads.is_empty() {
         peak_rss_before_sign_in_kb = sesame.status_kb("VmHWM");
-        code_flows = code_flow_setup(addr, admin_token, &code_flow_algs).await?;
+        // The sessions' loads need a person's access token: one EdDSA code flow gives it.
+        let algs = match code_flow_algs.is_empty() {
+            true => vec![SigningAlg::EdDSA],
+            false => code_flow_algs.clone(),
+        };
+        code_flows = code_flow_setup(addr, admin_token, &algs).await?;
+    }
+    let mut session_rows = Vec::new();
+    if !session_loads.is_empty() {
+        let person = code_flows
+            .iter()
+            .find(|(a, _)| *a == SigningAlg::EdDSA)
+            .or(code_flows.first())
+            .expect("a code flow");
+        let body = person.1.once(addr).await?;
+        let token = load::json_str(&body, "access_token").ok_or("the code flow gave no access token")?;
+        let (bind, refresh) = sessions_setup(addr, admin_token, &token, cfg.connections * 4).await?;
+        if cli.wants("session-bind-eddsa") {
+            session_rows.push(measure(cfg, "session bind EdDSA".into(), bind).await);
+        }
+        if cli.wants("session-refresh-eddsa") {
+            session_rows.push(measure(cfg, "session refresh EdDSA".into(), refresh).await);
+        }
     }
     let mut code_flow_rows = Vec::new();
     for (alg, flow) in code_flows {
+        if !code_flow_algs.contains(&alg) {
+            continue;
+        }
         let row = measure(cfg, format!("code flow {}", alg.as_str()), flow).await;
         code_flow_rows.push((alg, row));
     }
@@ -734,6 +769,7 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         token_exchange,
         private_key_jwt,
         code_flow: code_flow_rows,
+        sessions: session_rows,
         baseline,
         burst: bursts,
     })
@@ -1019,6 +1055,65 @@ async fn code_flow_setup(
         flows.push((c.alg, flow));
     }
     Ok(flows)
+}
+
+/// The delegated sessions' loads: a job client with the nonce and session-key grants; the bind
+/// load creates a session with the person's `token` and binds it; the refresh load starts with
+/// `pool` bound sessions' keys.
+async fn sessions_setup(
+    addr: SocketAddr,
+    admin_token: &str,
+    token: &str,
+    pool: usize,
+) -> Result<(Load, Load), String> {
+    let spec = serde_json::json!({
+        "name": "bench-session-job",
+        "grant_types": [
+            "urn:sesame:params:oauth:grant-type:session-nonce",
+            "urn:sesame:params:oauth:grant-type:session-key",
+        ],
+        "signing_alg": "EdDSA",
+    });
+    let job = create_client(addr, admin_token, SigningAlg::EdDSA, &spec).await?;
+    let create = Template::post_form(
+        addr,
+        "/t/default/sessions",
+        &format!("client_id={}&scope=openid", load::form_encode(&job.id)),
+        None,
+    )
+    .with_header(AUTHORIZATION, &format!("Bearer {token}"));
+    let bind = Template::post_form(
+        addr,
+        "/t/default/token",
+        &format!(
+            "grant_type={}&nonce=",
+            load::form_encode("urn:sesame:params:oauth:grant-type:session-nonce")
+        ),
+        Some((&job.id, &job.secret)),
+    );
+    let refresh = Template::post_form(
+        addr,
+        "/t/default/token",
+        &format!(
+            "grant_type={}&session_key=",
+            load::form_encode("urn:sesame:params:oauth:grant-type:session-key")
+        ),
+        Some((&job.id, &job.secret)),
+    );
+    let mut keys = Vec::with_capacity(pool);
+    for _ in 0..pool {
+        let created = load::once_ok(addr, &create).await?;
+        let nonce = load::json_str(&created, "nonce").ok_or("session creation gave no nonce")?;
+        let bound = load::once_ok(addr, &bind.clone().with_body(&nonce)).await?;
+        keys.push(load::json_str(&bound, "refresh_token").ok_or("binding gave no session key")?);
+    }
+    Ok((
+        Load::SessionBind { create, bind },
+        Load::SessionRefresh {
+            refresh,
+            keys: std::sync::Mutex::new(keys),
+        },
+    ))
 }
 
 /// Signs the bench user in as a browser does: `GET /authorize` without a session shows the
@@ -1450,6 +1545,25 @@ fn report(
             &errors(row),
             &target,
             &status,
+        ]);
+    }
+    for row in &r.sessions {
+        let rate = row.result.rate();
+        // One signature per bind or refresh: the access token's (plus store writes).
+        let ceiling = sign_rate(SigningAlg::EdDSA);
+        t.push([
+            &row.label,
+            &format!("{} {}/s", thousands(rate), row.result.unit),
+            &format!(
+                "{} req/s; 1 signature each: raw sign {}/s   ratio {:.2}",
+                thousands(row.result.request_rate()),
+                thousands(ceiling),
+                rate / ceiling
+            ),
+            &cpu(row),
+            &errors(row),
+            "(none)",
+            "",
         ]);
     }
     for (alg, b) in &r.baseline {

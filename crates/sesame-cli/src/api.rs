@@ -6,6 +6,9 @@ use crate::cli::{
     AdminCommand, ClientCreate, ClientRef, ClientUpdate, ClientsCommand, KeysCommand, TenantCreate,
     TenantUpdate, TenantsCommand, TrustPoliciesCommand, TrustPolicyCreate, UserCreate, UserRef, UserUpdate,
     UsersCommand,
+    AdminCommand, ClientCreate, ClientRef, ClientUpdate, ClientsCommand, DelegatedSessionsCommand,
+    KeysCommand, SourcesCommand, TenantCreate, TenantUpdate, TenantsCommand, UserCreate, UserRef, UserUpdate,
+    UsersCommand, WorkloadIssuerCommand,
 };
 use crate::Failure;
 use serde_json::{json, Map, Value};
@@ -71,6 +74,10 @@ pub enum Shape {
     ConsentRevoked {
         user: String,
     },
+    /// The answer as indented JSON (sources, workload settings and documents, delegated sessions).
+    Document,
+    /// A 204, and what to say about it.
+    Done(String),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -163,6 +170,87 @@ fn plan_trust_policies(command: &TrustPoliciesCommand) -> Result<Request, Failur
                     tenant: r.tenant.tenant.clone(),
                     name: r.name.clone(),
                 },
+        AdminCommand::Sources(c) => plan_sources(c),
+        AdminCommand::WorkloadIssuer(c) => plan_workload_issuer(c),
+        AdminCommand::DelegatedSessions(c) => plan_delegated_sessions(c),
+    }
+}
+
+fn plan_sources(command: &SourcesCommand) -> Result<Request, Failure> {
+    let sources = |t: &str| -> Result<Vec<String>, Failure> {
+        Ok(vec!["tenants".into(), segment("tenant", t)?, "sources".into()])
+    };
+    Ok(match command {
+        SourcesCommand::Create(c) => {
+            let mut body = json!({
+                "name": c.name,
+                "client_id": c.client_id,
+                "audiences": c.audiences,
+                "scopes": c.scopes,
+            });
+            if let Some(ttl) = c.token_ttl {
+                body["token_ttl"] = json!(ttl);
+            }
+            Request {
+                method: Method::Post,
+                path: sources(&c.tenant.tenant)?,
+                body: Some(body),
+                shape: Shape::Document,
+                password: None,
+            }
+        }
+        SourcesCommand::List(t) => get(sources(&t.tenant)?, Shape::Document),
+        SourcesCommand::Show(r) => {
+            let mut path = sources(&r.tenant.tenant)?;
+            path.push(segment("source", &r.source)?);
+            get(path, Shape::Document)
+        }
+        SourcesCommand::Delete(r) => {
+            let mut path = sources(&r.tenant.tenant)?;
+            path.push(segment("source", &r.source)?);
+            Request {
+                method: Method::Delete,
+                path,
+                body: None,
+                shape: Shape::Done(format!("deleted source '{}'", r.source)),
+                password: None,
+            }
+        }
+    })
+}
+
+fn plan_workload_issuer(command: &WorkloadIssuerCommand) -> Result<Request, Failure> {
+    Ok(match command {
+        WorkloadIssuerCommand::Export(e) => get(
+            vec![
+                "tenants".into(),
+                segment("tenant", &e.tenant.tenant)?,
+                "workload-issuer".into(),
+            ],
+            Shape::Document,
+        ),
+        WorkloadIssuerCommand::Settings(s) => {
+            let path = vec![
+                "tenants".into(),
+                segment("tenant", &s.tenant.tenant)?,
+                "workload".into(),
+            ];
+            if s.issuer.is_none() && s.session_max_ttl.is_none() {
+                return Ok(get(path, Shape::Document));
+            }
+            let mut body = Map::new();
+            if let Some(iss) = &s.issuer {
+                let value = if iss == "default" { Value::Null } else { json!(iss) };
+                body.insert("workload_issuer".into(), value);
+            }
+            if let Some(ttl) = s.session_max_ttl {
+                body.insert("session_max_ttl".into(), json!(ttl));
+            }
+            Request {
+                method: Method::Patch,
+                path,
+                body: Some(Value::Object(body)),
+                shape: Shape::Document,
                 password: None,
             }
         }
@@ -214,6 +302,29 @@ pub fn trust_policy_body(c: &TrustPolicyCreate) -> Result<Value, Failure> {
     body.insert("scopes".into(), json!(scopes));
     body.insert("audiences".into(), json!(c.audiences));
     Ok(Value::Object(body))
+fn plan_delegated_sessions(command: &DelegatedSessionsCommand) -> Result<Request, Failure> {
+    Ok(match command {
+        DelegatedSessionsCommand::List(l) => {
+            let mut path = vec!["tenants".into(), segment("tenant", &l.tenant.tenant)?];
+            if let Some(u) = &l.user {
+                path.extend(["users".into(), segment("user", u)?]);
+            }
+            path.push("delegated-sessions".into());
+            get(path, Shape::Document)
+        }
+        DelegatedSessionsCommand::Revoke(r) => Request {
+            method: Method::Delete,
+            path: vec![
+                "tenants".into(),
+                segment("tenant", &r.tenant.tenant)?,
+                "delegated-sessions".into(),
+                segment("session", &r.session)?,
+            ],
+            body: None,
+            shape: Shape::Done(format!("revoked delegated session '{}'", r.session)),
+            password: None,
+        },
+    })
 }
 
 fn plan_tenants(command: &TenantsCommand) -> Result<Request, Failure> {

@@ -180,6 +180,116 @@ pub struct TrustPolicyCreate {
     /// An audience the exchanged token may be for; repeat for several
     #[arg(long = "token-audience", value_name = "A")]
     pub audiences: Vec<String>,
+    /// Sources: what gets workload tokens (sub = its resource id) for outside systems
+    #[command(subcommand)]
+    Sources(SourcesCommand),
+    /// The workload issuer's discovery document and JWKS, as static files
+    #[command(subcommand, name = "workload-issuer")]
+    WorkloadIssuer(WorkloadIssuerCommand),
+    /// Delegated (on-behalf-of) sessions of a tenant
+    #[command(subcommand, name = "delegated-sessions")]
+    DelegatedSessions(DelegatedSessionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourcesCommand {
+    /// Register a source; it authenticates with a client that has the workload-token grant
+    Create(SourceCreate),
+    /// List the sources of a tenant
+    List(TenantOpt),
+    /// Show one source
+    Show(SourceRef),
+    /// Delete a source; its client gets no more workload tokens
+    Delete(SourceRef),
+}
+
+#[derive(Debug, Args)]
+pub struct SourceCreate {
+    #[command(flatten)]
+    pub tenant: TenantOpt,
+    /// A name for people
+    #[arg(long)]
+    pub name: String,
+    /// The client the source authenticates with
+    #[arg(long = "client", value_name = "CLIENT_ID")]
+    pub client_id: String,
+    /// An audience of its tokens (the outside system); repeat for several
+    #[arg(long = "audience", value_name = "AUD", required = true)]
+    pub audiences: Vec<String>,
+    /// A scope its tokens may carry (`scp`); repeat for several
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Token lifetime in seconds [default: 3600]
+    #[arg(long, value_name = "SECONDS")]
+    pub token_ttl: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct SourceRef {
+    #[command(flatten)]
+    pub tenant: TenantOpt,
+    /// The source's id (a UUID)
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkloadIssuerCommand {
+    /// Write DIR/.well-known/openid-configuration and DIR/jwks.json for the workload issuer's
+    /// URL; with --check, fetch the published copies and warn when they are stale
+    Export(WorkloadExport),
+    /// Show or change the tenant's workload issuer and longest delegated session
+    Settings(WorkloadSettingsArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("what").required(true).multiple(true).args(["out", "check"])))]
+pub struct WorkloadExport {
+    #[command(flatten)]
+    pub tenant: TenantOpt,
+    /// The directory served at the workload issuer's URL
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Fetch the published documents and compare them with what would be exported
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkloadSettingsArgs {
+    #[command(flatten)]
+    pub tenant: TenantOpt,
+    /// The workload issuer (an https URL); "default" for the sign-in issuer
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// The longest a delegated session may last, in seconds
+    #[arg(long, value_name = "SECONDS")]
+    pub session_max_ttl: Option<i64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DelegatedSessionsCommand {
+    /// List the live delegated sessions of a tenant, or of one user
+    List(DelegatedSessionsList),
+    /// Revoke a delegated session (and its child): refresh stops and its tokens turn inactive
+    Revoke(DelegatedSessionRef),
+}
+
+#[derive(Debug, Args)]
+pub struct DelegatedSessionsList {
+    #[command(flatten)]
+    pub tenant: TenantOpt,
+    /// Only this user's (id or username)
+    #[arg(long)]
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DelegatedSessionRef {
+    #[command(flatten)]
+    pub tenant: TenantOpt,
+    #[arg(value_name = "SESSION")]
+    pub session: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ mod output;
 mod password;
 mod signin;
 mod token;
+mod workload;
 
 use clap::Parser;
 use cli::{AdminArgs, Cli, Command};
@@ -72,6 +73,15 @@ fn admin(args: AdminArgs) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure(format!("cannot start the async runtime: {e}")))?;
     let answer = runtime.block_on(admin.send(&request))?;
+    // The files are written (and the published copy checked) whatever is printed.
+    if let cli::AdminCommand::WorkloadIssuer(cli::WorkloadIssuerCommand::Export(export)) = &args.command {
+        let said = runtime.block_on(workload::export(answer.as_ref(), export))?;
+        return print(&if args.conn.json {
+            output::json(answer.as_ref())
+        } else {
+            said
+        });
+    }
 
     if args.conn.json {
         return print(&output::json(answer.as_ref()));

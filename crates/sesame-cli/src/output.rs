@@ -98,6 +98,12 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
             clean(user)
         ));
     }
+    if let Shape::Done(what) = shape {
+        return Ok(format!("{}\n", clean(what)));
+    }
+    if let Shape::Document = shape {
+        return Ok(json(answer));
+    }
     let answer = answer.ok_or_else(|| unexpected("an empty answer"))?;
     Ok(match shape {
         Shape::Tenant => object(object_of(answer, "a tenant")?, TENANT_FIELDS, false),
@@ -300,6 +306,7 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
             )
         }
         Shape::Deleted { .. } | Shape::SessionRevoked { .. } | Shape::TrustPolicyDeleted { .. } => {
+        Shape::Deleted { .. } | Shape::SessionRevoked { .. } | Shape::Document | Shape::Done(_) => {
             String::new()
         }
     })

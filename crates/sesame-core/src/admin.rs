@@ -585,6 +585,9 @@ pub async fn set_user_disabled(
     if disabled {
         ended = end_sessions(store, tenant, &user.id, now).await?;
         store.revoke_user_grants(tenant, &user.id, None, now).await?;
+        store
+            .revoke_user_delegated_sessions(tenant, &user.id, now)
+            .await?;
     }
     Ok((user, ended))
 }

@@ -17,9 +17,11 @@ pub mod logout;
 pub mod model;
 pub mod password;
 pub mod secret;
+pub mod sessions;
 pub mod store;
 pub mod token;
 pub mod trust;
+pub mod workload;
 
 pub use error::{Error, Result};
 

@@ -110,16 +110,28 @@ pub enum GrantType {
     /// RFC 8693 §2.1.
     #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
     TokenExchange,
+    /// A source's workload token (`workload::WORKLOAD_TOKEN_GRANT`).
+    #[serde(rename = "urn:sesame:params:oauth:grant-type:workload-token")]
+    WorkloadToken,
+    /// Binding a delegated session's nonce (`sessions::SESSION_NONCE_GRANT`).
+    #[serde(rename = "urn:sesame:params:oauth:grant-type:session-nonce")]
+    SessionNonce,
+    /// A delegated session's fresh access token (`sessions::SESSION_KEY_GRANT`).
+    #[serde(rename = "urn:sesame:params:oauth:grant-type:session-key")]
+    SessionKey,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 6] = [
+    pub const ALL: [GrantType; 9] = [
         GrantType::AuthorizationCode,
         GrantType::Implicit,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
         GrantType::DeviceCode,
         GrantType::TokenExchange,
+        GrantType::WorkloadToken,
+        GrantType::SessionNonce,
+        GrantType::SessionKey,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -130,6 +142,9 @@ impl GrantType {
             GrantType::ClientCredentials => "client_credentials",
             GrantType::DeviceCode => crate::device::GRANT_TYPE,
             GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+            GrantType::WorkloadToken => crate::workload::WORKLOAD_TOKEN_GRANT,
+            GrantType::SessionNonce => crate::sessions::SESSION_NONCE_GRANT,
+            GrantType::SessionKey => crate::sessions::SESSION_KEY_GRANT,
         }
     }
 }
@@ -145,8 +160,9 @@ impl FromStr for GrantType {
             .find(|g| g.as_str() == s)
             .ok_or_else(|| {
                 Error::InvalidRequest(format!(
-                    "grant type '{}' is not supported (authorization_code, implicit, refresh_token, client_credentials, device_code, urn:ietf:params:oauth:grant-type:token-exchange)",
-                    s.escape_debug()
+                    "grant type '{}' is not supported ({})",
+                    s.escape_debug(),
+                    GrantType::ALL.map(|g| g.as_str()).join(", ")
                 ))
             })
     }
@@ -309,11 +325,21 @@ impl Client {
             }
             _ => {}
         }
-        // RFC 6749 §4.4: client credentials are for confidential clients only.
-        if self.client_type == ClientType::Public && self.grant_types.contains(&GrantType::ClientCredentials)
+        // RFC 6749 §4.4: client credentials are for confidential clients only; so are the
+        // workload and delegated-session grants, which act without a person present.
+        if self.client_type == ClientType::Public
+            && self.grant_types.iter().any(|g| {
+                matches!(
+                    g,
+                    GrantType::ClientCredentials
+                        | GrantType::WorkloadToken
+                        | GrantType::SessionNonce
+                        | GrantType::SessionKey
+                )
+            })
         {
             return Err(Error::invalid_request(
-                "a public client cannot use the client_credentials grant",
+                "a public client cannot use the client_credentials grant (nor the workload-token and session grants)",
             ));
         }
         // RFC 8693 §2.1: the exchanging client authenticates, so it is confidential.

@@ -11,6 +11,8 @@ use crate::model::{
     RefreshToken, User,
 };
 use crate::model::{Client, SigningAlg, StoredKey, Tenant};
+use crate::sessions::DelegatedSession;
+use crate::workload::{Source, SourceId, WorkloadSettings};
 use crate::Result;
 
 /// Device authorization requests (RFC 8628, see `device`).
@@ -89,7 +91,9 @@ pub trait TrustStore: Send + Sync {
 }
 
 #[async_trait::async_trait]
-pub trait Store: DeviceStore + TrustStore + Send + Sync + 'static {
+pub trait Store:
+    DeviceStore + TrustStore + WorkloadStore + DelegatedSessionStore + Send + Sync + 'static
+{
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
 
@@ -298,4 +302,79 @@ pub trait Store: DeviceStore + TrustStore + Send + Sync + 'static {
     /// Deletes expired sessions (and their noted clients), implicit grants, codes (kept `code_grace` seconds past expiry so that a late
     /// replay still revokes), refresh tokens and stale login failures; returns how many rows.
     async fn purge_expired(&self, now: i64, code_grace: i64) -> Result<u64>;
+}
+
+/// Sources and the tenant's workload settings. Nothing here is cached, so no write advances the
+/// generation: the workload-token grant reads its source (one row by a unique key) per token,
+/// which a source asks for about once an hour.
+#[async_trait::async_trait]
+pub trait WorkloadStore: Send + Sync {
+    async fn get_workload_settings(&self, tenant: &TenantId) -> Result<Option<WorkloadSettings>>;
+    /// Inserts or replaces the tenant's settings.
+    async fn put_workload_settings(&self, settings: &WorkloadSettings) -> Result<()>;
+    /// `Conflict` if the id is taken or the client already serves another source.
+    async fn create_source(&self, source: &Source) -> Result<()>;
+    async fn get_source(&self, tenant: &TenantId, id: &SourceId) -> Result<Option<Source>>;
+    async fn get_source_by_client(&self, tenant: &TenantId, client: &ClientId) -> Result<Option<Source>>;
+    async fn list_sources(&self, tenant: &TenantId) -> Result<Vec<Source>>;
+    async fn delete_source(&self, tenant: &TenantId, id: &SourceId) -> Result<bool>;
+}
+
+/// Delegated (on-behalf-of) sessions. Nonces and keys are looked up by their SHA-256 only.
+#[async_trait::async_trait]
+pub trait DelegatedSessionStore: Send + Sync {
+    /// `Conflict` if its parent already has a child (one child per session).
+    async fn insert_delegated_session(&self, session: &DelegatedSession) -> Result<()>;
+    async fn get_delegated_session(&self, tenant: &TenantId, id: &str) -> Result<Option<DelegatedSession>>;
+    async fn get_delegated_session_by_nonce(
+        &self,
+        tenant: &TenantId,
+        nonce_hash: &[u8; 32],
+    ) -> Result<Option<DelegatedSession>>;
+    /// The session whose current or previous key hashes to `key_hash`.
+    async fn get_delegated_session_by_key(
+        &self,
+        tenant: &TenantId,
+        key_hash: &[u8; 32],
+    ) -> Result<Option<DelegatedSession>>;
+    /// Marks the session bound with its first key, unless it was bound already or revoked:
+    /// returns whether this call bound it (of two concurrent binds, one wins).
+    async fn bind_delegated_session(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        key_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<bool>;
+    /// Replaces the key `old_hash` with `new_hash`, keeping `old_hash` and the sealed `response`
+    /// for a retry, unless `old_hash` is no longer the current key or the session was revoked:
+    /// returns whether this call rotated it.
+    async fn rotate_session_key(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        old_hash: &[u8; 32],
+        new_hash: &[u8; 32],
+        now: i64,
+        response: &[u8],
+    ) -> Result<bool>;
+    /// The sessions that have not ended at `now`, of one user or of the whole tenant, newest first.
+    async fn list_delegated_sessions(
+        &self,
+        tenant: &TenantId,
+        user: Option<&UserId>,
+        now: i64,
+    ) -> Result<Vec<DelegatedSession>>;
+    /// Revokes a session (only if it is `user`'s, when given) and its child; `false` if there
+    /// was no such live session.
+    async fn revoke_delegated_session(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        user: Option<&UserId>,
+        now: i64,
+    ) -> Result<bool>;
+    /// Revokes every session of a user; returns how many.
+    async fn revoke_user_delegated_sessions(&self, tenant: &TenantId, user: &UserId, now: i64)
+        -> Result<u64>;
 }

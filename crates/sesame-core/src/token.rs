@@ -43,6 +43,18 @@ pub enum TokenRequest {
     DeviceCode { device_code: String },
     /// RFC 8693 §2.1.
     TokenExchange(Box<TokenExchange>),
+    /// A source's workload token (`workload::WORKLOAD_TOKEN_GRANT`).
+    WorkloadToken {
+        scope: Option<String>,
+        audiences: Vec<String>,
+    },
+    /// Binds a delegated session's nonce (`sessions::SESSION_NONCE_GRANT`).
+    SessionNonce { nonce: String },
+    /// A fresh access token of a delegated session (`sessions::SESSION_KEY_GRANT`).
+    SessionKey {
+        session_key: String,
+        scope: Option<String>,
+    },
 }
 
 /// RFC 8693 §3: the token types a subject or actor token may have here.
@@ -124,6 +136,9 @@ impl TokenRequest {
             TokenRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
             TokenRequest::DeviceCode { .. } => GrantType::DeviceCode,
             TokenRequest::TokenExchange(_) => GrantType::TokenExchange,
+            TokenRequest::WorkloadToken { .. } => GrantType::WorkloadToken,
+            TokenRequest::SessionNonce { .. } => GrantType::SessionNonce,
+            TokenRequest::SessionKey { .. } => GrantType::SessionKey,
         }
     }
 }
@@ -202,6 +217,13 @@ pub async fn issue(ctx: &IssueContext<'_>, client: &Client, request: TokenReques
         }
         TokenRequest::DeviceCode { device_code } => device_code_grant(ctx, client, &device_code).await,
         TokenRequest::TokenExchange(request) => token_exchange(ctx, client, *request).await,
+        TokenRequest::WorkloadToken { scope, audiences } => {
+            crate::workload::issue_token(ctx, ctx.store, client, &audiences, scope.as_deref()).await
+        }
+        TokenRequest::SessionNonce { nonce } => crate::sessions::bind(ctx, client, &nonce).await,
+        TokenRequest::SessionKey { session_key, scope } => {
+            crate::sessions::refresh(ctx, client, &session_key, scope.as_deref()).await
+        }
     }
 }
 

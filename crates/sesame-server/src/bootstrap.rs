@@ -239,8 +239,49 @@ pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<
             };
             result.map_err(|e| format!("{where_}: {e}"))?;
         }
+        apply_declared_workload(store, decl, now)
+            .await
+            .map_err(|e| format!("{where_}: {e}"))?;
     }
     app.refresh_cache().await.map_err(|e| e.to_string())
+}
+
+/// The tenant's workload settings and `[[tenants.sources]]`, idempotently: a source found by
+/// its id is left alone when unchanged, and replaced (same id) when the file changed it.
+async fn apply_declared_workload(
+    store: &dyn Store,
+    decl: &TenantConfig,
+    now: i64,
+) -> sesame_core::Result<()> {
+    use sesame_core::workload;
+    if decl.workload_issuer.is_some() || decl.session_max_ttl.is_some() {
+        let patch = workload::SettingsPatch {
+            workload_issuer: decl.workload_issuer.clone().map(Some),
+            session_max_ttl: decl.session_max_ttl,
+        };
+        workload::update_settings(store, &decl.id, patch).await?;
+    }
+    for spec in &decl.sources {
+        let Some(id) = &spec.id else {
+            return Err(sesame_core::Error::InvalidRequest(format!(
+                "source '{}' needs an id (a UUID) so that applying the file again finds it",
+                spec.name
+            )));
+        };
+        if let Some(old) = store.get_source(&decl.id, id).await? {
+            let same = old.name == spec.name
+                && old.client_id == spec.client_id
+                && old.audiences == spec.audiences
+                && old.scopes == spec.scopes
+                && old.token_ttl == spec.token_ttl.unwrap_or(workload::DEFAULT_WORKLOAD_TOKEN_TTL);
+            if same {
+                continue;
+            }
+            store.delete_source(&decl.id, id).await?;
+        }
+        workload::create_source(store, &decl.id, spec.clone(), now).await?;
+    }
+    Ok(())
 }
 
 /// Creates a tenant with fresh keys unless another replica just did.

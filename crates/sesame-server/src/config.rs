@@ -83,6 +83,14 @@ pub struct TenantConfig {
     /// Outside issuers this tenant trusts (`[[tenants.trust_policies]]`, token exchange).
     #[serde(default)]
     pub trust_policies: Vec<sesame_core::trust::TrustPolicySpec>,
+    /// Where workload tokens say they come from (default: the sign-in issuer).
+    pub workload_issuer: Option<String>,
+    /// The longest delegated session, in seconds (default and most: 7 days).
+    pub session_max_ttl: Option<i64>,
+    /// Sources (`[[tenants.sources]]`), each with its own `id` (a UUID) so that applying the
+    /// file again finds it; applied after the clients they name.
+    #[serde(default)]
+    pub sources: Vec<sesame_core::workload::SourceSpec>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

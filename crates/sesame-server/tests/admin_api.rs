@@ -344,6 +344,9 @@ async fn discovery_is_truthful_and_cacheable() {
                 "refresh_token",
                 "client_credentials",
                 "urn:ietf:params:oauth:grant-type:token-exchange"
+                "urn:sesame:params:oauth:grant-type:workload-token",
+                "urn:sesame:params:oauth:grant-type:session-nonce",
+                "urn:sesame:params:oauth:grant-type:session-key"
             ])
         );
         assert_eq!(doc["authorization_endpoint"], format!("{issuer}/authorize"));

@@ -306,11 +306,13 @@ macro_rules! run_revocation {
     }};
 }
 
-// After the macros above, which it uses.
+// After the macros above, which they use.
+mod sessions;
 mod signin;
 // After `signin`, whose refresh-token insert it uses.
 mod device;
 mod trust;
+mod workload;
 
 /// The SQLite file holds password hashes and people's emails: readable by its owner only,
 /// whatever the umask. It is created 0600 before SQLite opens it (SQLite would create it

@@ -8,7 +8,9 @@ mod health;
 mod logout;
 mod oauth;
 mod trust_policies;
+mod sessions;
 mod userinfo;
+mod workload_admin;
 
 use crate::form::BODY_LIMIT;
 use crate::metrics::{Metrics, TrackLayer};
@@ -142,6 +144,8 @@ impl Table {
             "/device",
             tracked![get(device::page_get), post(device::page_post)],
         )
+        .tenant("/sessions", tracked![get(sessions::list), post(sessions::create)])
+        .tenant("/sessions/{session}", tracked![delete(sessions::revoke)])
         // RFC 8414 §3.1: for an issuer with a path, the well-known segment goes before it.
         .route(
             "/.well-known/oauth-authorization-server/t/{tenant}",
@@ -254,7 +258,44 @@ impl Table {
         )
         .admin(app, "/tenants/{tenant}/keys", get(admin::list_keys))
         .admin(app, "/tenants/{tenant}/keys/rotate", post(admin::rotate_keys))
+        .workload_admin(app)
         .route("/metrics", tracked![get(health::metrics)])
+    }
+
+    /// Sources, workload settings and issuer documents, delegated sessions.
+    fn workload_admin(self, app: &AppState) -> Table {
+        use workload_admin as w;
+        self.admin(
+            app,
+            "/tenants/{tenant}/sources",
+            get(w::list_sources).post(w::create_source),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/sources/{source}",
+            get(w::show_source).delete(w::delete_source),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/workload",
+            get(w::show_settings).patch(w::update_settings),
+        )
+        .admin(app, "/tenants/{tenant}/workload-issuer", get(w::workload_issuer))
+        .admin(
+            app,
+            "/tenants/{tenant}/delegated-sessions",
+            get(w::list_delegated_sessions),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/delegated-sessions/{session}",
+            axum::routing::delete(w::revoke_delegated_session),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/users/{user}/delegated-sessions",
+            get(w::list_user_delegated_sessions),
+        )
     }
 
     fn finish(self, app: AppState) -> Router {

@@ -99,6 +99,21 @@ fn parse_token_request(form: &Form) -> Result<TokenRequest> {
                 scope: form.single("scope")?.map(str::to_owned),
             })))
         }
+        sesame_core::workload::WORKLOAD_TOKEN_GRANT => Ok(TokenRequest::WorkloadToken {
+            scope: form.single("scope")?.map(str::to_owned),
+            audiences: form
+                .all("resource")
+                .chain(form.all("audience"))
+                .map(str::to_owned)
+                .collect(),
+        }),
+        sesame_core::sessions::SESSION_NONCE_GRANT => Ok(TokenRequest::SessionNonce {
+            nonce: form.required("nonce")?.to_owned(),
+        }),
+        sesame_core::sessions::SESSION_KEY_GRANT => Ok(TokenRequest::SessionKey {
+            session_key: form.required("session_key")?.to_owned(),
+            scope: form.single("scope")?.map(str::to_owned),
+        }),
         other => Err(Error::UnsupportedGrantType(other.escape_debug().to_string())),
     }
 }
@@ -143,6 +158,12 @@ pub async fn introspect(
             valid = None;
         }
     }
+    // A delegated session's token lives only as long as its session.
+    if let Some(v) = &valid {
+        if !sesame_core::sessions::token_session_live(&*app.store, &t.tenant.id, &v.claims, now).await? {
+            valid = None;
+        }
+    }
     Ok(no_store(axum::Json(token::introspection_response(
         valid.as_deref(),
     ))))
@@ -175,6 +196,8 @@ pub async fn revoke(
 /// (RFC 6749 §3.2.1) but must name the same client. `endpoint`: the path called, which a
 /// client assertion may name as its audience.
 pub(super) async fn authenticate(
+/// (RFC 6749 §3.2.1) but must name the same client.
+pub(crate) async fn authenticate(
     app: &AppState,
     t: &TenantState,
     headers: &HeaderMap,

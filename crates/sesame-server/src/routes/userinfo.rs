@@ -45,7 +45,7 @@ fn missing() -> Error {
     Error::BearerRequired
 }
 
-fn bearer(headers: &HeaderMap) -> Result<Option<String>> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<String>> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -77,6 +77,16 @@ async fn answer(app: &AppState, tenant: &str, presented: &str) -> ApiResult<Resp
         return Err(invalid().into());
     }
     if app.store.is_access_token_revoked(&t.tenant.id, jti).await? {
+        return Err(invalid().into());
+    }
+    if !sesame_core::sessions::token_session_live(
+        &*app.store,
+        &t.tenant.id,
+        &valid.claims,
+        sesame_core::now(),
+    )
+    .await?
+    {
         return Err(invalid().into());
     }
     let scope = valid.claims.get("scope").and_then(|v| v.as_str()).unwrap_or("");
