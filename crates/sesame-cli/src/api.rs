@@ -845,6 +845,79 @@ mod tests {
     }
 
     #[test]
+    fn trust_policy_create_collects_claim_sets_and_one_key_source() {
+        let r = ok(&[
+            "trust-policies",
+            "create",
+            "ci",
+            "--tenant",
+            "acme",
+            "--issuer",
+            "https://ci.example",
+            "--jwks-uri",
+            "https://ci.example/jwks",
+            "--audience",
+            "sesame",
+            "--claim",
+            "repository=acme/app",
+            "--claim",
+            "ref=refs/heads/main",
+            "--claim",
+            "ref=refs/heads/release",
+            "--identity",
+            "deployer",
+            "--scope",
+            "deploy read",
+        ]);
+        assert_eq!(route(&r), "Post /tenants/acme/trust-policies");
+        let body = r.body.unwrap();
+        assert_eq!(
+            body["claims"],
+            json!({"repository": "acme/app", "ref": ["refs/heads/main", "refs/heads/release"]})
+        );
+        assert_eq!(body["scopes"], json!(["deploy", "read"]));
+        assert_eq!(body["jwks_uri"], "https://ci.example/jwks");
+        assert!(body.get("discovery_url").is_none());
+        let r = ok(&["trust-policies", "delete", "ci", "--tenant", "acme"]);
+        assert_eq!(route(&r), "Delete /tenants/acme/trust-policies/ci");
+        // Exactly one key source.
+        let two = Cli::try_parse_from([
+            "sesame",
+            "admin",
+            "trust-policies",
+            "create",
+            "ci",
+            "--issuer",
+            "i",
+            "--audience",
+            "a",
+            "--identity",
+            "x",
+            "--jwks-uri",
+            "u",
+            "--discovery-url",
+            "d",
+        ]);
+        assert!(two.is_err());
+        assert!(plan_of(&[
+            "trust-policies",
+            "create",
+            "ci",
+            "--issuer",
+            "i",
+            "--audience",
+            "a",
+            "--identity",
+            "x",
+            "--jwks-uri",
+            "u",
+            "--claim",
+            "novalue"
+        ])
+        .is_err());
+    }
+
+    #[test]
     fn tenant_create_sends_only_given_fields() {
         let r = ok(&["tenants", "create", "acme"]);
         assert_eq!(route(&r), "Post /tenants");

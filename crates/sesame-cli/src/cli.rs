@@ -113,6 +113,8 @@ pub enum AdminCommand {
     TrustPolicies(TrustPoliciesCommand),
 }
 
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum TrustPoliciesCommand {
     /// Trust an outside issuer's tokens under conditions, as a Sesame service identity
