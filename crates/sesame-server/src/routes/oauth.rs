@@ -158,7 +158,7 @@ pub async fn revoke(
 
 /// RFC 6749 §2.3: one method per request. With Basic, a `client_id` in the body is allowed
 /// (RFC 6749 §3.2.1) but must name the same client.
-pub(crate) async fn authenticate(
+async fn authenticate(
     app: &AppState,
     t: &TenantState,
     headers: &HeaderMap,
