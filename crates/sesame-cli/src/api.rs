@@ -944,6 +944,75 @@ mod tests {
     }
 
     #[test]
+    fn workload_commands_map_to_paths() {
+        let r = ok(&[
+            "sources",
+            "create",
+            "--tenant",
+            "acme",
+            "--name",
+            "sync",
+            "--client",
+            "c1",
+            "--audience",
+            "a1",
+            "--audience",
+            "a2",
+            "--scope",
+            "read",
+            "--token-ttl",
+            "600",
+        ]);
+        assert_eq!(route(&r), "Post /tenants/acme/sources");
+        assert_eq!(
+            r.body,
+            Some(
+                json!({"name": "sync", "client_id": "c1", "audiences": ["a1", "a2"], "scopes": ["read"], "token_ttl": 600})
+            )
+        );
+        assert!(plan_of_parse_fails(&[
+            "sources", "create", "--name", "x", "--client", "c"
+        ]));
+        assert_eq!(route(&ok(&["sources", "list"])), "Get /tenants/default/sources");
+        let r = ok(&["sources", "delete", "7f3b8e21-4d9a-4c2e-9b7d-8a5f3c9e0b4f"]);
+        assert_eq!(
+            route(&r),
+            "Delete /tenants/default/sources/7f3b8e21-4d9a-4c2e-9b7d-8a5f3c9e0b4f"
+        );
+        let r = ok(&["workload-issuer", "export", "--out", "/tmp/x"]);
+        assert_eq!(route(&r), "Get /tenants/default/workload-issuer");
+        assert!(
+            plan_of_parse_fails(&["workload-issuer", "export"]),
+            "--out or --check is needed"
+        );
+        assert_eq!(
+            route(&ok(&["workload-issuer", "settings"])),
+            "Get /tenants/default/workload"
+        );
+        let r = ok(&[
+            "workload-issuer",
+            "settings",
+            "--issuer",
+            "default",
+            "--session-max-ttl",
+            "3600",
+        ]);
+        assert_eq!(route(&r), "Patch /tenants/default/workload");
+        assert_eq!(
+            r.body,
+            Some(json!({"workload_issuer": null, "session_max_ttl": 3600}))
+        );
+        let r = ok(&["delegated-sessions", "list", "--user", "alice"]);
+        assert_eq!(route(&r), "Get /tenants/default/users/alice/delegated-sessions");
+        let r = ok(&["delegated-sessions", "revoke", "s1"]);
+        assert_eq!(route(&r), "Delete /tenants/default/delegated-sessions/s1");
+    }
+
+    fn plan_of_parse_fails(args: &[&str]) -> bool {
+        Cli::try_parse_from(["sesame", "admin"].into_iter().chain(args.iter().copied())).is_err()
+    }
+
+    #[test]
     fn tenant_commands_map_to_paths() {
         let r = ok(&["tenants", "list"]);
         assert_eq!((route(&r), r.shape), ("Get /tenants".into(), Shape::Tenants));

@@ -197,7 +197,7 @@ pub async fn revoke(
 /// client assertion may name as its audience.
 pub(super) async fn authenticate(
 /// (RFC 6749 §3.2.1) but must name the same client.
-pub(crate) async fn authenticate(
+async fn authenticate(
     app: &AppState,
     t: &TenantState,
     headers: &HeaderMap,
