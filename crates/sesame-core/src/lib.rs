@@ -8,6 +8,7 @@ pub mod client_auth;
 pub mod crypto;
 pub mod discovery;
 pub mod error;
+pub mod federation;
 pub mod ids;
 pub mod jwt;
 pub mod keys;

@@ -77,6 +77,9 @@ pub struct TenantConfig {
     pub logo_url: Option<String>,
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
+    /// Brokered SSO connections (`[[tenants.sso]]`), the fields of the admin API's.
+    #[serde(default)]
+    pub sso: Vec<sesame_core::federation::ConnectionSpec>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -34,6 +34,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// The bound on concurrent password checks (`password_check_concurrency`).
     pub password_checks: PasswordChecks,
+    /// Brokered SSO: the HTTP client towards IdPs and their cached discovery and JWKS.
+    pub upstreams: crate::upstream::Upstreams,
     cache: RwLock<Cache>,
 }
 
@@ -174,6 +176,7 @@ impl App {
             public_url,
             password_checks: PasswordChecks::new(None, metrics.password_checks.clone()),
             metrics,
+            upstreams: crate::upstream::Upstreams::default(),
             cache: RwLock::default(),
         }
     }

@@ -298,6 +298,7 @@ macro_rules! run_revocation {
 }
 
 // After the macros above, which it uses.
+mod federation;
 mod signin;
 
 /// The SQLite file holds password hashes and people's emails: readable by its owner only,

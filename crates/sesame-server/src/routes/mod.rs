@@ -1,11 +1,13 @@
 //! The router: every route in one table, and which listener serves which.
 
 mod admin;
+mod admin_sso;
 mod authorize;
 mod discovery;
 mod health;
 mod logout;
 mod oauth;
+mod sso;
 mod userinfo;
 
 use crate::form::BODY_LIMIT;
@@ -132,6 +134,9 @@ impl Table {
         .tenant("/token", tracked![post(oauth::token)])
         .tenant("/introspect", tracked![post(oauth::introspect)])
         .tenant("/revoke", tracked![post(oauth::revoke)])
+        .tenant("/sso/{connection}/start", tracked![get(sso::start)])
+        .tenant("/sso/{connection}/callback", tracked![get(sso::callback)])
+        .tenant("/sso/{connection}/jwks", tracked![get(sso::jwks)])
         // RFC 8414 §3.1: for an issuer with a path, the well-known segment goes before it.
         .route(
             "/.well-known/oauth-authorization-server/t/{tenant}",
@@ -229,6 +234,33 @@ impl Table {
             app,
             "/tenants/{tenant}/users/{user}/consents/{client}",
             axum::routing::delete(admin::delete_consent),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/sso",
+            get(admin_sso::list).post(admin_sso::create),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/sso/{connection}",
+            get(admin_sso::show)
+                .patch(admin_sso::update)
+                .delete(admin_sso::delete),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/sso-settings",
+            get(admin_sso::show_settings).put(admin_sso::put_settings),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/users/{user}/sso",
+            get(admin_sso::show_user),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/users/{user}/admin",
+            put(admin_sso::put_admin),
         )
         .admin(app, "/tenants/{tenant}/keys", get(admin::list_keys))
         .admin(app, "/tenants/{tenant}/keys/rotate", post(admin::rotate_keys))
