@@ -860,6 +860,8 @@ async fn a_login_hint_in_a_connection_domain_goes_straight_to_it_and_passwords_c
         .await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("name=\"password\""));
+    let (csrf, request) = (page.hidden("csrf").unwrap(), page.hidden("request").unwrap());
+    local_user(&s, "eve", "eve@example.com").await;
     let (status, _) = s
         .admin(
             Method::PUT,
@@ -871,6 +873,22 @@ async fn a_login_hint_in_a_connection_domain_goes_straight_to_it_and_passwords_c
     let page = b.get(&authorize_url(&s, &rp, &challenge, &[])).await;
     assert!(!page.body.contains("name=\"password\""), "{}", page.body);
     assert!(page.sso_button("corp").is_some());
+    // A password posted anyway (a form from before) is not checked.
+    let page = b
+        .post(
+            &format!("{}/login", s.issuer(T)),
+            &[("csrf", &csrf), ("request", &request), ("username", "eve"), ("password", PW)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains("signs in through its own sign-in service"), "{}", page.body);
+    // Turned off but no enabled connection: passwords are offered again (nobody locked out).
+    let (status, _) = s
+        .admin(Method::PATCH, &format!("/tenants/{T}/sso/corp"), Some(json!({ "enabled": false })))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let page = b.get(&authorize_url(&s, &rp, &challenge, &[])).await;
+    assert!(page.body.contains("name=\"password\""), "{}", page.body);
 }
 
 #[tokio::test]

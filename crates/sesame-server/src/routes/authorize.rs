@@ -200,7 +200,7 @@ impl Flow<'_> {
             req,
         } = submitted;
         let username = form.single("username").ok().flatten().unwrap_or("");
-        match self.app.store.password_sign_in(&self.t.tenant.id).await {
+        match self.passwords_allowed().await {
             Ok(true) => {}
             Ok(false) => {
                 return self
@@ -361,6 +361,17 @@ impl Flow<'_> {
 
     fn brand(&self) -> Brand<'_> {
         brand(self.t)
+    }
+
+    /// Whether the password form is offered and accepted: unless the tenant turned it off and
+    /// has an enabled SSO connection to sign in with instead (never locking everyone out).
+    async fn passwords_allowed(&self) -> sesame_core::Result<bool> {
+        let tenant = &self.t.tenant.id;
+        if self.app.store.password_sign_in(tenant).await? {
+            return Ok(true);
+        }
+        let conns = self.app.store.list_sso_connections(tenant).await?;
+        Ok(!conns.iter().any(|c| c.enabled))
     }
 
     fn jar(&self) -> CookieJar<'_> {
