@@ -411,7 +411,10 @@ impl SsoConnection {
     pub fn view(&self) -> Value {
         let mut v = serde_json::to_value(self.to_spec()).expect("spec serializes");
         let m = v.as_object_mut().expect("an object");
-        m.insert("client_secret_set".into(), Value::Bool(self.sealed_secret.is_some()));
+        m.insert(
+            "client_secret_set".into(),
+            Value::Bool(self.sealed_secret.is_some()),
+        );
         m.insert("created_at".into(), self.created_at.into());
         m.insert("updated_at".into(), self.updated_at.into());
         v
@@ -448,7 +451,9 @@ impl SsoConnection {
     pub fn client_assertion(&self, master: &MasterKey, token_endpoint: &str, now: i64) -> Result<String> {
         let (Some(sealed), Some(jwk), Some(oidc)) = (&self.sealed_private_key, &self.public_jwk, &self.oidc)
         else {
-            return Err(Error::Internal("the connection has no private_key_jwt key".into()));
+            return Err(Error::Internal(
+                "the connection has no private_key_jwt key".into(),
+            ));
         };
         let mut der = master.open(&key_aad(&self.tenant_id, &self.id), sealed)?;
         let pair = SigningKeyPair::from_pkcs8(SigningAlg::RS256, &der);
@@ -504,7 +509,10 @@ pub enum Refusal {
 }
 
 /// Reads the mapped claims. `claims` is the ID token's claims merged with userinfo's.
-pub fn identity_from_claims(names: &ClaimNames, claims: &Map<String, Value>) -> Result<UpstreamIdentity, Refusal> {
+pub fn identity_from_claims(
+    names: &ClaimNames,
+    claims: &Map<String, Value>,
+) -> Result<UpstreamIdentity, Refusal> {
     let text = |name: &str| match claims.get(name) {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
@@ -672,7 +680,11 @@ async fn new_user(
     };
     if user.validate().is_err() {
         // An address the user model refuses is kept out rather than failing the sign-in.
-        return Ok(User { email: None, email_verified: false, ..user });
+        return Ok(User {
+            email: None,
+            email_verified: false,
+            ..user
+        });
     }
     Ok(user)
 }
@@ -719,7 +731,10 @@ pub async fn update_connection(
     now: i64,
 ) -> Result<SsoConnection> {
     let current = require_connection(store, tenant, name).await?;
-    if patch.get("id").is_some_and(|v| v.as_str() != Some(current.id.as_str())) {
+    if patch
+        .get("id")
+        .is_some_and(|v| v.as_str() != Some(current.id.as_str()))
+    {
         return Err(Error::invalid_request("a connection's id cannot change"));
     }
     let mut merged = serde_json::to_value(current.to_spec()).expect("spec serializes");
@@ -732,7 +747,10 @@ pub async fn update_connection(
         .map_err(|e| Error::InvalidRequest(format!("the change is not valid: {e}")))?;
     let updated = SsoConnection::from_spec(master, tenant, spec, Some(&current), now)?;
     if !store.update_sso_connection(&updated).await? {
-        return Err(Error::NotFound(format!("connection '{}' does not exist", current.id)));
+        return Err(Error::NotFound(format!(
+            "connection '{}' does not exist",
+            current.id
+        )));
     }
     Ok(updated)
 }

@@ -4,14 +4,14 @@
 //! Every mutation of tenants, clients or keys advances a store-wide *generation*, which each
 //! replica polls to drop its caches: that is how a change made on one replica reaches all.
 
+use crate::federation::{AdminFlag, FederatedSignIn, SsoConnection};
+use crate::ids::ConnectionId;
 use crate::ids::{ClientId, TenantId, UserId};
 use crate::model::{
     AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginAttempt, LoginFailures, LoginLimit,
     RefreshToken, User,
 };
 use crate::model::{Client, SigningAlg, StoredKey, Tenant};
-use crate::federation::{AdminFlag, FederatedSignIn, SsoConnection};
-use crate::ids::ConnectionId;
 use crate::Result;
 
 #[async_trait::async_trait]
@@ -234,7 +234,8 @@ pub trait FederationStore: Send + Sync {
     async fn create_sso_connection(&self, connection: &SsoConnection) -> Result<()>;
     /// Replaces every field but `created_at`; `false` if there is no such connection.
     async fn update_sso_connection(&self, connection: &SsoConnection) -> Result<bool>;
-    async fn get_sso_connection(&self, tenant: &TenantId, id: &ConnectionId) -> Result<Option<SsoConnection>>;
+    async fn get_sso_connection(&self, tenant: &TenantId, id: &ConnectionId)
+        -> Result<Option<SsoConnection>>;
     async fn list_sso_connections(&self, tenant: &TenantId) -> Result<Vec<SsoConnection>>;
     /// Deletes a connection with its external identities and the groups it brought, in one
     /// transaction; the users stay. `false` if there was none.
@@ -256,7 +257,11 @@ pub trait FederationStore: Send + Sync {
     /// The user's groups, from every connection, sorted and without repeats.
     async fn user_groups(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<String>>;
     /// The (connection, subject) pairs linked to a user.
-    async fn user_external_identities(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<(ConnectionId, String)>>;
+    async fn user_external_identities(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<(ConnectionId, String)>>;
     async fn user_admin(&self, tenant: &TenantId, user: &UserId) -> Result<AdminFlag>;
     /// Sets the hand-set admin flag; `false` if there is no such user.
     async fn set_user_admin(&self, tenant: &TenantId, user: &UserId, admin: bool) -> Result<bool>;

@@ -390,7 +390,11 @@ fn successor_aad(ctx: &Signer, token_hash: &[u8; 32]) -> String {
 }
 
 /// The `groups` claim's value when the grant has the `groups` scope: the store is read only then.
-pub async fn groups_if_asked(store: &dyn crate::store::Store, user: &User, scope: &str) -> Result<Option<Vec<String>>> {
+pub async fn groups_if_asked(
+    store: &dyn crate::store::Store,
+    user: &User,
+    scope: &str,
+) -> Result<Option<Vec<String>>> {
     if !has_scope(scope, "groups") {
         return Ok(None);
     }

@@ -248,7 +248,13 @@ async fn apply_connection(
     let conn = SsoConnection::from_spec(&app.master, tenant, spec, existing.as_ref(), now)?;
     match existing {
         None => store.create_sso_connection(&conn).await,
-        Some(old) if old != SsoConnection { updated_at: old.updated_at, ..conn.clone() } => {
+        Some(old)
+            if old
+                != SsoConnection {
+                    updated_at: old.updated_at,
+                    ..conn.clone()
+                } =>
+        {
             store.update_sso_connection(&conn).await.map(|_| ())
         }
         Some(_) => Ok(()),

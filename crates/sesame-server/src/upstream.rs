@@ -8,13 +8,13 @@
 //! No decision about users is made here: the claims go to `sesame_core::federation`.
 
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreProviderMetadata, CoreResponseType,
-    CoreSubjectIdentifierType,
+    CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
     AsyncHttpClient, AuthType, AuthUrl, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
-    CsrfToken, EmptyAdditionalProviderMetadata, HttpRequest, HttpResponse, IssuerUrl, JsonWebKeySetUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, ResponseTypes, Scope,
+    CsrfToken, EmptyAdditionalProviderMetadata, HttpRequest, HttpResponse, IssuerUrl, JsonWebKeySetUrl,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, ResponseTypes, Scope,
     SignatureVerificationError, TokenResponse, TokenUrl, UserInfoUrl,
 };
 use serde_json::{Map, Value};
@@ -199,11 +199,14 @@ impl Upstreams {
         };
         // Endpoints set by hand win over discovered ones.
         if let Some(t) = &o.token_endpoint {
-            metadata = metadata.set_token_endpoint(Some(TokenUrl::new(t.clone()).map_err(misconfigured("token_endpoint"))?));
+            metadata = metadata.set_token_endpoint(Some(
+                TokenUrl::new(t.clone()).map_err(misconfigured("token_endpoint"))?,
+            ));
         }
         if let Some(u) = &o.userinfo_endpoint {
-            metadata = metadata
-                .set_userinfo_endpoint(Some(UserInfoUrl::new(u.clone()).map_err(misconfigured("userinfo_endpoint"))?));
+            metadata = metadata.set_userinfo_endpoint(Some(
+                UserInfoUrl::new(u.clone()).map_err(misconfigured("userinfo_endpoint"))?,
+            ));
         }
         Ok(metadata)
     }
@@ -218,7 +221,9 @@ impl Upstreams {
         let o = settings(conn)?;
         let metadata = self.metadata(conn).await?;
         let client = CoreClient::from_provider_metadata(metadata, ClientId::new(o.client_id.clone()), None)
-            .set_redirect_uri(RedirectUrl::new(redirect_uri.to_owned()).map_err(misconfigured("redirect_uri"))?);
+            .set_redirect_uri(
+                RedirectUrl::new(redirect_uri.to_owned()).map_err(misconfigured("redirect_uri"))?,
+            );
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut req = client
             .authorize_url(
@@ -298,23 +303,41 @@ impl Upstreams {
         let nonce = Nonce::new(nonce.to_owned());
         let now = sesame_core::now();
         let verify = |metadata: &CoreProviderMetadata| {
-            let client = CoreClient::from_provider_metadata(metadata.clone(), client_id.clone(), secret.clone());
-            let verifier = client.id_token_verifier().set_issue_time_verifier_fn(move |iat| {
-                let iat = iat.timestamp();
-                if iat > now + IAT_SKEW {
-                    Err(format!("iat {iat} is in the future"))
-                } else if iat < now - IAT_MAX_AGE {
-                    Err(format!("iat {iat} is too old"))
-                } else {
-                    Ok(())
-                }
-            });
-            id_token.claims(&verifier, &nonce).map(|c| c.subject().to_string())
+            let client =
+                CoreClient::from_provider_metadata(metadata.clone(), client_id.clone(), secret.clone());
+            // Asymmetric algorithms only (the crate's default is RS256 alone); never HMAC,
+            // which would make the client secret a signing key.
+            let verifier = client
+                .id_token_verifier()
+                .set_allowed_algs([
+                    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+                    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+                    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+                    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+                    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+                    CoreJwsSigningAlgorithm::EdDsa,
+                ])
+                .set_issue_time_verifier_fn(move |iat| {
+                    let iat = iat.timestamp();
+                    if iat > now + IAT_SKEW {
+                        Err(format!("iat {iat} is in the future"))
+                    } else if iat < now - IAT_MAX_AGE {
+                        Err(format!("iat {iat} is too old"))
+                    } else {
+                        Ok(())
+                    }
+                });
+            id_token
+                .claims(&verifier, &nonce)
+                .map(|c| c.subject().to_string())
         };
         let subject = match verify(&metadata) {
             Ok(s) => s,
             // OIDC Core §10.1.1: the IdP may have rotated its keys; fetch the JWKS once more.
-            Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => {
                 let jwks = CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &self.http)
                     .await
                     .map_err(|e| UpstreamError::Unreachable(format!("JWKS: {}", error_chain(&e))))?;
@@ -327,12 +350,18 @@ impl Upstreams {
         // The signature checked out, so the payload can be read as it is: the mapped claims may
         // have any name, which the crate's typed claims do not carry.
         let mut claims = jwt_payload(id_token)?;
-        let mapped_missing = [Some(&conn.claims.email), Some(&conn.claims.unique_id), conn.claims.groups.as_ref()]
-            .into_iter()
-            .flatten()
-            .any(|name| !claims.contains_key(name.as_str()));
+        let mapped_missing = [
+            Some(&conn.claims.email),
+            Some(&conn.claims.unique_id),
+            conn.claims.groups.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|name| !claims.contains_key(name.as_str()));
         if let (true, Some(userinfo)) = (o.userinfo || mapped_missing, metadata.userinfo_endpoint()) {
-            let info = self.userinfo(userinfo.as_str(), token.access_token().secret()).await?;
+            let info = self
+                .userinfo(userinfo.as_str(), token.access_token().secret())
+                .await?;
             // OIDC Core §5.3.2: userinfo's `sub` must be the ID token's.
             if info.get("sub").and_then(Value::as_str) != Some(subject.as_str()) {
                 return Err(UpstreamError::BadToken("userinfo names another subject".into()));
@@ -356,10 +385,14 @@ impl Upstreams {
             .await
             .map_err(unreachable)?;
         if !resp.status().is_success() {
-            return Err(UpstreamError::Refused(format!("userinfo answered {}", resp.status())));
+            return Err(UpstreamError::Refused(format!(
+                "userinfo answered {}",
+                resp.status()
+            )));
         }
         let body = resp.bytes().await.map_err(unreachable)?;
-        serde_json::from_slice(&body).map_err(|_| UpstreamError::Unreachable("userinfo is not a JSON object".into()))
+        serde_json::from_slice(&body)
+            .map_err(|_| UpstreamError::Unreachable("userinfo is not a JSON object".into()))
     }
 }
 

@@ -119,7 +119,11 @@ impl Browser {
         let resp = req.send().await.unwrap();
         let (status, headers) = (resp.status(), resp.headers().clone());
         let body = resp.text().await.unwrap();
-        for sc in headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
+        for sc in headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+        {
             let mut parts = sc.split(';');
             let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
                 continue;
@@ -278,7 +282,11 @@ async fn idp_authorize(State(idp): State<Idp>, Query(q): Query<HashMap<String, S
     let i = &mut idp.0.lock().unwrap();
     assert_eq!(q.get("client_id").map(String::as_str), Some(IDP_CLIENT));
     assert_eq!(q.get("response_type").map(String::as_str), Some("code"));
-    assert_eq!(q.get("code_challenge_method").map(String::as_str), Some("S256"), "PKCE S256 always");
+    assert_eq!(
+        q.get("code_challenge_method").map(String::as_str),
+        Some("S256"),
+        "PKCE S256 always"
+    );
     assert!(q.get("scope").unwrap().split(' ').any(|s| s == "openid"));
     let redirect = q["redirect_uri"].clone();
     let state = q["state"].clone();
@@ -325,9 +333,16 @@ async fn idp_token(State(idp): State<Idp>, headers: HeaderMap, body: String) -> 
     let i = &mut idp.0.lock().unwrap();
     i.token_calls += 1;
     let bad = |e: &str| (AxStatus::BAD_REQUEST, axum::Json(json!({ "error": e }))).into_response();
-    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{IDP_CLIENT}:{IDP_SECRET}")));
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{IDP_CLIENT}:{IDP_SECRET}"))
+    );
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(basic.as_str()) {
-        return (AxStatus::UNAUTHORIZED, axum::Json(json!({ "error": "invalid_client" }))).into_response();
+        return (
+            AxStatus::UNAUTHORIZED,
+            axum::Json(json!({ "error": "invalid_client" })),
+        )
+            .into_response();
     }
     let Some(grant) = f.get("code").and_then(|c| i.codes.remove(c)) else {
         return bad("invalid_grant");
@@ -567,7 +582,10 @@ async fn first_sign_in_creates_the_user_and_the_next_links_to_it_with_groups_and
     assert_eq!(user["email_verified"], true);
     let info = sso_user(&s, &sub).await;
     assert_eq!(info["groups"], json!(["admins", "staff"]));
-    assert_eq!((info["admin_by_sso"].as_bool(), info["admin"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(
+        (info["admin_by_sso"].as_bool(), info["admin"].as_bool()),
+        (Some(true), Some(true))
+    );
     assert_eq!(
         info["external_identities"],
         json!([{ "connection": "corp", "subject": "idp-alice-1" }])
@@ -584,8 +602,14 @@ async fn first_sign_in_creates_the_user_and_the_next_links_to_it_with_groups_and
     person["name"] = json!("Alice Pleasance Liddell");
     let (page, verifier) = sign_in(&s, &b2, &rp, &idp, person).await;
     let tokens = app_tokens(&s, &rp, &page, &verifier).await;
-    assert_eq!(jwt_parts(tokens["id_token"].as_str().unwrap()).1["sub"], sub.as_str());
-    assert_eq!(jwt_parts(tokens["id_token"].as_str().unwrap()).1["groups"], json!(["staff"]));
+    assert_eq!(
+        jwt_parts(tokens["id_token"].as_str().unwrap()).1["sub"],
+        sub.as_str()
+    );
+    assert_eq!(
+        jwt_parts(tokens["id_token"].as_str().unwrap()).1["groups"],
+        json!(["staff"])
+    );
     let info = sso_user(&s, &sub).await;
     assert_eq!(info["groups"], json!(["staff"]));
     assert_eq!(info["admin"], false);
@@ -607,7 +631,11 @@ async fn first_sign_in_creates_the_user_and_the_next_links_to_it_with_groups_and
     assert!(page.location().starts_with(CB));
     let info = sso_user(&s, &sub).await;
     assert_eq!(
-        (info["admin"].as_bool(), info["admin_by_hand"].as_bool(), info["admin_by_sso"].as_bool()),
+        (
+            info["admin"].as_bool(),
+            info["admin_by_hand"].as_bool(),
+            info["admin_by_sso"].as_bool()
+        ),
         (Some(true), Some(true), Some(false))
     );
     assert_eq!(info["groups"], json!([]));
@@ -649,14 +677,21 @@ async fn an_existing_user_is_matched_by_email_only_when_verified_or_trusted() {
     let mut person = json!({ "sub": "idp-bob", "email": "bob@acme.test", "email_verified": false });
     let (page, _) = sign_in(&s, &Browser::new(), &rp, &idp, person.clone()).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
-    assert!(page.text().contains("did not say that the address is verified"), "{}", page.body);
+    assert!(
+        page.text().contains("did not say that the address is verified"),
+        "{}",
+        page.body
+    );
     assert_eq!(sso_user(&s, &bob).await["external_identities"], json!([]));
 
     // Verified: linked to bob (case-insensitive email).
     person["email_verified"] = json!(true);
     let (page, verifier) = sign_in(&s, &Browser::new(), &rp, &idp, person).await;
     let tokens = app_tokens(&s, &rp, &page, &verifier).await;
-    assert_eq!(jwt_parts(tokens["id_token"].as_str().unwrap()).1["sub"], bob.as_str());
+    assert_eq!(
+        jwt_parts(tokens["id_token"].as_str().unwrap()).1["sub"],
+        bob.as_str()
+    );
 
     // A connection trusted for email links without email_verified.
     let s = TestServer::sqlite().await;
@@ -666,7 +701,10 @@ async fn an_existing_user_is_matched_by_email_only_when_verified_or_trusted() {
     let person = json!({ "sub": "idp-carol", "email": "carol@acme.test" });
     let (page, verifier) = sign_in(&s, &Browser::new(), &rp, &idp, person).await;
     let tokens = app_tokens(&s, &rp, &page, &verifier).await;
-    assert_eq!(jwt_parts(tokens["id_token"].as_str().unwrap()).1["sub"], carol.as_str());
+    assert_eq!(
+        jwt_parts(tokens["id_token"].as_str().unwrap()).1["sub"],
+        carol.as_str()
+    );
 }
 
 #[tokio::test]
@@ -720,7 +758,10 @@ async fn tampered_id_tokens_are_refused() {
         assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{tamper:?}: {}", page.body);
         let text = page.text();
         assert!(text.contains("failed Sesame's checks"), "{tamper:?}: {text}");
-        assert!(text.to_lowercase().contains(&words.to_lowercase()), "{tamper:?}: {text}");
+        assert!(
+            text.to_lowercase().contains(&words.to_lowercase()),
+            "{tamper:?}: {text}"
+        );
     }
     let (status, users) = s.admin(Method::GET, &format!("/tenants/{T}/users"), None).await;
     assert_eq!(status, StatusCode::OK);
@@ -770,7 +811,9 @@ async fn the_callback_belongs_to_the_browser_and_the_state_that_started_it() {
     let forged = callback.replace(&q["state"], "forged-state");
     let page = b.get(&forged).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
-    assert!(page.text().contains("does not belong to the sign-in started in this browser"));
+    assert!(page
+        .text()
+        .contains("does not belong to the sign-in started in this browser"));
     assert_eq!(idp.get(|i| i.token_calls), 0, "the code is never exchanged");
 
     // The cookie is gone after one use: replaying the real callback is refused.
@@ -812,7 +855,12 @@ async fn idp_errors_and_missing_claims_get_pages_that_say_what_to_fix() {
     // No email from the IdP (neither in the ID token nor userinfo) for a new user.
     let (page, _) = sign_in(&s, &Browser::new(), &rp, &idp, json!({ "sub": "x-1" })).await;
     assert_eq!(page.status, StatusCode::BAD_GATEWAY);
-    assert!(page.text().contains("did not send the \u{201c}email\u{201d} claim"), "{}", page.body);
+    assert!(
+        page.text()
+            .contains("did not send the \u{201c}email\u{201d} claim"),
+        "{}",
+        page.body
+    );
 
     // The IdP goes away: the start cannot reach its discovery.
     let gone = TestServer::sqlite().await;
@@ -846,17 +894,30 @@ async fn a_login_hint_in_a_connection_domain_goes_straight_to_it_and_passwords_c
     let b = Browser::new();
     let (_, challenge) = pkce();
     let page = b
-        .get(&authorize_url(&s, &rp, &challenge, &[("login_hint", "dave@ACME.test")]))
+        .get(&authorize_url(
+            &s,
+            &rp,
+            &challenge,
+            &[("login_hint", "dave@ACME.test")],
+        ))
         .await;
     let start = page.location().to_owned();
     assert!(start.contains("/sso/corp/start?"), "{start}");
     let at_idp = b.get(&start).await.location().to_owned();
     assert!(at_idp.starts_with(&idp.issuer()));
-    assert_eq!(query_of(&at_idp).get("login_hint").map(String::as_str), Some("dave@ACME.test"));
+    assert_eq!(
+        query_of(&at_idp).get("login_hint").map(String::as_str),
+        Some("dave@ACME.test")
+    );
 
     // Other domains see the page, with the password form until the tenant turns it off.
     let page = b
-        .get(&authorize_url(&s, &rp, &challenge, &[("login_hint", "eve@example.com")]))
+        .get(&authorize_url(
+            &s,
+            &rp,
+            &challenge,
+            &[("login_hint", "eve@example.com")],
+        ))
         .await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("name=\"password\""));
@@ -877,14 +938,27 @@ async fn a_login_hint_in_a_connection_domain_goes_straight_to_it_and_passwords_c
     let page = b
         .post(
             &format!("{}/login", s.issuer(T)),
-            &[("csrf", &csrf), ("request", &request), ("username", "eve"), ("password", PW)],
+            &[
+                ("csrf", &csrf),
+                ("request", &request),
+                ("username", "eve"),
+                ("password", PW),
+            ],
         )
         .await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.text().contains("signs in through its own sign-in service"), "{}", page.body);
+    assert!(
+        page.text().contains("signs in through its own sign-in service"),
+        "{}",
+        page.body
+    );
     // Turned off but no enabled connection: passwords are offered again (nobody locked out).
     let (status, _) = s
-        .admin(Method::PATCH, &format!("/tenants/{T}/sso/corp"), Some(json!({ "enabled": false })))
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{T}/sso/corp"),
+            Some(json!({ "enabled": false })),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let page = b.get(&authorize_url(&s, &rp, &challenge, &[])).await;
@@ -930,7 +1004,10 @@ async fn the_admin_api_manages_connections_and_never_shows_the_secret() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!((body["button_text"].as_str(), body["client_secret_set"].as_bool()), (Some("Acme SSO"), Some(true)));
+    assert_eq!(
+        (body["button_text"].as_str(), body["client_secret_set"].as_bool()),
+        (Some("Acme SSO"), Some(true))
+    );
     let jwks: Value = s
         .http
         .get(format!("{}/sso/corp/jwks", s.issuer(T)))
@@ -944,16 +1021,24 @@ async fn the_admin_api_manages_connections_and_never_shows_the_secret() {
     assert!(jwks["keys"][0].get("d").is_none(), "no private part");
     // Disabled: no button, the start answers 404.
     let (status, _) = s
-        .admin(Method::PATCH, &format!("/tenants/{T}/sso/corp"), Some(json!({ "enabled": false })))
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{T}/sso/corp"),
+            Some(json!({ "enabled": false })),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let rp = new_rp(&s).await;
     let (_, challenge) = pkce();
     let page = Browser::new().get(&authorize_url(&s, &rp, &challenge, &[])).await;
     assert!(page.sso_button("corp").is_none());
-    let (status, _) = s.admin(Method::DELETE, &format!("/tenants/{T}/sso/corp"), None).await;
+    let (status, _) = s
+        .admin(Method::DELETE, &format!("/tenants/{T}/sso/corp"), None)
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = s.admin(Method::GET, &format!("/tenants/{T}/sso/corp"), None).await;
+    let (status, _) = s
+        .admin(Method::GET, &format!("/tenants/{T}/sso/corp"), None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -1007,7 +1092,12 @@ async fn a_second_sesame_tenant_is_a_real_upstream() {
         let back = b
             .post(
                 &format!("{}/login", s.issuer("idp")),
-                &[("csrf", &csrf), ("request", &request), ("username", "frank"), ("password", PW)],
+                &[
+                    ("csrf", &csrf),
+                    ("request", &request),
+                    ("username", "frank"),
+                    ("password", PW),
+                ],
             )
             .await;
         let cb = back.location().to_owned();
@@ -1017,13 +1107,21 @@ async fn a_second_sesame_tenant_is_a_real_upstream() {
         let tokens = app_tokens(&s, &rp, &page, &verifier).await;
         let (_, claims) = jwt_parts(tokens["id_token"].as_str().unwrap());
         let (_, user) = s
-            .admin(Method::GET, &format!("/tenants/{T}/users/{}", claims["sub"].as_str().unwrap()), None)
+            .admin(
+                Method::GET,
+                &format!("/tenants/{T}/users/{}", claims["sub"].as_str().unwrap()),
+                None,
+            )
             .await;
         assert_eq!(user["username"], "frank@corp.test", "round {round}: {user}");
         assert_eq!(user["name"], "Frank Upstream");
     }
     let (_, users) = s.admin(Method::GET, &format!("/tenants/{T}/users"), None).await;
-    assert_eq!(users.to_string().matches("frank@corp.test").count(), 2, "one user (username + email): {users}");
+    assert_eq!(
+        users.to_string().matches("frank@corp.test").count(),
+        2,
+        "one user (username + email): {users}"
+    );
 }
 
 #[tokio::test]
@@ -1039,7 +1137,9 @@ async fn declared_connections_are_applied_idempotently() {
     .unwrap();
     let declared = tenants.clone();
     let s = TestServer::start(sesame_store::testing::TestDb::sqlite(), |c| c.tenants = declared).await;
-    let (status, first) = s.admin(Method::GET, &format!("/tenants/{T}/sso/corp"), None).await;
+    let (status, first) = s
+        .admin(Method::GET, &format!("/tenants/{T}/sso/corp"), None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{first}");
     assert_eq!(first["client_secret_set"], true);
     // Applying the same file again changes nothing (not even updated_at).
@@ -1047,7 +1147,9 @@ async fn declared_connections_are_applied_idempotently() {
     sesame_server::bootstrap::apply_declared(&s.running.app, &tenants)
         .await
         .unwrap();
-    let (_, again) = s.admin(Method::GET, &format!("/tenants/{T}/sso/corp"), None).await;
+    let (_, again) = s
+        .admin(Method::GET, &format!("/tenants/{T}/sso/corp"), None)
+        .await;
     assert_eq!(again, first);
     // A changed file updates what it declares.
     let mut changed = tenants.clone();
@@ -1055,7 +1157,9 @@ async fn declared_connections_are_applied_idempotently() {
     sesame_server::bootstrap::apply_declared(&s.running.app, &changed)
         .await
         .unwrap();
-    let (_, after) = s.admin(Method::GET, &format!("/tenants/{T}/sso/corp"), None).await;
+    let (_, after) = s
+        .admin(Method::GET, &format!("/tenants/{T}/sso/corp"), None)
+        .await;
     assert_eq!(after["display_name"], "Acme");
     // And the declared connection signs people in.
     let rp = new_rp(&s).await;

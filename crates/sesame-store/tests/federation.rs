@@ -7,8 +7,8 @@ use sesame_core::crypto::MasterKey;
 use sesame_core::federation::{self, ConnectionSpec, Refusal, SsoConnection, UpstreamIdentity};
 use sesame_core::ids::{TenantId, UserId, Username};
 use sesame_core::model::{Tenant, User};
-use sesame_core::store::Store;
 use sesame_core::store::FederationStore;
+use sesame_core::store::Store;
 use sesame_core::Error;
 use sesame_store::testing::TestDb;
 use sesame_store::SqlStore;
@@ -80,7 +80,9 @@ async fn connections_are_stored_with_sealed_secrets_and_deleted_with_their_links
     for (_db, s) in stores().await {
         let t = tenant(&s, "acme").await;
         let other = tenant(&s, "other").await;
-        let c = federation::create_connection(&s, &master, &t, spec("corp"), 100).await.unwrap();
+        let c = federation::create_connection(&s, &master, &t, spec("corp"), 100)
+            .await
+            .unwrap();
         let read = s.get_sso_connection(&t, &c.id).await.unwrap().unwrap();
         assert_eq!(read, c);
         assert_eq!(read.client_secret(&master).unwrap().as_deref(), Some("s3cret"));
@@ -100,7 +102,9 @@ async fn connections_are_stored_with_sealed_secrets_and_deleted_with_their_links
             .as_object()
             .cloned()
             .unwrap();
-        let updated = federation::update_connection(&s, &master, &t, "corp", patch, 200).await.unwrap();
+        let updated = federation::update_connection(&s, &master, &t, "corp", patch, 200)
+            .await
+            .unwrap();
         assert_eq!((updated.display_name.as_str(), updated.enabled), ("Corp", false));
         assert_eq!(updated.client_secret(&master).unwrap().as_deref(), Some("s3cret"));
         assert_eq!(s.list_sso_connections(&t).await.unwrap(), vec![updated.clone()]);
@@ -113,7 +117,10 @@ async fn connections_are_stored_with_sealed_secrets_and_deleted_with_their_links
         assert!(!s.delete_sso_connection(&t, &c.id).await.unwrap());
         assert!(s.find_external_identity(&t, &c.id, "p1").await.unwrap().is_none());
         assert!(s.user_groups(&t, &user.id).await.unwrap().is_empty());
-        assert!(s.get_user(&t, user.id.as_str()).await.unwrap().is_some(), "users stay");
+        assert!(
+            s.get_user(&t, user.id.as_str()).await.unwrap().is_some(),
+            "users stay"
+        );
         s.close().await;
     }
 }
@@ -123,15 +130,25 @@ async fn federated_sign_ins_link_match_and_refuse_by_the_rules() {
     let master = MasterKey::generate().0;
     for (_db, s) in stores().await {
         let t = tenant(&s, "acme").await;
-        let c = federation::create_connection(&s, &master, &t, spec("corp"), 100).await.unwrap();
+        let c = federation::create_connection(&s, &master, &t, spec("corp"), 100)
+            .await
+            .unwrap();
 
         // First sign-in: a new user, linked; the admin group sets admin_by_sso.
-        let a = federation::sign_in(&s, &c, person("a", "A@acme.example", true, &["admins", "x", "x"]), 200)
-            .await
-            .unwrap()
-            .unwrap();
+        let a = federation::sign_in(
+            &s,
+            &c,
+            person("a", "A@acme.example", true, &["admins", "x", "x"]),
+            200,
+        )
+        .await
+        .unwrap()
+        .unwrap();
         assert_eq!(a.username.as_str(), "a@acme.example");
-        assert_eq!(s.find_external_identity(&t, &c.id, "a").await.unwrap(), Some(a.id.clone()));
+        assert_eq!(
+            s.find_external_identity(&t, &c.id, "a").await.unwrap(),
+            Some(a.id.clone())
+        );
         assert_eq!(s.user_groups(&t, &a.id).await.unwrap(), vec!["admins", "x"]);
         assert!(s.user_admin(&t, &a.id).await.unwrap().by_sso);
 

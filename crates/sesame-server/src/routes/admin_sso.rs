@@ -33,7 +33,8 @@ pub async fn create(
     Json(spec): Json<ConnectionSpec>,
 ) -> ApiResult<Response> {
     let tid = tenant_id(&t)?;
-    let conn = federation::create_connection(&*app.store, &app.master, &tid, spec, sesame_core::now()).await?;
+    let conn =
+        federation::create_connection(&*app.store, &app.master, &tid, spec, sesame_core::now()).await?;
     Ok((StatusCode::CREATED, no_store(axum::Json(conn.view()))).into_response())
 }
 
@@ -53,7 +54,10 @@ pub async fn update(
     Ok(no_store(axum::Json(conn.view())))
 }
 
-pub async fn delete(State(app): State<AppState>, Path((t, c)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn delete(
+    State(app): State<AppState>,
+    Path((t, c)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let tid = tenant_id(&t)?;
     let conn = federation::require_connection(&*app.store, &tid, &c).await?;
     app.store.delete_sso_connection(&tid, &conn.id).await?;
@@ -85,7 +89,10 @@ pub async fn put_settings(
 }
 
 /// A user's admin flag by source, groups and linked identities.
-pub async fn show_user(State(app): State<AppState>, Path((t, u)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn show_user(
+    State(app): State<AppState>,
+    Path((t, u)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let tid = tenant_id(&t)?;
     let user = admin::require_user(&*app.store, &tid, &u).await?;
     let flag = app.store.user_admin(&tid, &user.id).await?;

@@ -250,12 +250,16 @@ impl Flow<'_> {
             }
             Ok(Outcome::Throttled { retry_after }) => {
                 let why = "Too many failed sign-ins.";
-                return self.wait_page(&client, &req, &pending, username, why, retry_after).await;
+                return self
+                    .wait_page(&client, &req, &pending, username, why, retry_after)
+                    .await;
             }
             // Too many checks under way is answered like throttling: wait, then retry.
             Ok(Outcome::Busy { retry_after }) => {
                 let why = "Too many sign-ins right now.";
-                return self.wait_page(&client, &req, &pending, username, why, retry_after).await;
+                return self
+                    .wait_page(&client, &req, &pending, username, why, retry_after)
+                    .await;
             }
             Err(e) => return self.unavailable(e),
         };
@@ -331,7 +335,9 @@ impl Flow<'_> {
             "{why} Wait {retry_after} second{} and try again.",
             if retry_after == 1 { "" } else { "s" }
         );
-        let mut resp = self.login_page(client, req, pending, username, Some(&message)).await;
+        let mut resp = self
+            .login_page(client, req, pending, username, Some(&message))
+            .await;
         *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));

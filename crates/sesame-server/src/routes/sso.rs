@@ -138,10 +138,19 @@ pub async fn start(
     let h = resp.headers_mut();
     match HeaderValue::from_str(&started.url) {
         Ok(v) => h.insert(header::LOCATION, v),
-        Err(_) => return upstream_failed(&t, &conn, UpstreamError::Misconfigured("authorization URL".into())),
+        Err(_) => {
+            return upstream_failed(
+                &t,
+                &conn,
+                UpstreamError::Misconfigured("authorization URL".into()),
+            )
+        }
     };
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.append(header::SET_COOKIE, jar(&app, &t).set(SSO_COOKIE, &sealed, Some(SSO_TTL)));
+    h.append(
+        header::SET_COOKIE,
+        jar(&app, &t).set(SSO_COOKIE, &sealed, Some(SSO_TTL)),
+    );
     resp
 }
 
@@ -212,7 +221,10 @@ async fn callback_inner(
         );
     };
     let state = param(&params, "state").unwrap_or("");
-    if !bool::from(subtle::ConstantTimeEq::ct_eq(state.as_bytes(), pending.state.as_bytes())) {
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        state.as_bytes(),
+        pending.state.as_bytes(),
+    )) {
         return page(
             StatusCode::BAD_REQUEST,
             "state mismatch",

@@ -117,14 +117,14 @@ impl FederationStore for SqlStore {
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
         );
         with_pool!(self, p => bind_connection!(sqlx::query(&sql), c)
-            .execute(p)
-            .await
-            .map(|_| ())
-            .map_err(|e| match db(e) {
-                sesame_core::Error::Conflict(_) => sesame_core::Error::Conflict(format!(
-                    "connection '{}' exists in tenant '{}'", c.id, c.tenant_id)),
-                other => other,
-            }))
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(|e| match db(e) {
+            sesame_core::Error::Conflict(_) => sesame_core::Error::Conflict(format!(
+                "connection '{}' exists in tenant '{}'", c.id, c.tenant_id)),
+            other => other,
+        }))
     }
 
     async fn update_sso_connection(&self, c: &SsoConnection) -> Result<bool> {
@@ -141,7 +141,11 @@ impl FederationStore for SqlStore {
             .map_err(db))
     }
 
-    async fn get_sso_connection(&self, tenant: &TenantId, id: &ConnectionId) -> Result<Option<SsoConnection>> {
+    async fn get_sso_connection(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> Result<Option<SsoConnection>> {
         let sql = format!("SELECT {CONNECTION_COLUMNS} FROM sso_connection WHERE tenant_id = $1 AND id = $2");
         let row: Option<ConnectionRow> = with_pool!(self, p => sqlx::query_as(&sql)
             .bind(tenant.as_str())
@@ -328,7 +332,11 @@ impl FederationStore for SqlStore {
         Ok(rows.into_iter().map(|(g,)| g).collect())
     }
 
-    async fn user_external_identities(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<(ConnectionId, String)>> {
+    async fn user_external_identities(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<(ConnectionId, String)>> {
         let rows: Vec<(String, String)> = with_pool!(self, p => sqlx::query_as(
             "SELECT connection_id, subject FROM external_identity WHERE tenant_id = $1 AND user_id = $2 \
              ORDER BY connection_id, subject")
@@ -338,7 +346,12 @@ impl FederationStore for SqlStore {
             .await
             .map_err(db))?;
         rows.into_iter()
-            .map(|(c, s)| Ok((ConnectionId::parse(&c).map_err(|e| corrupt("connection name", e))?, s)))
+            .map(|(c, s)| {
+                Ok((
+                    ConnectionId::parse(&c).map_err(|e| corrupt("connection name", e))?,
+                    s,
+                ))
+            })
             .collect()
     }
 
