@@ -1167,3 +1167,27 @@ async fn declared_connections_are_applied_idempotently() {
     let (page, _) = sign_in(&s, &Browser::new(), &rp, &idp, alice(&[])).await;
     assert!(page.location().starts_with(CB), "{}", page.body);
 }
+
+/// The same flow on PostgreSQL (when `SESAME_TEST_DATABASE_URL` is set): create, link, groups.
+#[tokio::test]
+async fn sso_sign_in_works_on_postgres_too() {
+    let Some(s) = TestServer::postgres().await else {
+        return;
+    };
+    let idp = Idp::start().await;
+    corp(&s, &idp, json!({})).await;
+    let rp = new_rp(&s).await;
+    let mut subs = Vec::new();
+    for groups in [&["admins"][..], &[][..]] {
+        let (page, verifier) = sign_in(&s, &Browser::new(), &rp, &idp, alice(groups)).await;
+        let tokens = app_tokens(&s, &rp, &page, &verifier).await;
+        let sub = jwt_parts(tokens["id_token"].as_str().unwrap()).1["sub"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let info = sso_user(&s, &sub).await;
+        assert_eq!(info["admin_by_sso"], json!(!groups.is_empty()));
+        subs.push(sub);
+    }
+    assert_eq!(subs[0], subs[1]);
+}
