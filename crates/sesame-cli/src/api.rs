@@ -9,6 +9,8 @@ use crate::cli::{
     AdminCommand, ClientCreate, ClientRef, ClientUpdate, ClientsCommand, DelegatedSessionsCommand,
     KeysCommand, SourcesCommand, TenantCreate, TenantUpdate, TenantsCommand, UserCreate, UserRef, UserUpdate,
     UsersCommand, WorkloadIssuerCommand,
+    AdminCommand, ClientCreate, ClientRef, ClientUpdate, ClientsCommand, KeysCommand, SsoCommand, SsoCreate,
+    SsoRef, TenantCreate, TenantUpdate, TenantsCommand, UserCreate, UserRef, UserUpdate, UsersCommand,
 };
 use crate::Failure;
 use serde_json::{json, Map, Value};
@@ -78,6 +80,15 @@ pub enum Shape {
     Document,
     /// A 204, and what to say about it.
     Done(String),
+    /// A brokered-SSO connection.
+    Sso,
+    SsoList {
+        tenant: String,
+    },
+    SsoDeleted {
+        tenant: String,
+        connection: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -123,7 +134,107 @@ pub fn plan(command: &AdminCommand) -> Result<Request, Failure> {
         AdminCommand::Keys(c) => plan_keys(c),
         AdminCommand::Users(c) => plan_users(c),
         AdminCommand::TrustPolicies(c) => plan_trust_policies(c),
+        AdminCommand::Sso(c) => plan_sso(c),
     }
+}
+
+fn sso_path(r: &SsoRef) -> Result<Vec<String>, Failure> {
+    Ok(vec![
+        "tenants".into(),
+        segment("tenant", &r.tenant.tenant)?,
+        "sso".into(),
+        segment("connection", &r.id)?,
+    ])
+}
+
+/// Only the options given: the same body creates (with `id`) or patches.
+fn sso_body(c: &SsoCreate, with_id: bool) -> Value {
+    let mut b = Map::new();
+    if with_id {
+        b.insert("id".into(), json!(c.sso.id));
+    }
+    let texts = [
+        ("issuer", &c.issuer),
+        ("client_id", &c.client_id),
+        ("client_secret", &c.client_secret),
+        ("client_auth", &c.client_auth),
+        ("display_name", &c.display_name),
+        ("button_text", &c.button_text),
+        ("button_image_url", &c.button_image_url),
+        ("email_claim", &c.email_claim),
+        ("unique_id_claim", &c.unique_id_claim),
+        ("display_name_claim", &c.display_name_claim),
+        ("groups_claim", &c.groups_claim),
+        ("authorization_endpoint", &c.authorization_endpoint),
+        ("token_endpoint", &c.token_endpoint),
+        ("userinfo_endpoint", &c.userinfo_endpoint),
+        ("jwks_uri", &c.jwks_uri),
+    ];
+    for (k, v) in texts {
+        if let Some(v) = v {
+            b.insert(k.into(), json!(v));
+        }
+    }
+    for (k, v) in [
+        ("trusted_email", c.trusted_email),
+        ("discovery", c.discovery),
+        ("userinfo", c.userinfo),
+        ("enabled", c.enabled),
+    ] {
+        if let Some(v) = v {
+            b.insert(k.into(), json!(v));
+        }
+    }
+    for (k, v) in [
+        ("email_domains", &c.email_domains),
+        ("admin_groups", &c.admin_groups),
+        ("scopes", &c.scopes),
+    ] {
+        if !v.is_empty() {
+            b.insert(k.into(), json!(v));
+        }
+    }
+    Value::Object(b)
+}
+
+fn plan_sso(command: &SsoCommand) -> Result<Request, Failure> {
+    Ok(match command {
+        SsoCommand::Create(c) => Request {
+            method: Method::Post,
+            path: vec![
+                "tenants".into(),
+                segment("tenant", &c.sso.tenant.tenant)?,
+                "sso".into(),
+            ],
+            body: Some(sso_body(c, true)),
+            shape: Shape::Sso,
+            password: None,
+        },
+        SsoCommand::List(t) => get(
+            vec!["tenants".into(), segment("tenant", &t.tenant)?, "sso".into()],
+            Shape::SsoList {
+                tenant: t.tenant.clone(),
+            },
+        ),
+        SsoCommand::Show(r) => get(sso_path(r)?, Shape::Sso),
+        SsoCommand::Update(c) => Request {
+            method: Method::Patch,
+            path: sso_path(&c.sso)?,
+            body: Some(sso_body(c, false)),
+            shape: Shape::Sso,
+            password: None,
+        },
+        SsoCommand::Delete(r) => Request {
+            method: Method::Delete,
+            path: sso_path(r)?,
+            body: None,
+            shape: Shape::SsoDeleted {
+                tenant: r.tenant.tenant.clone(),
+                connection: r.id.clone(),
+            },
+            password: None,
+        },
+    })
 }
 
 fn read_json_file(what: &str, path: &std::path::Path) -> Result<Value, Failure> {
@@ -915,6 +1026,50 @@ mod tests {
             "novalue"
         ])
         .is_err());
+    fn sso_commands_map_to_the_sso_admin_api() {
+        let r = ok(&[
+            "sso",
+            "create",
+            "corp",
+            "--tenant",
+            "acme",
+            "--issuer",
+            "https://idp.example",
+            "--client-id",
+            "sesame",
+            "--client-secret",
+            "s",
+            "--email-domain",
+            "acme.example",
+            "--admin-group",
+            "admins",
+            "--trusted-email",
+            "true",
+        ]);
+        assert_eq!(route(&r), "Post /tenants/acme/sso");
+        assert_eq!(
+            r.body,
+            Some(json!({
+                "id": "corp", "issuer": "https://idp.example", "client_id": "sesame",
+                "client_secret": "s", "email_domains": ["acme.example"], "admin_groups": ["admins"],
+                "trusted_email": true,
+            }))
+        );
+        assert_eq!(r.shape, Shape::Sso);
+        let r = ok(&["sso", "update", "corp", "--tenant", "acme", "--enabled", "false"]);
+        assert_eq!(route(&r), "Patch /tenants/acme/sso/corp");
+        assert_eq!(r.body, Some(json!({ "enabled": false })));
+        assert_eq!(
+            route(&ok(&["sso", "list", "--tenant", "acme"])),
+            "Get /tenants/acme/sso"
+        );
+        assert_eq!(
+            route(&ok(&["sso", "show", "corp"])),
+            "Get /tenants/default/sso/corp"
+        );
+        let r = ok(&["sso", "delete", "corp"]);
+        assert_eq!(route(&r), "Delete /tenants/default/sso/corp");
+        assert!(plan_of(&["sso", "show", ".."]).is_err());
     }
 
     #[test]

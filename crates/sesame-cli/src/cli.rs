@@ -94,6 +94,8 @@ pub struct ConnArgs {
     pub json: bool,
 }
 
+// Parsed once per run; boxing the SSO options would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
     /// Tenants: each has its own issuer, clients and signing keys
@@ -292,6 +294,9 @@ pub struct DelegatedSessionRef {
     pub tenant: TenantOpt,
     #[arg(value_name = "SESSION")]
     pub session: String,
+    /// Brokered SSO connections of a tenant (upstream OpenID Connect identity providers)
+    #[command(subcommand)]
+    Sso(SsoCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -1030,4 +1035,93 @@ mod tests {
         assert!(users(&["update", "alice", "--email-verified"]).is_err());
         assert!(users(&["update", "alice", "--email-verified", "yes"]).is_err());
     }
+}
+
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum SsoCommand {
+    /// Create a connection; its secret is sealed and never shown again
+    Create(SsoCreate),
+    /// List the connections of a tenant
+    List(TenantOpt),
+    /// Show one connection (never its secret)
+    Show(SsoRef),
+    /// Change a connection; only the options given change, a repeatable option replaces the list
+    Update(SsoCreate),
+    /// Delete a connection with its links to users (the users stay)
+    Delete(SsoRef),
+}
+
+#[derive(Debug, Args)]
+pub struct SsoRef {
+    #[command(flatten)]
+    pub tenant: TenantOpt,
+    /// Connection name (a URL segment: lower-case letters, digits, -)
+    #[arg(value_name = "NAME")]
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SsoCreate {
+    #[command(flatten)]
+    pub sso: SsoRef,
+    /// The IdP's issuer (compared exactly with `iss`)
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Sesame's client_id at the IdP
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Sesame's client secret at the IdP (better from the environment than the command line)
+    #[arg(
+        long,
+        env = "SESAME_SSO_CLIENT_SECRET",
+        hide_env_values = true,
+        value_name = "S"
+    )]
+    pub client_secret: Option<String>,
+    /// client_secret_basic, client_secret_post or private_key_jwt
+    #[arg(long, value_name = "METHOD")]
+    pub client_auth: Option<String>,
+    #[arg(long, value_name = "S")]
+    pub display_name: Option<String>,
+    #[arg(long, value_name = "S")]
+    pub button_text: Option<String>,
+    #[arg(long, value_name = "URL")]
+    pub button_image_url: Option<String>,
+    /// Email domain routed straight to this connection by login_hint (repeatable)
+    #[arg(long = "email-domain", value_name = "DOMAIN")]
+    pub email_domains: Vec<String>,
+    /// IdP group that makes a person tenant admin (repeatable)
+    #[arg(long = "admin-group", value_name = "GROUP")]
+    pub admin_groups: Vec<String>,
+    /// Scope to ask the IdP for (repeatable) [default: openid email profile]
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    #[arg(long, value_name = "CLAIM")]
+    pub email_claim: Option<String>,
+    #[arg(long, value_name = "CLAIM")]
+    pub unique_id_claim: Option<String>,
+    #[arg(long, value_name = "CLAIM")]
+    pub display_name_claim: Option<String>,
+    #[arg(long, value_name = "CLAIM")]
+    pub groups_claim: Option<String>,
+    /// Match existing users by email even when the IdP does not say it is verified
+    #[arg(long, value_name = "BOOL")]
+    pub trusted_email: Option<bool>,
+    /// Endpoints from the issuer's discovery document [default: true]
+    #[arg(long, value_name = "BOOL")]
+    pub discovery: Option<bool>,
+    #[arg(long, value_name = "URL")]
+    pub authorization_endpoint: Option<String>,
+    #[arg(long, value_name = "URL")]
+    pub token_endpoint: Option<String>,
+    #[arg(long, value_name = "URL")]
+    pub userinfo_endpoint: Option<String>,
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
+    /// Call userinfo at every sign-in
+    #[arg(long, value_name = "BOOL")]
+    pub userinfo: Option<bool>,
+    #[arg(long, value_name = "BOOL")]
+    pub enabled: Option<bool>,
 }

@@ -40,6 +40,29 @@ const CLIENT_FIELDS: &[&str] = &[
     "created_at",
     "updated_at",
 ];
+const SSO_FIELDS: &[&str] = &[
+    "id",
+    "kind",
+    "display_name",
+    "enabled",
+    "issuer",
+    "discovery",
+    "client_id",
+    "client_auth",
+    "client_secret_set",
+    "scopes",
+    "email_domains",
+    "trusted_email",
+    "admin_groups",
+    "email_claim",
+    "unique_id_claim",
+    "display_name_claim",
+    "groups_claim",
+    "button_text",
+    "button_image_url",
+    "created_at",
+    "updated_at",
+];
 const USER_FIELDS: &[&str] = &[
     "id",
     "username",
@@ -88,6 +111,13 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
         return Ok(format!(
             "deleted client '{}' of tenant '{}'\n",
             clean(client_id),
+            clean(tenant)
+        ));
+    }
+    if let Shape::SsoDeleted { tenant, connection } = shape {
+        return Ok(format!(
+            "deleted SSO connection '{}' of tenant '{}'\n",
+            clean(connection),
             clean(tenant)
         ));
     }
@@ -309,6 +339,26 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
         Shape::Deleted { .. } | Shape::SessionRevoked { .. } | Shape::Document | Shape::Done(_) => {
             String::new()
         }
+        Shape::Sso => object(object_of(answer, "an SSO connection")?, SSO_FIELDS, false),
+        Shape::SsoList { tenant } => {
+            let rows = array_of(member(answer, "connections")?, "connections")?;
+            if rows.is_empty() {
+                return Ok(format!("no SSO connections in tenant '{}'\n", clean(tenant)));
+            }
+            table(
+                &["ID", "KIND", "DISPLAY NAME", "ENABLED", "ISSUER"],
+                rows.iter().map(|c| {
+                    vec![
+                        field(c, "id"),
+                        field(c, "kind"),
+                        field(c, "display_name"),
+                        field(c, "enabled"),
+                        field(c, "issuer"),
+                    ]
+                }),
+            )
+        }
+        Shape::Deleted { .. } | Shape::SessionRevoked { .. } | Shape::SsoDeleted { .. } => String::new(),
     })
 }
 

@@ -21,7 +21,8 @@ use base64::Engine;
 pub const CODE_TTL: i64 = 60;
 
 /// The OpenID Connect scopes every sign-in client may request without listing them.
-pub const STANDARD_SCOPES: [&str; 5] = ["openid", "profile", "email", "address", "phone"];
+/// `groups` is not an OpenID Connect scope: it asks for the groups brokered SSO brought.
+pub const STANDARD_SCOPES: [&str; 6] = ["openid", "profile", "email", "address", "phone", "groups"];
 pub const OFFLINE_ACCESS: &str = "offline_access";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -741,6 +742,7 @@ pub async fn issue(
         access_token = Some(issued.token);
     }
     if req.response_type.has_id_token() {
+        let groups = crate::token::groups_if_asked(ctx.store, user, &scope).await?;
         let id_token = claims::id_token(
             ctx,
             client,
@@ -754,6 +756,7 @@ pub async fn issue(
                 // OpenID Connect Core §5.4: with an access token the claims come from userinfo.
                 with_profile_claims: access_token.is_none(),
                 sid: Some(&session.id),
+                groups: groups.as_deref(),
             },
         )?;
         params.push(("id_token".to_owned(), id_token));

@@ -22,11 +22,15 @@ pub struct IdTokenFacts<'a> {
     pub with_profile_claims: bool,
     /// The browser session's id (`sid`, Back-Channel Logout §2.4), when issued from one.
     pub sid: Option<&'a str>,
+    /// The user's groups (from brokered SSO), read only when the grant has the `groups` scope.
+    pub groups: Option<&'a [String]>,
 }
 
 /// A level of assurance for password sign-in (ISO/IEC 29115 level 1 has the URI "0" in the
 /// OpenID Connect examples; Sesame says plainly what it did instead).
 pub const ACR_PASSWORD: &str = "urn:sesame:acr:pwd";
+/// The `acr` of a sign-in at an upstream IdP (brokered SSO, `amr` `fed`).
+pub const ACR_FEDERATED: &str = "urn:sesame:acr:fed";
 
 /// Signs an ID token for `user`, for `client`, with the client's algorithm.
 pub fn id_token(ctx: &Signer, client: &Client, user: &User, facts: &IdTokenFacts) -> Result<String> {
@@ -48,7 +52,15 @@ pub fn id_token(ctx: &Signer, client: &Client, user: &User, facts: &IdTokenFacts
     if let Some(sid) = facts.sid {
         claims.insert("sid".into(), sid.into());
     }
-    claims.insert("acr".into(), ACR_PASSWORD.into());
+    let acr = if facts.amr.iter().any(|a| a == "fed") {
+        ACR_FEDERATED
+    } else {
+        ACR_PASSWORD
+    };
+    claims.insert("acr".into(), acr.into());
+    if let Some(groups) = facts.groups {
+        claims.insert("groups".into(), json!(groups));
+    }
     claims.insert("amr".into(), json!(facts.amr));
     if let Some(at) = facts.access_token {
         claims.insert("at_hash".into(), half_hash(alg, at).into());
@@ -131,7 +143,7 @@ fn scope_claims(user: &User, scope: &str, claims: &mut Map<String, Value>) {
 }
 
 /// The claims Sesame can state, for discovery's `claims_supported`.
-pub const SUPPORTED: [&str; 18] = [
+pub const SUPPORTED: [&str; 19] = [
     "iss",
     "sub",
     "aud",
@@ -150,6 +162,7 @@ pub const SUPPORTED: [&str; 18] = [
     "updated_at",
     "email",
     "email_verified",
+    "groups",
 ];
 
 #[cfg(test)]

@@ -75,6 +75,12 @@ id_type!(
     Username, "username", 64, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '@' | '+' | '-')
 );
 
+id_type!(
+    /// A tenant's brokered-SSO connection (`/t/{tenant}/sso/{connection}/…`): lower-case
+    /// letters, digits and `-`.
+    ConnectionId, "connection name", 63, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+);
+
 impl UserId {
     /// 128 random bits, base64url.
     pub fn generate() -> UserId {

@@ -52,7 +52,7 @@ impl SigningKeyPair {
         })
     }
 
-    fn to_pkcs8(&self) -> Result<Vec<u8>> {
+    pub fn to_pkcs8(&self) -> Result<Vec<u8>> {
         let failed = |_| Error::Internal("PKCS#8 export failed".into());
         Ok(match self {
             SigningKeyPair::Rsa(k) => k.as_der().map_err(failed)?.as_ref().to_vec(),
@@ -115,7 +115,7 @@ impl SigningKeyPair {
     }
 
     /// RFC 7638 thumbprint, used as the `kid`: stable, and unique per key.
-    fn thumbprint(&self) -> String {
+    pub fn thumbprint(&self) -> String {
         let members = self.public_members();
         let mut canonical = serde_json::Map::new();
         for (k, v) in members {

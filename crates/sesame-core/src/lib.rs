@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod device;
 pub mod discovery;
 pub mod error;
+pub mod federation;
 pub mod ids;
 pub mod jwt;
 pub mod keys;

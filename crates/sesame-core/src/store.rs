@@ -5,6 +5,8 @@
 //! replica polls to drop its caches: that is how a change made on one replica reaches all.
 
 use crate::device::{DeviceAuthorization, DeviceDecision, DevicePoll};
+use crate::federation::{AdminFlag, FederatedSignIn, SsoConnection};
+use crate::ids::ConnectionId;
 use crate::ids::{ClientId, TenantId, UserId};
 use crate::model::{
     AuthorizationCode, BrowserSession, Consent, ImplicitGrant, LoginAttempt, LoginFailures, LoginLimit,
@@ -92,7 +94,14 @@ pub trait TrustStore: Send + Sync {
 
 #[async_trait::async_trait]
 pub trait Store:
-    DeviceStore + TrustStore + WorkloadStore + DelegatedSessionStore + Send + Sync + 'static
+    DeviceStore
+    + TrustStore
+    + WorkloadStore
+    + DelegatedSessionStore
+    + FederationStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
@@ -377,4 +386,49 @@ pub trait DelegatedSessionStore: Send + Sync {
     /// Revokes every session of a user; returns how many.
     async fn revoke_user_delegated_sessions(&self, tenant: &TenantId, user: &UserId, now: i64)
         -> Result<u64>;
+}
+
+/// Brokered SSO: connections, external identities, groups, the admin flag by source, and the
+/// tenant's sign-in options. None of it is cached, so none of it advances the generation.
+#[async_trait::async_trait]
+pub trait FederationStore: Send + Sync {
+    /// `Conflict` if the tenant has a connection of that name.
+    async fn create_sso_connection(&self, connection: &SsoConnection) -> Result<()>;
+    /// Replaces every field but `created_at`; `false` if there is no such connection.
+    async fn update_sso_connection(&self, connection: &SsoConnection) -> Result<bool>;
+    async fn get_sso_connection(&self, tenant: &TenantId, id: &ConnectionId)
+        -> Result<Option<SsoConnection>>;
+    async fn list_sso_connections(&self, tenant: &TenantId) -> Result<Vec<SsoConnection>>;
+    /// Deletes a connection with its external identities and the groups it brought, in one
+    /// transaction; the users stay. `false` if there was none.
+    async fn delete_sso_connection(&self, tenant: &TenantId, id: &ConnectionId) -> Result<bool>;
+
+    /// The user linked to (connection, subject), if any.
+    async fn find_external_identity(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        subject: &str,
+    ) -> Result<Option<UserId>>;
+    /// The users whose email is `email`, compared without case.
+    async fn find_users_by_email(&self, tenant: &TenantId, email: &str) -> Result<Vec<UserId>>;
+    /// One federated sign-in in one transaction: inserts the user or updates its profile,
+    /// inserts or touches the link, replaces the user's groups at the connection, sets
+    /// `admin_by_sso`.
+    async fn record_federated_sign_in(&self, sign_in: &FederatedSignIn) -> Result<()>;
+    /// The user's groups, from every connection, sorted and without repeats.
+    async fn user_groups(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<String>>;
+    /// The (connection, subject) pairs linked to a user.
+    async fn user_external_identities(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<(ConnectionId, String)>>;
+    async fn user_admin(&self, tenant: &TenantId, user: &UserId) -> Result<AdminFlag>;
+    /// Sets the hand-set admin flag; `false` if there is no such user.
+    async fn set_user_admin(&self, tenant: &TenantId, user: &UserId, admin: bool) -> Result<bool>;
+
+    /// Whether the tenant's people may sign in with a password (default true).
+    async fn password_sign_in(&self, tenant: &TenantId) -> Result<bool>;
+    async fn set_password_sign_in(&self, tenant: &TenantId, allowed: bool) -> Result<()>;
 }

@@ -336,6 +336,7 @@ async fn authorization_code(
         ));
     }
     let refresh_token = refresh.map(|(token, _)| token);
+    let groups = groups_if_asked(ctx.store, &user, &stored.scope).await?;
     let id_token = id_token_if_openid(
         ctx,
         client,
@@ -348,6 +349,7 @@ async fn authorization_code(
             access_token: Some(&access.token),
             with_profile_claims: true,
             sid: Some(&stored.session_id),
+            groups: groups.as_deref(),
         },
     )?;
     Ok(TokenResponse {
@@ -521,6 +523,7 @@ async fn refresh(
         &access,
     );
     // OpenID Connect Core §12.2: an ID token may come back, without a nonce.
+    let groups = groups_if_asked(ctx.store, &user, &scope).await?;
     let id_token = id_token_if_openid(
         ctx,
         client,
@@ -534,6 +537,7 @@ async fn refresh(
             with_profile_claims: true,
             // A refresh can outlive the browser session; it names none.
             sid: None,
+            groups: groups.as_deref(),
         },
     )?;
     let response = TokenResponse {
@@ -603,6 +607,20 @@ fn successor_aad(ctx: &Signer, token_hash: &[u8; 32]) -> String {
         ctx.tenant.id,
         hex::encode(token_hash)
     )
+}
+
+/// The `groups` claim's value when the grant has the `groups` scope: the store is read only then.
+pub async fn groups_if_asked(
+    store: &dyn crate::store::Store,
+    user: &User,
+    scope: &str,
+) -> Result<Option<Vec<String>>> {
+    if !has_scope(scope, "groups") {
+        return Ok(None);
+    }
+    crate::store::FederationStore::user_groups(store, &user.tenant_id, &user.id)
+        .await
+        .map(Some)
 }
 
 async fn active_user(ctx: &IssueContext<'_>, id: &crate::ids::UserId) -> Result<User> {

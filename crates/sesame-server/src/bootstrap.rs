@@ -4,6 +4,7 @@ use crate::config::{Config, TenantConfig};
 use crate::state::AppState;
 use sesame_core::admin;
 use sesame_core::crypto::MasterKey;
+use sesame_core::federation::{ConnectionSpec, SsoConnection};
 use sesame_core::ids::TenantId;
 use sesame_core::model::{Client, Tenant};
 use sesame_core::secret::{hash_secret, Secret};
@@ -242,6 +243,12 @@ pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<
         apply_declared_workload(store, decl, now)
             .await
             .map_err(|e| format!("{where_}: {e}"))?;
+        for spec in &decl.sso {
+            let where_ = format!("{where_} sso connection '{}'", spec.id);
+            apply_connection(app, &decl.id, spec.clone(), now)
+                .await
+                .map_err(|e| format!("{where_}: {e}"))?;
+        }
     }
     app.refresh_cache().await.map_err(|e| e.to_string())
 }
@@ -282,6 +289,37 @@ async fn apply_declared_workload(
         workload::create_source(store, &decl.id, spec.clone(), now).await?;
     }
     Ok(())
+/// One `[[tenants.sso]]`: created, updated when the file says something else, else untouched.
+/// The secret is sealed again only when it changed (each sealing differs, so comparing blobs
+/// would rewrite the row at every start).
+async fn apply_connection(
+    app: &AppState,
+    tenant: &TenantId,
+    mut spec: ConnectionSpec,
+    now: i64,
+) -> sesame_core::Result<()> {
+    let store = &*app.store;
+    let id = sesame_core::ids::ConnectionId::parse(&spec.id)?;
+    let existing = store.get_sso_connection(tenant, &id).await?;
+    if let Some(old) = &existing {
+        if spec.client_secret.is_some() && old.client_secret(&app.master)? == spec.client_secret {
+            spec.client_secret = None;
+        }
+    }
+    let conn = SsoConnection::from_spec(&app.master, tenant, spec, existing.as_ref(), now)?;
+    match existing {
+        None => store.create_sso_connection(&conn).await,
+        Some(old)
+            if old
+                != SsoConnection {
+                    updated_at: old.updated_at,
+                    ..conn.clone()
+                } =>
+        {
+            store.update_sso_connection(&conn).await.map(|_| ())
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 /// Creates a tenant with fresh keys unless another replica just did.

@@ -91,6 +91,9 @@ pub struct TenantConfig {
     /// file again finds it; applied after the clients they name.
     #[serde(default)]
     pub sources: Vec<sesame_core::workload::SourceSpec>,
+    /// Brokered SSO connections (`[[tenants.sso]]`), the fields of the admin API's.
+    #[serde(default)]
+    pub sso: Vec<sesame_core::federation::ConnectionSpec>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ pub mod pages;
 pub mod password_checks;
 pub mod routes;
 pub mod state;
+pub mod upstream;
 
 use crate::bootstrap::AdminToken;
 use crate::config::Config;

@@ -46,6 +46,19 @@ pub struct LoginView<'a> {
     pub username: &'a str,
     /// Shown in an alert, e.g. "The username or password is incorrect."
     pub error: Option<&'a str>,
+    /// One button per enabled brokered-SSO connection.
+    pub sso: &'a [SsoButton],
+    /// Whether the password form is shown (the tenant may turn it off when it has connections).
+    pub passwords: bool,
+}
+
+/// A sign-in page button that starts a sign-in at an upstream IdP (a link: a form's redirect
+/// to the IdP would be held to the page's `form-action`).
+#[derive(Debug)]
+pub struct SsoButton {
+    pub href: String,
+    pub text: String,
+    pub image_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -507,6 +520,8 @@ mod tests {
             client_name: "<b>Evil</b> App",
             username: "al'ice\"",
             error,
+            sso: &[],
+            passwords: true,
         }
     }
 

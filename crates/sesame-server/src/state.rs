@@ -38,6 +38,8 @@ pub struct App {
     pub device_code_ttl: i64,
     /// Outside issuers' and `private_key_jwt` clients' keys, fetched and cached.
     pub outside_keys: crate::outside_keys::OutsideKeys,
+    /// Brokered SSO: the HTTP client towards IdPs and their cached discovery and JWKS.
+    pub upstreams: crate::upstream::Upstreams,
     cache: RwLock<Cache>,
 }
 
@@ -182,6 +184,7 @@ impl App {
             device_code_ttl: sesame_core::device::DEVICE_CODE_TTL,
             outside_keys: Default::default(),
             metrics,
+            upstreams: crate::upstream::Upstreams::default(),
             cache: RwLock::default(),
         }
     }

@@ -308,6 +308,8 @@ macro_rules! run_revocation {
 
 // After the macros above, which they use.
 mod sessions;
+// After the macros above, which it uses.
+mod federation;
 mod signin;
 // After `signin`, whose refresh-token insert it uses.
 mod device;

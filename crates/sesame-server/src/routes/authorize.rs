@@ -200,6 +200,21 @@ impl Flow<'_> {
             req,
         } = submitted;
         let username = form.single("username").ok().flatten().unwrap_or("");
+        match self.passwords_allowed().await {
+            Ok(true) => {}
+            Ok(false) => {
+                return self
+                    .login_page(
+                        &client,
+                        &req,
+                        &pending,
+                        username,
+                        Some("This organisation signs in through its own sign-in service: choose it below."),
+                    )
+                    .await
+            }
+            Err(e) => return self.unavailable(e),
+        }
         let password = Zeroizing::new(form.single("password").ok().flatten().unwrap_or("").to_owned());
         let attempt = Attempt {
             username,
@@ -223,32 +238,51 @@ impl Flow<'_> {
             Ok(Outcome::Refused) => {
                 // RFC 9110 §15.5.2: a 401 must carry a WWW-Authenticate challenge, and a login
                 // form is none, so the page comes back as an ordinary 200 with its alert.
-                return self.login_page(
-                    &client,
-                    &req,
-                    &pending,
-                    username,
-                    Some("The username or password is incorrect."),
-                );
+                return self
+                    .login_page(
+                        &client,
+                        &req,
+                        &pending,
+                        username,
+                        Some("The username or password is incorrect."),
+                    )
+                    .await;
             }
             Ok(Outcome::Throttled { retry_after }) => {
                 let why = "Too many failed sign-ins.";
-                return self.wait_page(&client, &req, &pending, username, why, retry_after);
+                return self
+                    .wait_page(&client, &req, &pending, username, why, retry_after)
+                    .await;
             }
             // Too many checks under way is answered like throttling: wait, then retry.
             Ok(Outcome::Busy { retry_after }) => {
                 let why = "Too many sign-ins right now.";
-                return self.wait_page(&client, &req, &pending, username, why, retry_after);
+                return self
+                    .wait_page(&client, &req, &pending, username, why, retry_after)
+                    .await;
             }
             Err(e) => return self.unavailable(e),
         };
+        self.start_session(&client, &req, pending, *user, &["pwd"]).await
+    }
+
+    /// A new browser session for a person who just signed in (with a password, or at an
+    /// upstream IdP), then the next step of the request.
+    async fn start_session(
+        &self,
+        client: &Client,
+        req: &AuthorizeRequest,
+        pending: Pending,
+        user: User,
+        amr: &[&str],
+    ) -> Response {
         // A new session, with a new secret, at every sign-in: whatever session cookie the browser
         // had (perhaps one planted by someone else) is never promoted (session fixation).
         let now = sesame_core::now();
         let ttl = self.t.tenant.session_ttl;
         let (secret, session) = login::new_session(
             &user,
-            &["pwd"],
+            amr,
             self.browser.user_agent.as_deref(),
             self.browser.ip.as_deref(),
             ttl,
@@ -271,13 +305,13 @@ impl Flow<'_> {
         }
         let mut resp = self
             .proceed(
-                &client,
-                &req,
+                client,
+                req,
                 Pending {
                     signed_in_session: Some(session.id.clone()),
                     ..pending
                 },
-                Done::SignedIn(Box::new((session, *user))),
+                Done::SignedIn(Box::new((session, user))),
             )
             .await;
         resp.headers_mut().append(
@@ -288,7 +322,7 @@ impl Flow<'_> {
     }
 
     /// The login page again, asking to wait `retry_after` seconds (429 with `Retry-After`).
-    fn wait_page(
+    async fn wait_page(
         &self,
         client: &Client,
         req: &AuthorizeRequest,
@@ -301,7 +335,9 @@ impl Flow<'_> {
             "{why} Wait {retry_after} second{} and try again.",
             if retry_after == 1 { "" } else { "s" }
         );
-        let mut resp = self.login_page(client, req, pending, username, Some(&message));
+        let mut resp = self
+            .login_page(client, req, pending, username, Some(&message))
+            .await;
         *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
@@ -333,6 +369,17 @@ impl Flow<'_> {
         brand(self.t)
     }
 
+    /// Whether the password form is offered and accepted: unless the tenant turned it off and
+    /// has an enabled SSO connection to sign in with instead (never locking everyone out).
+    async fn passwords_allowed(&self) -> sesame_core::Result<bool> {
+        let tenant = &self.t.tenant.id;
+        if self.app.store.password_sign_in(tenant).await? {
+            return Ok(true);
+        }
+        let conns = self.app.store.list_sso_connections(tenant).await?;
+        Ok(!conns.iter().any(|c| c.enabled))
+    }
+
     fn jar(&self) -> CookieJar<'_> {
         CookieJar {
             path: self.t.cookie_path(),
@@ -359,10 +406,7 @@ impl Flow<'_> {
     }
 
     fn open(&self, sealed: &str) -> Option<Pending> {
-        let bytes = B64.decode(sealed).ok()?;
-        let json = self.app.master.open(&self.aad(), &bytes).ok()?;
-        let pending: Pending = serde_json::from_slice(&json).ok()?;
-        (sesame_core::now() - pending.issued_at < PENDING_TTL).then_some(pending)
+        open_pending(self.app, self.t, sealed)
     }
 
     /// A submitted page form: its CSRF token checked, its sealed request opened and checked
@@ -524,7 +568,16 @@ impl Flow<'_> {
             Err(e) => self.authorize_error(e),
             Ok(Step::Login) => {
                 let hint = req.login_hint.clone().unwrap_or_default();
-                self.login_page(client, req, &pending, &hint, None)
+                // A login_hint whose email domain belongs to a connection goes straight there.
+                match self.app.store.list_sso_connections(tenant).await {
+                    Ok(conns) => {
+                        if let Some(c) = sesame_core::federation::route_hint(&conns, &hint) {
+                            return see_other(&super::sso::start_url(self.t, &c.id, &self.seal(&pending)));
+                        }
+                    }
+                    Err(e) => return self.unavailable(e),
+                }
+                self.login_page(client, req, &pending, &hint, None).await
             }
             Ok(Step::Consent(scopes)) => {
                 let username = signed_in
@@ -590,7 +643,7 @@ impl Flow<'_> {
         }
     }
 
-    fn login_page(
+    async fn login_page(
         &self,
         client: &Client,
         req: &AuthorizeRequest,
@@ -602,6 +655,24 @@ impl Flow<'_> {
         let action = format!("{}/login", self.t.issuer);
         let origin = pages::origin_of(&req.redirect_uri);
         let sealed = self.seal(pending);
+        // Read on each login page (not cached): a page a person waits on, not a token path.
+        let tenant = &self.t.tenant.id;
+        let (conns, passwords) = match (
+            self.app.store.list_sso_connections(tenant).await,
+            self.app.store.password_sign_in(tenant).await,
+        ) {
+            (Ok(c), Ok(p)) => (c, p),
+            (Err(e), _) | (_, Err(e)) => return self.unavailable(e),
+        };
+        let buttons: Vec<pages::SsoButton> = conns
+            .iter()
+            .filter(|c| c.enabled)
+            .map(|c| pages::SsoButton {
+                href: super::sso::start_url(self.t, &c.id, &sealed),
+                text: c.button_text.clone(),
+                image_url: c.button_image_url.clone(),
+            })
+            .collect();
         let view = pages::LoginView {
             action: &action,
             csrf: &csrf,
@@ -609,6 +680,8 @@ impl Flow<'_> {
             client_name: &client.name,
             username,
             error,
+            sso: &buttons,
+            passwords: passwords || buttons.is_empty(),
         };
         with_cookie(pages::login(&self.brand(), &view, &origin_list(&origin)), cookie)
     }
@@ -645,6 +718,61 @@ impl Flow<'_> {
             cookie,
         )
     }
+}
+
+fn open_pending(app: &AppState, t: &TenantState, sealed: &str) -> Option<Pending> {
+    let bytes = B64.decode(sealed).ok()?;
+    let aad = format!("sesame:authorize-request:{}", t.tenant.id);
+    let json = app.master.open(&aad, &bytes).ok()?;
+    let pending: Pending = serde_json::from_slice(&json).ok()?;
+    (sesame_core::now() - pending.issued_at < PENDING_TTL).then_some(pending)
+}
+
+/// Whether a sealed authorization request (the login page's hidden field) opens and is
+/// current; its `login_hint` if so.
+pub(crate) fn open_request(app: &AppState, t: &TenantState, sealed: &str) -> Option<Option<String>> {
+    let pending = open_pending(app, t, sealed)?;
+    Some(
+        pending
+            .params
+            .iter()
+            .find(|(k, _)| k == "login_hint")
+            .map(|(_, v)| v.clone()),
+    )
+}
+
+/// A person signed in at an upstream IdP (brokered SSO): a new session exactly as after a
+/// password sign-in, then the application's request continues from `sealed_request`.
+pub(crate) async fn finish_external_sign_in(
+    app: &AppState,
+    t: &Arc<TenantState>,
+    browser: &Browser,
+    sealed_request: &str,
+    user: User,
+    amr: &[&str],
+) -> Response {
+    let flow = Flow { app, t, browser };
+    let Some(pending) = flow.open(sealed_request) else {
+        return error_page(
+            Some(&flow.brand()),
+            StatusCode::BAD_REQUEST,
+            "This sign-in has expired. Go back to the application and start again.",
+        );
+    };
+    match flow.validate(&pending.params).await {
+        Ok((client, req)) => flow.start_session(&client, &req, pending, user, amr).await,
+        Err(resp) => resp,
+    }
+}
+
+fn see_other(location: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
 }
 
 fn origin_list(origin: &Option<String>) -> Vec<&str> {

@@ -1,6 +1,7 @@
 //! The router: every route in one table, and which listener serves which.
 
 mod admin;
+mod admin_sso;
 mod authorize;
 mod device;
 mod discovery;
@@ -9,6 +10,7 @@ mod logout;
 mod oauth;
 mod trust_policies;
 mod sessions;
+mod sso;
 mod userinfo;
 mod workload_admin;
 
@@ -146,6 +148,9 @@ impl Table {
         )
         .tenant("/sessions", tracked![get(sessions::list), post(sessions::create)])
         .tenant("/sessions/{session}", tracked![delete(sessions::revoke)])
+        .tenant("/sso/{connection}/start", tracked![get(sso::start)])
+        .tenant("/sso/{connection}/callback", tracked![get(sso::callback)])
+        .tenant("/sso/{connection}/jwks", tracked![get(sso::jwks)])
         // RFC 8414 §3.1: for an issuer with a path, the well-known segment goes before it.
         .route(
             "/.well-known/oauth-authorization-server/t/{tenant}",
@@ -255,6 +260,30 @@ impl Table {
             get(trust_policies::show)
                 .put(trust_policies::replace)
                 .delete(trust_policies::delete),
+            "/tenants/{tenant}/sso",
+            get(admin_sso::list).post(admin_sso::create),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/sso/{connection}",
+            get(admin_sso::show)
+                .patch(admin_sso::update)
+                .delete(admin_sso::delete),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/sso-settings",
+            get(admin_sso::show_settings).put(admin_sso::put_settings),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/users/{user}/sso",
+            get(admin_sso::show_user),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/users/{user}/admin",
+            put(admin_sso::put_admin),
         )
         .admin(app, "/tenants/{tenant}/keys", get(admin::list_keys))
         .admin(app, "/tenants/{tenant}/keys/rotate", post(admin::rotate_keys))

@@ -105,5 +105,10 @@ async fn answer(app: &AppState, tenant: &str, presented: &str) -> ApiResult<Resp
         .await?
         .filter(|u| u.id.as_str() == sub && !u.disabled)
         .ok_or_else(invalid)?;
-    Ok(no_store(axum::Json(claims::userinfo(&user, scope))))
+    let mut answer = claims::userinfo(&user, scope);
+    // Brokered SSO's groups: the store is read only for tokens with the groups scope.
+    if let Some(groups) = sesame_core::token::groups_if_asked(&*app.store, &user, scope).await? {
+        answer["groups"] = serde_json::json!(groups);
+    }
+    Ok(no_store(axum::Json(answer)))
 }

@@ -1,0 +1,1193 @@
+//! Brokered SSO end to end over HTTP: a browser signs in to an application of tenant `default`
+//! through a button on Sesame's sign-in page, at an upstream OpenID Connect IdP.
+//!
+//! Two real upstreams on loopback: a second tenant (`idp`) of the same `sesamed`, and a small
+//! IdP served by the test itself (axum: discovery, authorization, token, userinfo, JWKS), which
+//! signs ID tokens with keys the test holds so that it can send a wrong issuer, a wrong
+//! audience, a bad signature, an unknown `kid`, an expired token or a wrong nonce. Both are
+//! real HTTP servers; nothing of the `openidconnect` crate is mocked.
+//!
+//! The browser keeps cookies per path (`/t/default`, `/t/idp`) as a browser would, and follows
+//! no redirects, so every hop is asserted.
+
+mod common;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode as AxStatus};
+use axum::response::{IntoResponse, Redirect as AxRedirect, Response};
+use axum::routing::{get, post};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use common::{jwt_parts, unescape, TestServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sesame_core::keys::SigningKeyPair;
+use sesame_core::model::SigningAlg;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+const T: &str = "default";
+const CB: &str = "https://app.example/cb";
+const PW: &str = "correct horse battery";
+
+// ---------------------------------------------------------------------------------------------
+// The browser
+
+struct Page {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        assert_eq!(
+            self.status,
+            StatusCode::SEE_OTHER,
+            "expected a redirect, got {}: {}",
+            self.status,
+            self.body
+        );
+        self.headers["location"].to_str().unwrap()
+    }
+
+    fn hidden(&self, name: &str) -> Option<String> {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&marker)? + marker.len();
+        let len = self.body[start..].find('"')?;
+        Some(unescape(&self.body[start..start + len]))
+    }
+
+    fn text(&self) -> String {
+        unescape(&self.body)
+    }
+
+    /// The href of the sign-in page's button for `connection`.
+    fn sso_button(&self, connection: &str) -> Option<String> {
+        let marker = format!("/sso/{connection}/start?");
+        let at = self.body.find(&marker)?;
+        let start = self.body[..at].rfind("href=\"")? + "href=\"".len();
+        let len = self.body[start..].find('"')?;
+        Some(unescape(&self.body[start..start + len]))
+    }
+}
+
+fn query_of(url: &str) -> HashMap<String, String> {
+    let q = url.split_once('?').map_or("", |(_, q)| q);
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+/// Cookies by (path, name), sent where the path is a prefix of the request's.
+struct Browser {
+    http: reqwest::Client,
+    jar: Mutex<BTreeMap<(String, String), String>>,
+}
+
+impl Browser {
+    fn new() -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            jar: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn cookies_for(&self, url: &str) -> String {
+        let path = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+            .unwrap_or("/");
+        self.jar
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((p, _), _)| path.starts_with(p.as_str()))
+            .map(|((_, n), v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&self, url: &str, req: reqwest::RequestBuilder) -> Page {
+        let cookies = self.cookies_for(url);
+        let req = if cookies.is_empty() {
+            req
+        } else {
+            req.header("cookie", cookies)
+        };
+        let resp = req.send().await.unwrap();
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let body = resp.text().await.unwrap();
+        for sc in headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+        {
+            let mut parts = sc.split(';');
+            let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
+                continue;
+            };
+            let path = parts
+                .filter_map(|a| a.trim().strip_prefix("Path="))
+                .next()
+                .unwrap_or("/")
+                .to_owned();
+            let key = (path, name.to_owned());
+            let mut jar = self.jar.lock().unwrap();
+            if value.is_empty() || sc.contains("Max-Age=0") {
+                jar.remove(&key);
+            } else {
+                jar.insert(key, value.to_owned());
+            }
+        }
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, url: &str) -> Page {
+        self.send(url, self.http.get(url)).await
+    }
+
+    async fn post(&self, url: &str, form: &[(&str, &str)]) -> Page {
+        self.send(url, self.http.post(url).form(form)).await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The test's own IdP
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Tamper {
+    None,
+    Issuer,
+    Audience,
+    Expired,
+    BadSignature,
+    /// Signed with a key whose `kid` the JWKS never lists.
+    UnknownKid,
+    /// Signed with a new key that the JWKS lists only from now on (a rotation).
+    Rotated,
+    Nonce,
+}
+
+struct Grant {
+    claims: Value,
+    nonce: String,
+    challenge: String,
+}
+
+struct IdpInner {
+    issuer: String,
+    key: SigningKeyPair,
+    kid: String,
+    new_key: SigningKeyPair,
+    new_kid: String,
+    publish_new_key: bool,
+    /// The claims of whoever signs in next.
+    person: Value,
+    tamper: Tamper,
+    /// RFC 9207 `iss` in the authorization response: None = not sent.
+    response_iss: Option<String>,
+    /// `error` instead of a code.
+    error: Option<String>,
+    codes: HashMap<String, Grant>,
+    tokens: HashMap<String, Value>,
+    jwks_fetches: usize,
+    token_calls: usize,
+}
+
+#[derive(Clone)]
+struct Idp(Arc<Mutex<IdpInner>>);
+
+const IDP_CLIENT: &str = "sesame-broker";
+const IDP_SECRET: &str = "broker-secret";
+
+impl Idp {
+    async fn start() -> Idp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let key = SigningKeyPair::generate(SigningAlg::RS256).unwrap();
+        let new_key = SigningKeyPair::generate(SigningAlg::RS256).unwrap();
+        let idp = Idp(Arc::new(Mutex::new(IdpInner {
+            issuer: issuer.clone(),
+            kid: key.thumbprint(),
+            key,
+            new_kid: new_key.thumbprint(),
+            new_key,
+            publish_new_key: false,
+            person: json!({}),
+            tamper: Tamper::None,
+            response_iss: Some(issuer),
+            error: None,
+            codes: HashMap::new(),
+            tokens: HashMap::new(),
+            jwks_fetches: 0,
+            token_calls: 0,
+        })));
+        let app = axum::Router::new()
+            .route("/.well-known/openid-configuration", get(idp_discovery))
+            .route("/authorize", get(idp_authorize))
+            .route("/token", post(idp_token))
+            .route("/userinfo", get(idp_userinfo))
+            .route("/jwks", get(idp_jwks))
+            .with_state(idp.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        idp
+    }
+
+    fn issuer(&self) -> String {
+        self.0.lock().unwrap().issuer.clone()
+    }
+
+    fn set(&self, f: impl FnOnce(&mut IdpInner)) {
+        f(&mut self.0.lock().unwrap())
+    }
+
+    fn get<R>(&self, f: impl FnOnce(&IdpInner) -> R) -> R {
+        f(&self.0.lock().unwrap())
+    }
+}
+
+async fn idp_discovery(State(idp): State<Idp>) -> Response {
+    let iss = idp.issuer();
+    axum::Json(json!({
+        "issuer": iss,
+        "authorization_endpoint": format!("{iss}/authorize"),
+        "token_endpoint": format!("{iss}/token"),
+        "userinfo_endpoint": format!("{iss}/userinfo"),
+        "jwks_uri": format!("{iss}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "authorization_response_iss_parameter_supported": true,
+    }))
+    .into_response()
+}
+
+async fn idp_jwks(State(idp): State<Idp>) -> Response {
+    let mut i = idp.0.lock().unwrap();
+    i.jwks_fetches += 1;
+    let mut keys = vec![serde_json::from_str::<Value>(&i.key.public_jwk(&i.kid)).unwrap()];
+    if i.publish_new_key {
+        keys.push(serde_json::from_str(&i.new_key.public_jwk(&i.new_kid)).unwrap());
+    }
+    axum::Json(json!({ "keys": keys })).into_response()
+}
+
+async fn idp_authorize(State(idp): State<Idp>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let i = &mut idp.0.lock().unwrap();
+    assert_eq!(q.get("client_id").map(String::as_str), Some(IDP_CLIENT));
+    assert_eq!(q.get("response_type").map(String::as_str), Some("code"));
+    assert_eq!(
+        q.get("code_challenge_method").map(String::as_str),
+        Some("S256"),
+        "PKCE S256 always"
+    );
+    assert!(q.get("scope").unwrap().split(' ').any(|s| s == "openid"));
+    let redirect = q["redirect_uri"].clone();
+    let state = q["state"].clone();
+    let mut params = vec![("state", state)];
+    if let Some(e) = &i.error {
+        params.push(("error", e.clone()));
+    } else {
+        let code = B64.encode(sesame_core::crypto::random_bytes::<16>());
+        let claims = i.person.clone();
+        i.codes.insert(
+            code.clone(),
+            Grant {
+                claims,
+                nonce: q["nonce"].clone(),
+                challenge: q["code_challenge"].clone(),
+            },
+        );
+        params.push(("code", code));
+    }
+    if let Some(iss) = &i.response_iss {
+        params.push(("iss", iss.clone()));
+    }
+    let q = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    AxRedirect::to(&format!("{redirect}?{q}")).into_response()
+}
+
+fn sign(key: &SigningKeyPair, kid: &str, claims: &Value) -> String {
+    let header = json!({ "alg": "RS256", "kid": kid, "typ": "JWT" });
+    let mut out = format!(
+        "{}.{}",
+        B64.encode(header.to_string()),
+        B64.encode(claims.to_string())
+    );
+    let sig = key.sign(out.as_bytes()).unwrap();
+    out.push('.');
+    out.push_str(&B64.encode(sig));
+    out
+}
+
+async fn idp_token(State(idp): State<Idp>, headers: HeaderMap, body: String) -> Response {
+    let f: HashMap<String, String> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    let i = &mut idp.0.lock().unwrap();
+    i.token_calls += 1;
+    let bad = |e: &str| (AxStatus::BAD_REQUEST, axum::Json(json!({ "error": e }))).into_response();
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{IDP_CLIENT}:{IDP_SECRET}"))
+    );
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(basic.as_str()) {
+        return (
+            AxStatus::UNAUTHORIZED,
+            axum::Json(json!({ "error": "invalid_client" })),
+        )
+            .into_response();
+    }
+    let Some(grant) = f.get("code").and_then(|c| i.codes.remove(c)) else {
+        return bad("invalid_grant");
+    };
+    // RFC 7636 §4.6.
+    let verifier = f.get("code_verifier").cloned().unwrap_or_default();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    if B64.encode(digest.as_ref()) != grant.challenge {
+        return bad("invalid_grant");
+    }
+    let now = sesame_core::now();
+    let mut claims = json!({
+        "iss": i.issuer,
+        "aud": IDP_CLIENT,
+        "iat": now,
+        "exp": now + 300,
+        "nonce": grant.nonce,
+    });
+    for (k, v) in grant.claims.as_object().unwrap() {
+        claims[k] = v.clone();
+    }
+    match i.tamper {
+        Tamper::Issuer => claims["iss"] = json!("https://evil.example"),
+        Tamper::Audience => claims["aud"] = json!("someone-else"),
+        Tamper::Expired => {
+            claims["iat"] = json!(now - 400);
+            claims["exp"] = json!(now - 100);
+        }
+        Tamper::Nonce => claims["nonce"] = json!("not-the-nonce"),
+        _ => {}
+    }
+    let id_token = match i.tamper {
+        // Signed by the new key under the old key's kid: the signature does not verify.
+        Tamper::BadSignature => sign(&i.new_key, &i.kid, &claims),
+        Tamper::UnknownKid => sign(&i.new_key, "never-published", &claims),
+        Tamper::Rotated => sign(&i.new_key, &i.new_kid, &claims),
+        _ => sign(&i.key, &i.kid, &claims),
+    };
+    let access_token = B64.encode(sesame_core::crypto::random_bytes::<16>());
+    i.tokens.insert(access_token.clone(), grant.claims.clone());
+    axum::Json(json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "id_token": id_token,
+    }))
+    .into_response()
+}
+
+async fn idp_userinfo(State(idp): State<Idp>, headers: HeaderMap) -> Response {
+    let i = idp.0.lock().unwrap();
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    match i.tokens.get(token) {
+        Some(c) => axum::Json(c.clone()).into_response(),
+        None => AxStatus::UNAUTHORIZED.into_response(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sesame's side
+
+struct Rp {
+    id: String,
+    secret: String,
+}
+
+async fn new_rp(s: &TestServer) -> Rp {
+    let (status, resp) = s
+        .admin(
+            Method::POST,
+            &format!("/tenants/{T}/clients"),
+            Some(json!({ "name": "App", "redirect_uris": [CB], "first_party": true, "refresh_without_offline_access": true })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{resp}");
+    Rp {
+        id: resp["client"]["client_id"].as_str().unwrap().to_owned(),
+        secret: resp["client_secret"].as_str().unwrap().to_owned(),
+    }
+}
+
+async fn connection(s: &TestServer, spec: Value) -> Value {
+    let (status, body) = s
+        .admin(Method::POST, &format!("/tenants/{T}/sso"), Some(spec))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+/// A connection to the test IdP: groups claim `groups`, admin group `admins`, domain acme.test.
+async fn corp(s: &TestServer, idp: &Idp, extra: Value) -> Value {
+    let mut spec = json!({
+        "id": "corp",
+        "display_name": "Acme Corp",
+        "issuer": idp.issuer(),
+        "client_id": IDP_CLIENT,
+        "client_secret": IDP_SECRET,
+        "groups_claim": "groups",
+        "admin_groups": ["admins"],
+        "email_domains": ["acme.test"],
+    });
+    spec.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().cloned().unwrap_or_default());
+    connection(s, spec).await
+}
+
+fn pkce() -> (String, String) {
+    let verifier = B64.encode(sesame_core::crypto::random_bytes::<32>());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    (verifier, B64.encode(digest.as_ref()))
+}
+
+fn authorize_url(s: &TestServer, rp: &Rp, challenge: &str, extra: &[(&str, &str)]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.extend_pairs([
+        ("client_id", rp.id.as_str()),
+        ("redirect_uri", CB),
+        ("response_type", "code"),
+        ("scope", "openid profile email groups"),
+        ("state", "app-state"),
+        ("nonce", "app-nonce"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    q.extend_pairs(extra);
+    format!("{}/authorize?{}", s.issuer(T), q.finish())
+}
+
+/// From the application's request to the IdP's answer (the redirect to Sesame's callback),
+/// through the sign-in page's button. Returns the callback URL.
+async fn to_callback(s: &TestServer, b: &Browser, rp: &Rp, challenge: &str) -> String {
+    let login = b.get(&authorize_url(s, rp, challenge, &[])).await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    let href = login.sso_button("corp").expect("a button for the connection");
+    assert!(login.text().contains("Sign in with Acme"), "{}", login.body);
+    let start = b.get(&href).await;
+    let at_idp = start.location().to_owned();
+    let at_idp_q = query_of(&at_idp);
+    for p in ["state", "nonce", "code_challenge"] {
+        assert!(at_idp_q.get(p).is_some_and(|v| v.len() >= 16), "{p} in {at_idp}");
+    }
+    b.get(&at_idp).await.location().to_owned()
+}
+
+/// A whole sign-in through the test IdP as `person`; the page the callback answers.
+async fn sign_in(s: &TestServer, b: &Browser, rp: &Rp, idp: &Idp, person: Value) -> (Page, String) {
+    idp.set(|i| i.person = person);
+    let (verifier, challenge) = pkce();
+    let callback = to_callback(s, b, rp, &challenge).await;
+    (b.get(&callback).await, verifier)
+}
+
+/// The application's tokens after a successful sign-in.
+async fn app_tokens(s: &TestServer, rp: &Rp, page: &Page, verifier: &str) -> Value {
+    let location = page.location();
+    assert!(location.starts_with(CB), "{location}");
+    let q = query_of(location);
+    assert_eq!(q.get("state").map(String::as_str), Some("app-state"));
+    let code = q.get("code").expect("a code").clone();
+    let (status, _, body) = s
+        .post_form(
+            T,
+            "/token",
+            Some((&rp.id, &rp.secret)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+                ("code_verifier", verifier),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn sso_user(s: &TestServer, user: &str) -> Value {
+    let (status, body) = s
+        .admin(Method::GET, &format!("/tenants/{T}/users/{user}/sso"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+fn alice(groups: &[&str]) -> Value {
+    json!({
+        "sub": "idp-alice-1",
+        "email": "alice@acme.test",
+        "email_verified": true,
+        "name": "Alice Liddell",
+        "groups": groups,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+#[tokio::test]
+async fn first_sign_in_creates_the_user_and_the_next_links_to_it_with_groups_and_admin_following() {
+    let s = TestServer::sqlite().await;
+    let idp = Idp::start().await;
+    corp(&s, &idp, json!({})).await;
+    let rp = new_rp(&s).await;
+
+    let b = Browser::new();
+    let (page, verifier) = sign_in(&s, &b, &rp, &idp, alice(&["admins", "staff"])).await;
+    let tokens = app_tokens(&s, &rp, &page, &verifier).await;
+    let (_, claims) = jwt_parts(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], json!(["fed"]));
+    assert_eq!(claims["acr"], "urn:sesame:acr:fed");
+    // The groups scope: the groups the IdP sent, in Sesame's ID token and userinfo.
+    assert_eq!(claims["groups"], json!(["admins", "staff"]));
+    let info: Value = s
+        .http
+        .get(format!("{}/userinfo", s.issuer(T)))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["groups"], json!(["admins", "staff"]), "{info}");
+    assert_eq!(claims["nonce"], "app-nonce");
+    let sub = claims["sub"].as_str().unwrap().to_owned();
+    let (status, user) = s
+        .admin(Method::GET, &format!("/tenants/{T}/users/{sub}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user["username"], "alice@acme.test");
+    assert_eq!(user["name"], "Alice Liddell");
+    assert_eq!(user["email_verified"], true);
+    let info = sso_user(&s, &sub).await;
+    assert_eq!(info["groups"], json!(["admins", "staff"]));
+    assert_eq!(
+        (info["admin_by_sso"].as_bool(), info["admin"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(
+        info["external_identities"],
+        json!([{ "connection": "corp", "subject": "idp-alice-1" }])
+    );
+    // The user's session works for the next request without the IdP (no second round trip).
+    let (_, challenge) = pkce();
+    let again = b.get(&authorize_url(&s, &rp, &challenge, &[])).await;
+    assert!(again.location().starts_with(CB));
+
+    // Next sign-in, another browser: the same user; profile and groups follow the IdP, and
+    // leaving the admin group removes the admin flag SSO had set.
+    let b2 = Browser::new();
+    let mut person = alice(&["staff"]);
+    person["name"] = json!("Alice Pleasance Liddell");
+    let (page, verifier) = sign_in(&s, &b2, &rp, &idp, person).await;
+    let tokens = app_tokens(&s, &rp, &page, &verifier).await;
+    assert_eq!(
+        jwt_parts(tokens["id_token"].as_str().unwrap()).1["sub"],
+        sub.as_str()
+    );
+    assert_eq!(
+        jwt_parts(tokens["id_token"].as_str().unwrap()).1["groups"],
+        json!(["staff"])
+    );
+    let info = sso_user(&s, &sub).await;
+    assert_eq!(info["groups"], json!(["staff"]));
+    assert_eq!(info["admin"], false);
+    let (_, user) = s
+        .admin(Method::GET, &format!("/tenants/{T}/users/{sub}"), None)
+        .await;
+    assert_eq!(user["name"], "Alice Pleasance Liddell");
+
+    // An admin flag set by hand survives sign-ins without the group.
+    let (status, _) = s
+        .admin(
+            Method::PUT,
+            &format!("/tenants/{T}/users/{sub}/admin"),
+            Some(json!({ "admin": true })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (page, _) = sign_in(&s, &Browser::new(), &rp, &idp, alice(&[])).await;
+    assert!(page.location().starts_with(CB));
+    let info = sso_user(&s, &sub).await;
+    assert_eq!(
+        (
+            info["admin"].as_bool(),
+            info["admin_by_hand"].as_bool(),
+            info["admin_by_sso"].as_bool()
+        ),
+        (Some(true), Some(true), Some(false))
+    );
+    assert_eq!(info["groups"], json!([]));
+
+    // Refresh keeps working for a brokered user.
+    let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
+    let (status, _, body) = s
+        .post_form(
+            T,
+            "/token",
+            Some((&rp.id, &rp.secret)),
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn local_user(s: &TestServer, username: &str, email: &str) -> String {
+    let (status, body) = s
+        .admin(
+            Method::POST,
+            &format!("/tenants/{T}/users"),
+            Some(json!({ "username": username, "password": PW, "email": email, "email_verified": true })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_existing_user_is_matched_by_email_only_when_verified_or_trusted() {
+    let s = TestServer::sqlite().await;
+    let idp = Idp::start().await;
+    corp(&s, &idp, json!({})).await;
+    let rp = new_rp(&s).await;
+    let bob = local_user(&s, "bob", "Bob@acme.test").await;
+
+    // Not verified: refused with a page that says what to do; nothing linked.
+    let mut person = json!({ "sub": "idp-bob", "email": "bob@acme.test", "email_verified": false });
+    let (page, _) = sign_in(&s, &Browser::new(), &rp, &idp, person.clone()).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    assert!(
+        page.text().contains("did not say that the address is verified"),
+        "{}",
+        page.body
+    );
+    assert_eq!(sso_user(&s, &bob).await["external_identities"], json!([]));
+
+    // Verified: linked to bob (case-insensitive email).
+    person["email_verified"] = json!(true);
+    let (page, verifier) = sign_in(&s, &Browser::new(), &rp, &idp, person).await;
+    let tokens = app_tokens(&s, &rp, &page, &verifier).await;
+    assert_eq!(
+        jwt_parts(tokens["id_token"].as_str().unwrap()).1["sub"],
+        bob.as_str()
+    );
+
+    // A connection trusted for email links without email_verified.
+    let s = TestServer::sqlite().await;
+    corp(&s, &idp, json!({ "trusted_email": true })).await;
+    let rp = new_rp(&s).await;
+    let carol = local_user(&s, "carol", "carol@acme.test").await;
+    let person = json!({ "sub": "idp-carol", "email": "carol@acme.test" });
+    let (page, verifier) = sign_in(&s, &Browser::new(), &rp, &idp, person).await;
+    let tokens = app_tokens(&s, &rp, &page, &verifier).await;
+    assert_eq!(
+        jwt_parts(tokens["id_token"].as_str().unwrap()).1["sub"],
+        carol.as_str()
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_user_is_refused_at_the_callback_and_at_refresh() {
+    let s = TestServer::sqlite().await;
+    let idp = Idp::start().await;
+    corp(&s, &idp, json!({})).await;
+    let rp = new_rp(&s).await;
+    let (page, verifier) = sign_in(&s, &Browser::new(), &rp, &idp, alice(&[])).await;
+    let tokens = app_tokens(&s, &rp, &page, &verifier).await;
+    let sub = jwt_parts(tokens["id_token"].as_str().unwrap()).1["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = s
+        .admin(Method::POST, &format!("/tenants/{T}/users/{sub}/disable"), None)
+        .await;
+    assert!(status.is_success());
+    let (page, _) = sign_in(&s, &Browser::new(), &rp, &idp, alice(&[])).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    assert!(page.text().contains("Your account is disabled"));
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, _, body) = s
+        .post_form(
+            T,
+            "/token",
+            Some((&rp.id, &rp.secret)),
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+/// Each tampered ID token is refused with a page naming the failed check, and no user is made.
+#[tokio::test]
+async fn tampered_id_tokens_are_refused() {
+    let s = TestServer::sqlite().await;
+    let idp = Idp::start().await;
+    corp(&s, &idp, json!({})).await;
+    let rp = new_rp(&s).await;
+    for (tamper, words) in [
+        (Tamper::Issuer, "issuer"),
+        (Tamper::Audience, "audience"),
+        (Tamper::Expired, "xpired"),
+        (Tamper::BadSignature, "ignature"),
+        (Tamper::Nonce, "nonce"),
+    ] {
+        idp.set(|i| i.tamper = tamper);
+        let (page, _) = sign_in(&s, &Browser::new(), &rp, &idp, alice(&[])).await;
+        assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{tamper:?}: {}", page.body);
+        let text = page.text();
+        assert!(text.contains("failed Sesame's checks"), "{tamper:?}: {text}");
+        assert!(
+            text.to_lowercase().contains(&words.to_lowercase()),
+            "{tamper:?}: {text}"
+        );
+    }
+    let (status, users) = s.admin(Method::GET, &format!("/tenants/{T}/users"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!users.to_string().contains("alice@acme.test"), "{users}");
+}
+
+#[tokio::test]
+async fn an_unknown_kid_refetches_the_jwks_once() {
+    let s = TestServer::sqlite().await;
+    let idp = Idp::start().await;
+    corp(&s, &idp, json!({})).await;
+    let rp = new_rp(&s).await;
+    // Warm the cache of discovery and JWKS.
+    let (page, _) = sign_in(&s, &Browser::new(), &rp, &idp, alice(&[])).await;
+    assert!(page.location().starts_with(CB));
+    let fetched = idp.get(|i| i.jwks_fetches);
+
+    // A kid that is never published: one refetch, then a refusal.
+    idp.set(|i| i.tamper = Tamper::UnknownKid);
+    let (page, _) = sign_in(&s, &Browser::new(), &rp, &idp, alice(&[])).await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.body);
+    assert_eq!(idp.get(|i| i.jwks_fetches), fetched + 1, "exactly one refetch");
+
+    // A rotation: the new key is published after Sesame cached the JWKS; the refetch finds it.
+    idp.set(|i| {
+        i.tamper = Tamper::Rotated;
+        i.publish_new_key = true;
+    });
+    let (page, _) = sign_in(&s, &Browser::new(), &rp, &idp, alice(&[])).await;
+    assert!(page.location().starts_with(CB), "{}", page.body);
+    assert_eq!(idp.get(|i| i.jwks_fetches), fetched + 2);
+}
+
+#[tokio::test]
+async fn the_callback_belongs_to_the_browser_and_the_state_that_started_it() {
+    let s = TestServer::sqlite().await;
+    let idp = Idp::start().await;
+    corp(&s, &idp, json!({})).await;
+    let rp = new_rp(&s).await;
+    idp.set(|i| i.person = alice(&[]));
+
+    // State mismatch: the IdP's answer carries another state.
+    let b = Browser::new();
+    let (_, challenge) = pkce();
+    let callback = to_callback(&s, &b, &rp, &challenge).await;
+    let q = query_of(&callback);
+    let forged = callback.replace(&q["state"], "forged-state");
+    let page = b.get(&forged).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(page
+        .text()
+        .contains("does not belong to the sign-in started in this browser"));
+    assert_eq!(idp.get(|i| i.token_calls), 0, "the code is never exchanged");
+
+    // The cookie is gone after one use: replaying the real callback is refused.
+    let page = b.get(&callback).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.text().contains("expired or was started in another browser"));
+
+    // Another browser (login CSRF: an attacker's callback URL opened by a victim).
+    let b = Browser::new();
+    let callback = to_callback(&s, &b, &rp, &challenge).await;
+    let victim = Browser::new();
+    let page = victim.get(&callback).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.text().contains("started in another browser"));
+
+    // RFC 9207: an `iss` in the response that is not the IdP's.
+    idp.set(|i| i.response_iss = Some("https://evil.example".into()));
+    let b = Browser::new();
+    let callback = to_callback(&s, &b, &rp, &challenge).await;
+    let page = b.get(&callback).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.text().contains("another issuer"));
+    assert_eq!(idp.get(|i| i.token_calls), 0);
+}
+
+#[tokio::test]
+async fn idp_errors_and_missing_claims_get_pages_that_say_what_to_fix() {
+    let s = TestServer::sqlite().await;
+    let idp = Idp::start().await;
+    corp(&s, &idp, json!({})).await;
+    let rp = new_rp(&s).await;
+
+    idp.set(|i| i.error = Some("access_denied".into()));
+    let (page, _) = sign_in(&s, &Browser::new(), &rp, &idp, alice(&[])).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.text().contains("was cancelled"), "{}", page.body);
+    idp.set(|i| i.error = None);
+
+    // No email from the IdP (neither in the ID token nor userinfo) for a new user.
+    let (page, _) = sign_in(&s, &Browser::new(), &rp, &idp, json!({ "sub": "x-1" })).await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY);
+    assert!(
+        page.text()
+            .contains("did not send the \u{201c}email\u{201d} claim"),
+        "{}",
+        page.body
+    );
+
+    // The IdP goes away: the start cannot reach its discovery.
+    let gone = TestServer::sqlite().await;
+    connection(
+        &gone,
+        json!({
+            "id": "corp", "display_name": "Acme Corp", "issuer": "http://127.0.0.1:9",
+            "client_id": "x", "client_secret": "y",
+        }),
+    )
+    .await;
+    let rp = rp_of(&gone).await;
+    let (_, challenge) = pkce();
+    let b = Browser::new();
+    let login = b.get(&authorize_url(&gone, &rp, &challenge, &[])).await;
+    let page = b.get(&login.sso_button("corp").unwrap()).await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY);
+    assert!(page.text().contains("cannot be reached"), "{}", page.body);
+}
+
+async fn rp_of(s: &TestServer) -> Rp {
+    new_rp(s).await
+}
+
+#[tokio::test]
+async fn a_login_hint_in_a_connection_domain_goes_straight_to_it_and_passwords_can_be_turned_off() {
+    let s = TestServer::sqlite().await;
+    let idp = Idp::start().await;
+    corp(&s, &idp, json!({})).await;
+    let rp = new_rp(&s).await;
+    let b = Browser::new();
+    let (_, challenge) = pkce();
+    let page = b
+        .get(&authorize_url(
+            &s,
+            &rp,
+            &challenge,
+            &[("login_hint", "dave@ACME.test")],
+        ))
+        .await;
+    let start = page.location().to_owned();
+    assert!(start.contains("/sso/corp/start?"), "{start}");
+    let at_idp = b.get(&start).await.location().to_owned();
+    assert!(at_idp.starts_with(&idp.issuer()));
+    assert_eq!(
+        query_of(&at_idp).get("login_hint").map(String::as_str),
+        Some("dave@ACME.test")
+    );
+
+    // Other domains see the page, with the password form until the tenant turns it off.
+    let page = b
+        .get(&authorize_url(
+            &s,
+            &rp,
+            &challenge,
+            &[("login_hint", "eve@example.com")],
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("name=\"password\""));
+    let (csrf, request) = (page.hidden("csrf").unwrap(), page.hidden("request").unwrap());
+    local_user(&s, "eve", "eve@example.com").await;
+    let (status, _) = s
+        .admin(
+            Method::PUT,
+            &format!("/tenants/{T}/sso-settings"),
+            Some(json!({ "password_sign_in": false })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let page = b.get(&authorize_url(&s, &rp, &challenge, &[])).await;
+    assert!(!page.body.contains("name=\"password\""), "{}", page.body);
+    assert!(page.sso_button("corp").is_some());
+    // A password posted anyway (a form from before) is not checked.
+    let page = b
+        .post(
+            &format!("{}/login", s.issuer(T)),
+            &[
+                ("csrf", &csrf),
+                ("request", &request),
+                ("username", "eve"),
+                ("password", PW),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.text().contains("signs in through its own sign-in service"),
+        "{}",
+        page.body
+    );
+    // Turned off but no enabled connection: passwords are offered again (nobody locked out).
+    let (status, _) = s
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{T}/sso/corp"),
+            Some(json!({ "enabled": false })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let page = b.get(&authorize_url(&s, &rp, &challenge, &[])).await;
+    assert!(page.body.contains("name=\"password\""), "{}", page.body);
+}
+
+#[tokio::test]
+async fn the_admin_api_manages_connections_and_never_shows_the_secret() {
+    let s = TestServer::sqlite().await;
+    let idp = Idp::start().await;
+    let created = corp(&s, &idp, json!({})).await;
+    assert!(!created.to_string().contains(IDP_SECRET), "{created}");
+    assert_eq!(created["client_secret_set"], true);
+    assert_eq!(created["scopes"], json!(["openid", "email", "profile"]));
+    let (status, body) = s.admin(Method::GET, &format!("/tenants/{T}/sso"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["connections"][0]["id"], "corp");
+    assert!(!body.to_string().contains(IDP_SECRET));
+    // A second connection of the same name.
+    let (status, _) = s
+        .admin(
+            Method::POST,
+            &format!("/tenants/{T}/sso"),
+            Some(json!({ "id": "corp", "issuer": idp.issuer(), "client_id": "a", "client_secret": "b" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // SAML has its place in the model but is not built yet.
+    let (status, body) = s
+        .admin(
+            Method::POST,
+            &format!("/tenants/{T}/sso"),
+            Some(json!({ "id": "saml1", "kind": "saml" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // PATCH keeps the secret, changes the rest; private_key_jwt gets a published key.
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{T}/sso/corp"),
+            Some(json!({ "button_text": "Acme SSO", "client_auth": "private_key_jwt" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["button_text"].as_str(), body["client_secret_set"].as_bool()),
+        (Some("Acme SSO"), Some(true))
+    );
+    let jwks: Value = s
+        .http
+        .get(format!("{}/sso/corp/jwks", s.issuer(T)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"][0]["kty"], "RSA", "{jwks}");
+    assert!(jwks["keys"][0].get("d").is_none(), "no private part");
+    // Disabled: no button, the start answers 404.
+    let (status, _) = s
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{T}/sso/corp"),
+            Some(json!({ "enabled": false })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let rp = new_rp(&s).await;
+    let (_, challenge) = pkce();
+    let page = Browser::new().get(&authorize_url(&s, &rp, &challenge, &[])).await;
+    assert!(page.sso_button("corp").is_none());
+    let (status, _) = s
+        .admin(Method::DELETE, &format!("/tenants/{T}/sso/corp"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = s
+        .admin(Method::GET, &format!("/tenants/{T}/sso/corp"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The upstream is a second tenant of a real `sesamed`: password sign-in there, Sesame's own
+/// ID token (RS256, `iss` in the authorization response) checked here, email from userinfo.
+#[tokio::test]
+async fn a_second_sesame_tenant_is_a_real_upstream() {
+    let s = TestServer::sqlite().await;
+    s.tenant("idp", json!({})).await;
+    let callback = format!("{}/sso/upstream/callback", s.issuer(T));
+    let (status, idp_client) = s
+        .admin(
+            Method::POST,
+            "/tenants/idp/clients",
+            Some(json!({ "name": "Broker", "redirect_uris": [callback], "first_party": true })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{idp_client}");
+    let (status, body) = s
+        .admin(
+            Method::POST,
+            "/tenants/idp/users",
+            Some(json!({
+                "username": "frank", "password": PW, "email": "frank@corp.test",
+                "email_verified": true, "name": "Frank Upstream",
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    connection(
+        &s,
+        json!({
+            "id": "upstream",
+            "display_name": "Upstream Sesame",
+            "issuer": s.issuer("idp"),
+            "client_id": idp_client["client"]["client_id"],
+            "client_secret": idp_client["client_secret"],
+        }),
+    )
+    .await;
+    let rp = new_rp(&s).await;
+    for round in 0..2 {
+        let b = Browser::new();
+        let (verifier, challenge) = pkce();
+        let login = b.get(&authorize_url(&s, &rp, &challenge, &[])).await;
+        let start = b.get(&login.sso_button("upstream").expect("button")).await;
+        let idp_login = b.get(start.location()).await;
+        assert_eq!(idp_login.status, StatusCode::OK, "{}", idp_login.body);
+        let csrf = idp_login.hidden("csrf").expect("idp csrf");
+        let request = idp_login.hidden("request").expect("idp request");
+        let back = b
+            .post(
+                &format!("{}/login", s.issuer("idp")),
+                &[
+                    ("csrf", &csrf),
+                    ("request", &request),
+                    ("username", "frank"),
+                    ("password", PW),
+                ],
+            )
+            .await;
+        let cb = back.location().to_owned();
+        assert!(cb.starts_with(&callback), "{cb}");
+        assert_eq!(query_of(&cb).get("iss"), Some(&s.issuer("idp")));
+        let page = b.get(&cb).await;
+        let tokens = app_tokens(&s, &rp, &page, &verifier).await;
+        let (_, claims) = jwt_parts(tokens["id_token"].as_str().unwrap());
+        let (_, user) = s
+            .admin(
+                Method::GET,
+                &format!("/tenants/{T}/users/{}", claims["sub"].as_str().unwrap()),
+                None,
+            )
+            .await;
+        assert_eq!(user["username"], "frank@corp.test", "round {round}: {user}");
+        assert_eq!(user["name"], "Frank Upstream");
+    }
+    let (_, users) = s.admin(Method::GET, &format!("/tenants/{T}/users"), None).await;
+    assert_eq!(
+        users.to_string().matches("frank@corp.test").count(),
+        2,
+        "one user (username + email): {users}"
+    );
+}
+
+#[tokio::test]
+async fn declared_connections_are_applied_idempotently() {
+    let idp = Idp::start().await;
+    let tenants: Vec<sesame_server::config::TenantConfig> = serde_json::from_value(json!([{
+        "id": "default",
+        "sso": [{
+            "id": "corp", "display_name": "Acme Corp", "issuer": idp.issuer(),
+            "client_id": IDP_CLIENT, "client_secret": IDP_SECRET, "email_domains": ["acme.test"],
+        }],
+    }]))
+    .unwrap();
+    let declared = tenants.clone();
+    let s = TestServer::start(sesame_store::testing::TestDb::sqlite(), |c| c.tenants = declared).await;
+    let (status, first) = s
+        .admin(Method::GET, &format!("/tenants/{T}/sso/corp"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["client_secret_set"], true);
+    // Applying the same file again changes nothing (not even updated_at).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    sesame_server::bootstrap::apply_declared(&s.running.app, &tenants)
+        .await
+        .unwrap();
+    let (_, again) = s
+        .admin(Method::GET, &format!("/tenants/{T}/sso/corp"), None)
+        .await;
+    assert_eq!(again, first);
+    // A changed file updates what it declares.
+    let mut changed = tenants.clone();
+    changed[0].sso[0].display_name = Some("Acme".into());
+    sesame_server::bootstrap::apply_declared(&s.running.app, &changed)
+        .await
+        .unwrap();
+    let (_, after) = s
+        .admin(Method::GET, &format!("/tenants/{T}/sso/corp"), None)
+        .await;
+    assert_eq!(after["display_name"], "Acme");
+    // And the declared connection signs people in.
+    let rp = new_rp(&s).await;
+    idp.set(|i| i.person = alice(&[]));
+    let (page, _) = sign_in(&s, &Browser::new(), &rp, &idp, alice(&[])).await;
+    assert!(page.location().starts_with(CB), "{}", page.body);
+}
+
+/// The same flow on PostgreSQL (when `SESAME_TEST_DATABASE_URL` is set): create, link, groups.
+#[tokio::test]
+async fn sso_sign_in_works_on_postgres_too() {
+    let Some(s) = TestServer::postgres().await else {
+        return;
+    };
+    let idp = Idp::start().await;
+    corp(&s, &idp, json!({})).await;
+    let rp = new_rp(&s).await;
+    let mut subs = Vec::new();
+    for groups in [&["admins"][..], &[][..]] {
+        let (page, verifier) = sign_in(&s, &Browser::new(), &rp, &idp, alice(groups)).await;
+        let tokens = app_tokens(&s, &rp, &page, &verifier).await;
+        let sub = jwt_parts(tokens["id_token"].as_str().unwrap()).1["sub"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let info = sso_user(&s, &sub).await;
+        assert_eq!(info["admin_by_sso"], json!(!groups.is_empty()));
+        subs.push(sub);
+    }
+    assert_eq!(subs[0], subs[1]);
+}
