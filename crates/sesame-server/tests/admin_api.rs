@@ -342,7 +342,8 @@ async fn discovery_is_truthful_and_cacheable() {
                 "authorization_code",
                 "implicit",
                 "refresh_token",
-                "client_credentials"
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:device_code"
             ])
         );
         assert_eq!(doc["authorization_endpoint"], format!("{issuer}/authorize"));
