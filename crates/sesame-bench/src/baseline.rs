@@ -208,16 +208,7 @@ async fn introspect(
     let now = sesame_core::now();
     let mut valid = token::validate_access_token(&b.issuer, &b.keyring, &presented, now);
     if let Some(jti) = valid.as_ref().and_then(|v| v.jti()) {
-        let store = b
-            .store
-            .get_or_try_init(|| async {
-                let path = b.store_path.as_deref().ok_or(())?;
-                SqlStore::connect(&StoreUrl::sqlite_file(path))
-                    .await
-                    .map_err(|e| eprintln!("baseline: {e}"))
-            })
-            .await;
-        match store {
+        match store(&b).await {
             Ok(store) => match store.is_access_token_revoked(&b.tenant, jti).await {
                 Ok(false) => {}
                 Ok(true) => valid = None,
@@ -232,14 +223,23 @@ async fn introspect(
 /// The one public client of the device loads.
 const DEVICE_CLIENT: &str = "bench-device";
 
-/// The SQLite store of the revocation check and the device codes, opened on first use.
+/// The SQLite store of the revocation check and the device codes, opened on first use, with
+/// the tenant row the device codes' rows refer to.
 async fn store(b: &Baseline) -> Result<&SqlStore, ()> {
     b.store
         .get_or_try_init(|| async {
             let path = b.store_path.as_deref().ok_or(())?;
-            SqlStore::connect(&StoreUrl::sqlite_file(path))
+            let store = SqlStore::connect(&StoreUrl::sqlite_file(path))
                 .await
-                .map_err(|e| eprintln!("baseline: {e}"))
+                .map_err(|e| eprintln!("baseline: {e}"))?;
+            let tenant = sesame_core::model::Tenant::new(b.tenant.clone(), sesame_core::now());
+            match store.create_tenant(&tenant, &[]).await {
+                Ok(()) | Err(sesame_core::Error::Conflict(_)) => Ok(store),
+                Err(e) => {
+                    eprintln!("baseline: tenant: {e}");
+                    Err(())
+                }
+            }
         })
         .await
 }

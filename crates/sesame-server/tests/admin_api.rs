@@ -343,7 +343,8 @@ async fn discovery_is_truthful_and_cacheable() {
                 "implicit",
                 "refresh_token",
                 "client_credentials",
-                "urn:ietf:params:oauth:grant-type:token-exchange"
+                "urn:ietf:params:oauth:grant-type:device_code",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
                 "urn:sesame:params:oauth:grant-type:workload-token",
                 "urn:sesame:params:oauth:grant-type:session-nonce",
                 "urn:sesame:params:oauth:grant-type:session-key"

@@ -195,9 +195,15 @@ async fn missing_repeated_and_unknown_parameters_are_invalid_request_or_unsuppor
             "unsupported_grant_type",
         ),
         (
-            vec![("grant_type", "urn:ietf:params:oauth:grant-type:device_code")],
+            vec![("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")],
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
+        ),
+        // RFC 8628 §3.4: the device grant exists; without its device_code the request is bad.
+        (
+            vec![("grant_type", "urn:ietf:params:oauth:grant-type:device_code")],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
         ),
         (
             vec![("grant_type", "authorization_code")],
