@@ -283,9 +283,7 @@ impl Load {
     /// HTTP requests in one iteration.
     pub fn requests_per_iteration(&self) -> u64 {
         match self {
-            Load::Request(_) | Load::Rotate(..) | Load::DevicePoll(..) => 1,
-            Load::CodeFlow(_) => 2,
-            Load::Request(_) | Load::Rotate(..) | Load::SessionRefresh { .. } => 1,
+            Load::Request(_) | Load::Rotate(..) | Load::DevicePoll(..) | Load::SessionRefresh { .. } => 1,
             Load::CodeFlow(_) | Load::SessionBind { .. } => 2,
         }
     }

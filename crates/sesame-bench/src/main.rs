@@ -544,6 +544,9 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
             load::once_ok(addr, &t).await?;
             let load = device_poll_load(addr).await?;
             Some(measure(cfg, "device poll (pending)".into(), load).await)
+        }
+        false => None,
+    };
     let token_exchange = match cli.wants("token-exchange-eddsa") {
         true => {
             let t = token_exchange_setup(addr, admin_token).await?;

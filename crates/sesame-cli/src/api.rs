@@ -3,14 +3,10 @@
 //! server.
 
 use crate::cli::{
-    AdminCommand, ClientCreate, ClientRef, ClientUpdate, ClientsCommand, KeysCommand, TenantCreate,
-    TenantUpdate, TenantsCommand, TrustPoliciesCommand, TrustPolicyCreate, UserCreate, UserRef, UserUpdate,
-    UsersCommand,
     AdminCommand, ClientCreate, ClientRef, ClientUpdate, ClientsCommand, DelegatedSessionsCommand,
-    KeysCommand, SourcesCommand, TenantCreate, TenantUpdate, TenantsCommand, UserCreate, UserRef, UserUpdate,
-    UsersCommand, WorkloadIssuerCommand,
-    AdminCommand, ClientCreate, ClientRef, ClientUpdate, ClientsCommand, KeysCommand, SsoCommand, SsoCreate,
-    SsoRef, TenantCreate, TenantUpdate, TenantsCommand, UserCreate, UserRef, UserUpdate, UsersCommand,
+    KeysCommand, SourcesCommand, SsoCommand, SsoCreate, SsoRef, TenantCreate, TenantUpdate, TenantsCommand,
+    TrustPoliciesCommand, TrustPolicyCreate, UserCreate, UserRef, UserUpdate, UsersCommand,
+    WorkloadIssuerCommand,
 };
 use crate::Failure;
 use serde_json::{json, Map, Value};
@@ -134,8 +130,214 @@ pub fn plan(command: &AdminCommand) -> Result<Request, Failure> {
         AdminCommand::Keys(c) => plan_keys(c),
         AdminCommand::Users(c) => plan_users(c),
         AdminCommand::TrustPolicies(c) => plan_trust_policies(c),
+        AdminCommand::Sources(c) => plan_sources(c),
+        AdminCommand::WorkloadIssuer(c) => plan_workload_issuer(c),
+        AdminCommand::DelegatedSessions(c) => plan_delegated_sessions(c),
         AdminCommand::Sso(c) => plan_sso(c),
     }
+}
+
+fn read_json_file(what: &str, path: &std::path::Path) -> Result<Value, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure(format!("cannot read {what} {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| Failure(format!("{what} {} is not JSON: {e}", path.display())))
+}
+
+fn plan_trust_policies(command: &TrustPoliciesCommand) -> Result<Request, Failure> {
+    let path = |tenant: &str| -> Result<Vec<String>, Failure> {
+        Ok(vec![
+            "tenants".into(),
+            segment("tenant", tenant)?,
+            "trust-policies".into(),
+        ])
+    };
+    Ok(match command {
+        TrustPoliciesCommand::Create(c) => Request {
+            method: Method::Post,
+            path: path(&c.tenant.tenant)?,
+            body: Some(trust_policy_body(c)?),
+            shape: Shape::TrustPolicy,
+            password: None,
+        },
+        TrustPoliciesCommand::List(t) => get(
+            path(&t.tenant)?,
+            Shape::TrustPolicies {
+                tenant: t.tenant.clone(),
+            },
+        ),
+        TrustPoliciesCommand::Show(r) => {
+            let mut p = path(&r.tenant.tenant)?;
+            p.push(segment("trust policy", &r.name)?);
+            get(p, Shape::TrustPolicy)
+        }
+        TrustPoliciesCommand::Delete(r) => {
+            let mut p = path(&r.tenant.tenant)?;
+            p.push(segment("trust policy", &r.name)?);
+            Request {
+                method: Method::Delete,
+                path: p,
+                body: None,
+                shape: Shape::TrustPolicyDeleted {
+                    tenant: r.tenant.tenant.clone(),
+                    name: r.name.clone(),
+                },
+                password: None,
+            }
+        }
+    })
+}
+
+pub fn trust_policy_body(c: &TrustPolicyCreate) -> Result<Value, Failure> {
+    let mut body = Map::new();
+    body.insert("name".into(), json!(c.name));
+    body.insert("issuer".into(), json!(c.issuer));
+    if let Some(u) = &c.discovery_url {
+        body.insert("discovery_url".into(), json!(u));
+    }
+    if let Some(u) = &c.jwks_uri {
+        body.insert("jwks_uri".into(), json!(u));
+    }
+    if let Some(f) = &c.jwks_file {
+        body.insert("jwks".into(), read_json_file("JWKS file", f)?);
+    }
+    body.insert("audience".into(), json!(c.audience));
+    if let Some(s) = &c.subject {
+        body.insert("subject".into(), json!(s));
+    }
+    // A NAME given once is one value; given again, a set of allowed values.
+    let mut claims: Map<String, Value> = Map::new();
+    for pair in &c.claims {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| Failure(format!("--claim '{pair}' is not NAME=VALUE")))?;
+        match claims.get_mut(name) {
+            None => {
+                claims.insert(name.into(), json!(value));
+            }
+            Some(Value::Array(list)) => list.push(json!(value)),
+            Some(one) => *one = json!([one.clone(), value]),
+        }
+    }
+    if !claims.is_empty() {
+        body.insert("claims".into(), Value::Object(claims));
+    }
+    if let Some(age) = c.max_age {
+        body.insert("max_age".into(), json!(age));
+    }
+    if let Some(t) = &c.typ {
+        body.insert("typ".into(), json!(t));
+    }
+    body.insert("identity".into(), json!(c.identity));
+    let scopes: Vec<&str> = c.scopes.iter().flat_map(|s| s.split_whitespace()).collect();
+    body.insert("scopes".into(), json!(scopes));
+    body.insert("audiences".into(), json!(c.audiences));
+    Ok(Value::Object(body))
+}
+
+fn plan_sources(command: &SourcesCommand) -> Result<Request, Failure> {
+    let sources = |t: &str| -> Result<Vec<String>, Failure> {
+        Ok(vec!["tenants".into(), segment("tenant", t)?, "sources".into()])
+    };
+    Ok(match command {
+        SourcesCommand::Create(c) => {
+            let mut body = json!({
+                "name": c.name,
+                "client_id": c.client_id,
+                "audiences": c.audiences,
+                "scopes": c.scopes,
+            });
+            if let Some(ttl) = c.token_ttl {
+                body["token_ttl"] = json!(ttl);
+            }
+            Request {
+                method: Method::Post,
+                path: sources(&c.tenant.tenant)?,
+                body: Some(body),
+                shape: Shape::Document,
+                password: None,
+            }
+        }
+        SourcesCommand::List(t) => get(sources(&t.tenant)?, Shape::Document),
+        SourcesCommand::Show(r) => {
+            let mut path = sources(&r.tenant.tenant)?;
+            path.push(segment("source", &r.source)?);
+            get(path, Shape::Document)
+        }
+        SourcesCommand::Delete(r) => {
+            let mut path = sources(&r.tenant.tenant)?;
+            path.push(segment("source", &r.source)?);
+            Request {
+                method: Method::Delete,
+                path,
+                body: None,
+                shape: Shape::Done(format!("deleted source '{}'", r.source)),
+                password: None,
+            }
+        }
+    })
+}
+
+fn plan_workload_issuer(command: &WorkloadIssuerCommand) -> Result<Request, Failure> {
+    Ok(match command {
+        WorkloadIssuerCommand::Export(e) => get(
+            vec![
+                "tenants".into(),
+                segment("tenant", &e.tenant.tenant)?,
+                "workload-issuer".into(),
+            ],
+            Shape::Document,
+        ),
+        WorkloadIssuerCommand::Settings(s) => {
+            let path = vec![
+                "tenants".into(),
+                segment("tenant", &s.tenant.tenant)?,
+                "workload".into(),
+            ];
+            if s.issuer.is_none() && s.session_max_ttl.is_none() {
+                return Ok(get(path, Shape::Document));
+            }
+            let mut body = Map::new();
+            if let Some(iss) = &s.issuer {
+                let value = if iss == "default" { Value::Null } else { json!(iss) };
+                body.insert("workload_issuer".into(), value);
+            }
+            if let Some(ttl) = s.session_max_ttl {
+                body.insert("session_max_ttl".into(), json!(ttl));
+            }
+            Request {
+                method: Method::Patch,
+                path,
+                body: Some(Value::Object(body)),
+                shape: Shape::Document,
+                password: None,
+            }
+        }
+    })
+}
+
+fn plan_delegated_sessions(command: &DelegatedSessionsCommand) -> Result<Request, Failure> {
+    Ok(match command {
+        DelegatedSessionsCommand::List(l) => {
+            let mut path = vec!["tenants".into(), segment("tenant", &l.tenant.tenant)?];
+            if let Some(u) = &l.user {
+                path.extend(["users".into(), segment("user", u)?]);
+            }
+            path.push("delegated-sessions".into());
+            get(path, Shape::Document)
+        }
+        DelegatedSessionsCommand::Revoke(r) => Request {
+            method: Method::Delete,
+            path: vec![
+                "tenants".into(),
+                segment("tenant", &r.tenant.tenant)?,
+                "delegated-sessions".into(),
+                segment("session", &r.session)?,
+            ],
+            body: None,
+            shape: Shape::Done(format!("revoked delegated session '{}'", r.session)),
+            password: None,
+        },
+    })
 }
 
 fn sso_path(r: &SsoRef) -> Result<Vec<String>, Failure> {
@@ -232,207 +434,6 @@ fn plan_sso(command: &SsoCommand) -> Result<Request, Failure> {
                 tenant: r.tenant.tenant.clone(),
                 connection: r.id.clone(),
             },
-            password: None,
-        },
-    })
-}
-
-fn read_json_file(what: &str, path: &std::path::Path) -> Result<Value, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure(format!("cannot read {what} {}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| Failure(format!("{what} {} is not JSON: {e}", path.display())))
-}
-
-fn plan_trust_policies(command: &TrustPoliciesCommand) -> Result<Request, Failure> {
-    let path = |tenant: &str| -> Result<Vec<String>, Failure> {
-        Ok(vec![
-            "tenants".into(),
-            segment("tenant", tenant)?,
-            "trust-policies".into(),
-        ])
-    };
-    Ok(match command {
-        TrustPoliciesCommand::Create(c) => Request {
-            method: Method::Post,
-            path: path(&c.tenant.tenant)?,
-            body: Some(trust_policy_body(c)?),
-            shape: Shape::TrustPolicy,
-            password: None,
-        },
-        TrustPoliciesCommand::List(t) => get(
-            path(&t.tenant)?,
-            Shape::TrustPolicies {
-                tenant: t.tenant.clone(),
-            },
-        ),
-        TrustPoliciesCommand::Show(r) => {
-            let mut p = path(&r.tenant.tenant)?;
-            p.push(segment("trust policy", &r.name)?);
-            get(p, Shape::TrustPolicy)
-        }
-        TrustPoliciesCommand::Delete(r) => {
-            let mut p = path(&r.tenant.tenant)?;
-            p.push(segment("trust policy", &r.name)?);
-            Request {
-                method: Method::Delete,
-                path: p,
-                body: None,
-                shape: Shape::TrustPolicyDeleted {
-                    tenant: r.tenant.tenant.clone(),
-                    name: r.name.clone(),
-                },
-        AdminCommand::Sources(c) => plan_sources(c),
-        AdminCommand::WorkloadIssuer(c) => plan_workload_issuer(c),
-        AdminCommand::DelegatedSessions(c) => plan_delegated_sessions(c),
-    }
-}
-
-fn plan_sources(command: &SourcesCommand) -> Result<Request, Failure> {
-    let sources = |t: &str| -> Result<Vec<String>, Failure> {
-        Ok(vec!["tenants".into(), segment("tenant", t)?, "sources".into()])
-    };
-    Ok(match command {
-        SourcesCommand::Create(c) => {
-            let mut body = json!({
-                "name": c.name,
-                "client_id": c.client_id,
-                "audiences": c.audiences,
-                "scopes": c.scopes,
-            });
-            if let Some(ttl) = c.token_ttl {
-                body["token_ttl"] = json!(ttl);
-            }
-            Request {
-                method: Method::Post,
-                path: sources(&c.tenant.tenant)?,
-                body: Some(body),
-                shape: Shape::Document,
-                password: None,
-            }
-        }
-        SourcesCommand::List(t) => get(sources(&t.tenant)?, Shape::Document),
-        SourcesCommand::Show(r) => {
-            let mut path = sources(&r.tenant.tenant)?;
-            path.push(segment("source", &r.source)?);
-            get(path, Shape::Document)
-        }
-        SourcesCommand::Delete(r) => {
-            let mut path = sources(&r.tenant.tenant)?;
-            path.push(segment("source", &r.source)?);
-            Request {
-                method: Method::Delete,
-                path,
-                body: None,
-                shape: Shape::Done(format!("deleted source '{}'", r.source)),
-                password: None,
-            }
-        }
-    })
-}
-
-fn plan_workload_issuer(command: &WorkloadIssuerCommand) -> Result<Request, Failure> {
-    Ok(match command {
-        WorkloadIssuerCommand::Export(e) => get(
-            vec![
-                "tenants".into(),
-                segment("tenant", &e.tenant.tenant)?,
-                "workload-issuer".into(),
-            ],
-            Shape::Document,
-        ),
-        WorkloadIssuerCommand::Settings(s) => {
-            let path = vec![
-                "tenants".into(),
-                segment("tenant", &s.tenant.tenant)?,
-                "workload".into(),
-            ];
-            if s.issuer.is_none() && s.session_max_ttl.is_none() {
-                return Ok(get(path, Shape::Document));
-            }
-            let mut body = Map::new();
-            if let Some(iss) = &s.issuer {
-                let value = if iss == "default" { Value::Null } else { json!(iss) };
-                body.insert("workload_issuer".into(), value);
-            }
-            if let Some(ttl) = s.session_max_ttl {
-                body.insert("session_max_ttl".into(), json!(ttl));
-            }
-            Request {
-                method: Method::Patch,
-                path,
-                body: Some(Value::Object(body)),
-                shape: Shape::Document,
-                password: None,
-            }
-        }
-    })
-}
-
-pub fn trust_policy_body(c: &TrustPolicyCreate) -> Result<Value, Failure> {
-    let mut body = Map::new();
-    body.insert("name".into(), json!(c.name));
-    body.insert("issuer".into(), json!(c.issuer));
-    if let Some(u) = &c.discovery_url {
-        body.insert("discovery_url".into(), json!(u));
-    }
-    if let Some(u) = &c.jwks_uri {
-        body.insert("jwks_uri".into(), json!(u));
-    }
-    if let Some(f) = &c.jwks_file {
-        body.insert("jwks".into(), read_json_file("JWKS file", f)?);
-    }
-    body.insert("audience".into(), json!(c.audience));
-    if let Some(s) = &c.subject {
-        body.insert("subject".into(), json!(s));
-    }
-    // A NAME given once is one value; given again, a set of allowed values.
-    let mut claims: Map<String, Value> = Map::new();
-    for pair in &c.claims {
-        let (name, value) = pair
-            .split_once('=')
-            .ok_or_else(|| Failure(format!("--claim '{pair}' is not NAME=VALUE")))?;
-        match claims.get_mut(name) {
-            None => {
-                claims.insert(name.into(), json!(value));
-            }
-            Some(Value::Array(list)) => list.push(json!(value)),
-            Some(one) => *one = json!([one.clone(), value]),
-        }
-    }
-    if !claims.is_empty() {
-        body.insert("claims".into(), Value::Object(claims));
-    }
-    if let Some(age) = c.max_age {
-        body.insert("max_age".into(), json!(age));
-    }
-    if let Some(t) = &c.typ {
-        body.insert("typ".into(), json!(t));
-    }
-    body.insert("identity".into(), json!(c.identity));
-    let scopes: Vec<&str> = c.scopes.iter().flat_map(|s| s.split_whitespace()).collect();
-    body.insert("scopes".into(), json!(scopes));
-    body.insert("audiences".into(), json!(c.audiences));
-    Ok(Value::Object(body))
-fn plan_delegated_sessions(command: &DelegatedSessionsCommand) -> Result<Request, Failure> {
-    Ok(match command {
-        DelegatedSessionsCommand::List(l) => {
-            let mut path = vec!["tenants".into(), segment("tenant", &l.tenant.tenant)?];
-            if let Some(u) = &l.user {
-                path.extend(["users".into(), segment("user", u)?]);
-            }
-            path.push("delegated-sessions".into());
-            get(path, Shape::Document)
-        }
-        DelegatedSessionsCommand::Revoke(r) => Request {
-            method: Method::Delete,
-            path: vec![
-                "tenants".into(),
-                segment("tenant", &r.tenant.tenant)?,
-                "delegated-sessions".into(),
-                segment("session", &r.session)?,
-            ],
-            body: None,
-            shape: Shape::Done(format!("revoked delegated session '{}'", r.session)),
             password: None,
         },
     })
@@ -1026,6 +1027,78 @@ mod tests {
             "novalue"
         ])
         .is_err());
+    }
+
+    #[test]
+    fn workload_commands_map_to_paths() {
+        let r = ok(&[
+            "sources",
+            "create",
+            "--tenant",
+            "acme",
+            "--name",
+            "sync",
+            "--client",
+            "c1",
+            "--audience",
+            "a1",
+            "--audience",
+            "a2",
+            "--scope",
+            "read",
+            "--token-ttl",
+            "600",
+        ]);
+        assert_eq!(route(&r), "Post /tenants/acme/sources");
+        assert_eq!(
+            r.body,
+            Some(
+                json!({"name": "sync", "client_id": "c1", "audiences": ["a1", "a2"], "scopes": ["read"], "token_ttl": 600})
+            )
+        );
+        assert!(plan_of_parse_fails(&[
+            "sources", "create", "--name", "x", "--client", "c"
+        ]));
+        assert_eq!(route(&ok(&["sources", "list"])), "Get /tenants/default/sources");
+        let r = ok(&["sources", "delete", "7f3b8e21-4d9a-4c2e-9b7d-8a5f3c9e0b4f"]);
+        assert_eq!(
+            route(&r),
+            "Delete /tenants/default/sources/7f3b8e21-4d9a-4c2e-9b7d-8a5f3c9e0b4f"
+        );
+        let r = ok(&["workload-issuer", "export", "--out", "/tmp/x"]);
+        assert_eq!(route(&r), "Get /tenants/default/workload-issuer");
+        assert!(
+            plan_of_parse_fails(&["workload-issuer", "export"]),
+            "--out or --check is needed"
+        );
+        assert_eq!(
+            route(&ok(&["workload-issuer", "settings"])),
+            "Get /tenants/default/workload"
+        );
+        let r = ok(&[
+            "workload-issuer",
+            "settings",
+            "--issuer",
+            "default",
+            "--session-max-ttl",
+            "3600",
+        ]);
+        assert_eq!(route(&r), "Patch /tenants/default/workload");
+        assert_eq!(
+            r.body,
+            Some(json!({"workload_issuer": null, "session_max_ttl": 3600}))
+        );
+        let r = ok(&["delegated-sessions", "list", "--user", "alice"]);
+        assert_eq!(route(&r), "Get /tenants/default/users/alice/delegated-sessions");
+        let r = ok(&["delegated-sessions", "revoke", "s1"]);
+        assert_eq!(route(&r), "Delete /tenants/default/delegated-sessions/s1");
+    }
+
+    fn plan_of_parse_fails(args: &[&str]) -> bool {
+        Cli::try_parse_from(["sesame", "admin"].into_iter().chain(args.iter().copied())).is_err()
+    }
+
+    #[test]
     fn sso_commands_map_to_the_sso_admin_api() {
         let r = ok(&[
             "sso",
@@ -1096,75 +1169,6 @@ mod tests {
             )
         );
         assert_eq!(r.shape, Shape::Tenant);
-    }
-
-    #[test]
-    fn workload_commands_map_to_paths() {
-        let r = ok(&[
-            "sources",
-            "create",
-            "--tenant",
-            "acme",
-            "--name",
-            "sync",
-            "--client",
-            "c1",
-            "--audience",
-            "a1",
-            "--audience",
-            "a2",
-            "--scope",
-            "read",
-            "--token-ttl",
-            "600",
-        ]);
-        assert_eq!(route(&r), "Post /tenants/acme/sources");
-        assert_eq!(
-            r.body,
-            Some(
-                json!({"name": "sync", "client_id": "c1", "audiences": ["a1", "a2"], "scopes": ["read"], "token_ttl": 600})
-            )
-        );
-        assert!(plan_of_parse_fails(&[
-            "sources", "create", "--name", "x", "--client", "c"
-        ]));
-        assert_eq!(route(&ok(&["sources", "list"])), "Get /tenants/default/sources");
-        let r = ok(&["sources", "delete", "7f3b8e21-4d9a-4c2e-9b7d-8a5f3c9e0b4f"]);
-        assert_eq!(
-            route(&r),
-            "Delete /tenants/default/sources/7f3b8e21-4d9a-4c2e-9b7d-8a5f3c9e0b4f"
-        );
-        let r = ok(&["workload-issuer", "export", "--out", "/tmp/x"]);
-        assert_eq!(route(&r), "Get /tenants/default/workload-issuer");
-        assert!(
-            plan_of_parse_fails(&["workload-issuer", "export"]),
-            "--out or --check is needed"
-        );
-        assert_eq!(
-            route(&ok(&["workload-issuer", "settings"])),
-            "Get /tenants/default/workload"
-        );
-        let r = ok(&[
-            "workload-issuer",
-            "settings",
-            "--issuer",
-            "default",
-            "--session-max-ttl",
-            "3600",
-        ]);
-        assert_eq!(route(&r), "Patch /tenants/default/workload");
-        assert_eq!(
-            r.body,
-            Some(json!({"workload_issuer": null, "session_max_ttl": 3600}))
-        );
-        let r = ok(&["delegated-sessions", "list", "--user", "alice"]);
-        assert_eq!(route(&r), "Get /tenants/default/users/alice/delegated-sessions");
-        let r = ok(&["delegated-sessions", "revoke", "s1"]);
-        assert_eq!(route(&r), "Delete /tenants/default/delegated-sessions/s1");
-    }
-
-    fn plan_of_parse_fails(args: &[&str]) -> bool {
-        Cli::try_parse_from(["sesame", "admin"].into_iter().chain(args.iter().copied())).is_err()
     }
 
     #[test]

@@ -113,6 +113,18 @@ pub enum AdminCommand {
     /// Outside issuers a tenant trusts, for token exchange
     #[command(subcommand)]
     TrustPolicies(TrustPoliciesCommand),
+    /// Sources: what gets workload tokens (sub = its resource id) for outside systems
+    #[command(subcommand)]
+    Sources(SourcesCommand),
+    /// The workload issuer's discovery document and JWKS, as static files
+    #[command(subcommand, name = "workload-issuer")]
+    WorkloadIssuer(WorkloadIssuerCommand),
+    /// Delegated (on-behalf-of) sessions of a tenant
+    #[command(subcommand, name = "delegated-sessions")]
+    DelegatedSessions(DelegatedSessionsCommand),
+    /// Brokered SSO connections of a tenant (upstream OpenID Connect identity providers)
+    #[command(subcommand)]
+    Sso(SsoCommand),
 }
 
 // Parsed once per run: the size of the largest variant does not matter.
@@ -184,15 +196,6 @@ pub struct TrustPolicyCreate {
     /// An audience the exchanged token may be for; repeat for several
     #[arg(long = "token-audience", value_name = "A")]
     pub audiences: Vec<String>,
-    /// Sources: what gets workload tokens (sub = its resource id) for outside systems
-    #[command(subcommand)]
-    Sources(SourcesCommand),
-    /// The workload issuer's discovery document and JWKS, as static files
-    #[command(subcommand, name = "workload-issuer")]
-    WorkloadIssuer(WorkloadIssuerCommand),
-    /// Delegated (on-behalf-of) sessions of a tenant
-    #[command(subcommand, name = "delegated-sessions")]
-    DelegatedSessions(DelegatedSessionsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -294,9 +297,6 @@ pub struct DelegatedSessionRef {
     pub tenant: TenantOpt,
     #[arg(value_name = "SESSION")]
     pub session: String,
-    /// Brokered SSO connections of a tenant (upstream OpenID Connect identity providers)
-    #[command(subcommand)]
-    Sso(SsoCommand),
 }
 
 #[derive(Debug, Subcommand)]

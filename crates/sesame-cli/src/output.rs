@@ -114,18 +114,18 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
             clean(tenant)
         ));
     }
-    if let Shape::SsoDeleted { tenant, connection } = shape {
-        return Ok(format!(
-            "deleted SSO connection '{}' of tenant '{}'\n",
-            clean(connection),
-            clean(tenant)
-        ));
-    }
     if let Shape::SessionRevoked { user, session } = shape {
         return Ok(format!(
             "ended session '{}' of user '{}'\n",
             clean(session),
             clean(user)
+        ));
+    }
+    if let Shape::SsoDeleted { tenant, connection } = shape {
+        return Ok(format!(
+            "deleted SSO connection '{}' of tenant '{}'\n",
+            clean(connection),
+            clean(tenant)
         ));
     }
     if let Shape::Done(what) = shape {
@@ -335,10 +335,6 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
                 }),
             )
         }
-        Shape::Deleted { .. } | Shape::SessionRevoked { .. } | Shape::TrustPolicyDeleted { .. } => {
-        Shape::Deleted { .. } | Shape::SessionRevoked { .. } | Shape::Document | Shape::Done(_) => {
-            String::new()
-        }
         Shape::Sso => object(object_of(answer, "an SSO connection")?, SSO_FIELDS, false),
         Shape::SsoList { tenant } => {
             let rows = array_of(member(answer, "connections")?, "connections")?;
@@ -358,7 +354,12 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
                 }),
             )
         }
-        Shape::Deleted { .. } | Shape::SessionRevoked { .. } | Shape::SsoDeleted { .. } => String::new(),
+        Shape::Deleted { .. }
+        | Shape::SessionRevoked { .. }
+        | Shape::TrustPolicyDeleted { .. }
+        | Shape::SsoDeleted { .. }
+        | Shape::Document
+        | Shape::Done(_) => String::new(),
     })
 }
 

@@ -6,7 +6,6 @@ use crate::output::clean;
 use crate::Failure;
 use serde_json::Value;
 use std::path::Path;
-use std::time::Duration;
 
 /// Writes the files and/or checks the published copy; what to print.
 pub async fn export(answer: Option<&Value>, args: &WorkloadExport) -> Result<String, Failure> {
@@ -61,10 +60,9 @@ fn write(path: &Path, doc: &Value) -> Result<(), Failure> {
 
 /// What differs between the published documents and the ones that would be exported.
 async fn check(issuer: &str, conf: &Value, jwks: &Value) -> Result<Vec<String>, Failure> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| Failure(format!("cannot set up the HTTP client: {e}")))?;
+    // The one HTTP set-up of the CLI (sesame-client's): timeouts, no redirects.
+    let http =
+        sesame_client::http_client().map_err(|e| Failure(format!("cannot set up the HTTP client: {e}")))?;
     let mut stale = Vec::new();
     let conf_url = format!("{issuer}/.well-known/openid-configuration");
     let jwks_url = conf["jwks_uri"].as_str().unwrap_or_default().to_owned();
@@ -81,7 +79,7 @@ async fn check(issuer: &str, conf: &Value, jwks: &Value) -> Result<Vec<String>, 
     Ok(stale)
 }
 
-async fn fetch(http: &reqwest::Client, url: &str) -> Result<Value, String> {
+async fn fetch(http: &sesame_client::reqwest::Client, url: &str) -> Result<Value, String> {
     let resp = http.get(url).send().await.map_err(|e| e.to_string())?;
     if !resp.status().is_success() {
         return Err(format!("HTTP {}", resp.status()));

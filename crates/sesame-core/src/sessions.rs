@@ -386,6 +386,7 @@ fn session_response(
         refresh_token: Some(key.to_owned()),
         id_token: None,
         scope: Some(scope.to_owned()),
+        issued_token_type: None,
     })
 }
 

@@ -94,14 +94,7 @@ pub trait TrustStore: Send + Sync {
 
 #[async_trait::async_trait]
 pub trait Store:
-    DeviceStore
-    + TrustStore
-    + WorkloadStore
-    + DelegatedSessionStore
-    + FederationStore
-    + Send
-    + Sync
-    + 'static
+    DeviceStore + TrustStore + WorkloadStore + DelegatedSessionStore + FederationStore + Send + Sync + 'static
 {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;

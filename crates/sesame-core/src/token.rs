@@ -443,6 +443,7 @@ async fn device_code_grant(
         ctx.store.revoke_grant(&ctx.tenant.id, &grant_id, ctx.now).await?;
         return Err(Error::InvalidGrant("the device code was already used".into()));
     }
+    let groups = groups_if_asked(ctx.store, &user, &stored.scope).await?;
     let id_token = id_token_if_openid(
         ctx,
         client,
@@ -455,6 +456,7 @@ async fn device_code_grant(
             access_token: Some(&access.token),
             with_profile_claims: true,
             sid: stored.session_id.as_deref(),
+            groups: groups.as_deref(),
         },
     )?;
     Ok(TokenResponse {

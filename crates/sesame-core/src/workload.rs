@@ -359,6 +359,7 @@ pub async fn issue_token(
         refresh_token: None,
         id_token: None,
         scope: scp,
+        issued_token_type: None,
     })
 }
 

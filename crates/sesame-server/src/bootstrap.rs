@@ -289,6 +289,8 @@ async fn apply_declared_workload(
         workload::create_source(store, &decl.id, spec.clone(), now).await?;
     }
     Ok(())
+}
+
 /// One `[[tenants.sso]]`: created, updated when the file says something else, else untouched.
 /// The secret is sealed again only when it changed (each sealing differs, so comparing blobs
 /// would rewrite the row at every start).

@@ -39,6 +39,9 @@ fn client(id: &str, grants: Vec<GrantType>) -> Client {
         signing_alg: None,
         access_token_ttl: Some(600),
         introspect_any: false,
+        jwks: None,
+        jwks_uri: None,
+        token_exchange_impersonation: false,
         disabled: false,
         revoked_before: 0,
         created_at: 100,
@@ -99,6 +102,7 @@ impl World {
             },
             store: s,
             master: &self.master,
+            trust: None,
         }
     }
 

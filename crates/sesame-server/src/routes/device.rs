@@ -258,6 +258,10 @@ impl Page<'_> {
             client_name: "a device",
             username,
             error,
+            // SSO continues an authorization request, which a device sign-in does not have;
+            // the device page signs in with a password (or reuses an SSO-made session).
+            sso: &[],
+            passwords: true,
         };
         with_cookie(pages::login(&self.brand(), &view, &[]), cookie)
     }

@@ -8,9 +8,9 @@ mod discovery;
 mod health;
 mod logout;
 mod oauth;
-mod trust_policies;
 mod sessions;
 mod sso;
+mod trust_policies;
 mod userinfo;
 mod workload_admin;
 
@@ -260,6 +260,9 @@ impl Table {
             get(trust_policies::show)
                 .put(trust_policies::replace)
                 .delete(trust_policies::delete),
+        )
+        .admin(
+            app,
             "/tenants/{tenant}/sso",
             get(admin_sso::list).post(admin_sso::create),
         )

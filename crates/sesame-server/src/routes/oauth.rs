@@ -196,8 +196,6 @@ pub async fn revoke(
 /// (RFC 6749 §3.2.1) but must name the same client. `endpoint`: the path called, which a
 /// client assertion may name as its audience.
 pub(super) async fn authenticate(
-/// (RFC 6749 §3.2.1) but must name the same client.
-async fn authenticate(
     app: &AppState,
     t: &TenantState,
     headers: &HeaderMap,
