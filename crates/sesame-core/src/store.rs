@@ -379,6 +379,9 @@ pub trait DelegatedSessionStore: Send + Sync {
     /// Revokes every session of a user; returns how many.
     async fn revoke_user_delegated_sessions(&self, tenant: &TenantId, user: &UserId, now: i64)
         -> Result<u64>;
+    /// Deletes sessions that ended by expiry before `now`, revoked or not. No token outlives its
+    /// session, and a session that is not found reads as ended, so nothing revives.
+    async fn purge_delegated_sessions(&self, now: i64) -> Result<u64>;
 }
 
 /// Brokered SSO: connections, external identities, groups, the admin flag by source, and the

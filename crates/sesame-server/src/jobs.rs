@@ -41,5 +41,8 @@ pub async fn sweep(app: AppState, every: Duration) {
         if let Err(e) = app.store.purge_device_authorizations(now).await {
             tracing::warn!(error = %e, "device authorization sweep failed");
         }
+        if let Err(e) = app.store.purge_delegated_sessions(now).await {
+            tracing::warn!(error = %e, "delegated session sweep failed");
+        }
     }
 }

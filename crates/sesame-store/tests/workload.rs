@@ -464,6 +464,40 @@ async fn revocation_by_owner_or_admin_and_of_a_disabled_person(s: &SqlStore) {
         .is_empty());
 }
 
+async fn ended_sessions_are_purged_and_stay_ended(s: &SqlStore) {
+    let w = world(s).await;
+    let old = w.create(s, "openid read", None, None, 1000).await.unwrap();
+    let bound = w.bind(s, &old.nonce, 1001).await.unwrap();
+    let young = w.create(s, "openid read", None, None, 5000).await.unwrap();
+    let end = old.session.expires_at;
+    assert_eq!(
+        s.purge_delegated_sessions(end).await.unwrap(),
+        0,
+        "not before its end"
+    );
+    assert_eq!(s.purge_delegated_sessions(end + 1).await.unwrap(), 1);
+    assert!(s
+        .get_delegated_session(&w.tenant.id, &old.session.id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .get_delegated_session(&w.tenant.id, &young.session.id)
+        .await
+        .unwrap()
+        .is_some());
+    // The purged session's key gets nothing, and its token reads as ended.
+    let key = bound.refresh_token.unwrap();
+    assert!(w.refresh(s, &key, end + 2).await.is_err());
+    let mut claims = serde_json::Map::new();
+    claims.insert("sid".into(), old.session.id.clone().into());
+    claims.insert("act".into(), serde_json::json!({"sub": "job"}));
+    claims.insert("sub".into(), old.session.user_id.to_string().into());
+    assert!(!sessions::token_session_live(s, &w.tenant.id, &claims, 1002)
+        .await
+        .unwrap());
+}
+
 macro_rules! both_stores {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -493,6 +527,7 @@ macro_rules! both_stores {
 }
 
 both_stores!(
+    ended_sessions_are_purged_and_stay_ended,
     workload_settings_and_sources_round_trip,
     a_nonce_binds_once_only_for_its_client_and_only_for_60_seconds,
     scopes_never_widen_and_a_session_ends_with_its_lifetime,

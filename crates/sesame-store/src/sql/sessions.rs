@@ -274,4 +274,13 @@ impl DelegatedSessionStore for SqlStore {
             .map(|r| r.rows_affected())
             .map_err(db))
     }
+
+    async fn purge_delegated_sessions(&self, now: i64) -> Result<u64> {
+        with_pool!(self, p => sqlx::query("DELETE FROM delegated_session WHERE expires_at < $1")
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(db))
+    }
 }
