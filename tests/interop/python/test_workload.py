@@ -1,4 +1,4 @@
-"""Workload tokens (issue 18, seed 001) verified the way an outside system would: with PyJWT, from
+"""Workload tokens verified the way an outside system would: with PyJWT, from
 the files `sesame admin workload-issuer export` writes, and nothing else (no request reaches
 sesamed during verification), before and after a key rotation."""
 
