@@ -424,28 +424,14 @@ impl Flow<'_> {
 
     #[allow(clippy::result_large_err)]
     fn read_form(&self, form: sesame_core::Result<Form>) -> Result<(Form, Pending), Response> {
-        let form = form.map_err(|e| core_error_page(Some(&self.brand()), e))?;
-        let submitted = form.single("csrf").ok().flatten();
-        if !browser::csrf_ok(self.browser.csrf_cookie.as_deref(), submitted) {
-            return Err(error_page(
-                Some(&self.brand()),
-                StatusCode::FORBIDDEN,
-                "This form has expired or was sent from another site, so it was not accepted. Go back to the application and start again.",
-            ));
-        }
-        let pending = form
-            .single("request")
-            .ok()
-            .flatten()
-            .and_then(|r| self.open(r))
-            .ok_or_else(|| {
-                error_page(
-                    Some(&self.brand()),
-                    StatusCode::BAD_REQUEST,
-                    "This sign-in has expired. Go back to the application and start again.",
-                )
-            })?;
-        Ok((form, pending))
+        read_sealed_form(
+            &self.brand(),
+            self.browser.csrf_cookie.as_deref(),
+            form,
+            |r| self.open(r),
+            "Go back to the application and start again.",
+            "This sign-in has expired. Go back to the application and start again.",
+        )
     }
 
     /// The client and the checked request, or the response for a request that fails.
@@ -717,6 +703,33 @@ impl Flow<'_> {
             pages::consent(&self.brand(), &view, &origin_list(&origin)),
             cookie,
         )
+    }
+}
+
+/// A page's form as posted: its CSRF token checked against the cookie, then its sealed `request`
+/// field opened. Either failure is an error page; `again` tells the person where to start over.
+#[allow(clippy::result_large_err)]
+pub(super) fn read_sealed_form<T>(
+    brand: &Brand,
+    csrf_cookie: Option<&str>,
+    form: sesame_core::Result<Form>,
+    open: impl FnOnce(&str) -> Option<T>,
+    again: &str,
+    expired: &str,
+) -> Result<(Form, T), Response> {
+    let form = form.map_err(|e| core_error_page(Some(brand), e))?;
+    let submitted = form.single("csrf").ok().flatten();
+    if !browser::csrf_ok(csrf_cookie, submitted) {
+        return Err(error_page(
+            Some(brand),
+            StatusCode::FORBIDDEN,
+            &format!("This form has expired or was sent from another site, so it was not accepted. {again}"),
+        ));
+    }
+    let sealed = form.single("request").ok().flatten().and_then(open);
+    match sealed {
+        Some(value) => Ok((form, value)),
+        None => Err(error_page(Some(brand), StatusCode::BAD_REQUEST, expired)),
     }
 }
 

@@ -7,7 +7,7 @@
 //! sign-in to a decision, and a decision names the user code it was shown and the session
 //! that saw it. Every POST checks the CSRF token first.
 
-use super::authorize::{brand, core_error_page, error_page, scope_description};
+use super::authorize::{brand, core_error_page, error_page, read_sealed_form, scope_description};
 use super::{no_store, oauth};
 use crate::browser::{self, Browser, CookieJar, CSRF_COOKIE, SESSION_COOKIE};
 use crate::error::ApiResult;
@@ -192,28 +192,14 @@ impl Page<'_> {
 
     #[allow(clippy::result_large_err)]
     fn read_form(&self, form: sesame_core::Result<Form>) -> Result<(Form, Step), Response> {
-        let form = form.map_err(|e| core_error_page(Some(&self.brand()), e))?;
-        let submitted = form.single("csrf").ok().flatten();
-        if !browser::csrf_ok(self.browser.csrf_cookie.as_deref(), submitted) {
-            return Err(error_page(
-                Some(&self.brand()),
-                StatusCode::FORBIDDEN,
-                "This form has expired or was sent from another site, so it was not accepted. Open the device page again.",
-            ));
-        }
-        let step = form
-            .single("request")
-            .ok()
-            .flatten()
-            .and_then(|r| self.open(r))
-            .ok_or_else(|| {
-                error_page(
-                    Some(&self.brand()),
-                    StatusCode::BAD_REQUEST,
-                    "This page has expired. Open the device page again.",
-                )
-            })?;
-        Ok((form, step))
+        read_sealed_form(
+            &self.brand(),
+            self.browser.csrf_cookie.as_deref(),
+            form,
+            |r| self.open(r),
+            "Open the device page again.",
+            "This page has expired. Open the device page again.",
+        )
     }
 
     fn unavailable(&self, e: Error) -> Response {
