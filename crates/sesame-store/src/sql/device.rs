@@ -3,7 +3,6 @@
 //! Rows are read from the store on every use, never cached, so no write here advances the
 //! generation. The device code is stored and looked up only by its SHA-256.
 
-use super::signin::{bind_refresh, INSERT_REFRESH};
 use super::{corrupt, db, hash32, json_list, to_json, Pool, SqlStore};
 use sesame_core::device::{DeviceAuthorization, DeviceDecision, DevicePoll, DeviceStatus, SLOW_DOWN_STEP};
 use sesame_core::ids::{ClientId, TenantId, UserId};
@@ -207,37 +206,17 @@ impl DeviceStore for SqlStore {
         access_exp: i64,
         refresh: Option<&RefreshToken>,
     ) -> Result<bool> {
-        with_pool!(self, p => {
-            let mut tx = p.begin().await.map_err(db)?;
-            // One conditional UPDATE: of two concurrent redemptions, the database lets one match.
-            let won = sqlx::query(
-                "UPDATE device_authorization SET status = 'redeemed', access_jti = $4, access_exp = $5 \
-                 WHERE tenant_id = $1 AND device_code_hash = $2 AND status = 'approved' AND expires_at > $3")
-                .bind(tenant.as_str())
-                .bind(device_code_hash.as_slice())
-                .bind(now)
-                .bind(access_jti)
-                .bind(access_exp)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?
-                .rows_affected()
-                == 1;
-            if !won {
-                tx.rollback().await.map_err(db)?;
-                return Ok(false);
-            }
-            // With the redemption, so that a crash between the two cannot leave a redeemed
-            // device code whose refresh token was never stored.
-            if let Some(t) = refresh {
-                if let Err(e) = bind_refresh!(sqlx::query(INSERT_REFRESH), t).execute(&mut *tx).await {
-                    let _ = tx.rollback().await;
-                    return Err(db(e));
-                }
-            }
-            tx.commit().await.map_err(db)?;
-            Ok(true)
-        })
+        super::signin::redeem_once(
+            self,
+            "UPDATE device_authorization SET status = 'redeemed', access_jti = $4, access_exp = $5 \
+             WHERE tenant_id = $1 AND device_code_hash = $2 AND status = 'approved' AND expires_at > $3",
+            tenant,
+            device_code_hash,
+            now,
+            (access_jti, access_exp),
+            refresh,
+        )
+        .await
     }
 
     async fn purge_device_authorizations(&self, now: i64) -> Result<u64> {

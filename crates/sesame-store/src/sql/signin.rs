@@ -330,8 +330,7 @@ const REFRESH_COLUMNS: &str =
     "tenant_id, token_hash, grant_id, client_id, user_id, scope, auth_time, amr, created_at, \
      expires_at, access_jti, access_exp, rotated_at, successor_response";
 
-pub(super) const INSERT_REFRESH: &str =
-    "INSERT INTO refresh_token (tenant_id, token_hash, grant_id, client_id, \
+const INSERT_REFRESH: &str = "INSERT INTO refresh_token (tenant_id, token_hash, grant_id, client_id, \
      user_id, scope, auth_time, amr, created_at, expires_at, access_jti, access_exp, rotated_at, \
      successor_response) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
@@ -354,8 +353,6 @@ macro_rules! bind_refresh {
             .bind(&$t.successor_response)
     };
 }
-// The device grant (`device.rs`) stores its first refresh token the same way.
-pub(super) use bind_refresh;
 
 pub(super) async fn redeem_code(
     s: &SqlStore,
@@ -366,14 +363,38 @@ pub(super) async fn redeem_code(
     access_exp: i64,
     refresh: Option<&RefreshToken>,
 ) -> Result<bool> {
+    redeem_once(
+        s,
+        "UPDATE authorization_code SET redeemed_at = $3, access_jti = $4, access_exp = $5 \
+         WHERE tenant_id = $1 AND code_hash = $2 AND redeemed_at IS NULL",
+        tenant,
+        code_hash,
+        now,
+        (access_jti, access_exp),
+        refresh,
+    )
+    .await
+}
+
+/// Redeems a one-time credential (an authorization code, a device code): `update` is one
+/// conditional UPDATE over `$1` tenant, `$2` hash, `$3` now, `$4` access `jti`, `$5` its expiry,
+/// so that of two concurrent redemptions the database lets one match. The refresh token goes in
+/// with the redemption, so that a crash between the two cannot leave a redeemed credential whose
+/// refresh token was never stored. False: someone else redeemed it (or it is not redeemable).
+pub(super) async fn redeem_once(
+    s: &SqlStore,
+    update: &'static str,
+    tenant: &TenantId,
+    hash: &[u8; 32],
+    now: i64,
+    (access_jti, access_exp): (&str, i64),
+    refresh: Option<&RefreshToken>,
+) -> Result<bool> {
     with_pool!(s, p => {
         let mut tx = p.begin().await.map_err(db)?;
-        // One conditional UPDATE: of two concurrent redemptions, the database lets one match.
-        let won = sqlx::query(
-            "UPDATE authorization_code SET redeemed_at = $3, access_jti = $4, access_exp = $5 \
-             WHERE tenant_id = $1 AND code_hash = $2 AND redeemed_at IS NULL")
+        let won = sqlx::query(update)
             .bind(tenant.as_str())
-            .bind(code_hash.as_slice())
+            .bind(hash.as_slice())
             .bind(now)
             .bind(access_jti)
             .bind(access_exp)
@@ -387,8 +408,6 @@ pub(super) async fn redeem_code(
             tx.rollback().await.map_err(db)?;
             return Ok(false);
         }
-        // With the redemption, so that a crash between the two cannot leave a redeemed code
-        // whose refresh token was never stored.
         if let Some(t) = refresh {
             if let Err(e) = bind_refresh!(sqlx::query(INSERT_REFRESH), t).execute(&mut *tx).await {
                 let _ = tx.rollback().await;
