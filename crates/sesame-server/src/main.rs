@@ -21,6 +21,25 @@ enum Command {
     /// Ask a running sesamed whether it is ready (`GET /readyz` over plain HTTP); exits 0 when
     /// it answers 200. For container health checks, where no curl is installed.
     Probe(ProbeArgs),
+    /// Copy the SQLite store to a new file while sesamed runs (a consistent snapshot). Back up
+    /// the master key too, separately: the copy is useless without it. PostgreSQL: use pg_dump.
+    Backup(BackupArgs),
+}
+
+#[derive(clap::Args)]
+struct BackupArgs {
+    /// The configuration file sesamed runs with (to find the store).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./sesame-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Store URL [default: SQLite in the data directory].
+    #[arg(long)]
+    store: Option<String>,
+    /// The new file to write (must not exist).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -66,6 +85,7 @@ fn main() -> ExitCode {
     let args = match Cli::parse().command {
         Command::Serve(args) => args,
         Command::Probe(p) => return probe(&p),
+        Command::Backup(b) => return backup(b),
     };
     let overrides = Overrides {
         listen: args.listen,
@@ -110,6 +130,48 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// `sesamed backup`: `VACUUM INTO` a new file, from the store the same settings would open.
+fn backup(b: BackupArgs) -> ExitCode {
+    let overrides = Overrides {
+        data_dir: b.data_dir,
+        store: b.store,
+        ..Overrides::default()
+    };
+    let config = match Config::load(b.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sesamed: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let url = config.store_url();
+    let db = match &url {
+        sesame_store::StoreUrl::Sqlite(u) => sesame_server::lock::sqlite_path(u),
+        sesame_store::StoreUrl::Postgres(_) => None,
+    };
+    let Some(db) = db else {
+        eprintln!(
+            "sesamed backup: {url} is not an SQLite file; back up PostgreSQL with pg_dump \
+             (and the master key with it: docs/production.md)"
+        );
+        return ExitCode::FAILURE;
+    };
+    match sesame_store::backup::sqlite_backup(&db, &b.out) {
+        Ok(()) => {
+            println!(
+                "backed up {} to {}; keep the master key with it (restore needs both)",
+                db.display(),
+                b.out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sesamed backup: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `sesamed probe`: one `GET` with the standard library (the image has no HTTP client).
