@@ -28,7 +28,7 @@ pub struct Round {
     pub label: String,
     pub tenants: usize,
     pub elapsed: Duration,
-    /// 200 with the login page again (401 before issue 15): the password was checked and refused.
+    /// 200 with the login page again (401 in older sesamed builds): the password was checked and refused.
     pub refused: usize,
     /// 429 for too many failures (no check).
     pub throttled: usize,
@@ -170,7 +170,7 @@ pub async fn round(
         };
         let body = String::from_utf8_lossy(&a.body);
         match a.status {
-            // The sesamed before issue 15 answered a refusal with 401.
+            // Older sesamed builds answered a refusal with 401.
             StatusCode::OK | StatusCode::UNAUTHORIZED => r.refused += 1,
             StatusCode::TOO_MANY_REQUESTS if body.contains("Too many sign-ins right now") => r.busy += 1,
             StatusCode::TOO_MANY_REQUESTS => r.throttled += 1,

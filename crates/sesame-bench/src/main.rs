@@ -416,7 +416,7 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
             "introspect_any": true,
         });
         let client = match create_client(addr, admin_token, alg, &spec).await {
-            // A sesamed from before issue 15 lets any client introspect, and has no such field.
+            // An older sesamed (before `introspect_any`) lets any client introspect, and has no such field.
             Err(e) if e.contains("unknown field `introspect_any`") => {
                 spec.as_object_mut().map(|o| o.remove("introspect_any"));
                 create_client(addr, admin_token, alg, &spec).await?

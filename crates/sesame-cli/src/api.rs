@@ -104,7 +104,8 @@ pub struct Request {
 pub struct PasswordInput {
     /// `--password-stdin`: the first line of stdin; otherwise a prompt when stdin is a terminal.
     pub from_stdin: bool,
-    /// `set-password` cannot do without one; `create` makes a user without a password.
+    /// `set-password` cannot do without one; `create` can (`--no-password`, or an empty answer
+    /// at the prompt), but only when asked.
     pub required: bool,
     /// Whose password it is, for the prompt.
     pub user: String,
@@ -552,7 +553,9 @@ fn plan_users(command: &UsersCommand) -> Result<Request, Failure> {
             ],
             body: Some(user_body(c)),
             shape: Shape::User,
-            password: Some(PasswordInput {
+            // Without a terminal or stdin a password cannot be had, and a user quietly made
+            // without one cannot be made again ("username is taken"): say so instead.
+            password: (!c.no_password).then(|| PasswordInput {
                 from_stdin: c.password_stdin,
                 required: false,
                 user: c.username.clone(),
@@ -1315,6 +1318,8 @@ mod tests {
         assert_eq!(r.password, Some(input));
         // Without a password (none given, or none asked for) the body is as planned.
         assert_eq!(r.body, Some(json!({"username": "alice"})));
+        let r = ok(&["users", "create", "alice", "--no-password"]);
+        assert_eq!((r.password, r.body), (None, Some(json!({"username": "alice"}))));
 
         let r = ok(&[
             "users",

@@ -621,7 +621,8 @@ pub struct KeysRotate {
 /// and which stay in shell history: they come from stdin or from a prompt without echo.
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
-    /// Create a user; on a terminal, prompts for a password (leave it empty for none)
+    /// Create a user; prompts for a password on a terminal, else needs --password-stdin or
+    /// --no-password
     Create(UserCreate),
     /// List the users of a tenant
     List(TenantOpt),
@@ -693,10 +694,13 @@ pub struct UserCreate {
     /// URL of a profile picture
     #[arg(long, value_name = "URL")]
     pub picture: Option<String>,
-    /// Read the password from the first line of stdin
-    /// [default: prompt on a terminal; no password otherwise]
+    /// Read the password from the first line of stdin [default: prompt on a terminal]
     #[arg(long)]
     pub password_stdin: bool,
+    /// Create the user without a password (to be set later with `set-password`, or for a
+    /// person who signs in through SSO only)
+    #[arg(long, conflicts_with = "password_stdin")]
+    pub no_password: bool,
 }
 
 #[derive(Debug, Args)]

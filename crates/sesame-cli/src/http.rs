@@ -53,6 +53,17 @@ pub fn base_url(url: &str) -> Result<Url, Failure> {
     if parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(bad("must not have a query or a fragment".into()));
     }
+    // The issuer (`…/t/default`) is the URL people see most; the admin API is at the root.
+    let path = parsed.path();
+    if let Some(i) = path.find("/t/").filter(|_| !path.contains("/admin/")) {
+        let mut root = parsed.clone();
+        root.set_path(&path[..i]);
+        let root = root.as_str().trim_end_matches('/').to_owned();
+        return Err(bad(format!(
+            "is a tenant's issuer, not the server: give the server's base URL, --url {}",
+            clean(&root)
+        )));
+    }
     Ok(parsed)
 }
 
@@ -72,5 +83,12 @@ mod tests {
             assert!(base_url(bad).is_err(), "{bad}");
         }
         assert!(base_url("https://example.com/sesame/").is_ok());
+        let err = base_url("http://127.0.0.1:8080/t/default").unwrap_err().0;
+        assert!(
+            err.contains("--url http://127.0.0.1:8080") && err.contains("issuer"),
+            "{err}"
+        );
+        let err = base_url("https://id.example/sesame/t/acme/").unwrap_err().0;
+        assert!(err.contains("--url https://id.example/sesame"), "{err}");
     }
 }

@@ -40,6 +40,13 @@ fn how(input: &PasswordInput, stdin_is_terminal: bool) -> Result<How, Failure> {
         Ok(How::Stdin)
     } else if stdin_is_terminal && CAN_PROMPT {
         Ok(How::Prompt)
+    } else if !input.required && !stdin_is_terminal {
+        Err(Failure(
+            "no password: stdin is not a terminal to prompt on; give the password as the first line \
+             of stdin with --password-stdin, or create the user without one with --no-password \
+             (passwords are never taken as arguments)"
+                .into(),
+        ))
     } else if !input.required {
         Ok(How::Without)
     } else if stdin_is_terminal {
@@ -335,8 +342,13 @@ mod tests {
     }
 
     #[test]
-    fn without_a_source_create_goes_without_and_set_password_fails() {
-        assert_eq!(how(&input(false, false), false).ok(), Some(How::Without));
+    fn without_a_source_create_names_no_password_and_set_password_fails() {
+        let err = how(&input(false, false), false).expect_err("no source");
+        assert!(
+            err.0.contains("--no-password") && err.0.contains("--password-stdin"),
+            "{}",
+            err.0
+        );
         let err = how(&input(false, true), false).expect_err("no source");
         assert!(err.0.contains("--password-stdin"), "{}", err.0);
     }

@@ -361,7 +361,7 @@ async fn an_operator_lists_and_ends_sessions_and_withdraws_consents() {
     use sesame_core::ids::{ClientId, TenantId};
     use sesame_core::model::{BrowserSession, Consent, RefreshToken};
     let s = server().await;
-    let (code, _, err) = sesame(&s, &["users", "create", "alice"]).await;
+    let (code, _, err) = sesame(&s, &["users", "create", "alice", "--no-password"]).await;
     assert_eq!(code, 0, "{err}");
     let alice = stored_user(&s, "alice").await.id;
     let tenant = TenantId::parse("default").unwrap();

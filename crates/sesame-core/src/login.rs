@@ -38,8 +38,11 @@ pub struct Attempt<'a> {
 #[derive(Debug)]
 pub enum Outcome {
     SignedIn(Box<User>),
-    /// Wrong username or password (deliberately not saying which).
-    Refused,
+    /// Wrong username or password (the page deliberately does not say which). `user_id` names
+    /// the account when the username is one, for the operator's log only.
+    Refused {
+        user_id: Option<crate::ids::UserId>,
+    },
     /// Too many failures: the next attempt is allowed in this many seconds.
     Throttled {
         retry_after: i64,
@@ -189,7 +192,9 @@ where
             Ok(Outcome::SignedIn(Box::new(user)))
         }
         // The failure is already counted.
-        _ => Ok(Outcome::Refused),
+        user => Ok(Outcome::Refused {
+            user_id: user.map(|u| u.id),
+        }),
     }
 }
 

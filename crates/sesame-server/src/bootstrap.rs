@@ -12,7 +12,7 @@ use sesame_core::store::Store;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const MASTER_KEY_CHECK: &str = "master_key_check";
+pub const MASTER_KEY_CHECK: &str = "master_key_check";
 pub const DEFAULT_TENANT: &str = "default";
 
 /// Finds the master key and proves it is the one the store was initialised with. In `--dev`
@@ -358,7 +358,11 @@ pub enum AdminToken {
 }
 
 pub async fn admin_token(store: &dyn Store, config: &Config, dev: bool) -> Result<AdminToken, String> {
-    let file = dev.then(|| config.data_dir.join("admin-token"));
+    // Absolute, so that the banner's `export SESAME_ADMIN_TOKEN_FILE=…` works from anywhere.
+    let file = dev.then(|| {
+        let f = config.data_dir.join("admin-token");
+        std::path::absolute(&f).unwrap_or(f)
+    });
     if store.count_admin_tokens().await.map_err(|e| e.to_string())? > 0 {
         return Ok(AdminToken::Exists(file.filter(|f| f.exists())));
     }

@@ -137,9 +137,39 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
         } else {
             &bytes
         };
-        serde_json::from_slice(bytes)
-            .map(Json)
-            .map_err(|e| ApiError(Error::InvalidRequest(format!("the JSON body is not valid: {e}"))))
+        parse_json(bytes).map(Json).map_err(ApiError)
+    }
+}
+
+/// Parses an admin API body. The error names the field at fault and what it must be, without
+/// the parser's line and column (a person reading it typed no lines; a program gets nothing
+/// from them).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let (path, inner) = match serde_path_to_error::deserialize(&mut de) {
+        // Trailing characters after the value are an error too, as in `serde_json::from_slice`.
+        Ok(v) => match de.end() {
+            Ok(()) => return Ok(v),
+            Err(e) => (String::new(), e),
+        },
+        Err(e) => (e.path().to_string(), e.into_inner()),
+    };
+    let what = without_position(&inner.to_string());
+    let message = match inner.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            format!("the body is not valid JSON ({what})")
+        }
+        _ if path == "." || path.is_empty() => format!("the JSON body: {what}"),
+        _ => format!("field `{path}`: {what}"),
+    };
+    Err(Error::InvalidRequest(message))
+}
+
+/// `"… at line 1 column 13"` → `"…"`.
+fn without_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) if message[i..].contains(" column ") => message[..i].to_owned(),
+        _ => message.to_owned(),
     }
 }
 
@@ -177,5 +207,41 @@ mod tests {
         assert_eq!(f.single("scope").unwrap(), None, "empty means absent");
         assert!(f.required("code").unwrap_err().to_string().contains("missing"));
         assert!(Form::parse(b"a=\xff").is_err());
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        #[serde(default)]
+        uris: Vec<String>,
+        ttl: Option<i64>,
+    }
+
+    #[test]
+    fn json_errors_name_the_field_and_have_no_parser_position() {
+        for (body, want) in [
+            (
+                &br#"{"name": "a", "ttl": "soon"}"#[..],
+                "field `ttl`: invalid type: string \"soon\", expected i64",
+            ),
+            (
+                br#"{"name": "a", "uris": [1]}"#,
+                "field `uris[0]`: invalid type: integer `1`, expected a string",
+            ),
+            (
+                br#"{"name": "a", "nmae": 1}"#,
+                "unknown field `nmae`, expected one of `name`, `uris`, `ttl`",
+            ),
+            (br#"{"ttl": 5}"#, "missing field `name`"),
+            (br#"{"name": "a",}"#, "not valid JSON"),
+            (br#"{"name": "a"} x"#, "not valid JSON"),
+        ] {
+            let err = parse_json::<Body>(body).unwrap_err().to_string();
+            assert!(err.contains(want), "{err}");
+            assert!(!err.contains("line") && !err.contains("column"), "{err}");
+        }
+        assert_eq!(parse_json::<Body>(br#"{"name": "a"}"#).unwrap().name, "a");
     }
 }

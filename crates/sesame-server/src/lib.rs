@@ -8,7 +8,9 @@ pub mod config;
 pub mod error;
 pub mod form;
 mod jobs;
+pub mod lock;
 pub mod metrics;
+pub mod oplog;
 pub mod outside_keys;
 pub mod pages;
 pub mod password_checks;
@@ -36,6 +38,12 @@ pub struct Running {
     pub app: AppState,
     pub admin_token: AdminToken,
     pub store_url: StoreUrl,
+    /// The data directory, absolute, for the banner.
+    pub data_dir: std::path::PathBuf,
+    /// This start created the store (no master key had been recorded in it).
+    pub new_store: bool,
+    /// One process per SQLite store (see `lock`); `None` on PostgreSQL.
+    pub store_lock: Option<lock::StoreLock>,
     pub started_in: Duration,
     shutdown: tokio::sync::watch::Sender<bool>,
     servers: Vec<JoinHandle<std::io::Result<()>>>,
@@ -79,21 +87,33 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
             .map_err(|e| format!("cannot create data_dir {}: {e}", config.data_dir.display()))?;
     }
     bootstrap::warn_if_shared(&config.data_dir);
+    // Before the store is opened, so that a second process changes nothing (not even migrations).
+    let store_lock = match &store_url {
+        StoreUrl::Sqlite(url) => lock::sqlite_path(url)
+            .map(|db| lock::lock_sqlite_store(&db))
+            .transpose()?,
+        StoreUrl::Postgres(_) => None,
+    };
     let store = SqlStore::connect(&store_url).await.map_err(|e| e.to_string())?;
     let store: Arc<dyn Store> = Arc::new(store);
     let store_opened = t0.elapsed();
+    let new_store = store
+        .get_setting(bootstrap::MASTER_KEY_CHECK)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_none();
     let master = bootstrap::master_key(config, dev, &*store).await?;
     let master_checked = t0.elapsed();
 
     let listener = TcpListener::bind(config.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        .map_err(|e| bind_error(config.listen, "listen", &e))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let admin_listener = match config.admin_listen {
         Some(a) => Some(
             TcpListener::bind(a)
                 .await
-                .map_err(|e| format!("cannot listen on {a} (admin_listen): {e}"))?,
+                .map_err(|e| bind_error(a, "admin_listen", &e))?,
         ),
         None => None,
     };
@@ -167,11 +187,28 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
         app,
         admin_token,
         store_url,
+        data_dir: std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone()),
+        new_store,
+        store_lock,
         started_in,
         shutdown,
         servers,
         jobs,
     })
+}
+
+/// A failed bind, with what to do about the usual cause.
+fn bind_error(addr: SocketAddr, field: &str, e: &std::io::Error) -> String {
+    let flag = field.replace('_', "-");
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "cannot listen on {addr} ({field}): the address is in use, probably by another \
+             sesamed or another server; stop it, or choose another address with --{flag} \
+             (or `{field}` in the config file, SESAME_{})",
+            field.to_uppercase()
+        ),
+        _ => format!("cannot listen on {addr} ({field}): {e}"),
+    }
 }
 
 /// Serves `routes` on `listener` until `stop` turns true, then lets requests in flight finish.

@@ -18,6 +18,38 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Ask a running sesamed whether it is ready (`GET /readyz` over plain HTTP); exits 0 when
+    /// it answers 200. For container health checks, where no curl is installed.
+    Probe(ProbeArgs),
+    /// Copy the SQLite store to a new file while sesamed runs (a consistent snapshot). Back up
+    /// the master key too, separately: the copy is useless without it. PostgreSQL: use pg_dump.
+    Backup(BackupArgs),
+}
+
+#[derive(clap::Args)]
+struct BackupArgs {
+    /// The configuration file sesamed runs with (to find the store).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./sesame-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Store URL [default: SQLite in the data directory].
+    #[arg(long)]
+    store: Option<String>,
+    /// The new file to write (must not exist).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct ProbeArgs {
+    /// The URL to ask (plain http only).
+    #[arg(long, default_value = "http://127.0.0.1:8080/readyz")]
+    url: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 3)]
+    timeout: u64,
 }
 
 #[derive(clap::Args)]
@@ -50,7 +82,11 @@ struct ServeArgs {
 }
 
 fn main() -> ExitCode {
-    let Command::Serve(args) = Cli::parse().command;
+    let args = match Cli::parse().command {
+        Command::Serve(args) => args,
+        Command::Probe(p) => return probe(&p),
+        Command::Backup(b) => return backup(b),
+    };
     let overrides = Overrides {
         listen: args.listen,
         admin_listen: args.admin_listen,
@@ -96,6 +132,92 @@ fn main() -> ExitCode {
     })
 }
 
+/// `sesamed backup`: `VACUUM INTO` a new file, from the store the same settings would open.
+fn backup(b: BackupArgs) -> ExitCode {
+    let overrides = Overrides {
+        data_dir: b.data_dir,
+        store: b.store,
+        ..Overrides::default()
+    };
+    let config = match Config::load(b.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sesamed: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let url = config.store_url();
+    let db = match &url {
+        sesame_store::StoreUrl::Sqlite(u) => sesame_server::lock::sqlite_path(u),
+        sesame_store::StoreUrl::Postgres(_) => None,
+    };
+    let Some(db) = db else {
+        eprintln!(
+            "sesamed backup: {url} is not an SQLite file; back up PostgreSQL with pg_dump \
+             (and the master key with it: docs/production.md)"
+        );
+        return ExitCode::FAILURE;
+    };
+    match sesame_store::backup::sqlite_backup(&db, &b.out) {
+        Ok(()) => {
+            println!(
+                "backed up {} to {}; keep the master key with it (restore needs both)",
+                db.display(),
+                b.out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sesamed backup: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `sesamed probe`: one `GET` with the standard library (the image has no HTTP client).
+fn probe(p: &ProbeArgs) -> ExitCode {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let fail = |why: String| {
+        eprintln!("sesamed probe: {why}");
+        ExitCode::FAILURE
+    };
+    let Some(rest) = p.url.strip_prefix("http://") else {
+        return fail(format!("{}: only http:// URLs can be probed", p.url));
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let timeout = std::time::Duration::from_secs(p.timeout.max(1));
+    let addr = match authority.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(a)) => a,
+        Ok(None) | Err(_) => return fail(format!("{authority}: not a host:port that resolves")),
+    };
+    let mut stream = match std::net::TcpStream::connect_timeout(&addr, timeout) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot connect to {addr}: {e}")),
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    if let Err(e) = stream.write_all(request.as_bytes()) {
+        return fail(format!("cannot send to {addr}: {e}"));
+    }
+    let mut answer = Vec::new();
+    let _ = stream.take(64 * 1024).read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer.lines().next().unwrap_or("");
+    if status.split(' ').nth(1) == Some("200") {
+        ExitCode::SUCCESS
+    } else {
+        fail(format!(
+            "{}: {}",
+            p.url,
+            if status.is_empty() { "no answer" } else { status }
+        ))
+    }
+}
+
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::new(&config.log_level);
     let builder = tracing_subscriber::fmt()
@@ -118,19 +240,48 @@ fn print_banner(r: &sesame_server::Running, dev: bool) {
         r.app.store.backend(),
         r.started_in.as_millis()
     );
+    // Absolute, so that a start from another directory (which means another store) shows.
+    match &r.store_lock {
+        Some(lock) => out.push_str(&format!(
+            "  data:       {}{}\n",
+            lock.path.parent().unwrap_or(&r.data_dir).display(),
+            if r.new_store {
+                " (a new store, created now: new master key, tenants and admin token)"
+            } else {
+                ""
+            }
+        )),
+        None => {
+            out.push_str(&format!("  store:      {}\n", r.store_url));
+            if r.new_store {
+                out.push_str("  (a new store, initialised now)\n");
+            }
+        }
+    }
     if let Some(admin) = r.admin_addr {
         out.push_str(&format!(
             "  admin API and metrics: http://{admin} (not on the public listener)\n"
         ));
     }
+    // How the CLI finds the admin token, from any directory.
+    let mut token_line = None;
     match &r.admin_token {
         AdminToken::Created(token, file) => {
             out.push_str(&format!("  admin token (shown once): {}\n", token.expose()));
-            if let Some(f) = file {
-                out.push_str(&format!("  admin token saved to {} (mode 0600)\n", f.display()));
+            match file {
+                Some(f) => {
+                    out.push_str(&format!("  admin token saved to {} (mode 0600)\n", f.display()));
+                    token_line = Some(format!("export SESAME_ADMIN_TOKEN_FILE={}", shell_word(f)));
+                }
+                None => {
+                    token_line = Some("export SESAME_ADMIN_TOKEN=<the admin token above>".to_owned());
+                }
             }
         }
-        AdminToken::Exists(Some(f)) => out.push_str(&format!("  admin token: in {}\n", f.display())),
+        AdminToken::Exists(Some(f)) => {
+            out.push_str(&format!("  admin token: in {}\n", f.display()));
+            token_line = Some(format!("export SESAME_ADMIN_TOKEN_FILE={}", shell_word(f)));
+        }
         AdminToken::Exists(None) => {}
     }
     // The CLI speaks to the admin API, which is on the admin listener when there is one.
@@ -143,14 +294,30 @@ fn print_banner(r: &sesame_server::Running, dev: bool) {
     } else {
         format!(" --url {admin_url}")
     };
+    out.push_str("Next: create a client and get a token:\n");
+    if let Some(line) = token_line {
+        out.push_str(&format!("  {line}\n"));
+    }
     out.push_str(&format!(
-        "Next: create a client and get a token:\n  sesame admin{url} clients create --tenant default --name my-service\n  \
+        "  sesame admin{url} clients create --tenant default --name my-service\n  \
          curl -u CLIENT_ID:CLIENT_SECRET -d grant_type=client_credentials {issuer}/token\n"
     ));
     if !dev {
         out.push_str("(not in --dev mode: keep the master key and the admin token safe)\n");
     }
     print!("{out}");
+}
+
+/// A path as one word for a POSIX shell (quoted only when it needs to be).
+fn shell_word(path: &std::path::Path) -> String {
+    let s = path.display().to_string();
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@%".contains(&b))
+    {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,7 +1,7 @@
-//! The review's findings on Sesame's outer surface (issue 15, items 4–7 and the sign-in status
-//! of 9), each tried as an attacker would over HTTP against a running `sesamed`: a cross-site
-//! logout that could not see the session, a repeated `state`, a forged `X-Forwarded-For`,
-//! files other local users could read, and a 401 without a challenge.
+//! A security review's findings on Sesame's outer surface (and the sign-in status codes), each
+//! tried as an attacker would over HTTP against a running `sesamed`: a cross-site logout that
+//! could not see the session, a repeated `state`, a forged `X-Forwarded-For`, files other local
+//! users could read, and a 401 without a challenge.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! The review's token findings (issue 15, items 2, 3 and 9), each tried as an attack over HTTP
+//! A security review's token findings, each tried as an attack over HTTP
 //! against a running `sesamed`: what a deleted or disabled client was given ends with it;
 //! implicit-flow access tokens are revocable; and the protocol points of client
 //! authentication, discovery, introspection and revocation.

@@ -4,6 +4,7 @@
 //! differ only in type names (`migrations/sqlite`, `migrations/postgres`). A macro instantiates
 //! each query for the pool at hand, so there is one implementation to read and test.
 
+pub mod backup;
 mod sql;
 
 pub use sql::SqlStore;

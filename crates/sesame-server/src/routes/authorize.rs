@@ -226,16 +226,17 @@ impl Flow<'_> {
             self.app.password_checks.verify(tenant.as_str(), check)
         })
         .await;
+        crate::oplog::sign_in(tenant.as_str(), "login", &outcome, self.browser.ip.as_deref());
         self.app.metrics.sign_in(match &outcome {
             Ok(Outcome::SignedIn(_)) => "signed_in",
-            Ok(Outcome::Refused) => "refused",
+            Ok(Outcome::Refused { .. }) => "refused",
             Ok(Outcome::Throttled { .. }) => "throttled",
             Ok(Outcome::Busy { .. }) => "busy",
             Err(_) => "error",
         });
         let user = match outcome {
             Ok(Outcome::SignedIn(user)) => user,
-            Ok(Outcome::Refused) => {
+            Ok(Outcome::Refused { .. }) => {
                 // RFC 9110 §15.5.2: a 401 must carry a WWW-Authenticate challenge, and a login
                 // form is none, so the page comes back as an ordinary 200 with its alert.
                 return self

@@ -283,16 +283,17 @@ impl Page<'_> {
             self.app.password_checks.verify(tenant.as_str(), check)
         })
         .await;
+        crate::oplog::sign_in(tenant.as_str(), "device", &outcome, self.browser.ip.as_deref());
         self.app.metrics.sign_in(match &outcome {
             Ok(Outcome::SignedIn(_)) => "signed_in",
-            Ok(Outcome::Refused) => "refused",
+            Ok(Outcome::Refused { .. }) => "refused",
             Ok(Outcome::Throttled { .. }) => "throttled",
             Ok(Outcome::Busy { .. }) => "busy",
             Err(_) => "error",
         });
         let user = match outcome {
             Ok(Outcome::SignedIn(user)) => user,
-            Ok(Outcome::Refused) => {
+            Ok(Outcome::Refused { .. }) => {
                 return self.sign_in_form(prefill, username, Some("The username or password is incorrect."))
             }
             Ok(Outcome::Throttled { retry_after }) | Ok(Outcome::Busy { retry_after }) => {

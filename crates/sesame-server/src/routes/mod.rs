@@ -110,6 +110,8 @@ impl Table {
                 app.clone(),
                 admin::require_admin,
             ))
+            // ops: one log line per admin change, refusals of the token included.
+            .route_layer(axum::middleware::from_fn(crate::oplog::admin_change))
             .fallback(health::method_not_allowed)
             .layer(self.metrics.track(&path));
         self.router = self.router.route(&path, methods);
