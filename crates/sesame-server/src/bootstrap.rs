@@ -358,7 +358,8 @@ pub enum AdminToken {
 }
 
 pub async fn admin_token(store: &dyn Store, config: &Config, dev: bool) -> Result<AdminToken, String> {
-    let file = dev.then(|| config.data_dir.join("admin-token"));
+    // One file per store: another store's `--dev` start never touches this one's.
+    let file = dev.then(|| crate::admin_tokens::dev_token_file(config));
     if store.count_admin_tokens().await.map_err(|e| e.to_string())? > 0 {
         return Ok(AdminToken::Exists(file.filter(|f| f.exists())));
     }

@@ -18,6 +18,124 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Operators' admin tokens, managed in the store directly (needs the store and master key).
+    #[command(subcommand)]
+    AdminToken(AdminTokenCommand),
+}
+
+/// Where the store is, as for `serve`.
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// TOML configuration file (fields may also come from SESAME_* environment variables).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./sesame-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Store URL: sqlite:PATH or postgres://USER@HOST/DB [default: SQLite in the data directory].
+    #[arg(long)]
+    store: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum AdminTokenCommand {
+    /// Create a token and print it (shown once).
+    Create {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// A unique name (the audit log names the token by it).
+        #[arg(long)]
+        name: String,
+        /// How long it works, e.g. 30d, 12h [default: until revoked].
+        #[arg(long)]
+        expires_in: Option<String>,
+        /// Limit the token to one tenant (then give --permission).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// A permission within --tenant (repeatable), e.g. clients:read.
+        #[arg(long = "permission", requires = "tenant")]
+        permissions: Vec<String>,
+    },
+    /// List tokens: names, scope and times (never the tokens).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a token by name: it stops working at once.
+    Revoke {
+        #[command(flatten)]
+        store: StoreArgs,
+        name: String,
+    },
+}
+
+fn admin_token(command: AdminTokenCommand) -> ExitCode {
+    use sesame_server::admin_tokens;
+    let store_args = match &command {
+        AdminTokenCommand::Create { store, .. }
+        | AdminTokenCommand::List { store }
+        | AdminTokenCommand::Revoke { store, .. } => store,
+    };
+    let overrides = Overrides {
+        data_dir: store_args.data_dir.clone(),
+        store: store_args.store.clone(),
+        ..Overrides::default()
+    };
+    let config = match Config::load(store_args.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sesamed: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sesamed: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let store = admin_tokens::open_store(&config).await?;
+        let now = sesame_core::now();
+        match command {
+            AdminTokenCommand::Create {
+                name,
+                expires_in,
+                tenant,
+                permissions,
+                ..
+            } => {
+                let new = admin_tokens::NewToken {
+                    name,
+                    expires_in,
+                    tenant,
+                    permissions,
+                };
+                let (token, _) = admin_tokens::create(&*store, new, now).await?;
+                println!("{}", token.expose());
+                eprintln!("(shown once: keep it safe)");
+            }
+            AdminTokenCommand::List { .. } => {
+                print!(
+                    "{}",
+                    admin_tokens::render_list(&admin_tokens::list(&*store).await?, now)
+                );
+            }
+            AdminTokenCommand::Revoke { name, .. } => {
+                admin_tokens::revoke(&*store, &name).await?;
+                eprintln!("revoked admin token '{name}'");
+            }
+        }
+        Ok::<(), String>(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sesamed: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -50,7 +168,10 @@ struct ServeArgs {
 }
 
 fn main() -> ExitCode {
-    let Command::Serve(args) = Cli::parse().command;
+    let args = match Cli::parse().command {
+        Command::Serve(args) => args,
+        Command::AdminToken(command) => return admin_token(command),
+    };
     let overrides = Overrides {
         listen: args.listen,
         admin_listen: args.admin_listen,
