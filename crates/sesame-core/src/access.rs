@@ -392,13 +392,20 @@ pub fn decide(actor: &Actor, route: Option<&AdminRoute>, target: Target<'_>) -> 
         if route.own_user && target.user.is_some_and(|u| u == user.as_str() || u == username) {
             return Ok(());
         }
+    }
+    if permission.server_wide() {
         return Err(Error::Forbidden(format!(
-            "'{permission}' is needed: only the tenant's admins may do this"
+            "'{permission}' is server-wide: only an operator's admin token may do this"
         )));
     }
-    Err(Error::InsufficientScope(format!(
-        "'{permission}' is needed and this credential does not hold it"
-    )))
+    match actor {
+        Actor::Person { .. } => Err(Error::Forbidden(format!(
+            "'{permission}' is needed: only the tenant's admins may do this"
+        ))),
+        _ => Err(Error::InsufficientScope(format!(
+            "'{permission}' is needed and this credential does not hold it"
+        ))),
+    }
 }
 
 /// A stored admin token: server-wide (no tenant) or scoped to one tenant and some permissions.
@@ -569,8 +576,10 @@ mod tests {
             Err(Error::Forbidden(_))
         ));
         let admin = Actor::Person {
+            tenant: tid("acme"),
+            user: UserId::parse("u1").unwrap(),
+            username: "alice".into(),
             admin: true,
-            ..member
         };
         assert!(decide(&admin, users_read, bob).is_ok());
         assert!(matches!(

@@ -203,7 +203,7 @@ async fn every_admin_route_answers_each_role_as_the_policy_table_says() {
     // methods in the table (the operator is never refused as "in no policy"), and every
     // method the table does not list for a path is unrouted (405).
     let paths = sesame_server::routes::admin_paths(&s.running.app);
-    assert!(paths.len() >= 40, "{paths:?}");
+    assert!(paths.len() >= 30, "{paths:?}");
     for full in &paths {
         let pattern = full.strip_prefix("/admin/v1").unwrap();
         assert!(
@@ -317,6 +317,9 @@ async fn revoked_withdrawn_and_disabled_people_and_clients_lose_admin_access() {
         Some(json!({"admin_permissions": ["users:read"]})),
     )
     .await;
+    // `iat` has a one-second resolution: a token of the second the client is created again
+    // would survive it (see ARCHITECTURE.md), so the re-creation comes a second later.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     s.admin(Method::DELETE, &format!("/tenants/acme/clients/{}", bot.0), None)
         .await;
     // Created again under the same id: nothing comes back (the old token died with the client).
@@ -330,10 +333,8 @@ async fn revoked_withdrawn_and_disabled_people_and_clients_lose_admin_access() {
     assert_eq!(st, StatusCode::CREATED, "{body}");
     let (_, body) = s.admin(Method::GET, &path, None).await;
     assert_eq!(body["admin_permissions"], json!([]));
-    assert_eq!(
-        call(&s, &t, Method::GET, "/tenants/acme/users", None).await.0,
-        StatusCode::UNAUTHORIZED
-    );
+    let (st, body) = call(&s, &t, Method::GET, "/tenants/acme/users", None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{body}");
 
     // Nobody grants what they do not hold: a scoped token with admins:write but not users:write.
     let scoped = scoped_token(&s, "granter", Some("acme"), &["admins:write", "clients:read"]).await;

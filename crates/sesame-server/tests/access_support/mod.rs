@@ -108,9 +108,8 @@ pub async fn sign_in(
     let verifier = B64.encode(sesame_core::crypto::random_bytes::<32>());
     let challenge =
         B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref());
-    let resp = http
-        .get(format!("{}/authorize", s.issuer(tenant)))
-        .query(&[
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
             ("client_id", app.0.as_str()),
             ("redirect_uri", CB),
             ("response_type", "code"),
@@ -119,6 +118,9 @@ pub async fn sign_in(
             ("code_challenge", &challenge),
             ("code_challenge_method", "S256"),
         ])
+        .finish();
+    let resp = http
+        .get(format!("{}/authorize?{query}", s.issuer(tenant)))
         .send()
         .await
         .unwrap();
