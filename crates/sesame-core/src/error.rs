@@ -71,6 +71,10 @@ pub enum Error {
     /// Anything else that is our fault. The message goes to the log, never to the response.
     #[error("internal: {0}")]
     Internal(String),
+    // Admin roles (access) --------------------------------------------------------------------
+    /// The admin API's caller is known but may not do this (its role or the policy table).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -98,6 +102,7 @@ impl Error {
             Error::Unauthorized => "unauthorized",
             Error::Refused(_) => "refused",
             Error::Store(_) | Error::Internal(_) => "server_error",
+            Error::Forbidden(_) => "forbidden",
         }
     }
 

@@ -23,6 +23,9 @@ pub mod store;
 pub mod token;
 pub mod trust;
 pub mod workload;
+// Admin roles and the audit log.
+pub mod access;
+pub mod audit;
 
 pub use error::{Error, Result};
 

@@ -94,7 +94,16 @@ pub trait TrustStore: Send + Sync {
 
 #[async_trait::async_trait]
 pub trait Store:
-    DeviceStore + TrustStore + WorkloadStore + DelegatedSessionStore + FederationStore + Send + Sync + 'static
+    DeviceStore
+    + TrustStore
+    + WorkloadStore
+    + DelegatedSessionStore
+    + FederationStore
+    + AccessStore
+    + AuditStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
@@ -427,4 +436,50 @@ pub trait FederationStore: Send + Sync {
     /// Whether the tenant's people may sign in with a password (default true).
     async fn password_sign_in(&self, tenant: &TenantId) -> Result<bool>;
     async fn set_password_sign_in(&self, tenant: &TenantId, allowed: bool) -> Result<()>;
+}
+
+// Admin roles and the audit log (access) ------------------------------------------------------
+
+/// Admin tokens (server-wide or scoped to a tenant) and clients' admin permissions.
+#[async_trait::async_trait]
+pub trait AccessStore: Send + Sync {
+    /// Stores a token by its SHA-256; `Conflict` if the name is taken.
+    async fn create_admin_token(
+        &self,
+        info: &crate::access::AdminTokenInfo,
+        token_hash: &[u8; 32],
+    ) -> Result<()>;
+    /// The token whose SHA-256 is `token_hash`, expired or not.
+    async fn get_admin_token(&self, token_hash: &[u8; 32]) -> Result<Option<crate::access::AdminTokenInfo>>;
+    async fn list_admin_tokens(&self) -> Result<Vec<crate::access::AdminTokenInfo>>;
+    /// Deletes a token by name: it stops working at once. `false` if there was none.
+    async fn delete_admin_token(&self, name: &str) -> Result<bool>;
+    /// The admin permissions granted to a client (none unless set); they go with the client.
+    async fn client_admin_permissions(
+        &self,
+        tenant: &TenantId,
+        client: &ClientId,
+    ) -> Result<Vec<crate::access::Permission>>;
+    /// Replaces a client's admin permissions (empty: none); `false` if there is no such client.
+    async fn set_client_admin_permissions(
+        &self,
+        tenant: &TenantId,
+        client: &ClientId,
+        permissions: &[crate::access::Permission],
+        now: i64,
+    ) -> Result<bool>;
+}
+
+/// The audit log: appended in batches, read by query, swept by age.
+#[async_trait::async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends events in one statement (a multi-row INSERT), in order.
+    async fn append_audit_events(&self, events: &[crate::audit::AuditEvent]) -> Result<()>;
+    /// One page of events matching `query`, in its order, at most `query.limit`.
+    async fn query_audit_events(
+        &self,
+        query: &crate::audit::AuditQuery,
+    ) -> Result<Vec<crate::audit::AuditEvent>>;
+    /// Deletes events older than `before`; returns how many.
+    async fn purge_audit_events(&self, before: i64) -> Result<u64>;
 }

@@ -358,9 +358,10 @@ pub enum AdminToken {
 }
 
 pub async fn admin_token(store: &dyn Store, config: &Config, dev: bool) -> Result<AdminToken, String> {
-    // Absolute, so that the banner's `export SESAME_ADMIN_TOKEN_FILE=…` works from anywhere.
+    // One file per store, so that another store's `--dev` start never touches this one's;
+    // absolute, so that the banner's `export SESAME_ADMIN_TOKEN_FILE=…` works from anywhere.
     let file = dev.then(|| {
-        let f = config.data_dir.join("admin-token");
+        let f = crate::admin_tokens::dev_token_file(config);
         std::path::absolute(&f).unwrap_or(f)
     });
     if store.count_admin_tokens().await.map_err(|e| e.to_string())? > 0 {

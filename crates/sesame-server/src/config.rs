@@ -56,6 +56,9 @@ pub struct Config {
     pub device_code_ttl: Option<i64>,
     /// Tenants (and their clients) applied idempotently at start.
     pub tenants: Vec<TenantConfig>,
+    // Audit log (access) ---------------------------------------------------------------------------
+    /// Audit events older than this many days are deleted by the sweep (default 90).
+    pub audit_retention_days: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -173,6 +176,7 @@ impl Default for Config {
             password_check_concurrency: None,
             device_code_ttl: None,
             tenants: Vec::new(),
+            audit_retention_days: None,
         }
     }
 }
@@ -196,6 +200,7 @@ const ENV_KEYS: &[&str] = &[
     "password_check_concurrency",
     "device_code_ttl",
     "tenants",
+    "audit_retention_days",
 ];
 
 /// Command-line values, which win over the file and the environment.

@@ -23,7 +23,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         | Error::Unauthorized
         | Error::InvalidToken(_)
         | Error::BearerRequired => StatusCode::UNAUTHORIZED,
-        Error::InsufficientScope(_) => StatusCode::FORBIDDEN,
+        Error::InsufficientScope(_) | Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict(_) | Error::Refused(_) => StatusCode::CONFLICT,
         Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -44,5 +44,9 @@ pub async fn sweep(app: AppState, every: Duration) {
         if let Err(e) = app.store.purge_delegated_sessions(now).await {
             tracing::warn!(error = %e, "delegated session sweep failed");
         }
+        // Audit log (access).
+        if let Err(e) = crate::audit::sweep(&app, now).await {
+            tracing::warn!(error = %e, "audit log sweep failed");
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! The axum server: OAuth/OIDC routes, the admin API, metrics, and start-up.
 //! `main.rs` is the `sesamed` command line around [`start`].
 
+pub mod admin_tokens;
+pub mod audit;
 pub mod backchannel;
 pub mod bootstrap;
 pub mod browser;
@@ -48,6 +50,8 @@ pub struct Running {
     shutdown: tokio::sync::watch::Sender<bool>,
     servers: Vec<JoinHandle<std::io::Result<()>>>,
     jobs: Vec<JoinHandle<()>>,
+    /// The audit log's writer, stopped (after writing what is queued) once the servers are.
+    audit_writer: (tokio::sync::watch::Sender<bool>, Option<JoinHandle<()>>),
 }
 
 impl Running {
@@ -62,6 +66,10 @@ impl Running {
         for server in self.servers {
             let r = server.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
             result = result.and(r);
+        }
+        let _ = self.audit_writer.0.send(true);
+        if let Some(w) = self.audit_writer.1 {
+            let _ = w.await;
         }
         for j in self.jobs {
             j.abort();
@@ -145,7 +153,12 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
         app.device_code_ttl = ttl;
     }
     app.metrics_token = metrics_token.map(|t| sesame_core::secret::hash_secret(t.as_bytes()));
+    if let Some(days) = config.audit_retention_days {
+        app.audit_retention_days = days;
+    }
     let app: AppState = Arc::new(app);
+    let (audit_stop, audit_stopped) = tokio::sync::watch::channel(false);
+    let audit_writer = (audit_stop, app.audit.spawn_writer(store.clone(), audit_stopped));
     app.refresh_cache().await.map_err(|e| e.to_string())?;
     bootstrap::apply_declared(&app, &config.tenants).await?;
     bootstrap::default_tenant(&app, dev, config.tenants.len()).await?;
@@ -194,6 +207,7 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
         shutdown,
         servers,
         jobs,
+        audit_writer,
     })
 }
 

@@ -24,19 +24,15 @@ enum Command {
     /// Copy the SQLite store to a new file while sesamed runs (a consistent snapshot). Back up
     /// the master key too, separately: the copy is useless without it. PostgreSQL: use pg_dump.
     Backup(BackupArgs),
+    /// Operators' admin tokens, managed in the store directly (needs the store and master key).
+    #[command(subcommand)]
+    AdminToken(AdminTokenCommand),
 }
 
 #[derive(clap::Args)]
 struct BackupArgs {
-    /// The configuration file sesamed runs with (to find the store).
-    #[arg(long, short)]
-    config: Option<PathBuf>,
-    /// Data directory [default: ./sesame-data].
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Store URL [default: SQLite in the data directory].
-    #[arg(long)]
-    store: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
     /// The new file to write (must not exist).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
@@ -52,10 +48,133 @@ struct ProbeArgs {
     timeout: u64,
 }
 
+/// Where the store is, as for `serve`.
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// TOML configuration file (fields may also come from SESAME_* environment variables).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./sesame-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Store URL: sqlite:PATH or postgres://USER@HOST/DB [default: SQLite in the data directory].
+    #[arg(long)]
+    store: Option<String>,
+}
+
+impl StoreArgs {
+    /// The configuration these flags name; a bad one is reported (exit code 2).
+    fn config(&self) -> Result<Config, ExitCode> {
+        let overrides = Overrides {
+            data_dir: self.data_dir.clone(),
+            store: self.store.clone(),
+            ..Overrides::default()
+        };
+        Config::load(self.config.as_deref(), &overrides).map_err(|e| {
+            eprintln!("sesamed: {e}");
+            ExitCode::from(2)
+        })
+    }
+}
+
+#[derive(Subcommand)]
+enum AdminTokenCommand {
+    /// Create a token and print it (shown once).
+    Create {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// A unique name (the audit log names the token by it).
+        #[arg(long)]
+        name: String,
+        /// How long it works, e.g. 30d, 12h [default: until revoked].
+        #[arg(long)]
+        expires_in: Option<String>,
+        /// Limit the token to one tenant (then give --permission).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// A permission within --tenant (repeatable), e.g. clients:read.
+        #[arg(long = "permission", requires = "tenant")]
+        permissions: Vec<String>,
+    },
+    /// List tokens: names, scope and times (never the tokens).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a token by name: it stops working at once.
+    Revoke {
+        #[command(flatten)]
+        store: StoreArgs,
+        name: String,
+    },
+}
+
+fn admin_token(command: AdminTokenCommand) -> ExitCode {
+    use sesame_server::admin_tokens;
+    let store_args = match &command {
+        AdminTokenCommand::Create { store, .. }
+        | AdminTokenCommand::List { store }
+        | AdminTokenCommand::Revoke { store, .. } => store,
+    };
+    let config = match store_args.config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sesamed: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let store = admin_tokens::open_store(&config).await?;
+        let now = sesame_core::now();
+        match command {
+            AdminTokenCommand::Create {
+                name,
+                expires_in,
+                tenant,
+                permissions,
+                ..
+            } => {
+                let new = admin_tokens::NewToken {
+                    name,
+                    expires_in,
+                    tenant,
+                    permissions,
+                };
+                let (token, _) = admin_tokens::create(&*store, new, now).await?;
+                println!("{}", token.expose());
+                eprintln!("(shown once: keep it safe)");
+            }
+            AdminTokenCommand::List { .. } => {
+                print!(
+                    "{}",
+                    admin_tokens::render_list(&admin_tokens::list(&*store).await?, now)
+                );
+            }
+            AdminTokenCommand::Revoke { name, .. } => {
+                admin_tokens::revoke(&*store, &name).await?;
+                eprintln!("revoked admin token '{name}'");
+            }
+        }
+        Ok::<(), String>(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sesamed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[derive(clap::Args)]
 struct ServeArgs {
     /// Development mode: embedded SQLite in the data directory, a generated master key, tenant
-    /// `default`, and the admin token saved to `<data-dir>/admin-token`.
+    /// `default`, and the admin token saved in the data directory (`admin-token` for its own
+    /// SQLite store, one file per other store).
     #[arg(long)]
     dev: bool,
     /// TOML configuration file (fields may also come from SESAME_* environment variables).
@@ -86,6 +205,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => args,
         Command::Probe(p) => return probe(&p),
         Command::Backup(b) => return backup(b),
+        Command::AdminToken(command) => return admin_token(command),
     };
     let overrides = Overrides {
         listen: args.listen,
@@ -134,17 +254,9 @@ fn main() -> ExitCode {
 
 /// `sesamed backup`: `VACUUM INTO` a new file, from the store the same settings would open.
 fn backup(b: BackupArgs) -> ExitCode {
-    let overrides = Overrides {
-        data_dir: b.data_dir,
-        store: b.store,
-        ..Overrides::default()
-    };
-    let config = match Config::load(b.config.as_deref(), &overrides) {
+    let config = match b.store.config() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("sesamed: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let url = config.store_url();
     let db = match &url {

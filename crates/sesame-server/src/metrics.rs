@@ -51,6 +51,8 @@ pub struct Metrics {
     sign_ins: Family<OutcomeLabels, Counter>,
     /// Handed to `PasswordChecks`, which updates them.
     pub password_checks: crate::password_checks::CheckMetrics,
+    /// Audit events dropped because the audit queue was full.
+    pub audit_dropped: Counter,
 }
 
 impl Metrics {
@@ -102,7 +104,14 @@ impl Metrics {
             "Sign-ins answered busy: no password check could start in time",
             password_checks.busy.clone(),
         );
+        let audit_dropped = Counter::default();
+        registry.register(
+            "audit_events_dropped",
+            "Audit events dropped because the audit queue was full",
+            audit_dropped.clone(),
+        );
         Arc::new(Metrics {
+            audit_dropped,
             registry,
             requests,
             latency,

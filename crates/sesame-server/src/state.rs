@@ -41,6 +41,11 @@ pub struct App {
     /// Brokered SSO: the HTTP client towards IdPs and their cached discovery and JWKS.
     pub upstreams: crate::upstream::Upstreams,
     cache: RwLock<Cache>,
+    // Admin roles and the audit log (access) ----------------------------------------------------
+    /// The audit log's queue (see `audit`).
+    pub audit: crate::audit::Auditor,
+    /// Audit events older than this many days are swept (`audit_retention_days`).
+    pub audit_retention_days: u32,
 }
 
 pub type AppState = Arc<App>;
@@ -172,6 +177,7 @@ impl TenantState {
 
 impl App {
     pub fn new(store: Arc<dyn Store>, master: MasterKey, public_url: String, metrics: Arc<Metrics>) -> App {
+        let metrics_audit_dropped = metrics.audit_dropped.clone();
         App {
             store,
             client_address_header: None,
@@ -186,6 +192,8 @@ impl App {
             metrics,
             upstreams: crate::upstream::Upstreams::default(),
             cache: RwLock::default(),
+            audit: crate::audit::Auditor::new(metrics_audit_dropped),
+            audit_retention_days: sesame_core::audit::DEFAULT_RETENTION_DAYS,
         }
     }
 

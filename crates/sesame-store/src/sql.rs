@@ -315,6 +315,9 @@ mod signin;
 mod device;
 mod trust;
 mod workload;
+// Admin roles and the audit log.
+mod access;
+mod audit;
 
 /// The SQLite file holds password hashes and people's emails: readable by its owner only,
 /// whatever the umask. It is created 0600 before SQLite opens it (SQLite would create it

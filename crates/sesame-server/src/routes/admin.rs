@@ -2,12 +2,11 @@
 //! cache at once; other replicas see it within `cache_refresh_ms`.
 
 use super::no_store;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::form::{Json, Path};
 use crate::state::AppState;
-use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::Next;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -15,26 +14,7 @@ use sesame_core::admin::{self, ClientPatch, ClientSpec, TenantPatch, UserPatch, 
 use sesame_core::ids::{ClientId, TenantId};
 use sesame_core::keys::new_stored_key;
 use sesame_core::model::{BrowserSession, Client, Consent, KeyState, SigningAlg, Tenant, User};
-use sesame_core::secret::hash_secret;
 use sesame_core::{Error, Result};
-
-/// RFC 6750 §2.1 bearer token, compared by its SHA-256 in the store.
-pub async fn require_admin(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return ApiError(Error::Unauthorized).into_response();
-    };
-    match app.store.admin_token_exists(&hash_secret(token.as_bytes())).await {
-        Ok(true) => next.run(req).await,
-        Ok(false) => ApiError(Error::Unauthorized).into_response(),
-        Err(e) => ApiError(e).into_response(),
-    }
-}
 
 fn tenant_id(s: &str) -> Result<TenantId> {
     TenantId::parse(s).map_err(|_| Error::NotFound(format!("tenant '{}' does not exist", s.escape_debug())))
@@ -415,6 +395,9 @@ pub async fn set_password(
 async fn set_user_disabled(app: AppState, t: String, u: String, disabled: bool) -> ApiResult<Response> {
     let tid = tenant_id(&t)?;
     let (user, ended) = admin::set_user_disabled(&*app.store, &tid, &u, disabled, sesame_core::now()).await?;
+    if disabled {
+        crate::audit::user_disabled(&app, &tid, &user.id);
+    }
     sessions_ended(&app, &tid, ended).await;
     Ok(user_view(&user))
 }
@@ -482,6 +465,7 @@ pub async fn delete_session(
 ) -> ApiResult<Response> {
     let tid = tenant_id(&t)?;
     let ended = admin::end_user_session(&*app.store, &tid, &u, &id, sesame_core::now()).await?;
+    crate::audit::session_revoked(&app, &tid, &ended.id, "browser");
     sessions_ended(&app, &tid, vec![ended]).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -492,6 +476,9 @@ pub async fn delete_sessions(
 ) -> ApiResult<Response> {
     let tid = tenant_id(&t)?;
     let ended = admin::end_user_sessions(&*app.store, &tid, &u, sesame_core::now()).await?;
+    for s in &ended {
+        crate::audit::session_revoked(&app, &tid, &s.id, "browser");
+    }
     let deleted = ended.len();
     sessions_ended(&app, &tid, ended).await;
     Ok(axum::Json(json!({ "deleted": deleted })).into_response())

@@ -291,6 +291,7 @@ impl Page<'_> {
             Ok(Outcome::Busy { .. }) => "busy",
             Err(_) => "error",
         });
+        crate::audit::sign_in(&self.app, tenant, "device", username, &outcome);
         let user = match outcome {
             Ok(Outcome::SignedIn(user)) => user,
             Ok(Outcome::Refused { .. }) => {

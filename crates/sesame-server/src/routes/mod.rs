@@ -1,5 +1,6 @@
 //! The router: every route in one table, and which listener serves which.
 
+mod access;
 mod admin;
 mod admin_sso;
 mod authorize;
@@ -55,24 +56,38 @@ impl<S> Routes for S where
 
 /// Every route on one listener: the public endpoints and the operators' (`/admin/v1`, `/metrics`).
 pub fn router(app: AppState) -> impl Routes {
-    capped(Table::new(&app).public().operators(&app).finish(app))
+    capped(
+        &app,
+        Table::new(&app).public().operators(&app).finish(app.clone()),
+    )
 }
 
 /// The public endpoints only, for when the operators' have a listener of their own
 /// (`admin_listen`): `/admin/v1` and `/metrics` are then unknown here and answer 404.
 pub fn public_router(app: AppState) -> impl Routes {
-    capped(Table::new(&app).public().finish(app))
+    capped(&app, Table::new(&app).public().finish(app.clone()))
 }
 
 /// `/admin/v1` and `/metrics` (and the health checks, for probes on the private side).
 pub fn operators_router(app: AppState) -> impl Routes {
-    capped(Table::new(&app).operators(&app).health().finish(app))
+    capped(
+        &app,
+        Table::new(&app).operators(&app).health().finish(app.clone()),
+    )
+}
+
+/// The patterns of every admin route the router serves (each method of one is in
+/// `sesame_core::access::ADMIN_ROUTES`, or the middleware refuses it).
+pub fn admin_paths(app: &AppState) -> Vec<String> {
+    Table::new(app).operators(app).admin_paths
 }
 
 /// The 64 KiB body cap, once around the whole router: `Router::layer` would wrap every route
-/// in one more boxed service, cloned (and its future boxed) on every request.
-fn capped(router: Router) -> impl Routes {
-    tower::Layer::layer(&DefaultBodyLimit::max(BODY_LIMIT), router)
+/// in one more boxed service, cloned (and its future boxed) on every request. Outside it, the
+/// request context (request id, client address) the audit log reads.
+fn capped(app: &AppState, router: Router) -> impl Routes {
+    let capped = tower::Layer::layer(&DefaultBodyLimit::max(BODY_LIMIT), router);
+    tower::Layer::layer(&crate::audit::RequestContextLayer::new(app.clone()), capped)
 }
 
 /// The routing table under construction. Routes are added with their full pattern (no `nest`,
@@ -80,6 +95,8 @@ fn capped(router: Router) -> impl Routes {
 struct Table {
     router: Router<AppState>,
     metrics: std::sync::Arc<Metrics>,
+    /// The admin routes' patterns, for the test that holds them against the policy table.
+    admin_paths: Vec<String>,
 }
 
 impl Table {
@@ -87,6 +104,7 @@ impl Table {
         Table {
             router: Router::new(),
             metrics: app.metrics.clone(),
+            admin_paths: Vec::new(),
         }
     }
 
@@ -105,10 +123,11 @@ impl Table {
     /// outermost so that refusals of the admin token are counted too.
     fn admin(mut self, app: &AppState, path: &str, methods: MethodRouter<AppState>) -> Table {
         let path = format!("/admin/v1{path}");
+        self.admin_paths.push(path.clone());
         let methods = methods
             .route_layer(axum::middleware::from_fn_with_state(
                 app.clone(),
-                admin::require_admin,
+                access::authorize,
             ))
             // ops: one log line per admin change, refusals of the token included.
             .route_layer(axum::middleware::from_fn(crate::oplog::admin_change))
@@ -293,6 +312,7 @@ impl Table {
         .admin(app, "/tenants/{tenant}/keys", get(admin::list_keys))
         .admin(app, "/tenants/{tenant}/keys/rotate", post(admin::rotate_keys))
         .workload_admin(app)
+        .access_admin(app)
         .route("/metrics", tracked![get(health::metrics)])
     }
 
@@ -330,6 +350,17 @@ impl Table {
             "/tenants/{tenant}/users/{user}/delegated-sessions",
             get(w::list_user_delegated_sessions),
         )
+    }
+
+    /// The audit log and clients' admin permissions.
+    fn access_admin(self, app: &AppState) -> Table {
+        self.admin(app, "/audit", get(access::query_all))
+            .admin(app, "/tenants/{tenant}/audit", get(access::query))
+            .admin(
+                app,
+                "/tenants/{tenant}/clients/{client}/admin-permissions",
+                get(access::show_client_permissions).put(access::put_client_permissions),
+            )
     }
 
     fn finish(self, app: AppState) -> Router {

@@ -39,8 +39,13 @@ pub async fn token(
             keys: &app.outside_keys,
         }),
     };
-    let response = token::issue(&ctx, &client, request).await?;
+    let response = token::issue(&ctx, &client, request).await.inspect_err(|e| {
+        if grant == sesame_core::model::GrantType::TokenExchange {
+            crate::audit::token_exchange_refused(&app, &t.tenant.id, &client.client_id, e);
+        }
+    })?;
     app.metrics.token_issued(grant.as_str());
+    crate::audit::token_issued(&app, &t.tenant.id, &client.client_id, grant.as_str());
     Ok(no_store(axum::Json(response)))
 }
 
@@ -181,12 +186,14 @@ pub async fn revoke(
     form.single("token_type_hint")?;
     let now = sesame_core::now();
     if token::revoke_refresh_token(&*app.store, &t.tenant.id, &client, presented, now).await? {
+        crate::audit::token_revoked(&app, &t.tenant.id, &client.client_id, "refresh_token");
         return Ok(no_store(()));
     }
     // RFC 7009 §2.2: an invalid or expired token is not an error.
     if let Some(valid) = token::validate_access_token(&t.issuer, &t.keyring, presented, now) {
         if let Some((jti, exp)) = token::access_token_to_revoke(&valid, &client) {
             app.store.revoke_access_token(&t.tenant.id, jti, exp).await?;
+            crate::audit::token_revoked(&app, &t.tenant.id, &client.client_id, "access_token");
         }
     }
     Ok(no_store(()))

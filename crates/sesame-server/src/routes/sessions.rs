@@ -137,5 +137,6 @@ pub async fn revoke(
     {
         return Err(Error::NotFound("no such live session of yours".into()).into());
     }
+    crate::audit::session_revoked_by_owner(&app, &t.tenant.id, &id, &user.id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

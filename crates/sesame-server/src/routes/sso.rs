@@ -293,6 +293,7 @@ async fn callback_inner(
         Err(e) => return authz::core_error_page(Some(&brand(t)), e),
     };
     tracing::info!(tenant = %t.tenant.id, connection = %conn.id, user = %user.id, "sso sign-in");
+    crate::audit::sso_linked(app, &t.tenant.id, conn.id.as_str(), &user.id);
     // OIDC Core §2 `amr`: "fed", federated authentication (the upstream's own amr is not
     // carried over: it describes another issuer's session).
     authz::finish_external_sign_in(app, t, browser, &pending.request, user, &["fed"]).await

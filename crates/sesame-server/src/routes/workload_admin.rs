@@ -145,5 +145,6 @@ pub async fn revoke_delegated_session(
     {
         return Err(Error::NotFound(format!("no live session '{}'", id.escape_debug())).into());
     }
+    crate::audit::session_revoked(&app, &tid, &id, "delegated");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
