@@ -23,6 +23,8 @@ pub mod store;
 pub mod token;
 pub mod trust;
 pub mod workload;
+// Authorization: teams, resources, grants, the check.
+pub mod authz;
 
 pub use error::{Error, Result};
 

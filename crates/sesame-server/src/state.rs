@@ -41,6 +41,8 @@ pub struct App {
     /// Brokered SSO: the HTTP client towards IdPs and their cached discovery and JWKS.
     pub upstreams: crate::upstream::Upstreams,
     cache: RwLock<Cache>,
+    /// Authorization: each tenant's graph, used only at the store's current `authz_version`.
+    pub authz: sesame_core::authz::AuthzCache,
 }
 
 pub type AppState = Arc<App>;
@@ -186,6 +188,7 @@ impl App {
             metrics,
             upstreams: crate::upstream::Upstreams::default(),
             cache: RwLock::default(),
+            authz: Default::default(),
         }
     }
 
