@@ -278,11 +278,18 @@ pub struct AuthzSnapshot {
 #[serde(tag = "step", rename_all = "lowercase")]
 pub enum Step {
     /// The resource is inside `parent`, where the grant was found.
-    Parent { resource: ResourceRef, parent: ResourceRef },
+    Parent {
+        resource: ResourceRef,
+        parent: ResourceRef,
+    },
     /// The grant that allows the action.
     Grant(Grant),
     /// The person holds the grant as a member of this team.
-    Member { team: TeamId, user: UserId, role: TeamRole },
+    Member {
+        team: TeamId,
+        user: UserId,
+        role: TeamRole,
+    },
 }
 
 /// A check's answer. `path` is empty when the action is not allowed.
@@ -364,11 +371,7 @@ impl Graph {
         }
         Graph {
             version: snapshot.version,
-            types: snapshot
-                .types
-                .into_iter()
-                .map(|t| (t.name.clone(), t))
-                .collect(),
+            types: snapshot.types.into_iter().map(|t| (t.name.clone(), t)).collect(),
             parents,
             children,
             grants_on,
@@ -386,7 +389,11 @@ impl Graph {
             Error::InvalidRequest(format!(
                 "unknown resource type '{}': valid types are {}",
                 name.escape_debug(),
-                if names.is_empty() { "(none declared)".to_owned() } else { names.join(", ") }
+                if names.is_empty() {
+                    "(none declared)".to_owned()
+                } else {
+                    names.join(", ")
+                }
             ))
         })
     }
@@ -589,7 +596,9 @@ pub async fn create_team(store: &dyn Store, tenant: &TenantId, new: NewTeam, now
     let id = TeamId::parse(&new.id)?;
     if let Some(g) = &new.idp_group {
         if g.group.is_empty() || g.group.len() > 256 {
-            return Err(Error::invalid_request("the IdP group name must be 1 to 256 characters"));
+            return Err(Error::invalid_request(
+                "the IdP group name must be 1 to 256 characters",
+            ));
         }
         if store.get_sso_connection(tenant, &g.connection).await?.is_none() {
             return Err(Error::NotFound(format!(
@@ -606,7 +615,9 @@ pub async fn create_team(store: &dyn Store, tenant: &TenantId, new: NewTeam, now
         created_at: now,
     };
     if team.name.is_empty() || team.name.len() > 200 {
-        return Err(Error::invalid_request("the team name must be 1 to 200 characters"));
+        return Err(Error::invalid_request(
+            "the team name must be 1 to 200 characters",
+        ));
     }
     store.create_team(&team).await?;
     Ok(team)
@@ -666,7 +677,9 @@ pub async fn put_resource_type(
                     .map(|a| parse_name("action", a))
                     .collect::<Result<BTreeSet<_>>>()?;
                 if actions.is_empty() {
-                    return Err(Error::InvalidRequest(format!("relation '{rel}' allows no action")));
+                    return Err(Error::InvalidRequest(format!(
+                        "relation '{rel}' allows no action"
+                    )));
                 }
                 out.insert(rel, actions);
             }
@@ -695,7 +708,11 @@ async fn require_type(store: &dyn Store, tenant: &TenantId, name: &str) -> Resul
         Error::InvalidRequest(format!(
             "unknown resource type '{}': valid types are {}",
             name.escape_debug(),
-            if names.is_empty() { "(none declared)".to_owned() } else { names.join(", ") }
+            if names.is_empty() {
+                "(none declared)".to_owned()
+            } else {
+                names.join(", ")
+            }
         ))
     })
 }
@@ -767,10 +784,43 @@ pub async fn sync_idp_teams(
     store.sync_idp_teams(tenant, user, connection, groups).await
 }
 
-/// The `roles` claim: `admin` or `member` and `team:<id>` for each team, or `None` when there
-/// would be more than `limit` entries (the claim is then left out; userinfo has the data).
-pub fn roles_claim(admin: bool, teams: &[(TeamId, TeamRole)], limit: usize) -> Option<Vec<String>> {
+/// The most entries a `roles` or `groups` claim has in an access token; a longer list is left
+/// out of the token (userinfo has it), so tokens stay small.
+pub const MAX_CLAIM_ENTRIES: usize = 50;
+
+/// A person's roles: `admin` or `member` in the tenant, then `team:<id>` for each team.
+pub async fn roles(store: &dyn Store, user: &crate::model::User) -> Result<Vec<String>> {
+    let admin = store.user_admin(&user.tenant_id, &user.id).await?.is_admin();
     let mut roles = vec![if admin { "admin" } else { "member" }.to_owned()];
+    let teams = store.user_teams(&user.tenant_id, &user.id).await?;
     roles.extend(teams.iter().map(|(t, _)| format!("team:{t}")));
-    (roles.len() <= limit).then_some(roles)
+    Ok(roles)
+}
+
+/// The `roles` and `groups` claims of a person's access token, for a grant with the `roles` or
+/// `groups` scope; `None` (and no store read: the token path is hot) without either. A list of
+/// more than [`MAX_CLAIM_ENTRIES`] is left out.
+pub async fn access_claims_if_asked(
+    store: &dyn Store,
+    user: &crate::model::User,
+    scope: &str,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+    let has = |name: &str| scope.split(' ').any(|s| s == name);
+    if !has("roles") && !has("groups") {
+        return Ok(None);
+    }
+    let mut claims = serde_json::Map::new();
+    if has("roles") {
+        let roles = roles(store, user).await?;
+        if roles.len() <= MAX_CLAIM_ENTRIES {
+            claims.insert("roles".into(), serde_json::json!(roles));
+        }
+    }
+    if has("groups") {
+        let groups = store.user_groups(&user.tenant_id, &user.id).await?;
+        if groups.len() <= MAX_CLAIM_ENTRIES {
+            claims.insert("groups".into(), serde_json::json!(groups));
+        }
+    }
+    Ok(Some(claims))
 }

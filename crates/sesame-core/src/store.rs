@@ -94,7 +94,15 @@ pub trait TrustStore: Send + Sync {
 
 #[async_trait::async_trait]
 pub trait Store:
-    DeviceStore + TrustStore + WorkloadStore + DelegatedSessionStore + FederationStore + AuthzStore + Send + Sync + 'static
+    DeviceStore
+    + TrustStore
+    + WorkloadStore
+    + DelegatedSessionStore
+    + FederationStore
+    + AuthzStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
@@ -443,7 +451,11 @@ pub trait AuthzStore: Send + Sync {
 
     /// `Conflict` if the id is taken.
     async fn create_team(&self, team: &crate::authz::Team) -> Result<()>;
-    async fn get_team(&self, tenant: &TenantId, id: &crate::ids::TeamId) -> Result<Option<crate::authz::Team>>;
+    async fn get_team(
+        &self,
+        tenant: &TenantId,
+        id: &crate::ids::TeamId,
+    ) -> Result<Option<crate::authz::Team>>;
     async fn list_teams(&self, tenant: &TenantId) -> Result<Vec<crate::authz::Team>>;
     /// Deletes a team, its members and its grants; `Refused` if it is the last owner of a
     /// resource. `false` if there was none.
@@ -456,8 +468,12 @@ pub trait AuthzStore: Send + Sync {
         user: &UserId,
         role: crate::authz::TeamRole,
     ) -> Result<bool>;
-    async fn remove_team_member(&self, tenant: &TenantId, team: &crate::ids::TeamId, user: &UserId)
-        -> Result<bool>;
+    async fn remove_team_member(
+        &self,
+        tenant: &TenantId,
+        team: &crate::ids::TeamId,
+        user: &UserId,
+    ) -> Result<bool>;
     async fn list_team_members(
         &self,
         tenant: &TenantId,

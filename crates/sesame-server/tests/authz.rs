@@ -63,18 +63,33 @@ impl Browser {
     async fn send(&self, req: reqwest::RequestBuilder) -> Page {
         let cookies = {
             let jar = self.jar.lock().unwrap();
-            jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+            jar.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
         };
-        let req = if cookies.is_empty() { req } else { req.header("cookie", cookies) };
+        let req = if cookies.is_empty() {
+            req
+        } else {
+            req.header("cookie", cookies)
+        };
         let resp = req.send().await.unwrap();
         let (status, headers) = (resp.status(), resp.headers().clone());
         let body = resp.text().await.unwrap();
-        for sc in headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
+        for sc in headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+        {
             if let Some((name, value)) = sc.split(';').next().and_then(|p| p.split_once('=')) {
                 self.jar.lock().unwrap().insert(name.to_owned(), value.to_owned());
             }
         }
-        Page { status, headers, body }
+        Page {
+            status,
+            headers,
+            body,
+        }
     }
 }
 
@@ -108,7 +123,9 @@ async fn access_token(s: &TestServer, rp: &(String, String), username: &str) -> 
         ("username", username.to_owned()),
         ("password", PW.to_owned()),
     ];
-    let page = b.send(b.http.post(format!("{}/login", s.issuer(T))).form(&form)).await;
+    let page = b
+        .send(b.http.post(format!("{}/login", s.issuer(T))).form(&form))
+        .await;
     let code = page.redirect()["code"].clone();
     let (status, _, tok) = s
         .post_form(
@@ -149,8 +166,18 @@ async fn ok(s: &TestServer, method: Method, path: &str, body: Option<Value>) -> 
 }
 
 /// A POST to a tenant's authz endpoint with Basic or Bearer credentials.
-async fn call(s: &TestServer, base: &str, tenant: &str, endpoint: &str, auth: &Auth, body: &Value) -> (StatusCode, Value) {
-    let mut req = s.http.post(format!("{base}/t/{tenant}/authz/{endpoint}")).json(body);
+async fn call(
+    s: &TestServer,
+    base: &str,
+    tenant: &str,
+    endpoint: &str,
+    auth: &Auth,
+    body: &Value,
+) -> (StatusCode, Value) {
+    let mut req = s
+        .http
+        .post(format!("{base}/t/{tenant}/authz/{endpoint}"))
+        .json(body);
     req = match auth {
         Auth::Client(id, secret) => req.basic_auth(id, Some(secret)),
         Auth::Person(token) => req.bearer_auth(token),
@@ -213,10 +240,22 @@ async fn world(s: &TestServer) -> World {
     )
     .await;
     assert_eq!(model["relations"]["deployer"], json!(["deploy"]));
-    ok(s, Method::POST, "/teams", Some(json!({"id": "eng", "name": "Engineering"}))).await;
+    ok(
+        s,
+        Method::POST,
+        "/teams",
+        Some(json!({"id": "eng", "name": "Engineering"})),
+    )
+    .await;
     ok(s, Method::POST, "/teams", Some(json!({"id": "design"}))).await;
     ok(s, Method::PUT, &format!("/teams/eng/members/{bob}"), None).await;
-    ok(s, Method::PUT, "/teams/eng/members/carol", Some(json!({"role": "manager"}))).await;
+    ok(
+        s,
+        Method::PUT,
+        "/teams/eng/members/carol",
+        Some(json!({"role": "manager"})),
+    )
+    .await;
     ok(s, Method::PUT, &format!("/teams/design/members/{dave}"), None).await;
     let w1 = ok(
         s,
@@ -232,7 +271,13 @@ async fn world(s: &TestServer) -> World {
         ("model", "m1", "project", "p1"),
         ("model", "m2", "project", "p2"),
     ] {
-        ok(s, Method::PUT, &format!("/resources/{kind}/{id}"), Some(json!({"parent": {"type": pk, "id": pid}}))).await;
+        ok(
+            s,
+            Method::PUT,
+            &format!("/resources/{kind}/{id}"),
+            Some(json!({"parent": {"type": pk, "id": pid}})),
+        )
+        .await;
     }
     for (path, relation, st, sid) in [
         ("project/p1", "editor", "team", "eng"),
@@ -247,7 +292,12 @@ async fn world(s: &TestServer) -> World {
         )
         .await;
     }
-    let (id, secret) = s.client(T, json!({"name": "Checker", "grant_types": ["client_credentials"]})).await;
+    let (id, secret) = s
+        .client(
+            T,
+            json!({"name": "Checker", "grant_types": ["client_credentials"]}),
+        )
+        .await;
     let (status, rp) = s
         .admin(
             Method::POST,
@@ -283,7 +333,12 @@ async fn server() -> TestServer {
 async fn the_walk_answers_every_check_with_its_path_and_a_second_replica_revokes() {
     let s = server().await;
     let w = world(&s).await;
-    let (a, b, c, d) = (w.alice.as_str(), w.bob.as_str(), w.carol.as_str(), w.dave.as_str());
+    let (a, b, c, d) = (
+        w.alice.as_str(),
+        w.bob.as_str(),
+        w.carol.as_str(),
+        w.dave.as_str(),
+    );
     let expected: Vec<(Value, bool, Value)> = vec![
         (
             check(a, "delete", "model", "m1"),
@@ -294,7 +349,11 @@ async fn the_walk_answers_every_check_with_its_path_and_a_second_replica_revokes
                 grant_step("workspace", "w1", "owner", "user", a)
             ]),
         ),
-        (check(a, "share", "workspace", "w1"), true, json!([grant_step("workspace", "w1", "owner", "user", a)])),
+        (
+            check(a, "share", "workspace", "w1"),
+            true,
+            json!([grant_step("workspace", "w1", "owner", "user", a)]),
+        ),
         (
             check(b, "write", "model", "m1"),
             true,
@@ -310,13 +369,23 @@ async fn the_walk_answers_every_check_with_its_path_and_a_second_replica_revokes
         (
             check(c, "read", "project", "p1"),
             true,
-            json!([grant_step("project", "p1", "editor", "team", "eng"), member("eng", c, "manager")]),
+            json!([
+                grant_step("project", "p1", "editor", "team", "eng"),
+                member("eng", c, "manager")
+            ]),
         ),
-        (check(d, "read", "model", "m2"), true, json!([grant_step("model", "m2", "viewer", "user", d)])),
+        (
+            check(d, "read", "model", "m2"),
+            true,
+            json!([grant_step("model", "m2", "viewer", "user", d)]),
+        ),
         (
             check(d, "deploy", "model", "m1"),
             true,
-            json!([grant_step("model", "m1", "deployer", "team", "design"), member("design", d, "member")]),
+            json!([
+                grant_step("model", "m1", "deployer", "team", "design"),
+                member("design", d, "member")
+            ]),
         ),
         (check(d, "read", "model", "m1"), false, json!([])),
         (check(b, "deploy", "model", "m1"), false, json!([])),
@@ -344,7 +413,9 @@ async fn the_walk_answers_every_check_with_its_path_and_a_second_replica_revokes
     // list: what each may do, by type, a page at a time.
     let list = |u: &str, action: &str, kind: &str, extra: Value| {
         let mut v = json!({ "subject": {"type": "user", "id": u}, "action": action, "type": kind });
-        v.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap());
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().cloned().unwrap());
         v
     };
     for (q, ids) in [
@@ -359,17 +430,34 @@ async fn the_walk_answers_every_check_with_its_path_and_a_second_replica_revokes
         assert_eq!(status, StatusCode::OK, "{ans}");
         assert_eq!(ans["ids"], ids, "{q}");
     }
-    let (_, page1) = call(&s, &s.base, T, "list", &w.client, &list(a, "read", "model", json!({"limit": 1}))).await;
+    let (_, page1) = call(
+        &s,
+        &s.base,
+        T,
+        "list",
+        &w.client,
+        &list(a, "read", "model", json!({"limit": 1})),
+    )
+    .await;
     assert_eq!(page1, json!({"ids": ["m1"], "next_cursor": "m1"}));
-    let (_, page2) =
-        call(&s, &s.base, T, "list", &w.client, &list(a, "read", "model", json!({"limit": 1, "cursor": "m1"}))).await;
+    let (_, page2) = call(
+        &s,
+        &s.base,
+        T,
+        "list",
+        &w.client,
+        &list(a, "read", "model", json!({"limit": 1, "cursor": "m1"})),
+    )
+    .await;
     assert_eq!(page2, json!({"ids": ["m2"], "next_cursor": null}));
 
     // A second sesamed on the same store revokes team eng's grant on p1 ...
     let dir = tempfile::tempdir().unwrap();
     let mut config = s.config.clone();
     config.data_dir = dir.path().to_path_buf();
-    let second = sesame_server::start(&config, false).await.expect("second sesamed starts");
+    let second = sesame_server::start(&config, false)
+        .await
+        .expect("second sesamed starts");
     let resp = s
         .http
         .delete(format!(
@@ -382,7 +470,15 @@ async fn the_walk_answers_every_check_with_its_path_and_a_second_replica_revokes
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     // ... and the first one's very next check says no.
-    let (_, ans) = call(&s, &s.base, T, "check", &w.client, &check(b, "write", "model", "m1")).await;
+    let (_, ans) = call(
+        &s,
+        &s.base,
+        T,
+        "check",
+        &w.client,
+        &check(b, "write", "model", "m1"),
+    )
+    .await;
     assert_eq!(ans, json!({"allowed": false, "path": []}));
     // A grant made on the first is seen by the second at once too.
     ok(
@@ -392,7 +488,15 @@ async fn the_walk_answers_every_check_with_its_path_and_a_second_replica_revokes
         Some(json!({"relation": "viewer", "subject": {"type": "user", "id": b}})),
     )
     .await;
-    let (_, ans) = call(&s, &second.public_url, T, "check", &w.client, &check(b, "read", "model", "m1")).await;
+    let (_, ans) = call(
+        &s,
+        &second.public_url,
+        T,
+        "check",
+        &w.client,
+        &check(b, "read", "model", "m1"),
+    )
+    .await;
     assert_eq!(ans["allowed"], true, "{ans}");
 }
 
@@ -444,7 +548,10 @@ async fn bad_input_is_refused_with_what_is_valid() {
         )
         .await;
     expect_error(status, &ans, StatusCode::CONFLICT, "refused");
-    assert!(ans["error_description"].as_str().unwrap().contains("cycle"), "{ans}");
+    assert!(
+        ans["error_description"].as_str().unwrap().contains("cycle"),
+        "{ans}"
+    );
     // The last owner stays.
     let (status, ans) = s
         .admin(
@@ -454,18 +561,37 @@ async fn bad_input_is_refused_with_what_is_valid() {
         )
         .await;
     expect_error(status, &ans, StatusCode::CONFLICT, "refused");
-    assert!(ans["error_description"].as_str().unwrap().contains("last owner"), "{ans}");
+    assert!(
+        ans["error_description"].as_str().unwrap().contains("last owner"),
+        "{ans}"
+    );
 
     // Another tenant: its client and admin paths see nothing of this one.
     s.tenant("other", json!({})).await;
     let mallory = user(&s, "other", "mallory").await;
-    let (oid, osecret) = s.client("other", json!({"name": "O", "grant_types": ["client_credentials"]})).await;
-    let (status, _) = s.admin(Method::PUT, "/tenants/other/resource-types/model", None).await;
+    let (oid, osecret) = s
+        .client(
+            "other",
+            json!({"name": "O", "grant_types": ["client_credentials"]}),
+        )
+        .await;
+    let (status, _) = s
+        .admin(Method::PUT, "/tenants/other/resource-types/model", None)
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, ans) =
-        call(&s, &s.base, "other", "check", &Auth::Client(oid.clone(), osecret.clone()), &check(a, "read", "model", "m1")).await;
+    let (status, ans) = call(
+        &s,
+        &s.base,
+        "other",
+        "check",
+        &Auth::Client(oid.clone(), osecret.clone()),
+        &check(a, "read", "model", "m1"),
+    )
+    .await;
     expect_error(status, &ans, StatusCode::NOT_FOUND, "not_found");
-    let (status, _) = s.admin(Method::GET, "/tenants/other/resources/model/m1", None).await;
+    let (status, _) = s
+        .admin(Method::GET, "/tenants/other/resources/model/m1", None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = s.admin(Method::GET, "/tenants/other/teams/eng", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -478,16 +604,44 @@ async fn bad_input_is_refused_with_what_is_valid() {
         .await;
     expect_error(status, &ans, StatusCode::NOT_FOUND, "not_found");
     // Another tenant's client is not a client here.
-    let (status, _) = call(&s, &s.base, T, "check", &Auth::Client(oid, osecret), &check(a, "read", "model", "m1")).await;
+    let (status, _) = call(
+        &s,
+        &s.base,
+        T,
+        "check",
+        &Auth::Client(oid, osecret),
+        &check(a, "read", "model", "m1"),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = call(&s, &s.base, T, "check", &Auth::None, &check(a, "read", "model", "m1")).await;
+    let (status, _) = call(
+        &s,
+        &s.base,
+        T,
+        "check",
+        &Auth::None,
+        &check(a, "read", "model", "m1"),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // A person asks about themselves only.
     let bob_token = access_token(&s, &w.rp, "bob").await;
     let me = Auth::Person(bob_token.clone());
-    let (status, ans) = call(&s, &s.base, T, "check", &me, &check(&w.bob, "write", "model", "m1")).await;
-    assert_eq!((status, ans["allowed"].clone()), (StatusCode::OK, json!(true)), "{ans}");
+    let (status, ans) = call(
+        &s,
+        &s.base,
+        T,
+        "check",
+        &me,
+        &check(&w.bob, "write", "model", "m1"),
+    )
+    .await;
+    assert_eq!(
+        (status, ans["allowed"].clone()),
+        (StatusCode::OK, json!(true)),
+        "{ans}"
+    );
     let (status, ans) = call(&s, &s.base, T, "check", &me, &check(a, "read", "model", "m1")).await;
     expect_error(status, &ans, StatusCode::FORBIDDEN, "access_denied");
     let mixed = json!({"checks": [check(&w.bob, "read", "model", "m1"), check(a, "read", "model", "m1")]});
@@ -503,7 +657,15 @@ async fn bad_input_is_refused_with_what_is_valid() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = call(&s, &s.base, T, "check", &Auth::Person("not-a-token".into()), &check(a, "read", "model", "m1")).await;
+    let (status, _) = call(
+        &s,
+        &s.base,
+        T,
+        "check",
+        &Auth::Person("not-a-token".into()),
+        &check(a, "read", "model", "m1"),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // Team managers: carol manages eng, bob is only a member.
@@ -539,8 +701,10 @@ async fn an_idp_backed_team_refuses_manual_edits() {
         .admin(
             Method::POST,
             &format!("/tenants/{T}/sso"),
-            Some(json!({ "id": "corp", "issuer": "https://idp.example", "client_id": "sesame",
-                         "client_secret": "s3cret" })),
+            Some(
+                json!({ "id": "corp", "issuer": "https://idp.example", "client_id": "sesame",
+                         "client_secret": "s3cret" }),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{ans}");
@@ -551,9 +715,16 @@ async fn an_idp_backed_team_refuses_manual_edits() {
         Some(json!({"id": "eng", "idp_group": {"connection": "corp", "group": "engineering"}})),
     )
     .await;
-    assert_eq!(team["idp_group"], json!({"connection": "corp", "group": "engineering"}));
+    assert_eq!(
+        team["idp_group"],
+        json!({"connection": "corp", "group": "engineering"})
+    );
     let (status, ans) = s
-        .admin(Method::PUT, &format!("/tenants/{T}/teams/eng/members/{bob}"), None)
+        .admin(
+            Method::PUT,
+            &format!("/tenants/{T}/teams/eng/members/{bob}"),
+            None,
+        )
         .await;
     expect_error(status, &ans, StatusCode::CONFLICT, "invalid_request");
     assert_eq!(
@@ -561,7 +732,11 @@ async fn an_idp_backed_team_refuses_manual_edits() {
         "team eng follows IdP group engineering of connection corp: its members change only at sign-in"
     );
     let (status, ans) = s
-        .admin(Method::DELETE, &format!("/tenants/{T}/teams/eng/members/{bob}"), None)
+        .admin(
+            Method::DELETE,
+            &format!("/tenants/{T}/teams/eng/members/{bob}"),
+            None,
+        )
         .await;
     expect_error(status, &ans, StatusCode::CONFLICT, "invalid_request");
     // A team cannot follow a connection that does not exist.

@@ -6,7 +6,7 @@
 
 use proptest::prelude::*;
 use sesame_core::authz::{
-    self, AuthzCache, Graph, Grant, IdpGroup, NewResourceType, NewTeam, ResourceRef, Step, Subject, TeamRole,
+    self, AuthzCache, Grant, Graph, IdpGroup, NewResourceType, NewTeam, ResourceRef, Step, Subject, TeamRole,
 };
 use sesame_core::crypto::MasterKey;
 use sesame_core::federation::{self, ConnectionSpec, UpstreamIdentity};
@@ -98,25 +98,35 @@ async fn grants_resources_and_teams_follow_the_rules() {
 
         let (w, p) = (r("workspace", "w1"), r("project", "p1"));
         authz::put_resource(&s, &t, w.clone(), None, 100).await.unwrap();
-        authz::put_resource(&s, &t, p.clone(), Some(w.clone()), 100).await.unwrap();
+        authz::put_resource(&s, &t, p.clone(), Some(w.clone()), 100)
+            .await
+            .unwrap();
         // A parent that does not exist, an unknown type, a cycle.
         assert!(matches!(
             authz::put_resource(&s, &t, r("project", "p2"), Some(r("workspace", "nope")), 100).await,
             Err(Error::NotFound(_))
         ));
-        let e = authz::put_resource(&s, &t, r("model", "m1"), None, 100).await.unwrap_err();
+        let e = authz::put_resource(&s, &t, r("model", "m1"), None, 100)
+            .await
+            .unwrap_err();
         assert!(
             e.to_string().contains("valid types are project, workspace"),
             "{e}"
         );
-        let e = authz::put_resource(&s, &t, w.clone(), Some(p.clone()), 100).await.unwrap_err();
+        let e = authz::put_resource(&s, &t, w.clone(), Some(p.clone()), 100)
+            .await
+            .unwrap_err();
         assert!(matches!(&e, Error::Refused(m) if m.contains("cycle")), "{e}");
 
         // Grants: unknown relation, users of another tenant, the last owner.
         let e = authz::add_grant(&s, &t, &grant(&w, "admin", Subject::User(alice.clone())), 100)
             .await
             .unwrap_err();
-        assert!(e.to_string().contains("valid relations are editor, owner, viewer"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("valid relations are editor, owner, viewer"),
+            "{e}"
+        );
         assert!(matches!(
             authz::add_grant(&s, &t, &grant(&w, "owner", Subject::User(mallory.clone())), 100).await,
             Err(Error::NotFound(_))
@@ -126,7 +136,11 @@ async fn grants_resources_and_teams_follow_the_rules() {
         authz::add_grant(&s, &t, &own, 100).await.unwrap();
         let e = authz::remove_grant(&s, &t, &own).await.unwrap_err();
         assert!(matches!(&e, Error::Refused(m) if m.contains("last owner")), "{e}");
-        assert_eq!(s.list_grants(&t, &w).await.unwrap(), vec![own.clone()], "nothing removed");
+        assert_eq!(
+            s.list_grants(&t, &w).await.unwrap(),
+            vec![own.clone()],
+            "nothing removed"
+        );
         // A team as owner too: then alice may go, but the team may not be deleted after that.
         let eng = authz::create_team(&s, &t, team_spec("eng"), 100).await.unwrap();
         assert!(matches!(
@@ -142,7 +156,9 @@ async fn grants_resources_and_teams_follow_the_rules() {
         assert!(matches!(s.delete_resource(&t, &w).await, Err(Error::Refused(_))));
 
         // Members; the graph answers through the team and up the parent.
-        authz::put_member(&s, &t, &eng, "bob", TeamRole::Member).await.unwrap();
+        authz::put_member(&s, &t, &eng, "bob", TeamRole::Member)
+            .await
+            .unwrap();
         let g = Graph::build(s.load_authz(&t).await.unwrap());
         assert_eq!(g.version, s.authz_version(&t).await.unwrap());
         let d = g.check(&bob, "delete", &p).unwrap();
@@ -168,7 +184,10 @@ async fn grants_resources_and_teams_follow_the_rules() {
             .unwrap_err()
             .to_string()
             .contains("valid actions are delete, read, share, write"));
-        assert!(matches!(g.check(&bob, "read", &r("project", "zz")), Err(Error::NotFound(_))));
+        assert!(matches!(
+            g.check(&bob, "read", &r("project", "zz")),
+            Err(Error::NotFound(_))
+        ));
         assert_eq!(
             g.list(&bob, "read", "project", None, 10).unwrap(),
             (vec!["p1".to_owned()], None)
@@ -201,7 +220,9 @@ async fn idp_group_teams_follow_each_sign_in() {
             groups_claim: Some("groups".into()),
             ..Default::default()
         };
-        let c = federation::create_connection(&s, &master, &t, spec, 100).await.unwrap();
+        let c = federation::create_connection(&s, &master, &t, spec, 100)
+            .await
+            .unwrap();
         let backed = |id: &str, group: &str| NewTeam {
             id: id.into(),
             name: None,
@@ -210,8 +231,12 @@ async fn idp_group_teams_follow_each_sign_in() {
                 group: group.into(),
             }),
         };
-        let eng = authz::create_team(&s, &t, backed("eng", "engineering"), 100).await.unwrap();
-        let ops = authz::create_team(&s, &t, backed("ops", "operations"), 100).await.unwrap();
+        let eng = authz::create_team(&s, &t, backed("eng", "engineering"), 100)
+            .await
+            .unwrap();
+        let ops = authz::create_team(&s, &t, backed("ops", "operations"), 100)
+            .await
+            .unwrap();
         let person = |groups: &[&str]| UpstreamIdentity {
             subject: "p1".into(),
             email: Some("p1@acme.example".into()),
@@ -223,7 +248,8 @@ async fn idp_group_teams_follow_each_sign_in() {
             .await
             .unwrap()
             .unwrap();
-        let teams = |v: Vec<(TeamId, TeamRole)>| v.into_iter().map(|(t, _)| t.to_string()).collect::<Vec<_>>();
+        let teams =
+            |v: Vec<(TeamId, TeamRole)>| v.into_iter().map(|(t, _)| t.to_string()).collect::<Vec<_>>();
         assert_eq!(teams(s.user_teams(&t, &u.id).await.unwrap()), ["eng"]);
         let v = s.authz_version(&t).await.unwrap();
         federation::sign_in(&s, &c, person(&["engineering", "other"]), 210)
@@ -231,7 +257,10 @@ async fn idp_group_teams_follow_each_sign_in() {
             .unwrap()
             .unwrap();
         assert_eq!(s.authz_version(&t).await.unwrap(), v, "no change, no new version");
-        federation::sign_in(&s, &c, person(&["operations"]), 300).await.unwrap().unwrap();
+        federation::sign_in(&s, &c, person(&["operations"]), 300)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(teams(s.user_teams(&t, &u.id).await.unwrap()), ["ops"]);
         assert!(s.authz_version(&t).await.unwrap() > v);
         // Manual edits are refused with the team, the group and the connection named.
@@ -273,7 +302,12 @@ async fn a_returned_revocation_is_seen_by_every_later_check() {
                     let g = grant(&d, "viewer", Subject::User(bob.clone()));
                     authz::add_grant(&*s, &t, &g, 100).await.unwrap();
                     // Someone checks while others write.
-                    let _ = cache.graph(&*s, &t).await.unwrap().check(&bob, "read", &d).unwrap();
+                    let _ = cache
+                        .graph(&*s, &t)
+                        .await
+                        .unwrap()
+                        .check(&bob, "read", &d)
+                        .unwrap();
                     authz::remove_grant(&*s, &t, &g).await.unwrap();
                     let graph = cache.graph(&*s, &t).await.unwrap();
                     assert!(
@@ -427,7 +461,11 @@ async fn run_sequence(ops: Vec<Op>) -> std::result::Result<(), TestCaseError> {
                 }
                 let got = authz::remove_grant(&s, &t, &grant(&refs[res], &rel, subject(sub))).await;
                 let key = (res, rel.clone(), sub);
-                let owners = m.grants.iter().filter(|(g, r, _)| *g == res && r == "owner").count();
+                let owners = m
+                    .grants
+                    .iter()
+                    .filter(|(g, r, _)| *g == res && r == "owner")
+                    .count();
                 if !m.grants.contains(&key) {
                     prop_assert!(matches!(got, Ok(false)), "{got:?}");
                 } else if rel == "owner" && owners == 1 {
@@ -439,7 +477,8 @@ async fn run_sequence(ops: Vec<Op>) -> std::result::Result<(), TestCaseError> {
             }
             Op::Move(res, parent) => {
                 let got =
-                    authz::put_resource(&s, &t, refs[res].clone(), parent.map(|p| refs[p].clone()), 100).await;
+                    authz::put_resource(&s, &t, refs[res].clone(), parent.map(|p| refs[p].clone()), 100)
+                        .await;
                 let cycle = parent.is_some_and(|p| m.ancestors(p).contains(&res));
                 if cycle {
                     prop_assert!(matches!(got, Err(Error::Refused(_))), "{got:?}");
@@ -458,7 +497,9 @@ async fn run_sequence(ops: Vec<Op>) -> std::result::Result<(), TestCaseError> {
                 m.members.insert((team, u));
             }
             Op::TeamRemove(team, u) => {
-                let got = authz::remove_member(&s, &t, &teams[team], users[u].as_str()).await.unwrap();
+                let got = authz::remove_member(&s, &t, &teams[team], users[u].as_str())
+                    .await
+                    .unwrap();
                 prop_assert_eq!(got, m.members.remove(&(team, u)));
             }
         }

@@ -92,7 +92,11 @@ pub(super) async fn person(app: &AppState, t: &TenantState, headers: &HeaderMap)
     if !sesame_core::sessions::token_session_live(&*app.store, &t.tenant.id, &valid.claims, now).await? {
         return Err(invalid());
     }
-    let sub = valid.claims.get("sub").and_then(|v| v.as_str()).ok_or_else(invalid)?;
+    let sub = valid
+        .claims
+        .get("sub")
+        .and_then(|v| v.as_str())
+        .ok_or_else(invalid)?;
     let user = app
         .store
         .get_user(&t.tenant.id, sub)
@@ -130,11 +134,20 @@ fn denied(check: &Check) {
 
 /// Runs a single check (`{subject, action, resource}`) or a batch (`{checks: […]}`, at most
 /// [`authz::MAX_BATCH`]) against the tenant's current graph.
-pub(super) async fn run_checks(app: &AppState, t: &TenantState, caller: &Caller, body: Value) -> ApiResult<Response> {
+pub(super) async fn run_checks(
+    app: &AppState,
+    t: &TenantState,
+    caller: &Caller,
+    body: Value,
+) -> ApiResult<Response> {
     let batch = match body {
         Value::Object(mut o) if o.contains_key("checks") => match o.remove("checks") {
             Some(Value::Array(items)) if o.is_empty() => Some(items),
-            _ => return Err(Error::invalid_request("'checks' must be the only member, an array of checks").into()),
+            _ => {
+                return Err(
+                    Error::invalid_request("'checks' must be the only member, an array of checks").into(),
+                )
+            }
         },
         other => {
             let check = parse_check(other)?;
@@ -185,7 +198,12 @@ pub(super) struct ListRequest {
     cursor: Option<String>,
 }
 
-pub(super) async fn run_list(app: &AppState, t: &TenantState, caller: &Caller, req: ListRequest) -> ApiResult<Response> {
+pub(super) async fn run_list(
+    app: &AppState,
+    t: &TenantState,
+    caller: &Caller,
+    req: ListRequest,
+) -> ApiResult<Response> {
     if let Caller::Person(me) = caller {
         if req.subject.user() != me {
             return Ok(forbidden("a person may ask only about themselves"));
@@ -257,7 +275,9 @@ pub async fn put_member(
     };
     let role = TeamRole::parse(body.role.as_deref().unwrap_or("member"))?;
     if role != TeamRole::Member {
-        return Ok(forbidden("managers may add members; a tenant admin makes managers"));
+        return Ok(forbidden(
+            "managers may add members; a tenant admin makes managers",
+        ));
     }
     if let Some(member) = current_role(&app, &t, &team, &user).await? {
         if member == TeamRole::Manager {
@@ -265,10 +285,17 @@ pub async fn put_member(
         }
     }
     let user = authz::put_member(&*app.store, &t.tenant.id, &team, &user, role).await?;
-    Ok(no_store(axum::Json(json!({ "team": team.id, "user_id": user, "role": role }))))
+    Ok(no_store(axum::Json(
+        json!({ "team": team.id, "user_id": user, "role": role }),
+    )))
 }
 
-async fn current_role(app: &AppState, t: &TenantState, team: &authz::Team, user: &str) -> Result<Option<TeamRole>> {
+async fn current_role(
+    app: &AppState,
+    t: &TenantState,
+    team: &authz::Team,
+    user: &str,
+) -> Result<Option<TeamRole>> {
     let Ok(user) = authz::find_user(&*app.store, &t.tenant.id, user).await else {
         return Ok(None);
     };
@@ -297,7 +324,12 @@ pub async fn delete_member(
         return Ok(forbidden("a manager is removed by a tenant admin"));
     }
     if !authz::remove_member(&*app.store, &t.tenant.id, &team, target.as_str()).await? {
-        return Err(Error::NotFound(format!("user '{}' is not a member of team {}", user.escape_debug(), team.id)).into());
+        return Err(Error::NotFound(format!(
+            "user '{}' is not a member of team {}",
+            user.escape_debug(),
+            team.id
+        ))
+        .into());
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -345,38 +345,42 @@ impl Table {
     /// `authz:read`, changes `authz:write` (see each handler).
     fn authz_admin(self, app: &AppState) -> Table {
         use authz_admin as z;
-        self.admin(app, "/tenants/{tenant}/teams", get(z::list_teams).post(z::create_team))
-            .admin(
-                app,
-                "/tenants/{tenant}/teams/{team}",
-                get(z::show_team).delete(z::delete_team),
-            )
-            .admin(
-                app,
-                "/tenants/{tenant}/teams/{team}/members/{user}",
-                put(z::put_member).delete(z::delete_member),
-            )
-            .admin(app, "/tenants/{tenant}/resource-types", get(z::list_types))
-            .admin(app, "/tenants/{tenant}/resource-types/{type}", put(z::put_type))
-            .admin(
-                app,
-                "/tenants/{tenant}/resources/{type}/{id}",
-                get(z::show_resource)
-                    .put(z::put_resource)
-                    .delete(z::delete_resource),
-            )
-            .admin(
-                app,
-                "/tenants/{tenant}/resources/{type}/{id}/grants",
-                get(z::list_grants).post(z::add_grant),
-            )
-            .admin(
-                app,
-                "/tenants/{tenant}/resources/{type}/{id}/grants/{relation}/{subject_type}/{subject_id}",
-                axum::routing::delete(z::delete_grant),
-            )
-            .admin(app, "/tenants/{tenant}/authz/check", post(z::check))
-            .admin(app, "/tenants/{tenant}/authz/list", post(z::list))
+        self.admin(
+            app,
+            "/tenants/{tenant}/teams",
+            get(z::list_teams).post(z::create_team),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/teams/{team}",
+            get(z::show_team).delete(z::delete_team),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/teams/{team}/members/{user}",
+            put(z::put_member).delete(z::delete_member),
+        )
+        .admin(app, "/tenants/{tenant}/resource-types", get(z::list_types))
+        .admin(app, "/tenants/{tenant}/resource-types/{type}", put(z::put_type))
+        .admin(
+            app,
+            "/tenants/{tenant}/resources/{type}/{id}",
+            get(z::show_resource)
+                .put(z::put_resource)
+                .delete(z::delete_resource),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/resources/{type}/{id}/grants",
+            get(z::list_grants).post(z::add_grant),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/resources/{type}/{id}/grants/{relation}/{subject_type}/{subject_id}",
+            axum::routing::delete(z::delete_grant),
+        )
+        .admin(app, "/tenants/{tenant}/authz/check", post(z::check))
+        .admin(app, "/tenants/{tenant}/authz/list", post(z::list))
     }
 
     fn finish(self, app: AppState) -> Router {

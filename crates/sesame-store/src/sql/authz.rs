@@ -241,7 +241,13 @@ impl AuthzStore for SqlStore {
         })
     }
 
-    async fn put_team_member(&self, tenant: &TenantId, team: &TeamId, user: &UserId, r: TeamRole) -> Result<bool> {
+    async fn put_team_member(
+        &self,
+        tenant: &TenantId,
+        team: &TeamId,
+        user: &UserId,
+        r: TeamRole,
+    ) -> Result<bool> {
         let t = tenant.as_str();
         with_pool!(self, p => {
             let mut tx = p.begin().await.map_err(db)?;
@@ -301,7 +307,12 @@ impl AuthzStore for SqlStore {
             .await
             .map_err(db))?;
         rows.into_iter()
-            .map(|(t, r)| Ok((TeamId::parse(&t).map_err(|e| corrupt("member team", e))?, role(&r)?)))
+            .map(|(t, r)| {
+                Ok((
+                    TeamId::parse(&t).map_err(|e| corrupt("member team", e))?,
+                    role(&r)?,
+                ))
+            })
             .collect()
     }
 
