@@ -10,7 +10,7 @@
 use sesame_core::authz::{self, AuthzCache, Grant, NewResourceType, NewTeam, ResourceRef, Subject, TeamRole};
 use sesame_core::ids::{TenantId, UserId, Username};
 use sesame_core::model::{SigningAlg, Tenant, User};
-use sesame_core::store::{AuthzStore, Store};
+use sesame_core::store::Store;
 use sesame_store::SqlStore;
 use std::time::{Duration, Instant};
 

@@ -103,6 +103,10 @@ fn pkce() -> (String, String) {
 
 /// Signs `username` in at the login page of tenant `T` with the first-party client `rp`.
 async fn access_token(s: &TestServer, rp: &(String, String), username: &str) -> String {
+    access_token_with(s, rp, username, "openid").await
+}
+
+async fn access_token_with(s: &TestServer, rp: &(String, String), username: &str, scope: &str) -> String {
     let b = Browser::new();
     let (verifier, challenge) = pkce();
     let q = form_urlencoded::Serializer::new(String::new())
@@ -110,7 +114,7 @@ async fn access_token(s: &TestServer, rp: &(String, String), username: &str) -> 
             ("client_id", rp.0.as_str()),
             ("redirect_uri", CB),
             ("response_type", "code"),
-            ("scope", "openid"),
+            ("scope", scope),
             ("state", "st"),
             ("code_challenge", challenge.as_str()),
             ("code_challenge_method", "S256"),
@@ -748,4 +752,58 @@ async fn an_idp_backed_team_refuses_manual_edits() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn roles_and_groups_claims_come_with_their_scopes_and_within_bounds() {
+    let s = TestServer::sqlite().await;
+    let bob = user(&s, T, "bob").await;
+    let (status, rp) = s
+        .admin(
+            Method::POST,
+            &format!("/tenants/{T}/clients"),
+            Some(json!({ "name": "App", "redirect_uris": [CB], "first_party": true,
+                         "allowed_scopes": ["roles"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rp}");
+    let rp = (
+        rp["client"]["client_id"].as_str().unwrap().to_owned(),
+        rp["client_secret"].as_str().unwrap().to_owned(),
+    );
+    for team in ["eng", "design"] {
+        ok(&s, Method::POST, "/teams", Some(json!({"id": team}))).await;
+        ok(&s, Method::PUT, &format!("/teams/{team}/members/{bob}"), None).await;
+    }
+    let claims = |token: &str| common::jwt_parts(token).1;
+    let plain = access_token_with(&s, &rp, "bob", "openid").await;
+    assert!(claims(&plain).get("roles").is_none(), "no scope, no claim");
+    let token = access_token_with(&s, &rp, "bob", "openid roles groups").await;
+    let c = claims(&token);
+    assert_eq!(c["roles"], json!(["member", "team:design", "team:eng"]), "{c}");
+    assert_eq!(c["groups"], json!([]), "{c}");
+    // Beyond 50 entries the claim stays out of the token; userinfo has it whole.
+    for i in 0..50 {
+        ok(
+            &s,
+            Method::POST,
+            "/teams",
+            Some(json!({"id": format!("t{i:02}")})),
+        )
+        .await;
+        ok(&s, Method::PUT, &format!("/teams/t{i:02}/members/{bob}"), None).await;
+    }
+    let token = access_token_with(&s, &rp, "bob", "openid roles").await;
+    assert!(claims(&token).get("roles").is_none(), "{}", claims(&token));
+    let info: Value = s
+        .http
+        .get(format!("{}/userinfo", s.issuer(T)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["roles"].as_array().map(Vec::len), Some(53), "{info}");
 }

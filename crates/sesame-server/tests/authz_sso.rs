@@ -616,7 +616,7 @@ async fn team_membership_follows_the_idp_groups_at_each_sign_in() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(members("eng").await, [sub.clone()]);
+    assert_eq!(members("eng").await, vec![sub.clone()]);
     assert!(members("ops").await.is_empty());
     assert!(may(sub.clone(), "write").await);
     assert!(!may(sub.clone(), "delete").await);
@@ -625,7 +625,7 @@ async fn team_membership_follows_the_idp_groups_at_each_sign_in() {
     let (page, _) = sign_in(&s, &Browser::new(), &rp, &idp, alice(&["operations"])).await;
     assert!(page.location().starts_with(CB));
     assert!(members("eng").await.is_empty());
-    assert_eq!(members("ops").await, [sub.clone()]);
+    assert_eq!(members("ops").await, vec![sub.clone()]);
     assert!(may(sub.clone(), "delete").await);
 
     // No groups at all: in no backed team, and no access.
