@@ -15,6 +15,8 @@
 //! token handler (`--baseline-server`) doing the same client authentication and signature, and
 //! prints one table with the targets marked.
 
+// Authorization checks in-process (`--authz`).
+mod authz;
 mod baseline;
 mod burst;
 mod load;
@@ -73,6 +75,10 @@ struct Cli {
     /// Run as the baseline server on 127.0.0.1:PORT (the bench starts this itself).
     #[arg(long, value_name = "PORT")]
     baseline_server: Option<u16>,
+    /// Only authorization: checks (cached, uncached, after a change) and list on 10^5
+    /// resources and 10^3 teams, in-process on one core, next to the raw EdDSA signing rate.
+    #[arg(long)]
+    authz: bool,
 }
 
 /// Distinct tokens of the `introspect-eddsa-distinct` load: more than the verified-token cache holds.
@@ -149,6 +155,16 @@ fn main() -> ExitCode {
     let machine = Machine::read();
     // Then, before any thread exists: every thread of the bench inherits CPU 1.
     let pinning = server::pin_self();
+    if cli.authz {
+        let core = matches!(pinning, Pinning::Pinned).then_some(1);
+        return match authz::run(cli.seconds, core) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sesame-bench --authz: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if cli.connections == 0 || cli.seconds <= 0.0 || cli.warmup < 0.0 || cli.sign_seconds <= 0.0 {
         eprintln!("sesame-bench: --connections, --seconds and --sign-seconds must be positive");
         return ExitCode::from(2);

@@ -135,6 +135,8 @@ pub fn plan(command: &AdminCommand) -> Result<Request, Failure> {
         AdminCommand::WorkloadIssuer(c) => plan_workload_issuer(c),
         AdminCommand::DelegatedSessions(c) => plan_delegated_sessions(c),
         AdminCommand::Sso(c) => plan_sso(c),
+        AdminCommand::Teams(c) => crate::authz::plan_teams(c),
+        AdminCommand::Resources(c) => crate::authz::plan_resources(c),
     }
 }
 

@@ -125,6 +125,12 @@ pub enum AdminCommand {
     /// Brokered SSO connections of a tenant (upstream OpenID Connect identity providers)
     #[command(subcommand)]
     Sso(SsoCommand),
+    /// Teams of a tenant, for authorization (members, managers, IdP-group teams)
+    #[command(subcommand)]
+    Teams(crate::authz::TeamsCommand),
+    /// Authorization: resource types, resources, grants, and checks
+    #[command(subcommand)]
+    Resources(crate::authz::ResourcesCommand),
 }
 
 // Parsed once per run: the size of the largest variant does not matter.

@@ -10,6 +10,8 @@ mod password;
 mod signin;
 mod token;
 mod workload;
+// Authorization's admin commands (teams, resources).
+mod authz;
 
 use clap::Parser;
 use cli::{AdminArgs, Cli, Command};

@@ -49,6 +49,11 @@ pub enum Permission {
     WorkloadRead,
     #[serde(rename = "workload:write")]
     WorkloadWrite,
+    /// Teams, resource types, resources and grants, and checks on anyone's behalf.
+    #[serde(rename = "authz:read")]
+    AuthzRead,
+    #[serde(rename = "authz:write")]
+    AuthzWrite,
     #[serde(rename = "audit:read")]
     AuditRead,
     /// Every tenant's audit events and the server-wide ones: operators only.
@@ -74,6 +79,8 @@ impl Permission {
         Permission::SsoWrite,
         Permission::WorkloadRead,
         Permission::WorkloadWrite,
+        Permission::AuthzRead,
+        Permission::AuthzWrite,
         Permission::AuditRead,
         Permission::AuditAll,
     ];
@@ -96,6 +103,8 @@ impl Permission {
             Permission::SsoWrite => "sso:write",
             Permission::WorkloadRead => "workload:read",
             Permission::WorkloadWrite => "workload:write",
+            Permission::AuthzRead => "authz:read",
+            Permission::AuthzWrite => "authz:write",
             Permission::AuditRead => "audit:read",
             Permission::AuditAll => "audit:all",
         }
@@ -263,6 +272,27 @@ pub const ADMIN_ROUTES: &[AdminRoute] = &[
         "/tenants/{tenant}/clients/{client}/admin-permissions",
         P::AdminsWrite,
     ),
+    // Authorization: teams, resource types, resources, grants, checks
+    route("GET", "/tenants/{tenant}/teams", P::AuthzRead),
+    route("POST", "/tenants/{tenant}/teams", P::AuthzWrite),
+    route("GET", "/tenants/{tenant}/teams/{team}", P::AuthzRead),
+    route("DELETE", "/tenants/{tenant}/teams/{team}", P::AuthzWrite),
+    route("PUT", "/tenants/{tenant}/teams/{team}/members/{user}", P::AuthzWrite),
+    route("DELETE", "/tenants/{tenant}/teams/{team}/members/{user}", P::AuthzWrite),
+    route("GET", "/tenants/{tenant}/resource-types", P::AuthzRead),
+    route("PUT", "/tenants/{tenant}/resource-types/{type}", P::AuthzWrite),
+    route("GET", "/tenants/{tenant}/resources/{type}/{id}", P::AuthzRead),
+    route("PUT", "/tenants/{tenant}/resources/{type}/{id}", P::AuthzWrite),
+    route("DELETE", "/tenants/{tenant}/resources/{type}/{id}", P::AuthzWrite),
+    route("GET", "/tenants/{tenant}/resources/{type}/{id}/grants", P::AuthzRead),
+    route("POST", "/tenants/{tenant}/resources/{type}/{id}/grants", P::AuthzWrite),
+    route(
+        "DELETE",
+        "/tenants/{tenant}/resources/{type}/{id}/grants/{relation}/{subject_type}/{subject_id}",
+        P::AuthzWrite,
+    ),
+    route("POST", "/tenants/{tenant}/authz/check", P::AuthzRead),
+    route("POST", "/tenants/{tenant}/authz/list", P::AuthzRead),
 ];
 
 /// The table's line for a matched route (`path` after `/admin/v1`).

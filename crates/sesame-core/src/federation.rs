@@ -639,6 +639,8 @@ pub async fn sign_in(
         now,
     };
     store.record_federated_sign_in(&record).await?;
+    // Teams that follow an IdP group of this connection follow the groups just recorded.
+    crate::authz::sync_idp_teams(store, tenant, &user.id, &conn.id, &record.groups).await?;
     Ok(Ok(user))
 }
 

@@ -96,3 +96,8 @@ impl Username {
         Self::parse(&s.to_lowercase())
     }
 }
+
+id_type!(
+    /// A team of a tenant (authorization): lower-case letters, digits, `-` and `_`.
+    TeamId, "team id", 63, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'
+);

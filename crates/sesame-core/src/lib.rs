@@ -26,6 +26,8 @@ pub mod workload;
 // Admin roles and the audit log.
 pub mod access;
 pub mod audit;
+// Authorization: teams, resources, grants, the check.
+pub mod authz;
 
 pub use error::{Error, Result};
 

@@ -101,6 +101,7 @@ pub trait Store:
     + FederationStore
     + AccessStore
     + AuditStore
+    + AuthzStore
     + Send
     + Sync
     + 'static
@@ -482,4 +483,88 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<Vec<crate::audit::AuditEvent>>;
     /// Deletes events older than `before`; returns how many.
     async fn purge_audit_events(&self, before: i64) -> Result<u64>;
+}
+
+// Authorization (teams, resources, grants) ------------------------------------------------------
+
+/// Teams, resource types, resources and grants (see `authz`). Every write advances the
+/// tenant's `authz_version` in its own transaction, first, which also makes the tenant's
+/// writers take turns (the cycle and last-owner rules hold under concurrency).
+#[async_trait::async_trait]
+pub trait AuthzStore: Send + Sync {
+    /// The tenant's authorization version (0 before any change): one primary-key read.
+    async fn authz_version(&self, tenant: &TenantId) -> Result<i64>;
+    /// Everything the check needs, read in one transaction with the version it is at.
+    async fn load_authz(&self, tenant: &TenantId) -> Result<crate::authz::AuthzSnapshot>;
+
+    /// `Conflict` if the id is taken.
+    async fn create_team(&self, team: &crate::authz::Team) -> Result<()>;
+    async fn get_team(
+        &self,
+        tenant: &TenantId,
+        id: &crate::ids::TeamId,
+    ) -> Result<Option<crate::authz::Team>>;
+    async fn list_teams(&self, tenant: &TenantId) -> Result<Vec<crate::authz::Team>>;
+    /// Deletes a team, its members and its grants; `Refused` if it is the last owner of a
+    /// resource. `false` if there was none.
+    async fn delete_team(&self, tenant: &TenantId, id: &crate::ids::TeamId) -> Result<bool>;
+    /// Adds a member or changes its role; `false` if there is no such team.
+    async fn put_team_member(
+        &self,
+        tenant: &TenantId,
+        team: &crate::ids::TeamId,
+        user: &UserId,
+        role: crate::authz::TeamRole,
+    ) -> Result<bool>;
+    async fn remove_team_member(
+        &self,
+        tenant: &TenantId,
+        team: &crate::ids::TeamId,
+        user: &UserId,
+    ) -> Result<bool>;
+    async fn list_team_members(
+        &self,
+        tenant: &TenantId,
+        team: &crate::ids::TeamId,
+    ) -> Result<Vec<crate::authz::TeamMember>>;
+    /// The teams of a user, with the role, by team id.
+    async fn user_teams(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<(crate::ids::TeamId, crate::authz::TeamRole)>>;
+    /// Sets the user's membership of every team following (connection, one of `groups`) and
+    /// removes it from the connection's other teams, in one transaction.
+    async fn sync_idp_teams(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        connection: &ConnectionId,
+        groups: &[String],
+    ) -> Result<()>;
+
+    /// Inserts or replaces a type's relations.
+    async fn put_resource_type(&self, t: &crate::authz::ResourceType) -> Result<()>;
+    async fn list_resource_types(&self, tenant: &TenantId) -> Result<Vec<crate::authz::ResourceType>>;
+
+    /// Creates a resource or moves it (a new parent, or none). `NotFound` if the parent does
+    /// not exist; `Refused` if the parent is the resource or one of its descendants.
+    async fn put_resource(&self, resource: &crate::authz::Resource) -> Result<()>;
+    async fn get_resource(
+        &self,
+        tenant: &TenantId,
+        resource: &crate::authz::ResourceRef,
+    ) -> Result<Option<crate::authz::Resource>>;
+    /// Deletes a resource and its grants; `Refused` while it has children. `false` if none.
+    async fn delete_resource(&self, tenant: &TenantId, resource: &crate::authz::ResourceRef) -> Result<bool>;
+
+    /// Adds a grant (idempotent); `NotFound` if the resource does not exist.
+    async fn add_grant(&self, tenant: &TenantId, grant: &crate::authz::Grant, now: i64) -> Result<()>;
+    /// Removes a grant; `Refused` if it is the resource's last `owner` grant. `false` if none.
+    async fn remove_grant(&self, tenant: &TenantId, grant: &crate::authz::Grant) -> Result<bool>;
+    async fn list_grants(
+        &self,
+        tenant: &TenantId,
+        resource: &crate::authz::ResourceRef,
+    ) -> Result<Vec<crate::authz::Grant>>;
 }

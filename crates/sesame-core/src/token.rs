@@ -301,7 +301,8 @@ async fn authorization_code(
         (None, None) => {}
     }
     let user = active_user(ctx, &stored.user_id).await?;
-    let access = user_access_token(ctx, client, &user, &stored.scope)?;
+    let extra = crate::authz::access_claims_if_asked(ctx.store, &user, &stored.scope).await?;
+    let access = user_access_token_with(ctx, client, &user, &stored.scope, extra.as_ref())?;
     let refresh = issues_refresh(client, &stored.scope).then(|| {
         new_refresh_token(
             ctx,
@@ -415,7 +416,8 @@ async fn device_code_grant(
         ));
     };
     let user = active_user(ctx, user_id).await?;
-    let access = user_access_token(ctx, client, &user, &stored.scope)?;
+    let extra = crate::authz::access_claims_if_asked(ctx.store, &user, &stored.scope).await?;
+    let access = user_access_token_with(ctx, client, &user, &stored.scope, extra.as_ref())?;
     let refresh = issues_refresh(client, &stored.scope).then(|| {
         new_refresh_token(
             ctx,
@@ -513,7 +515,8 @@ async fn refresh(
         }
     };
     let user = active_user(ctx, &stored.user_id).await?;
-    let access = user_access_token(ctx, client, &user, &scope)?;
+    let extra = crate::authz::access_claims_if_asked(ctx.store, &user, &scope).await?;
+    let access = user_access_token_with(ctx, client, &user, &scope, extra.as_ref())?;
     let (token, successor) = new_refresh_token(
         ctx,
         client,
@@ -709,6 +712,17 @@ pub fn user_access_token(
     user: &User,
     scope: &str,
 ) -> Result<IssuedAccessToken> {
+    user_access_token_with(ctx, client, user, scope, None)
+}
+
+/// [`user_access_token`] with the `roles` / `groups` claims, when the grant asked for them.
+pub fn user_access_token_with(
+    ctx: &Signer,
+    client: &Client,
+    user: &User,
+    scope: &str,
+    extra: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Result<IssuedAccessToken> {
     let aud = granted_audience(client, &[])?;
     let ttl = client.access_token_ttl.unwrap_or(ctx.tenant.access_token_ttl);
     let jti = new_jti();
@@ -726,6 +740,7 @@ pub fn user_access_token(
             exp: ctx.now + ttl,
             jti: &jti,
             act: None,
+            extra,
         },
     )?;
     Ok(IssuedAccessToken {
@@ -760,6 +775,7 @@ fn client_credentials(
             exp: ctx.now + ttl,
             jti: &new_jti(),
             act: None,
+            extra: None,
         },
     )?;
     Ok(TokenResponse {
@@ -867,6 +883,7 @@ async fn exchange(ctx: &IssueContext<'_>, client: &Client, request: TokenExchang
             exp,
             jti: &new_jti(),
             act,
+            extra: None,
         },
     )?;
     Ok(TokenResponse {
@@ -1033,6 +1050,9 @@ struct AccessClaims<'a> {
     jti: &'a str,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Act>,
+    /// `roles` / `groups` for grants with those scopes (`authz::access_claims_if_asked`).
+    #[serde(flatten)]
+    extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 /// `aud` is a string for one audience and an array for several (RFC 7519 §4.1.3).

@@ -46,6 +46,8 @@ pub struct App {
     pub audit: crate::audit::Auditor,
     /// Audit events older than this many days are swept (`audit_retention_days`).
     pub audit_retention_days: u32,
+    /// Authorization: each tenant's graph, used only at the store's current `authz_version`.
+    pub authz: sesame_core::authz::AuthzCache,
 }
 
 pub type AppState = Arc<App>;
@@ -194,6 +196,7 @@ impl App {
             cache: RwLock::default(),
             audit: crate::audit::Auditor::new(metrics_audit_dropped),
             audit_retention_days: sesame_core::audit::DEFAULT_RETENTION_DAYS,
+            authz: Default::default(),
         }
     }
 

@@ -318,6 +318,8 @@ mod workload;
 // Admin roles and the audit log.
 mod access;
 mod audit;
+// Authorization: teams, resources, grants.
+mod authz;
 
 /// The SQLite file holds password hashes and people's emails: readable by its owner only,
 /// whatever the umask. It is created 0600 before SQLite opens it (SQLite would create it

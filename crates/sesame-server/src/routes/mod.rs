@@ -14,6 +14,9 @@ mod sso;
 mod trust_policies;
 mod userinfo;
 mod workload_admin;
+// Authorization: the public check/list API, team managers, the admin API.
+mod authz;
+mod authz_admin;
 
 use crate::form::BODY_LIMIT;
 use crate::metrics::{Metrics, TrackLayer};
@@ -177,6 +180,13 @@ impl Table {
             "/.well-known/oauth-authorization-server/t/{tenant}",
             tracked![get(discovery::oauth_metadata)],
         )
+        // Authorization: checks and lists for applications, member changes by team managers.
+        .tenant("/authz/check", tracked![post(authz::check)])
+        .tenant("/authz/list", tracked![post(authz::list)])
+        .tenant(
+            "/teams/{team}/members/{user}",
+            tracked![put(authz::put_member), delete(authz::delete_member)],
+        )
         .health()
     }
 
@@ -313,6 +323,7 @@ impl Table {
         .admin(app, "/tenants/{tenant}/keys/rotate", post(admin::rotate_keys))
         .workload_admin(app)
         .access_admin(app)
+        .authz_admin(app)
         .route("/metrics", tracked![get(health::metrics)])
     }
 
@@ -361,6 +372,48 @@ impl Table {
                 "/tenants/{tenant}/clients/{client}/admin-permissions",
                 get(access::show_client_permissions).put(access::put_client_permissions),
             )
+    }
+
+    /// Authorization: teams, resource types, resources, grants, checks. Reads need
+    /// `authz:read`, changes `authz:write` (see each handler).
+    fn authz_admin(self, app: &AppState) -> Table {
+        use authz_admin as z;
+        self.admin(
+            app,
+            "/tenants/{tenant}/teams",
+            get(z::list_teams).post(z::create_team),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/teams/{team}",
+            get(z::show_team).delete(z::delete_team),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/teams/{team}/members/{user}",
+            put(z::put_member).delete(z::delete_member),
+        )
+        .admin(app, "/tenants/{tenant}/resource-types", get(z::list_types))
+        .admin(app, "/tenants/{tenant}/resource-types/{type}", put(z::put_type))
+        .admin(
+            app,
+            "/tenants/{tenant}/resources/{type}/{id}",
+            get(z::show_resource)
+                .put(z::put_resource)
+                .delete(z::delete_resource),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/resources/{type}/{id}/grants",
+            get(z::list_grants).post(z::add_grant),
+        )
+        .admin(
+            app,
+            "/tenants/{tenant}/resources/{type}/{id}/grants/{relation}/{subject_type}/{subject_id}",
+            axum::routing::delete(z::delete_grant),
+        )
+        .admin(app, "/tenants/{tenant}/authz/check", post(z::check))
+        .admin(app, "/tenants/{tenant}/authz/list", post(z::list))
     }
 
     fn finish(self, app: AppState) -> Router {

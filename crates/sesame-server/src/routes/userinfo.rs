@@ -110,5 +110,9 @@ async fn answer(app: &AppState, tenant: &str, presented: &str) -> ApiResult<Resp
     if let Some(groups) = sesame_core::token::groups_if_asked(&*app.store, &user, scope).await? {
         answer["groups"] = serde_json::json!(groups);
     }
+    // Authorization's roles (whole, however long): read only for tokens with the roles scope.
+    if scope.split(' ').any(|s| s == "roles") {
+        answer["roles"] = serde_json::json!(sesame_core::authz::roles(&*app.store, &user).await?);
+    }
     Ok(no_store(axum::Json(answer)))
 }
