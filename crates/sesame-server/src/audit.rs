@@ -124,18 +124,17 @@ async fn write(store: &dyn Store, batch: &mut Vec<AuditEvent>, dropped: &Counter
 // The security events, each recorded by one line where it happens. --------------------------------
 
 /// A password sign-in (`via`: `login` or `device`). A failure names the account only when the
-/// typed name is an existing user's (looked up off the request's path, so an unknown name
-/// costs the answer no time): what people type as a username may be a password.
+/// typed name is an existing user's (core's outcome says which): what people type as a
+/// username may be a password, so the typed name is never recorded.
 pub fn sign_in(
     app: &AppState,
     tenant: &TenantId,
     via: &'static str,
-    username: &str,
     outcome: &sesame_core::Result<sesame_core::login::Outcome>,
 ) {
     use sesame_core::login::Outcome as Login;
     let now = sesame_core::now();
-    let reason = match outcome {
+    let (reason, user) = match outcome {
         Ok(Login::SignedIn(user)) => {
             let event = AuditEvent::new(
                 EventType::SignInSuccess,
@@ -149,10 +148,10 @@ pub fn sign_in(
             app.audit.record(event);
             return;
         }
-        Ok(Login::Refused) => "refused",
-        Ok(Login::Throttled { .. }) => "throttled",
-        Ok(Login::Busy { .. }) => "busy",
-        Err(_) => "error",
+        Ok(Login::Refused { user_id }) => ("refused", user_id.as_ref()),
+        Ok(Login::Throttled { .. }) => ("throttled", None),
+        Ok(Login::Busy { .. }) => ("busy", None),
+        Err(_) => ("error", None),
     };
     let mut event = AuditEvent::new(
         EventType::SignInFailure,
@@ -167,25 +166,12 @@ pub fn sign_in(
             ctx.id.to_str().ok().map(str::to_owned),
         );
     }
-    let (app, tenant, username) = (app.clone(), tenant.clone(), username.to_owned());
-    tokio::spawn(async move {
-        let user = match sesame_core::ids::Username::normalize(&username) {
-            Ok(name) => app
-                .store
-                .get_user(&tenant, name.as_str())
-                .await
-                .ok()
-                .flatten()
-                .filter(|u| u.username.as_str() == name.as_str()),
-            Err(_) => None,
-        };
-        if let Some(user) = user {
-            event = event
-                .actor("user", Some(user.id.as_str()))
-                .target(format!("user:{}", user.id));
-        }
-        app.audit.record(event);
-    });
+    if let Some(user) = user {
+        event = event
+            .actor("user", Some(user.as_str()))
+            .target(format!("user:{user}"));
+    }
+    app.audit.record(event);
 }
 
 /// An access token issued at the token endpoint (never the token: the grant and the client).

@@ -9,9 +9,29 @@ use axum::middleware::Next;
 use axum::response::Response;
 use sesame_core::login::Outcome;
 
+/// A password sign-in's outcome, told everywhere it is told: the log line, the metric and the
+/// audit log (`via`: `login` or `device`).
+pub fn report_sign_in(
+    app: &crate::state::AppState,
+    tenant: &sesame_core::ids::TenantId,
+    via: &'static str,
+    outcome: &sesame_core::Result<Outcome>,
+    address: Option<&str>,
+) {
+    sign_in(tenant.as_str(), via, outcome, address);
+    app.metrics.sign_in(match outcome {
+        Ok(Outcome::SignedIn(_)) => "signed_in",
+        Ok(Outcome::Refused { .. }) => "refused",
+        Ok(Outcome::Throttled { .. }) => "throttled",
+        Ok(Outcome::Busy { .. }) => "busy",
+        Err(_) => "error",
+    });
+    crate::audit::sign_in(app, tenant, via, outcome);
+}
+
 /// Logs one sign-in attempt: tenant, user (id and username when known, else "unknown user"),
 /// outcome, client address and the page it came through (`login` or `device`).
-pub fn sign_in(tenant: &str, via: &str, outcome: &sesame_core::Result<Outcome>, address: Option<&str>) {
+fn sign_in(tenant: &str, via: &str, outcome: &sesame_core::Result<Outcome>, address: Option<&str>) {
     let address = address.unwrap_or("unknown address");
     match outcome {
         Ok(Outcome::SignedIn(user)) => tracing::info!(
@@ -87,12 +107,16 @@ pub async fn admin_change(matched: Option<MatchedPath>, req: Request, next: Next
     let path = req.uri().path().to_owned();
     let route = matched.map(|m| m.as_str().to_owned()).unwrap_or_default();
     let response = next.run(req).await;
+    // Named by the admin gate (`routes::access::authorize`) once it knows who is calling.
+    let actor = response.extensions().get::<sesame_core::access::Actor>();
     tracing::info!(
         target: "sesame::admin",
         method = %method,
         path = %path,
         route = %route,
         status = response.status().as_u16(),
+        actor_kind = actor.map_or("unauthenticated", |a| a.kind()),
+        actor = actor.map_or("", |a| a.id()),
         "admin change"
     );
     response

@@ -85,16 +85,18 @@ pub async fn authorize(State(app): State<AppState>, mut req: Request, next: Next
         tenant: tenant.as_deref(),
         user: user.as_deref(),
     };
-    if let Err(e) = access::decide(&actor, route, target) {
-        let resp = ApiError(e).into_response();
-        audit(Some(&actor), resp.status().as_u16());
-        return resp;
-    }
-    req.extensions_mut().insert(actor.clone());
-    let resp = crate::audit::ADMIN_ACTOR
-        .scope(actor.clone(), next.run(req))
-        .await;
+    let mut resp = match access::decide(&actor, route, target) {
+        Err(e) => ApiError(e).into_response(),
+        Ok(()) => {
+            req.extensions_mut().insert(actor.clone());
+            crate::audit::ADMIN_ACTOR
+                .scope(actor.clone(), next.run(req))
+                .await
+        }
+    };
     audit(Some(&actor), resp.status().as_u16());
+    // For the operator's log line (`oplog::admin_change`), which runs around this gate.
+    resp.extensions_mut().insert(actor);
     resp
 }
 

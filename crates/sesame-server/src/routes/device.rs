@@ -283,15 +283,7 @@ impl Page<'_> {
             self.app.password_checks.verify(tenant.as_str(), check)
         })
         .await;
-        crate::oplog::sign_in(tenant.as_str(), "device", &outcome, self.browser.ip.as_deref());
-        self.app.metrics.sign_in(match &outcome {
-            Ok(Outcome::SignedIn(_)) => "signed_in",
-            Ok(Outcome::Refused { .. }) => "refused",
-            Ok(Outcome::Throttled { .. }) => "throttled",
-            Ok(Outcome::Busy { .. }) => "busy",
-            Err(_) => "error",
-        });
-        crate::audit::sign_in(&self.app, tenant, "device", username, &outcome);
+        crate::oplog::report_sign_in(&self.app, tenant, "device", &outcome, self.browser.ip.as_deref());
         let user = match outcome {
             Ok(Outcome::SignedIn(user)) => user,
             Ok(Outcome::Refused { .. }) => {

@@ -132,7 +132,7 @@ impl Table {
                 app.clone(),
                 access::authorize,
             ))
-            // ops: one log line per admin change, refusals of the token included.
+            // One log line per admin change (refusals included), outside the gate that names the actor.
             .route_layer(axum::middleware::from_fn(crate::oplog::admin_change))
             .fallback(health::method_not_allowed)
             .layer(self.metrics.track(&path));
