@@ -10,6 +10,8 @@ mod password;
 mod signin;
 mod token;
 mod workload;
+// Delegated sessions of the signed-in person.
+mod sessions;
 
 use clap::Parser;
 use cli::{AdminArgs, Cli, Command};
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Logout(args) => signin::logout(args),
         Command::Profiles(command) => signin::profiles(command),
         Command::CredentialHelper(args) => credential_helper::run(args),
+        Command::Sessions(command) => sessions::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
