@@ -44,4 +44,5 @@ fi
 
 export SESAMED_BIN="${SESAMED_BIN:-$repo/target/debug/sesamed}"
 cd "$here"
-exec node --test --test-concurrency=1 "$@" signin.test.mjs cli-login.test.mjs device-login.test.mjs
+exec node --test --test-concurrency=1 "$@" signin.test.mjs cli-login.test.mjs device-login.test.mjs \
+  sso-oidc-provider.test.mjs workload-jose.test.mjs

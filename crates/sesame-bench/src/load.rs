@@ -265,6 +265,8 @@ pub enum Load {
         refresh: Template,
         keys: std::sync::Mutex<Vec<String>>,
     },
+    /// Brokered SSO sign-ins; an iteration is one sign-in (two requests, see [`SsoSignIn`]).
+    SsoSignIn(SsoSignIn),
 }
 
 impl From<Template> for Load {
@@ -285,6 +287,7 @@ impl Load {
         match self {
             Load::Request(_) | Load::Rotate(..) | Load::DevicePoll(..) | Load::SessionRefresh { .. } => 1,
             Load::CodeFlow(_) | Load::SessionBind { .. } => 2,
+            Load::SsoSignIn(_) => 2,
         }
     }
 
@@ -295,6 +298,7 @@ impl Load {
             Load::CodeFlow(_) => "flows",
             Load::SessionBind { .. } => "binds",
             Load::SessionRefresh { .. } => "refreshes",
+            Load::SsoSignIn(_) => "sign-ins",
         }
     }
 
@@ -368,6 +372,7 @@ impl Load {
                 keys.lock().expect("lock").push(next);
                 Ok(())
             }
+            Load::SsoSignIn(sso) => sso.iterate(sender, stats).await,
         }
     }
 }
@@ -477,6 +482,88 @@ impl CodeFlow {
             return Err(Failure::Answer(unexpected(&self.token, &a)));
         }
         Ok(a.body)
+    }
+}
+
+/// A brokered SSO sign-in of a browser (see `sso.rs`): `GET {issuer}/sso/{c}/start?request=…`
+/// answers 303 to the IdP with `state` and `nonce` and sets the sealed SSO cookie; the IdP's
+/// page is skipped (the bench's IdP takes the nonce itself as the code), and
+/// `GET {issuer}/sso/{c}/callback?code=…&state=…` with that cookie must answer 303 to the
+/// redirect URI with a code (a first-party client: no consent).
+pub struct SsoSignIn {
+    start: Template,
+    callback: Template,
+    redirect_prefix: String,
+}
+
+impl SsoSignIn {
+    /// `callback`: a GET of the callback path (its query is set per sign-in).
+    pub fn new(start: Template, callback: Template, redirect_uri: &str) -> SsoSignIn {
+        SsoSignIn {
+            start,
+            callback,
+            redirect_prefix: format!("{redirect_uri}?"),
+        }
+    }
+
+    /// One sign-in on a fresh connection, for the check before the load.
+    pub async fn once(&self, addr: SocketAddr) -> Result<(), String> {
+        let mut sender = connect(addr).await?;
+        let mut stats = ConnStats::default();
+        self.iterate(&mut sender, &mut stats).await.map_err(|f| match f {
+            Failure::Answer(e) | Failure::Connection(e) => e,
+        })
+    }
+
+    async fn iterate(
+        &self,
+        sender: &mut SendRequest<Full<Bytes>>,
+        stats: &mut ConnStats,
+    ) -> Result<(), Failure> {
+        let a = step(sender, self.start.request(), &self.start, stats).await?;
+        let location = a.header(LOCATION).unwrap_or("");
+        let param = |name: &str| {
+            location
+                .split_once('?')?
+                .1
+                .split('&')
+                .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+                .map(str::to_owned)
+        };
+        let cookie = a
+            .headers
+            .get_all(hyper::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix("sesame_sso=")?.split(';').next())
+            .map(str::to_owned);
+        let (Some(state), Some(nonce), Some(cookie), StatusCode::SEE_OTHER) =
+            (param("state"), param("nonce"), cookie, a.status)
+        else {
+            return Err(Failure::Answer(unexpected(&self.start, &a)));
+        };
+        let mut req = self.callback.request();
+        let uri = format!("{}?code={nonce}&state={state}", self.callback.uri.path());
+        *req.uri_mut() = uri
+            .parse()
+            .map_err(|e| Failure::Answer(format!("callback URI: {e}")))?;
+        req.headers_mut().insert(
+            hyper::header::COOKIE,
+            HeaderValue::from_str(&format!("sesame_sso={cookie}"))
+                .map_err(|e| Failure::Answer(format!("cookie: {e}")))?,
+        );
+        let a = step(sender, req, &self.callback, stats).await?;
+        let location = a.header(LOCATION).unwrap_or("");
+        if a.status != StatusCode::SEE_OTHER || code_in(location, &self.redirect_prefix).is_none() {
+            return Err(Failure::Answer(unexpected(&self.callback, &a)));
+        }
+        Ok(())
+    }
+}
+
+impl From<SsoSignIn> for Load {
+    fn from(s: SsoSignIn) -> Load {
+        Load::SsoSignIn(s)
     }
 }
 

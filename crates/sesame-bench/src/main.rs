@@ -22,6 +22,8 @@ mod burst;
 mod load;
 mod server;
 mod sign;
+// Brokered SSO: the sign-in callback against an IdP in the bench.
+mod sso;
 
 use crate::load::{CodeFlow, Load, LoadConfig, LoadResult, Template};
 use crate::server::{Pinning, ServerProcess};
@@ -69,7 +71,7 @@ struct Cli {
     /// introspect-eddsa-distinct, device-poll, code-flow-rs256, sign-in-burst, baseline. For profiling one path.
     /// introspect-eddsa-distinct, token-exchange-eddsa, private-key-jwt-eddsa, code-flow-rs256,
     /// introspect-eddsa-distinct, code-flow-rs256, session-bind-eddsa, session-refresh-eddsa,
-    /// sign-in-burst, baseline. For profiling one path.
+    /// sign-in-burst, baseline, sso-callback, refresh-token-eddsa. For profiling one path.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(LOADS))]
     only: Vec<String>,
     /// Run as the baseline server on 127.0.0.1:PORT (the bench starts this itself).
@@ -96,7 +98,7 @@ const DEVICE_CLIENT: &str = "bench-device";
 const DEVICE_GRANT_FORM: &str = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code";
 
 /// The loads, in the order they run.
-const LOADS: [&str; 19] = [
+const LOADS: [&str; 21] = [
     "token-eddsa",
     "token-es256",
     "token-rs256",
@@ -116,6 +118,9 @@ const LOADS: [&str; 19] = [
     "session-refresh-eddsa",
     "sign-in-burst",
     "baseline",
+    // Brokered SSO, and the refresh-token grant it hooks into.
+    "sso-callback",
+    "refresh-token-eddsa",
 ];
 
 /// Single-use client assertions made for the `private-key-jwt-eddsa` load (each is accepted
@@ -345,6 +350,10 @@ struct Results {
     baseline_introspect: Vec<(SigningAlg, Row)>,
     /// 200 sign-ins at once (after every other load: it sets the peak RSS).
     burst: Vec<burst::Round>,
+    /// Brokered SSO sign-ins (start + callback) with an ES256 IdP in the bench.
+    sso_callback: Option<Row>,
+    /// The refresh-token grant (rotation, sealed answer) of a password sign-in, EdDSA.
+    refresh_token: Option<Row>,
 }
 
 impl Results {
@@ -362,6 +371,8 @@ impl Results {
             .chain(self.baseline.iter().map(|(_, r)| r))
             .chain(self.baseline_discovery.iter().chain(self.baseline_jwks.iter()))
             .chain(self.baseline_introspect.iter().map(|(_, r)| r))
+            .chain(self.sso_callback.iter())
+            .chain(self.refresh_token.iter())
     }
 
     fn total_errors(&self) -> u64 {
@@ -579,6 +590,14 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         }
         false => None,
     };
+    // Brokered SSO: no password is checked, so it may come before the code flow's set-up.
+    let sso_callback = match cli.wants("sso-callback") {
+        true => {
+            let load = sso::setup(addr, admin_token, REDIRECT_URI).await?;
+            Some(measure(cfg, "SSO sign-in ES256".into(), load).await)
+        }
+        false => None,
+    };
     // The code flow's set-up comes last: creating the user and signing in run Argon2id (19 MiB
     // each) in the server, which would otherwise be the peak RSS of every load.
     let code_flow_algs: Vec<SigningAlg> = LOAD_ALGS
@@ -591,7 +610,8 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         .collect();
     let mut peak_rss_before_sign_in_kb = None;
     let mut code_flows = Vec::new();
-    if !code_flow_algs.is_empty() || !session_loads.is_empty() {
+    let mut refresh_token = None;
+    if !code_flow_algs.is_empty() || !session_loads.is_empty() || cli.wants("refresh-token-eddsa") {
         peak_rss_before_sign_in_kb = sesame.status_kb("VmHWM");
         // The sessions' loads need a person's access token: one EdDSA code flow gives it.
         let algs = match code_flow_algs.is_empty() {
@@ -599,6 +619,10 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
             false => code_flow_algs.clone(),
         };
         code_flows = code_flow_setup(addr, admin_token, &algs).await?;
+        if cli.wants("refresh-token-eddsa") {
+            let load = refresh_setup(addr, admin_token, cfg.connections * 4).await?;
+            refresh_token = Some(measure(cfg, "refresh token EdDSA".into(), load).await);
+        }
     }
     let mut session_rows = Vec::new();
     if !session_loads.is_empty() {
@@ -793,6 +817,8 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         sessions: session_rows,
         baseline,
         burst: bursts,
+        sso_callback,
+        refresh_token,
     })
 }
 
@@ -1077,6 +1103,56 @@ async fn code_flow_setup(
         flows.push((c.alg, flow));
     }
     Ok(flows)
+}
+
+/// The refresh-token grant (RFC 6749 §6) of a person's password sign-in: `pool` grants of a
+/// first-party EdDSA client, each refresh token used once (the load puts each successor back).
+async fn refresh_setup(addr: SocketAddr, admin_token: &str, pool: usize) -> Result<Load, String> {
+    let spec = serde_json::json!({
+        "name": "bench-refresh-eddsa",
+        "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "first_party": true,
+        "refresh_without_offline_access": true,
+        "signing_alg": "EdDSA",
+        "allowed_scopes": [],
+    });
+    let c = create_client(addr, admin_token, SigningAlg::EdDSA, &spec).await?;
+    let challenge = B64.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        CODE_VERIFIER.as_bytes(),
+    ));
+    let authorize_path = format!(
+        "/t/default/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid\
+         &state=bench-state&nonce=bench-nonce&code_challenge={challenge}&code_challenge_method=S256",
+        load::form_encode(&c.id),
+        load::form_encode(REDIRECT_URI)
+    );
+    let session = sign_in(addr, &authorize_path).await?;
+    let authorize =
+        Template::get(addr, &authorize_path).with_header(COOKIE, &format!("sesame_session={session}"));
+    let token_form = format!(
+        "grant_type=authorization_code&redirect_uri={}&code_verifier={}",
+        load::form_encode(REDIRECT_URI),
+        load::form_encode(CODE_VERIFIER)
+    );
+    let token = Template::post_form(addr, "/t/default/token", &token_form, Some((&c.id, &c.secret)));
+    let flow = CodeFlow::new(authorize, token, REDIRECT_URI);
+    let mut keys = Vec::with_capacity(pool);
+    for _ in 0..pool {
+        let body = flow.once(addr).await?;
+        keys.push(load::json_str(&body, "refresh_token").ok_or("the code flow gave no refresh token")?);
+    }
+    let refresh = Template::post_form(
+        addr,
+        "/t/default/token",
+        "grant_type=refresh_token&refresh_token=",
+        Some((&c.id, &c.secret)),
+    );
+    Ok(Load::SessionRefresh {
+        refresh,
+        keys: std::sync::Mutex::new(keys),
+    })
 }
 
 /// The delegated sessions' loads: a job client with the nonce and session-key grants; the bind
@@ -1578,6 +1654,46 @@ fn report(
             &format!("{} {}/s", thousands(rate), row.result.unit),
             &format!(
                 "{} req/s; 1 signature each: raw sign {}/s   ratio {:.2}",
+                thousands(row.result.request_rate()),
+                thousands(ceiling),
+                rate / ceiling
+            ),
+            &cpu(row),
+            &errors(row),
+            "(none)",
+            "",
+        ]);
+    }
+    if let Some(row) = &r.sso_callback {
+        let rate = row.result.rate();
+        // One verification per sign-in (the IdP's ES256 ID token); Sesame signs nothing (the
+        // code is opaque), but writes the link, profile, groups, session and code.
+        let ceiling = verify_rate(SigningAlg::ES256);
+        t.push([
+            &row.label,
+            &format!("{} sign-ins/s", thousands(rate)),
+            &format!(
+                "start + callback = {} req/s, code exchange at an IdP on the bench's CPU; \
+                 1 ES256 verify: raw verify {}/s   ratio {:.2}",
+                thousands(row.result.request_rate()),
+                thousands(ceiling),
+                rate / ceiling
+            ),
+            &cpu(row),
+            &errors(row),
+            "(none)",
+            "",
+        ]);
+    }
+    if let Some(row) = &r.refresh_token {
+        let rate = row.result.rate();
+        // Two signatures per refresh: the ID token's and the access token's.
+        let ceiling = sign_rate(SigningAlg::EdDSA) / 2.0;
+        t.push([
+            &row.label,
+            &format!("{} refreshes/s", thousands(rate)),
+            &format!(
+                "{} req/s, each refresh token used once; 2 signatures (ID + access token): raw sign / 2 = {}/s   ratio {:.2}",
                 thousands(row.result.request_rate()),
                 thousands(ceiling),
                 rate / ceiling

@@ -63,6 +63,10 @@ pub enum Command {
     Profiles(crate::signin::ProfilesCommand),
     /// git credential helper: answers `get` with a profile's access token (see README)
     CredentialHelper(crate::credential_helper::HelperArgs),
+    // Delegated sessions of the signed-in person.
+    /// Lend a job client part of your access (delegated sessions): create, list, revoke
+    #[command(subcommand)]
+    Sessions(crate::sessions::SessionsCommand),
 }
 
 #[derive(Debug, Args)]

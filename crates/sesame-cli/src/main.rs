@@ -12,6 +12,8 @@ mod token;
 mod workload;
 // Authorization's admin commands (teams, resources).
 mod authz;
+// Delegated sessions of the signed-in person.
+mod sessions;
 
 use clap::Parser;
 use cli::{AdminArgs, Cli, Command};
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Logout(args) => signin::logout(args),
         Command::Profiles(command) => signin::profiles(command),
         Command::CredentialHelper(args) => credential_helper::run(args),
+        Command::Sessions(command) => sessions::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -93,3 +93,77 @@ impl Session {
             })
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Delegated sessions (`/t/{tenant}/sessions` of the profile's issuer), as the signed-in person
+
+impl Session {
+    /// `{issuer}/sessions` of the profile's cached sign-in.
+    fn sessions_url(&self) -> Result<String> {
+        let credentials = self
+            .cache
+            .credentials(&self.profile)?
+            .ok_or_else(|| Error::NotSignedIn {
+                profile: self.profile.clone(),
+            })?;
+        Ok(format!("{}/sessions", credentials.issuer.trim_end_matches('/')))
+    }
+
+    /// Lends the person's access to the job client `client_id`: the new session's id and its
+    /// one-time nonce (with `scope`, `expires_at`, ...), as the issuer answered them.
+    pub async fn create_delegated_session(
+        &self,
+        client_id: &str,
+        scope: Option<&str>,
+        ttl: Option<i64>,
+    ) -> Result<serde_json::Value> {
+        let url = self.sessions_url()?;
+        let mut form = vec![("client_id", client_id.to_owned())];
+        if let Some(s) = scope {
+            form.push(("scope", s.to_owned()));
+        }
+        if let Some(t) = ttl {
+            form.push(("ttl", t.to_string()));
+        }
+        let resp = self.send(reqwest::Method::POST, &url, |r| r.form(&form)).await?;
+        answer(&url, resp).await
+    }
+
+    /// The person's delegated sessions that have not ended (`{"sessions": [...]}`).
+    pub async fn delegated_sessions(&self) -> Result<serde_json::Value> {
+        let url = self.sessions_url()?;
+        let resp = self.get(&url).await?;
+        answer(&url, resp).await
+    }
+
+    /// Revokes one of the person's delegated sessions (and its child).
+    pub async fn revoke_delegated_session(&self, id: &str) -> Result<()> {
+        let base = self.sessions_url()?;
+        let mut url = reqwest::Url::parse(&base).map_err(|e| Error::Invalid(format!("{base}: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|_| Error::Invalid(format!("{base} cannot have a path")))?
+            .push(id);
+        let url = url.to_string();
+        let resp = self.send(reqwest::Method::DELETE, &url, |r| r).await?;
+        answer(&url, resp).await.map(drop)
+    }
+}
+
+/// A JSON answer (or none, for 204), or the server's error object as [`Error::Api`].
+async fn answer(url: &str, resp: reqwest::Response) -> Result<serde_json::Value> {
+    let status = resp.status();
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| crate::error::from_reqwest(url, e))?;
+    let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+    if status.is_success() {
+        return Ok(json.unwrap_or(serde_json::Value::Null));
+    }
+    let field = |name: &str| json.as_ref().and_then(|v| v[name].as_str()).map(str::to_owned);
+    Err(Error::Api {
+        status: status.as_u16(),
+        error: field("error").unwrap_or_else(|| format!("HTTP {status}")),
+        description: field("error_description"),
+    })
+}

@@ -101,8 +101,9 @@ pub struct OidcSettings {
     pub scopes: Vec<String>,
     /// Call userinfo at every sign-in (it is called anyway when a mapped claim is missing).
     pub userinfo: bool,
-    /// Re-validate with the upstream refresh token when Sesame's refresh token is used (not
-    /// implemented yet: stored so that it can be switched on without a change of schema).
+    /// Keep the IdP's refresh token at sign-in and refresh it at the IdP whenever Sesame's
+    /// refresh token of that sign-in is used: a refusal there ends the Sesame grant
+    /// ([`recheck_upstream`]).
     pub recheck_on_refresh: bool,
 }
 
@@ -506,6 +507,8 @@ pub enum Refusal {
     AmbiguousEmail,
     /// The linked (or matched) user is disabled.
     Disabled,
+    /// The connection re-checks on refresh, but the IdP issued no refresh token.
+    NoRefreshToken,
 }
 
 /// Reads the mapped claims. `claims` is the ID token's claims merged with userinfo's.
@@ -755,6 +758,193 @@ pub async fn update_connection(
         )));
     }
     Ok(updated)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Re-check upstream on refresh (`recheck_on_refresh`)
+//
+// At sign-in through a connection with the flag, the IdP's refresh token is kept on the link,
+// sealed. When Sesame's refresh token of a grant that signed in through an IdP (`amr` "fed") is
+// used, each of the user's links that holds one is refreshed at its IdP first: an IdP that
+// refuses (`invalid_grant`: the person is gone or disabled there, or the session was ended)
+// ends the Sesame grant too. Grants of other sign-ins read nothing more.
+
+/// The `amr` value of a federated sign-in (OIDC Core §2).
+pub const AMR_FEDERATED: &str = "fed";
+
+/// A link's kept upstream refresh token, as the store holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamRefreshToken {
+    pub connection: ConnectionId,
+    pub subject: String,
+    /// Sealed with the master key (AAD: [`refresh_token_aad`]).
+    pub sealed: Vec<u8>,
+}
+
+pub fn refresh_token_aad(tenant: &TenantId, connection: &ConnectionId, subject: &str) -> String {
+    format!("sesame:sso-refresh-token:{tenant}:{connection}:{subject}")
+}
+
+/// What an IdP answered to a refresh.
+#[derive(Clone, Debug, Default)]
+pub struct UpstreamRefreshed {
+    /// The rotated refresh token, when the IdP rotates them.
+    pub refresh_token: Option<String>,
+    /// The unique-id claim of a refreshed ID token, when one came back and the connection's
+    /// unique id is `sub` (OIDC Core §12.2: it must be the same person).
+    pub subject: Option<String>,
+}
+
+/// Why a re-check did not pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecheckFailure {
+    /// The IdP refused (`invalid_grant`): the Sesame grant ends.
+    Refused(String),
+    /// The IdP could not be asked, or answered something else: the refresh fails, the grant stays.
+    Unavailable(String),
+}
+
+/// The server's side of the re-check: the refresh-token grant at the connection's IdP.
+#[async_trait::async_trait]
+pub trait UpstreamRefresher: Send + Sync {
+    async fn refresh(
+        &self,
+        master: &MasterKey,
+        conn: &SsoConnection,
+        refresh_token: &str,
+    ) -> std::result::Result<UpstreamRefreshed, RecheckFailure>;
+}
+
+impl SsoConnection {
+    /// Whether sign-ins keep the IdP's refresh token to re-check at each Sesame refresh.
+    pub fn rechecks_on_refresh(&self) -> bool {
+        self.oidc.as_ref().is_some_and(|o| o.recheck_on_refresh)
+    }
+}
+
+/// At a sign-in through `conn`: keeps the IdP's refresh token on the link (sealed) when the
+/// connection re-checks, else forgets any kept one. A re-checking connection whose IdP gave no
+/// refresh token is refused before any user is touched (see [`Refusal::NoRefreshToken`]).
+pub fn check_refresh_token_given(conn: &SsoConnection, refresh_token: Option<&str>) -> Result<(), Refusal> {
+    if conn.rechecks_on_refresh() && refresh_token.is_none_or(str::is_empty) {
+        return Err(Refusal::NoRefreshToken);
+    }
+    Ok(())
+}
+
+/// Stores (or clears) the link's upstream refresh token after [`sign_in`] recorded the link.
+pub async fn keep_refresh_token(
+    store: &dyn Store,
+    master: &MasterKey,
+    conn: &SsoConnection,
+    subject: &str,
+    refresh_token: Option<String>,
+) -> Result<()> {
+    let sealed = match refresh_token {
+        Some(mut token) if conn.rechecks_on_refresh() => {
+            let sealed = master.seal(
+                &refresh_token_aad(&conn.tenant_id, &conn.id, subject),
+                token.as_bytes(),
+            );
+            token.zeroize();
+            Some(sealed)
+        }
+        _ => None,
+    };
+    store
+        .set_upstream_refresh_token(&conn.tenant_id, &conn.id, subject, sealed.as_deref())
+        .await?;
+    Ok(())
+}
+
+/// At the use of a Sesame refresh token of `user`'s grant `grant_id` that signed in through an
+/// IdP: refreshes each kept upstream refresh token at its IdP. A refusal (or a connection turned
+/// off, or another person in a refreshed ID token) revokes the grant and answers `invalid_grant`;
+/// an IdP that cannot be asked fails this refresh only.
+pub async fn recheck_upstream(
+    store: &dyn Store,
+    master: &MasterKey,
+    upstream: &dyn UpstreamRefresher,
+    user: &User,
+    grant_id: &str,
+    now: i64,
+) -> Result<()> {
+    let tenant = &user.tenant_id;
+    for kept in store.upstream_refresh_tokens(tenant, &user.id).await? {
+        let Some(conn) = store.get_sso_connection(tenant, &kept.connection).await? else {
+            continue;
+        };
+        if !conn.rechecks_on_refresh() {
+            // The flag was turned off since that sign-in: nothing to re-check.
+            continue;
+        }
+        if !conn.enabled {
+            return refuse(
+                store,
+                user,
+                grant_id,
+                &kept.connection,
+                "the connection is turned off",
+                now,
+            )
+            .await;
+        }
+        let aad = refresh_token_aad(tenant, &kept.connection, &kept.subject);
+        let mut token = String::from_utf8(master.open(&aad, &kept.sealed)?)
+            .map_err(|_| Error::Internal("sealed upstream refresh token is not UTF-8".into()))?;
+        let answer = upstream.refresh(master, &conn, &token).await;
+        token.zeroize();
+        match answer {
+            Ok(r) => {
+                if r.subject.as_ref().is_some_and(|s| *s != kept.subject) {
+                    return refuse(
+                        store,
+                        user,
+                        grant_id,
+                        &kept.connection,
+                        "the refreshed ID token names another subject",
+                        now,
+                    )
+                    .await;
+                }
+                if let Some(mut rotated) = r.refresh_token {
+                    let sealed = master.seal(&aad, rotated.as_bytes());
+                    rotated.zeroize();
+                    store
+                        .set_upstream_refresh_token(tenant, &kept.connection, &kept.subject, Some(&sealed))
+                        .await?;
+                }
+            }
+            Err(RecheckFailure::Refused(reason)) => {
+                return refuse(store, user, grant_id, &kept.connection, &reason, now).await
+            }
+            Err(RecheckFailure::Unavailable(reason)) => {
+                return Err(Error::Internal(format!(
+                    "re-checking the sign-in at connection '{}': {reason}",
+                    kept.connection
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The IdP no longer vouches for the person: the whole grant ends (its refresh tokens and
+/// access tokens), and the refresh answers `invalid_grant`.
+async fn refuse(
+    store: &dyn Store,
+    user: &User,
+    grant_id: &str,
+    connection: &ConnectionId,
+    reason: &str,
+    now: i64,
+) -> Result<()> {
+    tracing::warn!(tenant = %user.tenant_id, %connection, user = %user.id, reason,
+        "upstream re-check refused; grant revoked");
+    store.revoke_grant(&user.tenant_id, grant_id, now).await?;
+    Err(Error::InvalidGrant(format!(
+        "the sign-in at {connection} is no longer valid; sign in again"
+    )))
 }
 
 #[cfg(test)]

@@ -437,6 +437,23 @@ pub trait FederationStore: Send + Sync {
     /// Whether the tenant's people may sign in with a password (default true).
     async fn password_sign_in(&self, tenant: &TenantId) -> Result<bool>;
     async fn set_password_sign_in(&self, tenant: &TenantId, allowed: bool) -> Result<()>;
+
+    // Re-check upstream on refresh (`federation::recheck_upstream`) -----------------------------
+    /// Keeps (or with `None`, forgets) the sealed upstream refresh token of the link
+    /// (connection, subject); `false` if there is no such link.
+    async fn set_upstream_refresh_token(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        subject: &str,
+        sealed: Option<&[u8]>,
+    ) -> Result<bool>;
+    /// The user's links that hold an upstream refresh token, by connection.
+    async fn upstream_refresh_tokens(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<crate::federation::UpstreamRefreshToken>>;
 }
 
 // Admin roles and the audit log (access) ------------------------------------------------------

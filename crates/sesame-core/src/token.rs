@@ -159,6 +159,8 @@ pub struct IssueContext<'a> {
     /// The tenant's trust policies and the outside keys, for token exchange (`None` where no
     /// exchange can happen).
     pub trust: Option<Trust<'a>>,
+    /// Brokered SSO's re-check at the IdP on refresh (`None`: no re-check, e.g. at /authorize).
+    pub upstream: Option<&'a dyn crate::federation::UpstreamRefresher>,
 }
 
 /// What token exchange needs to accept outside tokens.
@@ -515,6 +517,22 @@ async fn refresh(
         }
     };
     let user = active_user(ctx, &stored.user_id).await?;
+    // Brokered SSO: a grant of a federated sign-in asks the IdP again when its connection says
+    // so. Only such grants (`amr` in the row already read) look further, so the others read
+    // nothing more.
+    if let Some(upstream) = ctx.upstream {
+        if stored.amr.iter().any(|a| a == crate::federation::AMR_FEDERATED) {
+            crate::federation::recheck_upstream(
+                ctx.store,
+                ctx.master,
+                upstream,
+                &user,
+                &stored.grant_id,
+                ctx.now,
+            )
+            .await?;
+        }
+    }
     let extra = crate::authz::access_claims_if_asked(ctx.store, &user, &scope).await?;
     let access = user_access_token_with(ctx, client, &user, &scope, extra.as_ref())?;
     let (token, successor) = new_refresh_token(

@@ -245,7 +245,8 @@ pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<
             .map_err(|e| format!("{where_}: {e}"))?;
         for spec in &decl.sso {
             let where_ = format!("{where_} sso connection '{}'", spec.id);
-            apply_connection(app, &decl.id, spec.clone(), now)
+            let resolved = spec.resolve(&decl.id)?;
+            apply_connection(app, &decl.id, resolved, now)
                 .await
                 .map_err(|e| format!("{where_}: {e}"))?;
         }

@@ -94,9 +94,10 @@ pub struct TenantConfig {
     /// file again finds it; applied after the clients they name.
     #[serde(default)]
     pub sources: Vec<sesame_core::workload::SourceSpec>,
-    /// Brokered SSO connections (`[[tenants.sso]]`), the fields of the admin API's.
+    /// Brokered SSO connections (`[[tenants.sso]]`), the fields of the admin API's, with the
+    /// client secret from `client_secret_file` or `client_secret_env`.
     #[serde(default)]
-    pub sso: Vec<sesame_core::federation::ConnectionSpec>,
+    pub sso: Vec<SsoConnectionConfig>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -544,5 +545,207 @@ introspect_any = true
         let err = load_toml("[[tenants]]\nid = \"a\"\n[[tenants.clients]]\nclient_id = \"c\"\nclient_type = \"public\"\npkce = false")
             .unwrap_err();
         assert!(err.contains("pkce"), "{err}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `[[tenants.sso]]`: a connection's spec, with its client secret from a file or the environment
+
+/// One declared SSO connection: the admin API's [`ConnectionSpec`] fields (unknown ones are
+/// refused, as there), plus `client_secret_file` / `client_secret_env`, so that the file holds
+/// no secret. The admin API takes neither: reading server files is the operator's business.
+///
+/// [`ConnectionSpec`]: sesame_core::federation::ConnectionSpec
+#[derive(Clone, Debug)]
+pub struct SsoConnectionConfig {
+    pub spec: sesame_core::federation::ConnectionSpec,
+    /// A file holding the upstream client secret (trailing newline ignored).
+    pub client_secret_file: Option<PathBuf>,
+    /// An environment variable holding the upstream client secret.
+    pub client_secret_env: Option<String>,
+}
+
+impl std::ops::Deref for SsoConnectionConfig {
+    type Target = sesame_core::federation::ConnectionSpec;
+    fn deref(&self) -> &Self::Target {
+        &self.spec
+    }
+}
+
+impl std::ops::DerefMut for SsoConnectionConfig {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.spec
+    }
+}
+
+impl From<sesame_core::federation::ConnectionSpec> for SsoConnectionConfig {
+    fn from(spec: sesame_core::federation::ConnectionSpec) -> Self {
+        SsoConnectionConfig {
+            spec,
+            client_secret_file: None,
+            client_secret_env: None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SsoConnectionConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut fields = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let mut text = |name: &str| match fields.remove(name) {
+            None => Ok(None),
+            Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(Some(s)),
+            Some(_) => Err(D::Error::custom(format!("{name} must be a non-empty string"))),
+        };
+        let client_secret_file = text("client_secret_file")?.map(PathBuf::from);
+        let client_secret_env = text("client_secret_env")?;
+        let sources = [
+            fields.contains_key("client_secret"),
+            client_secret_file.is_some(),
+            client_secret_env.is_some(),
+        ];
+        if sources.iter().filter(|s| **s).count() > 1 {
+            return Err(D::Error::custom(
+                "give one of client_secret_file, client_secret_env or client_secret, not several",
+            ));
+        }
+        let spec = serde_json::from_value(serde_json::Value::Object(fields)).map_err(D::Error::custom)?;
+        Ok(SsoConnectionConfig {
+            spec,
+            client_secret_file,
+            client_secret_env,
+        })
+    }
+}
+
+impl Serialize for SsoConnectionConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let mut v = serde_json::to_value(&self.spec).map_err(S::Error::custom)?;
+        if let Some(m) = v.as_object_mut() {
+            if let Some(f) = &self.client_secret_file {
+                m.insert("client_secret_file".into(), f.display().to_string().into());
+            }
+            if let Some(e) = &self.client_secret_env {
+                m.insert("client_secret_env".into(), e.clone().into());
+            }
+        }
+        v.serialize(s)
+    }
+}
+
+impl SsoConnectionConfig {
+    /// The spec with the client secret read from where the file says it is. Errors name the
+    /// tenant, the connection and the field.
+    pub fn resolve(&self, tenant: &TenantId) -> Result<sesame_core::federation::ConnectionSpec, String> {
+        let where_ = format!("config: tenant '{tenant}' sso connection '{}'", self.spec.id);
+        let mut spec = self.spec.clone();
+        if let Some(var) = &self.client_secret_env {
+            let value = std::env::var(var)
+                .map_err(|_| format!("{where_}: client_secret_env: environment variable {var} is not set"))?;
+            spec.client_secret = Some(value);
+        } else if let Some(path) = &self.client_secret_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                format!(
+                    "{where_}: client_secret_file: cannot read {}: {e}",
+                    path.display()
+                )
+            })?;
+            spec.client_secret = Some(text.trim_end_matches(['\n', '\r']).to_owned());
+        }
+        if spec.client_secret.as_deref() == Some("") {
+            let field = match (&self.client_secret_env, &self.client_secret_file) {
+                (Some(_), _) => "client_secret_env",
+                (_, Some(_)) => "client_secret_file",
+                _ => "client_secret",
+            };
+            return Err(format!("{where_}: {field}: the client secret is empty"));
+        }
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod sso_secret_tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sesame.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), &Overrides::default())
+    }
+
+    const BASE: &str = "[[tenants]]\nid = \"acme\"\n[[tenants.sso]]\nid = \"corp\"\nissuer = \"https://idp.example\"\nclient_id = \"sesame\"\n";
+
+    #[test]
+    fn the_client_secret_comes_from_a_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "from-a-file\n").unwrap();
+        let c = load(&format!("{BASE}client_secret_file = \"{}\"\n", file.display())).unwrap();
+        let tenant = &c.tenants[0];
+        let spec = tenant.sso[0].resolve(&tenant.id).unwrap();
+        assert_eq!(spec.client_secret.as_deref(), Some("from-a-file"));
+        assert_eq!(spec.id, "corp");
+
+        std::env::set_var("SESAME_TEST_SSO_SECRET_A", "from-the-env");
+        let c = load(&format!(
+            "{BASE}client_secret_env = \"SESAME_TEST_SSO_SECRET_A\"\n"
+        ))
+        .unwrap();
+        let spec = c.tenants[0].sso[0].resolve(&c.tenants[0].id).unwrap();
+        assert_eq!(spec.client_secret.as_deref(), Some("from-the-env"));
+        // Serialising keeps the source, never a secret.
+        let shown = serde_json::to_string(&c.tenants[0].sso[0]).unwrap();
+        assert!(
+            shown.contains("SESAME_TEST_SSO_SECRET_A") && !shown.contains("from-the-env"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn missing_or_unreadable_secrets_name_the_field() {
+        let c = load(&format!(
+            "{BASE}client_secret_env = \"SESAME_TEST_SSO_SECRET_UNSET\"\n"
+        ))
+        .unwrap();
+        let err = c.tenants[0].sso[0].resolve(&c.tenants[0].id).unwrap_err();
+        assert!(
+            err.contains("client_secret_env")
+                && err.contains("SESAME_TEST_SSO_SECRET_UNSET")
+                && err.contains("'corp'"),
+            "{err}"
+        );
+        let c = load(&format!(
+            "{BASE}client_secret_file = \"/nonexistent/sesame/secret\"\n"
+        ))
+        .unwrap();
+        let err = c.tenants[0].sso[0].resolve(&c.tenants[0].id).unwrap_err();
+        assert!(
+            err.contains("client_secret_file") && err.contains("/nonexistent/sesame/secret"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let c = load(&format!("{BASE}client_secret_file = \"{}\"\n", empty.display())).unwrap();
+        let err = c.tenants[0].sso[0].resolve(&c.tenants[0].id).unwrap_err();
+        assert!(
+            err.contains("client_secret_file") && err.contains("empty"),
+            "{err}"
+        );
+        let err = load(&format!(
+            "{BASE}client_secret_env = \"X\"\nclient_secret_file = \"/x\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("client_secret_file") && err.contains("client_secret_env"),
+            "{err}"
+        );
+        let err = load(&format!("{BASE}client_secret_env = 3\n")).unwrap_err();
+        assert!(err.contains("client_secret_env"), "{err}");
+        let err = load(&format!("{BASE}client_secret_fil = \"/x\"\n")).unwrap_err();
+        assert!(err.contains("client_secret_fil"), "{err}");
     }
 }

@@ -19,7 +19,9 @@ use openidconnect::{
 };
 use serde_json::{Map, Value};
 use sesame_core::crypto::MasterKey;
-use sesame_core::federation::{OidcSettings, SsoConnection, UpstreamClientAuth};
+use sesame_core::federation::{
+    OidcSettings, RecheckFailure, SsoConnection, UpstreamClientAuth, UpstreamRefreshed, UpstreamRefresher,
+};
 use sesame_core::ids::{ConnectionId, TenantId};
 use std::collections::HashMap;
 use std::future::Future;
@@ -32,6 +34,17 @@ const METADATA_TTL: Duration = Duration::from_secs(300);
 /// How far in the future an ID token's `iat` may be (clock skew), and how old it may be.
 const IAT_SKEW: i64 = 60;
 const IAT_MAX_AGE: i64 = 600;
+/// Asymmetric algorithms only (the crate's default is RS256 alone); never HMAC, which would make
+/// the client secret a signing key.
+const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 7] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::EdDsa,
+];
 /// Upstream answers larger than this are refused.
 const MAX_RESPONSE: usize = 256 * 1024;
 
@@ -248,7 +261,8 @@ impl Upstreams {
     }
 
     /// The callback's code exchanged and the ID token checked; returns the ID token's claims,
-    /// merged with userinfo's when configured or when a mapped claim is missing.
+    /// merged with userinfo's when configured or when a mapped claim is missing, and the IdP's
+    /// refresh token if it gave one.
     pub async fn finish(
         &self,
         master: &MasterKey,
@@ -257,7 +271,7 @@ impl Upstreams {
         code: &str,
         nonce: &str,
         pkce_verifier: &str,
-    ) -> Result<Map<String, Value>, UpstreamError> {
+    ) -> Result<Finished, UpstreamError> {
         let o = settings(conn)?;
         let mut metadata = self.metadata(conn).await?;
         let secret = conn
@@ -305,19 +319,9 @@ impl Upstreams {
         let verify = |metadata: &CoreProviderMetadata| {
             let client =
                 CoreClient::from_provider_metadata(metadata.clone(), client_id.clone(), secret.clone());
-            // Asymmetric algorithms only (the crate's default is RS256 alone); never HMAC,
-            // which would make the client secret a signing key.
             let verifier = client
                 .id_token_verifier()
-                .set_allowed_algs([
-                    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-                    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
-                    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
-                    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-                    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-                    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
-                    CoreJwsSigningAlgorithm::EdDsa,
-                ])
+                .set_allowed_algs(ALLOWED_ALGS)
                 .set_issue_time_verifier_fn(move |iat| {
                     let iat = iat.timestamp();
                     if iat > now + IAT_SKEW {
@@ -370,7 +374,10 @@ impl Upstreams {
                 claims.entry(k).or_insert(v);
             }
         }
-        Ok(claims)
+        Ok(Finished {
+            claims,
+            refresh_token: token.refresh_token().map(|t| t.secret().clone()),
+        })
     }
 
     async fn userinfo(&self, url: &str, access_token: &str) -> Result<Map<String, Value>, UpstreamError> {
@@ -393,6 +400,88 @@ impl Upstreams {
         let body = resp.bytes().await.map_err(unreachable)?;
         serde_json::from_slice(&body)
             .map_err(|_| UpstreamError::Unreachable("userinfo is not a JSON object".into()))
+    }
+}
+
+/// What a sign-in's callback got from the IdP.
+pub struct Finished {
+    /// The ID token's claims (with userinfo's, see [`Upstreams::finish`]).
+    pub claims: Map<String, Value>,
+    /// Kept (sealed) when the connection re-checks on refresh.
+    pub refresh_token: Option<String>,
+}
+
+/// Re-check on refresh: the refresh-token grant (RFC 6749 §6) at the connection's IdP, with
+/// the connection's client authentication. `invalid_grant` is a refusal (the person is gone or
+/// disabled there, or the IdP ended the session); anything else leaves the Sesame grant alone.
+#[async_trait::async_trait]
+impl UpstreamRefresher for Upstreams {
+    async fn refresh(
+        &self,
+        master: &MasterKey,
+        conn: &SsoConnection,
+        refresh_token: &str,
+    ) -> Result<UpstreamRefreshed, RecheckFailure> {
+        let unavailable = |e: UpstreamError| RecheckFailure::Unavailable(e.to_string());
+        let o = settings(conn).map_err(unavailable)?;
+        let metadata = self.metadata(conn).await.map_err(unavailable)?;
+        let secret = conn
+            .client_secret(master)
+            .map_err(|_| RecheckFailure::Unavailable("the client secret does not open".into()))?;
+        let token_endpoint = metadata
+            .token_endpoint()
+            .map(|t| t.to_string())
+            .ok_or_else(|| RecheckFailure::Unavailable("the IdP has no token endpoint".into()))?;
+        let (auth_type, secret) = match o.client_auth {
+            UpstreamClientAuth::ClientSecretBasic => (AuthType::BasicAuth, secret.map(ClientSecret::new)),
+            UpstreamClientAuth::ClientSecretPost => (AuthType::RequestBody, secret.map(ClientSecret::new)),
+            UpstreamClientAuth::PrivateKeyJwt => (AuthType::RequestBody, None),
+        };
+        let client_id = ClientId::new(o.client_id.clone());
+        let client = CoreClient::from_provider_metadata(metadata.clone(), client_id.clone(), secret.clone())
+            .set_auth_type(auth_type);
+        let presented = openidconnect::RefreshToken::new(refresh_token.to_owned());
+        let mut exchange = client
+            .exchange_refresh_token(&presented)
+            .map_err(|e| RecheckFailure::Unavailable(e.to_string()))?;
+        if o.client_auth == UpstreamClientAuth::PrivateKeyJwt {
+            // RFC 7523 §2.2.
+            let assertion = conn
+                .client_assertion(master, &token_endpoint, sesame_core::now())
+                .map_err(|e| RecheckFailure::Unavailable(e.to_string()))?;
+            exchange = exchange
+                .add_extra_param(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                )
+                .add_extra_param("client_assertion", assertion);
+        }
+        let token = exchange.request_async(&self.http).await.map_err(|e| match e {
+            openidconnect::RequestTokenError::ServerResponse(r)
+                if *r.error() == openidconnect::core::CoreErrorResponseType::InvalidGrant =>
+            {
+                RecheckFailure::Refused(r.to_string())
+            }
+            openidconnect::RequestTokenError::ServerResponse(r) => RecheckFailure::Unavailable(r.to_string()),
+            other => RecheckFailure::Unavailable(format!("token endpoint: {}", error_chain(&other))),
+        })?;
+        // OIDC Core §12.2: a refreshed ID token must name the same person. Its signature is
+        // checked as at sign-in; it carries no nonce.
+        let mut subject = None;
+        if let (Some(id_token), "sub") = (token.id_token(), conn.claims.unique_id.as_str()) {
+            let verifier = client
+                .id_token_verifier()
+                .set_allowed_algs(ALLOWED_ALGS)
+                .set_issue_time_verifier_fn(|_| Ok(()));
+            let claims = id_token
+                .claims(&verifier, |_: Option<&Nonce>| Ok(()))
+                .map_err(|e| RecheckFailure::Unavailable(format!("refreshed ID token: {e}")))?;
+            subject = Some(claims.subject().to_string());
+        }
+        Ok(UpstreamRefreshed {
+            refresh_token: token.refresh_token().map(|t| t.secret().clone()),
+            subject,
+        })
     }
 }
 

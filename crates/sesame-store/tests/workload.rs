@@ -103,6 +103,7 @@ impl World {
             store: s,
             master: &self.master,
             trust: None,
+            upstream: None,
         }
     }
 

@@ -39,7 +39,9 @@ export function describeError(e) {
 }
 
 export class RelyingParty {
-  constructor() {
+  /** `scope`: what /login asks for (default SCOPE). */
+  constructor({ scope } = {}) {
+    this.scope = scope;
     this.sessions = new Map();
     this.requests = []; // every request path, in order
     this.server = http.createServer((req, res) => {
@@ -140,7 +142,7 @@ export class RelyingParty {
         s.loginStartedAt = Math.floor(Date.now() / 1000);
         const authUrl = oidc.buildAuthorizationUrl(this.config, {
           redirect_uri: this.redirectUri,
-          scope: SCOPE,
+          scope: this.scope ?? SCOPE,
           code_challenge: await oidc.calculatePKCECodeChallenge(s.codeVerifier),
           code_challenge_method: 'S256',
           state: s.state,

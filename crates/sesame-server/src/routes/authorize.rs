@@ -578,6 +578,7 @@ impl Flow<'_> {
                     store,
                     master: &self.app.master,
                     trust: None,
+                    upstream: None,
                 };
                 match authorize::issue(&ctx, client, req, session, user).await {
                     Ok(resp) => self.respond(&resp),

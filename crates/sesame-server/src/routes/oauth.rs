@@ -38,6 +38,7 @@ pub async fn token(
             policies: &t.trust_policies,
             keys: &app.outside_keys,
         }),
+        upstream: Some(&app.upstreams),
     };
     let response = token::issue(&ctx, &client, request).await.inspect_err(|e| {
         if grant == sesame_core::model::GrantType::TokenExchange {

@@ -268,7 +268,7 @@ async fn callback_inner(
             "The answer from your organisation's sign-in service has no authorization code. Go back to the application and start again.",
         );
     };
-    let claims = match app
+    let finished = match app
         .upstreams
         .finish(
             &app.master,
@@ -283,15 +283,25 @@ async fn callback_inner(
         Ok(c) => c,
         Err(e) => return upstream_failed(t, conn, e),
     };
-    let identity = match federation::identity_from_claims(&conn.claims, &claims) {
+    let identity = match federation::identity_from_claims(&conn.claims, &finished.claims) {
         Ok(i) => i,
         Err(r) => return refused(t, conn, r),
     };
+    // Re-check on refresh needs the IdP's refresh token: refused before any user is touched.
+    if let Err(r) = federation::check_refresh_token_given(conn, finished.refresh_token.as_deref()) {
+        return refused(t, conn, r);
+    }
+    let subject = identity.subject.clone();
     let user = match federation::sign_in(&*app.store, conn, identity, sesame_core::now()).await {
         Ok(Ok(u)) => u,
         Ok(Err(r)) => return refused(t, conn, r),
         Err(e) => return authz::core_error_page(Some(&brand(t)), e),
     };
+    if let Err(e) =
+        federation::keep_refresh_token(&*app.store, &app.master, conn, &subject, finished.refresh_token).await
+    {
+        return authz::core_error_page(Some(&brand(t)), e);
+    }
     tracing::info!(tenant = %t.tenant.id, connection = %conn.id, user = %user.id, "sso sign-in");
     crate::audit::sso_linked(app, &t.tenant.id, conn.id.as_str(), &user.id);
     // OIDC Core §2 `amr`: "fed", federated authentication (the upstream's own amr is not
@@ -321,6 +331,11 @@ fn refused(t: &TenantState, conn: &SsoConnection, r: Refusal) -> Response {
             StatusCode::FORBIDDEN,
             "user disabled",
             "Your account is disabled. Ask your administrator to enable it.".to_owned(),
+        ),
+        Refusal::NoRefreshToken => (
+            StatusCode::BAD_GATEWAY,
+            "no upstream refresh token for recheck_on_refresh",
+            format!("{display} gave Sesame no refresh token, which this connection needs to check your sign-in again later. Your administrator should allow refresh tokens for Sesame at {display} (often the offline_access scope in the connection's scopes), or turn off recheck_on_refresh."),
         ),
     };
     tracing::warn!(tenant = %t.tenant.id, connection = %conn.id, reason, "sso sign-in refused");

@@ -4,7 +4,7 @@
 
 use super::{corrupt, db, json_list, to_json, Pool, SqlStore, USER_COLUMNS};
 use sesame_core::federation::{
-    AdminFlag, ClaimNames, ConnectionKind, FederatedSignIn, OidcSettings, SsoConnection,
+    AdminFlag, ClaimNames, ConnectionKind, FederatedSignIn, OidcSettings, SsoConnection, UpstreamRefreshToken,
 };
 use sesame_core::ids::{ConnectionId, TenantId, UserId};
 use sesame_core::store::FederationStore;
@@ -399,5 +399,53 @@ impl FederationStore for SqlStore {
             .await
             .map(|_| ())
             .map_err(db))
+    }
+
+    // Re-check upstream on refresh ----------------------------------------------------------------
+
+    async fn set_upstream_refresh_token(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        subject: &str,
+        sealed: Option<&[u8]>,
+    ) -> Result<bool> {
+        let n = with_pool!(self, p => sqlx::query(
+            "UPDATE external_identity SET sealed_refresh_token = $4 \
+             WHERE tenant_id = $1 AND connection_id = $2 AND subject = $3")
+            .bind(tenant.as_str())
+            .bind(connection.as_str())
+            .bind(subject)
+            .bind(sealed)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(db))?;
+        Ok(n == 1)
+    }
+
+    async fn upstream_refresh_tokens(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<UpstreamRefreshToken>> {
+        let rows: Vec<(String, String, Vec<u8>)> = with_pool!(self, p => sqlx::query_as(
+            "SELECT connection_id, subject, sealed_refresh_token FROM external_identity \
+             WHERE tenant_id = $1 AND user_id = $2 AND sealed_refresh_token IS NOT NULL \
+             ORDER BY connection_id, subject")
+            .bind(tenant.as_str())
+            .bind(user.as_str())
+            .fetch_all(p)
+            .await
+            .map_err(db))?;
+        rows.into_iter()
+            .map(|(c, subject, sealed)| {
+                Ok(UpstreamRefreshToken {
+                    connection: ConnectionId::parse(&c).map_err(|e| corrupt("connection name", e))?,
+                    subject,
+                    sealed,
+                })
+            })
+            .collect()
     }
 }
