@@ -23,6 +23,9 @@ pub mod store;
 pub mod token;
 pub mod trust;
 pub mod workload;
+// SAML 2.0 service provider (brokered SSO)
+pub mod saml;
+pub mod xmldsig;
 
 pub use error::{Error, Result};
 

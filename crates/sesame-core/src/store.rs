@@ -94,7 +94,15 @@ pub trait TrustStore: Send + Sync {
 
 #[async_trait::async_trait]
 pub trait Store:
-    DeviceStore + TrustStore + WorkloadStore + DelegatedSessionStore + FederationStore + Send + Sync + 'static
+    DeviceStore
+    + TrustStore
+    + WorkloadStore
+    + DelegatedSessionStore
+    + FederationStore
+    + SamlStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
@@ -427,4 +435,21 @@ pub trait FederationStore: Send + Sync {
     /// Whether the tenant's people may sign in with a password (default true).
     async fn password_sign_in(&self, tenant: &TenantId) -> Result<bool>;
     async fn set_password_sign_in(&self, tenant: &TenantId, allowed: bool) -> Result<()>;
+}
+
+/// SAML 2.0 brokered SSO: the single use of assertions.
+#[async_trait::async_trait]
+pub trait SamlStore: Send + Sync {
+    /// Records an assertion's ID until `expires_at` unless it is recorded already: returns
+    /// whether this call recorded it. One insert on a unique key, so an assertion signs in once
+    /// across every replica (SAML Profiles §4.1.4.5).
+    async fn use_saml_assertion(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        assertion_id: &str,
+        expires_at: i64,
+    ) -> Result<bool>;
+    /// Forgets the IDs of assertions expired before `now`; returns how many.
+    async fn purge_saml_assertions(&self, now: i64) -> Result<u64>;
 }

@@ -44,5 +44,9 @@ pub async fn sweep(app: AppState, every: Duration) {
         if let Err(e) = app.store.purge_delegated_sessions(now).await {
             tracing::warn!(error = %e, "delegated session sweep failed");
         }
+        // SAML: assertion IDs past their expiry (a replay would be refused as expired anyway).
+        if let Err(e) = app.store.purge_saml_assertions(now).await {
+            tracing::warn!(error = %e, "saml assertion sweep failed");
+        }
     }
 }
