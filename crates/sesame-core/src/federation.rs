@@ -464,7 +464,10 @@ impl SsoConnection {
             Value::Bool(self.sealed_secret.is_some()),
         );
         if let Some(saml) = &self.saml {
-            m.insert("sp_certificate".into(), Value::String(saml.sp_certificate.clone()));
+            m.insert(
+                "sp_certificate".into(),
+                Value::String(saml.sp_certificate.clone()),
+            );
         }
         m.insert("created_at".into(), self.created_at.into());
         m.insert("updated_at".into(), self.updated_at.into());
@@ -575,9 +578,12 @@ fn saml_settings(
     };
     check_text("idp_entity_id", &entity_id, 1024)?;
     check_url("sso_url", &sso_url)?;
-    let kept = previous
-        .filter(|p| p.kind == ConnectionKind::Saml)
-        .and_then(|p| Some((p.saml.as_ref()?.sp_certificate.clone(), p.sealed_private_key.clone()?)));
+    let kept = previous.filter(|p| p.kind == ConnectionKind::Saml).and_then(|p| {
+        Some((
+            p.saml.as_ref()?.sp_certificate.clone(),
+            p.sealed_private_key.clone()?,
+        ))
+    });
     let (sp_certificate, sealed) = match kept {
         Some(k) => k,
         None => {

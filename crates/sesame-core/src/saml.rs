@@ -135,7 +135,9 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata> {
     let doc = parse_xml(xml).map_err(bad)?;
     let entity = doc
         .descendants()
-        .find(|n| is(n, METADATA_NS, "EntityDescriptor") && child(*n, METADATA_NS, "IDPSSODescriptor").is_some())
+        .find(|n| {
+            is(n, METADATA_NS, "EntityDescriptor") && child(*n, METADATA_NS, "IDPSSODescriptor").is_some()
+        })
         .ok_or_else(|| bad("it has no EntityDescriptor with an IDPSSODescriptor".into()))?;
     let entity_id = entity
         .attribute("entityID")
@@ -213,7 +215,8 @@ pub fn generate_sp_key(common_name: &str) -> Result<(Vec<u8>, Vec<u8>)> {
     params.distinguished_name = rcgen::DistinguishedName::new();
     params.distinguished_name.push(rcgen::DnType::CommonName, cn);
     let now = crate::now();
-    params.not_before = rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs((now - 3600).max(0) as u64);
+    params.not_before =
+        rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs((now - 3600).max(0) as u64);
     params.not_after = params.not_before + std::time::Duration::from_secs(10 * 365 * 86400);
     let cert = params
         .self_signed(&key)
@@ -290,7 +293,10 @@ pub fn parse_instant(s: &str) -> Option<i64> {
         let (c, off) = time.split_at(i);
         let sign = if off.starts_with('-') { -1 } else { 1 };
         let (oh, om) = off[1..].split_once(':')?;
-        (c, sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60))
+        (
+            c,
+            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60),
+        )
     } else {
         (time, 0)
     };
@@ -334,9 +340,10 @@ pub fn redirect_query(request_xml: &str, relay_state: &str, key_pkcs8: &[u8]) ->
     let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     deflate
         .write_all(request_xml.as_bytes())
-        .and_then(|_| Ok(()))
         .map_err(|e| Error::Internal(format!("deflate: {e}")))?;
-    let compressed = deflate.finish().map_err(|e| Error::Internal(format!("deflate: {e}")))?;
+    let compressed = deflate
+        .finish()
+        .map_err(|e| Error::Internal(format!("deflate: {e}")))?;
     let signed: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("SAMLRequest", &B64STD.encode(compressed))
         .append_pair("RelayState", relay_state)
@@ -504,12 +511,12 @@ pub fn read_response(
     let signed = dsig
         .verify(&xml, expected.idp_certificates)
         .map_err(|e| invalid(format!("the Response: {e}")))?;
-    let response_signed = signed.iter().find(|s| {
-        s.is_document_element && s.namespace == PROTOCOL_NS && s.local_name == "Response"
-    });
-    let assertion_signed = signed.iter().find(|s| {
-        s.parent_is_document_element && s.namespace == ASSERTION_NS && s.local_name == "Assertion"
-    });
+    let response_signed = signed
+        .iter()
+        .find(|s| s.is_document_element && s.namespace == PROTOCOL_NS && s.local_name == "Response");
+    let assertion_signed = signed
+        .iter()
+        .find(|s| s.parent_is_document_element && s.namespace == ASSERTION_NS && s.local_name == "Assertion");
     // The signed Response (its canonical form), or the envelope when only the assertion is signed.
     let response_text = response_signed.map(|s| s.canonical.clone());
     let response_doc = match &response_text {
@@ -523,9 +530,7 @@ pub fn read_response(
         Some(d) if d != expected.acs_url => {
             return Err(invalid("the Response's Destination is not this ACS"))
         }
-        None if response_signed.is_some() => {
-            return Err(invalid("the signed Response has no Destination"))
-        }
+        None if response_signed.is_some() => return Err(invalid("the signed Response has no Destination")),
         _ => {}
     }
     if let Some(irt) = response.attribute("InResponseTo") {
@@ -575,7 +580,8 @@ fn check_assertion(a: roxmltree::Node, x: &Expected) -> Result<VerifiedAssertion
         return Err(invalid("the assertion's Issuer is not the connection's IdP"));
     }
     // Conditions (SAML Core §2.5.1): the validity window and the audience.
-    let conditions = child(a, ASSERTION_NS, "Conditions").ok_or_else(|| invalid("the assertion has no Conditions"))?;
+    let conditions =
+        child(a, ASSERTION_NS, "Conditions").ok_or_else(|| invalid("the assertion has no Conditions"))?;
     if let Some(nb) = instant_attr(conditions, "NotBefore")? {
         if now + SKEW < nb {
             return Err(invalid("the assertion is not valid yet (NotBefore)"));
@@ -618,7 +624,8 @@ fn check_assertion(a: roxmltree::Node, x: &Expected) -> Result<VerifiedAssertion
             continue;
         }
         if data.attribute("InResponseTo") != Some(x.request_id) {
-            last_reason = "the SubjectConfirmationData's InResponseTo is not the request started in this browser";
+            last_reason =
+                "the SubjectConfirmationData's InResponseTo is not the request started in this browser";
             continue;
         }
         let Some(end) = instant_attr(data, "NotOnOrAfter")? else {
@@ -699,7 +706,10 @@ mod tests {
         for t in [0, 951_782_400, 1_796_000_000, 4_102_444_800] {
             assert_eq!(parse_instant(&format_instant(t)), Some(t));
         }
-        assert_eq!(parse_instant("2026-12-02T09:22:17.123Z"), parse_instant("2026-12-02T09:22:17Z"));
+        assert_eq!(
+            parse_instant("2026-12-02T09:22:17.123Z"),
+            parse_instant("2026-12-02T09:22:17Z")
+        );
         assert_eq!(
             parse_instant("2026-12-02T10:22:17+01:00"),
             parse_instant("2026-12-02T09:22:17Z")
@@ -726,6 +736,61 @@ mod tests {
         assert_eq!(m.sso_binding, SamlBinding::Redirect);
         assert_eq!(m.certificates, vec![c]);
         assert!(parse_idp_metadata("<!DOCTYPE x [<!ENTITY a 'b'>]><x/>").is_err());
+    }
+
+    /// What `XmlSignatures::verify` hands over is the element the signature references, read
+    /// from the bytes it covered, whatever else the document holds.
+    #[test]
+    fn verify_returns_only_the_signed_element() {
+        use crate::xmldsig::{signature_template, Bergshamra, XmlSignatures};
+        let (key, cert) = generate_sp_key("idp").unwrap();
+        let assertion = |id: &str, who: &str| {
+            format!(
+                "<saml:Assertion xmlns:saml=\"{ASSERTION_NS}\" ID=\"{id}\" Version=\"2.0\">\
+<saml:Issuer>idp</saml:Issuer><saml:Subject><saml:NameID>{who}</saml:NameID></saml:Subject></saml:Assertion>"
+            )
+        };
+        let xml = assertion("_good", "alice");
+        let template = xml.replacen(
+            "</saml:Issuer>",
+            &format!("</saml:Issuer>{}", signature_template("_good", &cert)),
+            1,
+        );
+        let good = Bergshamra.sign(&template, &key).unwrap();
+        let response = |body: &str| {
+            format!("<samlp:Response xmlns:samlp=\"{PROTOCOL_NS}\" ID=\"_r\">{body}</samlp:Response>")
+        };
+
+        // An unsigned assertion before the signed one is not what comes out.
+        let doc = response(&format!("{}{good}", assertion("_evil", "mallory")));
+        let signed = Bergshamra.verify(&doc, std::slice::from_ref(&cert)).unwrap();
+        assert_eq!(signed.len(), 1);
+        assert_eq!(
+            (signed[0].id.as_str(), signed[0].local_name.as_str()),
+            ("_good", "Assertion")
+        );
+        assert!(signed[0].canonical.contains("alice") && !signed[0].canonical.contains("mallory"));
+        assert!(!signed[0].canonical.contains("SignatureValue"));
+        assert!(signed[0].parent_is_document_element && !signed[0].is_document_element);
+
+        // Moved into an Extensions element: still verifies, but not as a child of the Response,
+        // which is where `read_response` takes an assertion from.
+        let doc = response(&format!(
+            "<samlp:Extensions>{good}</samlp:Extensions>{}",
+            assertion("_evil", "mallory")
+        ));
+        assert!(Bergshamra
+            .verify(&doc, std::slice::from_ref(&cert))
+            .map_or(true, |s| s.iter().all(|e| !e.parent_is_document_element)));
+
+        // Another IdP's certificate, or the content changed after signing: nothing verifies.
+        let (_, other) = generate_sp_key("other").unwrap();
+        assert!(Bergshamra.verify(&response(&good), &[other]).is_err());
+        let changed = response(&good.replace("alice", "mallory"));
+        assert!(Bergshamra.verify(&changed, std::slice::from_ref(&cert)).is_err());
+        // Two elements with one ID: refused whole.
+        let dup = response(&format!("{good}{}", assertion("_good", "mallory")));
+        assert!(Bergshamra.verify(&dup, std::slice::from_ref(&cert)).is_err());
     }
 
     #[test]

@@ -124,9 +124,11 @@ impl XmlSignatures for Bergshamra {
             }
             let mut nodes = NodeSet::tree_without_comments(target, &doc);
             nodes = nodes.subtract(&NodeSet::tree_with_comments(signature_node, &doc));
-            let canonical = bergshamra_c14n::canonicalize_doc(&doc, C14nMode::Exclusive, Some(&nodes), &[] as &[&str])
-                .map_err(|e| format!("the signed element cannot be canonicalized: {e}"))?;
-            let canonical = String::from_utf8(canonical).map_err(|_| "the signed element is not UTF-8".to_owned())?;
+            let canonical =
+                bergshamra_c14n::canonicalize_doc(&doc, C14nMode::Exclusive, Some(&nodes), &[] as &[&str])
+                    .map_err(|e| format!("the signed element cannot be canonicalized: {e}"))?;
+            let canonical =
+                String::from_utf8(canonical).map_err(|_| "the signed element is not UTF-8".to_owned())?;
             out.push(SignedElement {
                 namespace: element.name.namespace_uri.as_deref().unwrap_or("").to_owned(),
                 local_name: element.name.local_name.to_string(),

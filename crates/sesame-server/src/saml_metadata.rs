@@ -11,7 +11,8 @@ const MAX_METADATA: usize = sesame_core::saml::MAX_XML;
 
 /// The metadata document at `url`.
 pub async fn fetch(url: &str) -> Result<String> {
-    let failed = |why: String| Error::InvalidRequest(format!("the IdP metadata at {url} cannot be fetched: {why}"));
+    let failed =
+        |why: String| Error::InvalidRequest(format!("the IdP metadata at {url} cannot be fetched: {why}"));
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
@@ -20,7 +21,10 @@ pub async fn fetch(url: &str) -> Result<String> {
         .map_err(|e| failed(e.to_string()))?;
     let mut resp = client
         .get(url)
-        .header(reqwest::header::ACCEPT, "application/samlmetadata+xml, application/xml, text/xml")
+        .header(
+            reqwest::header::ACCEPT,
+            "application/samlmetadata+xml, application/xml, text/xml",
+        )
         .send()
         .await
         .map_err(|e| failed(e.to_string()))?;

@@ -51,7 +51,10 @@ pub async fn update(
 ) -> ApiResult<Response> {
     let tid = tenant_id(&t)?;
     // SAML: naming idp_metadata_url (even the same one) fetches the IdP's metadata again.
-    if let (Some(Value::String(url)), false) = (patch.get("idp_metadata_url"), patch.contains_key("idp_metadata_xml")) {
+    if let (Some(Value::String(url)), false) = (
+        patch.get("idp_metadata_url"),
+        patch.contains_key("idp_metadata_xml"),
+    ) {
         let xml = crate::saml_metadata::fetch(url).await?;
         patch.insert("idp_metadata_xml".into(), Value::String(xml));
     }

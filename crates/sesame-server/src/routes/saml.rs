@@ -44,7 +44,9 @@ fn misconfigured(t: &TenantState, conn: &SsoConnection, reason: &str) -> Respons
     error_page(
         Some(&brand(t)),
         StatusCode::BAD_GATEWAY,
-        &format!("This sign-in option is misconfigured ({reason}). Ask your administrator to fix the connection."),
+        &format!(
+            "This sign-in option is misconfigured ({reason}). Ask your administrator to fix the connection."
+        ),
     )
 }
 
@@ -310,7 +312,10 @@ pub async fn metadata(State(app): State<AppState>, Path((tenant, name)): Path<(S
     match result {
         Ok(xml) => (
             [
-                (header::CONTENT_TYPE, HeaderValue::from_static("application/samlmetadata+xml")),
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/samlmetadata+xml"),
+                ),
                 (header::CACHE_CONTROL, HeaderValue::from_static("max-age=300")),
             ],
             xml,

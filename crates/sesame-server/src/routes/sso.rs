@@ -85,7 +85,11 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// The enabled connection named in the path, or the page saying it does not exist.
 #[allow(clippy::result_large_err)]
-pub(super) async fn connection(app: &AppState, t: &TenantState, name: &str) -> Result<SsoConnection, Response> {
+pub(super) async fn connection(
+    app: &AppState,
+    t: &TenantState,
+    name: &str,
+) -> Result<SsoConnection, Response> {
     let not_found = || {
         error_page(
             Some(&brand(t)),
@@ -195,7 +199,12 @@ pub(super) fn sso_cookie(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-pub(super) fn open_pending(app: &AppState, t: &TenantState, conn: &SsoConnection, sealed: &str) -> Option<SsoPending> {
+pub(super) fn open_pending(
+    app: &AppState,
+    t: &TenantState,
+    conn: &SsoConnection,
+    sealed: &str,
+) -> Option<SsoPending> {
     let bytes = B64.decode(sealed).ok()?;
     let json = app.master.open(&aad(t, &conn.id), &bytes).ok()?;
     let p: SsoPending = serde_json::from_slice(&json).ok()?;
