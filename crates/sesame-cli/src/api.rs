@@ -374,6 +374,11 @@ fn sso_body(c: &SsoCreate, with_id: bool) -> Value {
         ("token_endpoint", &c.token_endpoint),
         ("userinfo_endpoint", &c.userinfo_endpoint),
         ("jwks_uri", &c.jwks_uri),
+        ("kind", &c.kind),
+        ("idp_metadata_url", &c.idp_metadata_url),
+        ("idp_entity_id", &c.idp_entity_id),
+        ("sso_url", &c.sso_url),
+        ("sso_binding", &c.sso_binding),
     ];
     for (k, v) in texts {
         if let Some(v) = v {
@@ -402,6 +407,27 @@ fn sso_body(c: &SsoCreate, with_id: bool) -> Value {
     Value::Object(b)
 }
 
+/// SAML: the metadata and certificate files, read into the body.
+fn saml_files(c: &SsoCreate, mut body: Value) -> Result<Value, Failure> {
+    let read = |what: &str, path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .map_err(|e| Failure(format!("cannot read {what} {}: {e}", path.display())))
+    };
+    let b = body.as_object_mut().expect("an object");
+    if let Some(path) = &c.idp_metadata_file {
+        b.insert("idp_metadata_xml".into(), json!(read("IdP metadata", path)?));
+    }
+    if !c.idp_certificates.is_empty() {
+        let certs = c
+            .idp_certificates
+            .iter()
+            .map(|p| read("IdP certificate", p))
+            .collect::<Result<Vec<_>, _>>()?;
+        b.insert("idp_certificates".into(), json!(certs));
+    }
+    Ok(body)
+}
+
 fn plan_sso(command: &SsoCommand) -> Result<Request, Failure> {
     Ok(match command {
         SsoCommand::Create(c) => Request {
@@ -411,7 +437,7 @@ fn plan_sso(command: &SsoCommand) -> Result<Request, Failure> {
                 segment("tenant", &c.sso.tenant.tenant)?,
                 "sso".into(),
             ],
-            body: Some(sso_body(c, true)),
+            body: Some(saml_files(c, sso_body(c, true))?),
             shape: Shape::Sso,
             password: None,
         },
@@ -425,7 +451,7 @@ fn plan_sso(command: &SsoCommand) -> Result<Request, Failure> {
         SsoCommand::Update(c) => Request {
             method: Method::Patch,
             path: sso_path(&c.sso)?,
-            body: Some(sso_body(c, false)),
+            body: Some(saml_files(c, sso_body(c, false))?),
             shape: Shape::Sso,
             password: None,
         },
@@ -1134,6 +1160,34 @@ mod tests {
             }))
         );
         assert_eq!(r.shape, Shape::Sso);
+        let r = ok(&[
+            "sso",
+            "create",
+            "okta",
+            "--kind",
+            "saml",
+            "--idp-metadata-url",
+            "https://idp.example/metadata",
+            "--groups-claim",
+            "memberOf",
+        ]);
+        assert_eq!(
+            r.body,
+            Some(json!({
+                "id": "okta", "kind": "saml", "idp_metadata_url": "https://idp.example/metadata",
+                "groups_claim": "memberOf",
+            }))
+        );
+        assert!(plan_of(&[
+            "sso",
+            "create",
+            "x",
+            "--kind",
+            "saml",
+            "--idp-metadata-file",
+            "/nonexistent/md.xml"
+        ])
+        .is_err());
         let r = ok(&["sso", "update", "corp", "--tenant", "acme", "--enabled", "false"]);
         assert_eq!(route(&r), "Patch /tenants/acme/sso/corp");
         assert_eq!(r.body, Some(json!({ "enabled": false })));

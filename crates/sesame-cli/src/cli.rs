@@ -1138,4 +1138,26 @@ pub struct SsoCreate {
     pub userinfo: Option<bool>,
     #[arg(long, value_name = "BOOL")]
     pub enabled: Option<bool>,
+    // --- SAML connections ---
+    /// oidc (default) or saml
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<String>,
+    /// SAML: the IdP's metadata URL (fetched by sesamed, again at each update naming it)
+    #[arg(long, value_name = "URL", conflicts_with = "idp_metadata_file")]
+    pub idp_metadata_url: Option<String>,
+    /// SAML: the IdP's metadata from a file (sent inline)
+    #[arg(long, value_name = "PATH")]
+    pub idp_metadata_file: Option<std::path::PathBuf>,
+    /// SAML without metadata: the IdP's entity id
+    #[arg(long, value_name = "ID")]
+    pub idp_entity_id: Option<String>,
+    /// SAML without metadata: the IdP's single sign-on URL
+    #[arg(long, value_name = "URL")]
+    pub sso_url: Option<String>,
+    /// SAML: how the AuthnRequest is sent, redirect (default) or post
+    #[arg(long, value_name = "BINDING")]
+    pub sso_binding: Option<String>,
+    /// SAML without metadata: a PEM file of an IdP signing certificate (repeatable, for rollover)
+    #[arg(long = "idp-certificate", value_name = "PATH")]
+    pub idp_certificates: Vec<std::path::PathBuf>,
 }

@@ -1,8 +1,8 @@
 //! Brokered SSO: a tenant's connections to upstream identity providers, and the rules that turn
 //! an upstream identity into a Sesame user.
 //!
-//! A connection is of a `kind` (`oidc` now; `saml` has its place in the model and the table, so
-//! it comes without a migration). Whatever the protocol, a connector hands over one normalised
+//! A connection is of a `kind`, `oidc` or `saml` (what only one kind has lives in the row's
+//! `settings` JSON; SAML's protocol side is `crate::saml`). Whatever the protocol, a connector hands over one normalised
 //! [`UpstreamIdentity`]; [`sign_in`] then links it by (connection, unique id), matches an
 //! existing user by email only when the IdP says the address is verified or the connection is
 //! trusted for email, creates the user on first sign-in, refuses disabled users, refreshes the
@@ -16,6 +16,7 @@ use crate::crypto::MasterKey;
 use crate::ids::{ConnectionId, TenantId, UserId, Username};
 use crate::keys::SigningKeyPair;
 use crate::model::{SigningAlg, User};
+use crate::saml::{SamlBinding, SamlSettings};
 use crate::store::Store;
 use crate::{Error, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -29,7 +30,7 @@ use zeroize::Zeroize;
 #[serde(rename_all = "lowercase")]
 pub enum ConnectionKind {
     Oidc,
-    /// Reserved: SAML 2.0 service provider (not implemented yet; creating one is refused).
+    /// SAML 2.0 service provider (`crate::saml`).
     Saml,
 }
 
@@ -126,6 +127,8 @@ pub struct SsoConnection {
     pub claims: ClaimNames,
     /// Present exactly when `kind` is `oidc`.
     pub oidc: Option<OidcSettings>,
+    /// Present exactly when `kind` is `saml`.
+    pub saml: Option<SamlSettings>,
     /// The upstream client secret, sealed (AAD: [`secret_aad`]).
     pub sealed_secret: Option<Vec<u8>>,
     /// PKCS#8 of the connection's RS256 key, sealed (AAD: [`key_aad`]).
@@ -175,6 +178,18 @@ pub struct ConnectionSpec {
     pub userinfo: bool,
     #[serde(default)]
     pub recheck_on_refresh: bool,
+    // --- SAML (kind `saml`) ---
+    /// The IdP's metadata (XML), given inline or fetched by the server from
+    /// `idp_metadata_url`; when present its entity id, SSO URL and binding, and signing
+    /// certificates replace the four fields below. Write-only.
+    #[serde(default, skip_serializing)]
+    pub idp_metadata_xml: Option<String>,
+    pub idp_metadata_url: Option<String>,
+    pub idp_entity_id: Option<String>,
+    pub sso_url: Option<String>,
+    pub sso_binding: Option<SamlBinding>,
+    /// PEM or base64 DER; several for rollover.
+    pub idp_certificates: Option<Vec<String>>,
 }
 
 fn default_kind() -> String {
@@ -227,17 +242,17 @@ impl SsoConnection {
     pub fn from_spec(
         master: &MasterKey,
         tenant: &TenantId,
-        spec: ConnectionSpec,
+        mut spec: ConnectionSpec,
         previous: Option<&SsoConnection>,
         now: i64,
     ) -> Result<SsoConnection> {
         let id = ConnectionId::parse(&spec.id)?;
         let kind = ConnectionKind::parse(&spec.kind)?;
-        if kind == ConnectionKind::Saml {
-            return Err(Error::InvalidRequest(
-                "kind 'saml' is not available yet: only oidc connections can be created".into(),
-            ));
-        }
+        // Before the spec's fields move out below.
+        let saml = match kind {
+            ConnectionKind::Saml => Some(saml_settings(master, tenant, &id, &spec, previous)?),
+            ConnectionKind::Oidc => None,
+        };
         let display_name = spec.display_name.unwrap_or_else(|| id.to_string());
         check_text("display_name", &display_name, 200)?;
         let button_text = spec
@@ -248,7 +263,7 @@ impl SsoConnection {
             check_url("button_image_url", u)?;
         }
         let mut email_domains = Vec::new();
-        for d in spec.email_domains {
+        for d in std::mem::take(&mut spec.email_domains) {
             let d = d.trim().trim_start_matches('@').to_lowercase();
             if d.is_empty()
                 || d.len() > 253
@@ -267,16 +282,42 @@ impl SsoConnection {
             check_text("admin_groups", g, 256)?;
         }
         let claims = ClaimNames {
-            email: spec.email_claim.unwrap_or_else(|| "email".into()),
-            unique_id: spec.unique_id_claim.unwrap_or_else(|| "sub".into()),
-            display_name: Some(spec.display_name_claim.unwrap_or_else(|| "name".into())),
-            groups: spec.groups_claim,
+            email: spec.email_claim.clone().unwrap_or_else(|| "email".into()),
+            unique_id: spec.unique_id_claim.clone().unwrap_or_else(|| match kind {
+                ConnectionKind::Oidc => "sub".into(),
+                // The Subject's NameID (`crate::saml::NAME_ID`).
+                ConnectionKind::Saml => crate::saml::NAME_ID.into(),
+            }),
+            display_name: Some(spec.display_name_claim.clone().unwrap_or_else(|| "name".into())),
+            groups: spec.groups_claim.clone(),
         };
         for c in [&claims.email, &claims.unique_id]
             .into_iter()
             .chain(claims.groups.iter())
         {
             check_text("claim name", c, 128)?;
+        }
+        if let Some(saml) = saml {
+            return Ok(SsoConnection {
+                tenant_id: tenant.clone(),
+                id,
+                kind,
+                display_name,
+                button_text,
+                button_image_url: spec.button_image_url,
+                enabled: spec.enabled,
+                email_domains,
+                trusted_email: spec.trusted_email,
+                admin_groups: spec.admin_groups,
+                claims,
+                oidc: None,
+                saml: Some(saml.0),
+                sealed_secret: None,
+                sealed_private_key: Some(saml.1),
+                public_jwk: None,
+                created_at: previous.map_or(now, |p| p.created_at),
+                updated_at: now,
+            });
         }
         let issuer = spec
             .issuer
@@ -367,6 +408,7 @@ impl SsoConnection {
                 userinfo: spec.userinfo,
                 recheck_on_refresh: spec.recheck_on_refresh,
             }),
+            saml: None,
             sealed_secret,
             sealed_private_key,
             public_jwk,
@@ -404,6 +446,12 @@ impl SsoConnection {
             scopes: o.as_ref().map(|o| o.scopes.clone()),
             userinfo: o.as_ref().is_some_and(|o| o.userinfo),
             recheck_on_refresh: o.as_ref().is_some_and(|o| o.recheck_on_refresh),
+            idp_metadata_xml: None,
+            idp_metadata_url: self.saml.as_ref().and_then(|s| s.idp_metadata_url.clone()),
+            idp_entity_id: self.saml.as_ref().map(|s| s.idp_entity_id.clone()),
+            sso_url: self.saml.as_ref().map(|s| s.sso_url.clone()),
+            sso_binding: self.saml.as_ref().map(|s| s.sso_binding),
+            idp_certificates: self.saml.as_ref().map(|s| s.idp_certificates.clone()),
         }
     }
 
@@ -416,6 +464,12 @@ impl SsoConnection {
             "client_secret_set".into(),
             Value::Bool(self.sealed_secret.is_some()),
         );
+        if let Some(saml) = &self.saml {
+            m.insert(
+                "sp_certificate".into(),
+                Value::String(saml.sp_certificate.clone()),
+            );
+        }
         m.insert("created_at".into(), self.created_at.into());
         m.insert("updated_at".into(), self.updated_at.into());
         v
@@ -480,6 +534,87 @@ impl SsoConnection {
         out.push('.');
         out.push_str(&B64.encode(sig));
         Ok(out)
+    }
+}
+
+/// A SAML connection's settings and its sealed AuthnRequest key: from the metadata when given,
+/// else the fields set by hand. The key is generated once and kept across updates, so the IdP's
+/// copy of the SP metadata stays valid.
+fn saml_settings(
+    master: &MasterKey,
+    tenant: &TenantId,
+    id: &ConnectionId,
+    spec: &ConnectionSpec,
+    previous: Option<&SsoConnection>,
+) -> Result<(SamlSettings, Vec<u8>)> {
+    if let Some(u) = &spec.idp_metadata_url {
+        check_url("idp_metadata_url", u)?;
+    }
+    let (entity_id, sso_url, binding, certificates) = match &spec.idp_metadata_xml {
+        Some(xml) => {
+            let m = crate::saml::parse_idp_metadata(xml)?;
+            (m.entity_id, m.sso_url, m.sso_binding, m.certificates)
+        }
+        None => {
+            let need = |field: &str| {
+                Error::InvalidRequest(format!(
+                    "a saml connection needs {field}, or idp_metadata_xml / idp_metadata_url"
+                ))
+            };
+            let certs = spec
+                .idp_certificates
+                .as_ref()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| need("idp_certificates"))?
+                .iter()
+                .map(|c| crate::saml::normalise_certificate(c))
+                .collect::<Result<Vec<_>>>()?;
+            (
+                spec.idp_entity_id.clone().ok_or_else(|| need("idp_entity_id"))?,
+                spec.sso_url.clone().ok_or_else(|| need("sso_url"))?,
+                spec.sso_binding.unwrap_or_default(),
+                certs,
+            )
+        }
+    };
+    check_text("idp_entity_id", &entity_id, 1024)?;
+    check_url("sso_url", &sso_url)?;
+    let kept = previous.filter(|p| p.kind == ConnectionKind::Saml).and_then(|p| {
+        Some((
+            p.saml.as_ref()?.sp_certificate.clone(),
+            p.sealed_private_key.clone()?,
+        ))
+    });
+    let (sp_certificate, sealed) = match kept {
+        Some(k) => k,
+        None => {
+            let (mut der, cert) = crate::saml::generate_sp_key(&format!("Sesame {tenant}/{id}"))?;
+            let sealed = master.seal(&key_aad(tenant, id), &der);
+            der.zeroize();
+            (base64::engine::general_purpose::STANDARD.encode(cert), sealed)
+        }
+    };
+    Ok((
+        SamlSettings {
+            idp_metadata_url: spec.idp_metadata_url.clone(),
+            idp_entity_id: entity_id,
+            sso_url,
+            sso_binding: binding,
+            idp_certificates: certificates,
+            sp_certificate,
+        },
+        sealed,
+    ))
+}
+
+impl SsoConnection {
+    /// The PKCS#8 of a SAML connection's AuthnRequest key, opened.
+    pub fn saml_key(&self, master: &MasterKey) -> Result<Vec<u8>> {
+        let sealed = self
+            .sealed_private_key
+            .as_ref()
+            .ok_or_else(|| Error::Internal("the SAML connection has no key".into()))?;
+        master.open(&key_aad(&self.tenant_id, &self.id), sealed)
     }
 }
 
@@ -1003,6 +1138,7 @@ mod tests {
         // An update without a secret keeps the sealed one.
         let kept = SsoConnection::from_spec(&master, &t, no_secret, Some(&c), 2).unwrap();
         assert_eq!(kept.client_secret(&master).unwrap().as_deref(), Some("s3cret"));
+        // A saml connection needs its IdP's entity id, SSO URL and certificates.
         let saml = ConnectionSpec {
             kind: "saml".into(),
             ..spec

@@ -28,6 +28,9 @@ pub mod access;
 pub mod audit;
 // Authorization: teams, resources, grants, the check.
 pub mod authz;
+// SAML 2.0 service provider (brokered SSO)
+pub mod saml;
+pub mod xmldsig;
 
 pub use error::{Error, Result};
 

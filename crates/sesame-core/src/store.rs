@@ -102,6 +102,7 @@ pub trait Store:
     + AccessStore
     + AuditStore
     + AuthzStore
+    + SamlStore
     + Send
     + Sync
     + 'static
@@ -584,4 +585,21 @@ pub trait AuthzStore: Send + Sync {
         tenant: &TenantId,
         resource: &crate::authz::ResourceRef,
     ) -> Result<Vec<crate::authz::Grant>>;
+}
+
+/// SAML 2.0 brokered SSO: the single use of assertions.
+#[async_trait::async_trait]
+pub trait SamlStore: Send + Sync {
+    /// Records an assertion's ID until `expires_at` unless it is recorded already: returns
+    /// whether this call recorded it. One insert on a unique key, so an assertion signs in once
+    /// across every replica (SAML Profiles §4.1.4.5).
+    async fn use_saml_assertion(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        assertion_id: &str,
+        expires_at: i64,
+    ) -> Result<bool>;
+    /// Forgets the IDs of assertions expired before `now`; returns how many.
+    async fn purge_saml_assertions(&self, now: i64) -> Result<u64>;
 }

@@ -309,6 +309,7 @@ async fn apply_connection(
             spec.client_secret = None;
         }
     }
+    crate::saml_metadata::fill(&mut spec).await?;
     let conn = SsoConnection::from_spec(&app.master, tenant, spec, existing.as_ref(), now)?;
     match existing {
         None => store.create_sso_connection(&conn).await,

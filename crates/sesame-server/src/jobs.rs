@@ -48,5 +48,9 @@ pub async fn sweep(app: AppState, every: Duration) {
         if let Err(e) = crate::audit::sweep(&app, now).await {
             tracing::warn!(error = %e, "audit log sweep failed");
         }
+        // SAML: assertion IDs past their expiry (a replay would be refused as expired anyway).
+        if let Err(e) = app.store.purge_saml_assertions(now).await {
+            tracing::warn!(error = %e, "saml assertion sweep failed");
+        }
     }
 }

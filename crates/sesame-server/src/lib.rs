@@ -19,6 +19,8 @@ pub mod password_checks;
 pub mod routes;
 pub mod state;
 pub mod upstream;
+// SAML 2.0 brokered SSO: IdP metadata fetched from a URL.
+pub mod saml_metadata;
 
 use crate::bootstrap::AdminToken;
 use crate::config::Config;

@@ -320,6 +320,8 @@ mod access;
 mod audit;
 // Authorization: teams, resources, grants.
 mod authz;
+// SAML 2.0 brokered SSO: assertion replay.
+mod saml;
 
 /// The SQLite file holds password hashes and people's emails: readable by its owner only,
 /// whatever the umask. It is created 0600 before SQLite opens it (SQLite would create it

@@ -30,9 +30,10 @@ pub async fn list(State(app): State<AppState>, Path(t): Path<String>) -> ApiResu
 pub async fn create(
     State(app): State<AppState>,
     Path(t): Path<String>,
-    Json(spec): Json<ConnectionSpec>,
+    Json(mut spec): Json<ConnectionSpec>,
 ) -> ApiResult<Response> {
     let tid = tenant_id(&t)?;
+    crate::saml_metadata::fill(&mut spec).await?;
     let conn =
         federation::create_connection(&*app.store, &app.master, &tid, spec, sesame_core::now()).await?;
     Ok((StatusCode::CREATED, no_store(axum::Json(conn.view()))).into_response())
@@ -46,9 +47,17 @@ pub async fn show(State(app): State<AppState>, Path((t, c)): Path<(String, Strin
 pub async fn update(
     State(app): State<AppState>,
     Path((t, c)): Path<(String, String)>,
-    Json(patch): Json<Map<String, Value>>,
+    Json(mut patch): Json<Map<String, Value>>,
 ) -> ApiResult<Response> {
     let tid = tenant_id(&t)?;
+    // SAML: naming idp_metadata_url (even the same one) fetches the IdP's metadata again.
+    if let (Some(Value::String(url)), false) = (
+        patch.get("idp_metadata_url"),
+        patch.contains_key("idp_metadata_xml"),
+    ) {
+        let xml = crate::saml_metadata::fetch(url).await?;
+        patch.insert("idp_metadata_xml".into(), Value::String(xml));
+    }
     let conn =
         federation::update_connection(&*app.store, &app.master, &tid, &c, patch, sesame_core::now()).await?;
     Ok(no_store(axum::Json(conn.view())))

@@ -11,6 +11,8 @@ mod logout;
 mod oauth;
 mod sessions;
 mod sso;
+// SAML 2.0 brokered SSO (after `sso`, whose cookie it shares).
+mod saml;
 mod trust_policies;
 mod userinfo;
 mod workload_admin;
@@ -175,6 +177,9 @@ impl Table {
         .tenant("/sso/{connection}/start", tracked![get(sso::start)])
         .tenant("/sso/{connection}/callback", tracked![get(sso::callback)])
         .tenant("/sso/{connection}/jwks", tracked![get(sso::jwks)])
+        // SAML 2.0 brokered SSO: the assertion consumer service and the SP metadata.
+        .tenant("/sso/{connection}/saml/acs", tracked![post(saml::acs)])
+        .tenant("/sso/{connection}/saml/metadata", tracked![get(saml::metadata)])
         // RFC 8414 §3.1: for an issuer with a path, the well-known segment goes before it.
         .route(
             "/.well-known/oauth-authorization-server/t/{tenant}",

@@ -25,24 +25,35 @@ use std::sync::Arc;
 
 pub const SSO_COOKIE: &str = "sesame_sso";
 /// How long a person has at the IdP.
-const SSO_TTL: i64 = 600;
+pub(super) const SSO_TTL: i64 = 600;
 
 #[derive(Serialize, Deserialize)]
-struct SsoPending {
-    connection: String,
-    state: String,
-    nonce: String,
-    pkce_verifier: String,
+pub(super) struct SsoPending {
+    pub(super) connection: String,
+    /// OIDC `state`; SAML's `RelayState`.
+    pub(super) state: String,
+    pub(super) nonce: String,
+    pub(super) pkce_verifier: String,
     /// The authorization request, as sealed in the login page's hidden field.
-    request: String,
-    issued_at: i64,
+    pub(super) request: String,
+    pub(super) issued_at: i64,
+    /// SAML: the AuthnRequest's ID, which the Response's `InResponseTo` must name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) saml_request_id: Option<String>,
+}
+
+/// The pending sign-in sealed for the cookie (AAD: tenant and connection).
+pub(super) fn seal_pending(app: &AppState, t: &TenantState, pending: &SsoPending) -> Option<String> {
+    let id = ConnectionId::parse(&pending.connection).ok()?;
+    let json = serde_json::to_vec(pending).expect("pending serializes");
+    Some(B64.encode(app.master.seal(&aad(t, &id), &json)))
 }
 
 fn aad(t: &TenantState, connection: &ConnectionId) -> String {
     format!("sesame:sso-request:{}:{connection}", t.tenant.id)
 }
 
-fn jar<'a>(app: &AppState, t: &'a TenantState) -> CookieJar<'a> {
+pub(super) fn jar<'a>(app: &AppState, t: &'a TenantState) -> CookieJar<'a> {
     CookieJar {
         path: t.cookie_path(),
         secure: app.public_url.starts_with("https://"),
@@ -72,9 +83,13 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-/// The enabled OIDC connection named in the path, or the page saying it does not exist.
+/// The enabled connection named in the path, or the page saying it does not exist.
 #[allow(clippy::result_large_err)]
-async fn connection(app: &AppState, t: &TenantState, name: &str) -> Result<SsoConnection, Response> {
+pub(super) async fn connection(
+    app: &AppState,
+    t: &TenantState,
+    name: &str,
+) -> Result<SsoConnection, Response> {
     let not_found = || {
         error_page(
             Some(&brand(t)),
@@ -86,7 +101,7 @@ async fn connection(app: &AppState, t: &TenantState, name: &str) -> Result<SsoCo
         return Err(not_found());
     };
     match app.store.get_sso_connection(&t.tenant.id, &id).await {
-        Ok(Some(c)) if c.enabled && c.kind == ConnectionKind::Oidc => Ok(c),
+        Ok(Some(c)) if c.enabled => Ok(c),
         Ok(_) => Err(not_found()),
         Err(e) => Err(authz::core_error_page(Some(&brand(t)), e)),
     }
@@ -107,6 +122,17 @@ pub async fn start(
         Err(resp) => return resp,
     };
     let params = query(raw);
+    if conn.kind == ConnectionKind::Saml {
+        let Some(request) = param(&params, "request").filter(|r| authz::open_request(&app, &t, r).is_some())
+        else {
+            return error_page(
+                Some(&brand(&t)),
+                StatusCode::BAD_REQUEST,
+                "This sign-in has expired. Go back to the application and start again.",
+            );
+        };
+        return super::saml::start(&app, &t, &conn, request.to_owned());
+    }
     let Some((request, login_hint)) = param(&params, "request")
         .and_then(|r| authz::open_request(&app, &t, r).map(|hint| (r.to_owned(), hint)))
     else {
@@ -131,6 +157,7 @@ pub async fn start(
         pkce_verifier: started.pkce_verifier,
         request,
         issued_at: sesame_core::now(),
+        saml_request_id: None,
     };
     let json = serde_json::to_vec(&pending).expect("pending serializes");
     let sealed = B64.encode(app.master.seal(&aad(&t, &conn.id), &json));
@@ -156,7 +183,7 @@ pub async fn start(
 
 /// The sealed cookie, read without the length limit of the session cookies (it carries the
 /// sealed authorization request), base64url only.
-fn sso_cookie(headers: &HeaderMap) -> Option<String> {
+pub(super) fn sso_cookie(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -172,7 +199,12 @@ fn sso_cookie(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-fn open_pending(app: &AppState, t: &TenantState, conn: &SsoConnection, sealed: &str) -> Option<SsoPending> {
+pub(super) fn open_pending(
+    app: &AppState,
+    t: &TenantState,
+    conn: &SsoConnection,
+    sealed: &str,
+) -> Option<SsoPending> {
     let bytes = B64.decode(sealed).ok()?;
     let json = app.master.open(&aad(t, &conn.id), &bytes).ok()?;
     let p: SsoPending = serde_json::from_slice(&json).ok()?;
@@ -192,6 +224,11 @@ pub async fn callback(
         Err(e) => return authz::core_error_page(None, e),
     };
     let mut resp = match connection(&app, &t, &name).await {
+        Ok(conn) if conn.kind != ConnectionKind::Oidc => error_page(
+            Some(&brand(&t)),
+            StatusCode::NOT_FOUND,
+            "This sign-in option does not exist or is turned off. Go back to the application and choose another.",
+        ),
         Ok(conn) => callback_inner(&app, &t, &conn, &headers, &browser, query(raw)).await,
         Err(resp) => resp,
     };
@@ -309,7 +346,7 @@ async fn callback_inner(
     authz::finish_external_sign_in(app, t, browser, &pending.request, user, &["fed"]).await
 }
 
-fn refused(t: &TenantState, conn: &SsoConnection, r: Refusal) -> Response {
+pub(super) fn refused(t: &TenantState, conn: &SsoConnection, r: Refusal) -> Response {
     let display = &conn.display_name;
     let (status, reason, message) = match &r {
         Refusal::MissingClaim(c) => (

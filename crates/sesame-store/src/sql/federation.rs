@@ -42,12 +42,21 @@ struct ConnectionRow {
 impl ConnectionRow {
     fn into_connection(self) -> Result<SsoConnection> {
         let kind = ConnectionKind::parse(&self.kind).map_err(|e| corrupt("connection kind", e))?;
-        let oidc = match kind {
-            ConnectionKind::Oidc => Some(
-                serde_json::from_str::<OidcSettings>(&self.settings)
-                    .map_err(|e| corrupt("connection settings", e))?,
+        let (oidc, saml) = match kind {
+            ConnectionKind::Oidc => (
+                Some(
+                    serde_json::from_str::<OidcSettings>(&self.settings)
+                        .map_err(|e| corrupt("connection settings", e))?,
+                ),
+                None,
             ),
-            ConnectionKind::Saml => None,
+            ConnectionKind::Saml => (
+                None,
+                Some(
+                    serde_json::from_str::<sesame_core::saml::SamlSettings>(&self.settings)
+                        .map_err(|e| corrupt("connection settings", e))?,
+                ),
+            ),
         };
         Ok(SsoConnection {
             tenant_id: TenantId::parse(&self.tenant_id).map_err(|e| corrupt("connection tenant", e))?,
@@ -67,6 +76,7 @@ impl ConnectionRow {
                 groups: self.claim_groups,
             },
             oidc,
+            saml,
             sealed_secret: self.sealed_secret,
             sealed_private_key: self.sealed_private_key,
             public_jwk: self.public_jwk,
@@ -77,9 +87,10 @@ impl ConnectionRow {
 }
 
 fn settings_json(c: &SsoConnection) -> String {
-    match &c.oidc {
-        Some(o) => serde_json::to_string(o).expect("settings serialize"),
-        None => "{}".to_owned(),
+    match (&c.oidc, &c.saml) {
+        (Some(o), _) => serde_json::to_string(o).expect("settings serialize"),
+        (None, Some(s)) => serde_json::to_string(s).expect("settings serialize"),
+        (None, None) => "{}".to_owned(),
     }
 }
 
