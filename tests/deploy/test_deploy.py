@@ -212,6 +212,13 @@ def test_the_chart_runs_replicas_on_postgresql_with_secrets_probes_and_a_budget(
     assert admin["from"], "the admin port is not open to everyone"
 
 
+def test_values_of_the_wrong_type_are_refused_by_the_charts_schema():
+    for bad in ({"replicaCount": "three"}, {"passwordCheckConcurrency": 0},
+                {"publicUrl": "https://id.example.com/"}, {"store": {"existingSecret": ""}}):
+        with pytest.raises(Exception):
+            render(bad)
+
+
 def test_the_chart_refuses_to_render_without_a_public_url():
     with pytest.raises(Exception, match="publicUrl is required"):
         render({"publicUrl": ""})
