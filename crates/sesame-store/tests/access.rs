@@ -39,7 +39,10 @@ async fn admin_tokens_are_found_by_hash_listed_and_deleted_by_name(s: &SqlStore)
         name: "root".into(),
         ..ci.clone()
     };
-    assert!(matches!(s.create_admin_token(&again, &[3; 32]).await, Err(Error::Conflict(_))));
+    assert!(matches!(
+        s.create_admin_token(&again, &[3; 32]).await,
+        Err(Error::Conflict(_))
+    ));
     assert_eq!(s.get_admin_token(&[1; 32]).await.unwrap(), Some(root.clone()));
     assert_eq!(s.get_admin_token(&[2; 32]).await.unwrap(), Some(ci.clone()));
     assert_eq!(s.get_admin_token(&[9; 32]).await.unwrap(), None);
@@ -47,7 +50,10 @@ async fn admin_tokens_are_found_by_hash_listed_and_deleted_by_name(s: &SqlStore)
     // The tokens of before (bootstrap) are server-wide.
     s.insert_admin_token("bootstrap", &[4; 32], 7).await.unwrap();
     let boot = s.get_admin_token(&[4; 32]).await.unwrap().unwrap();
-    assert_eq!((boot.tenant, boot.permissions, boot.expires_at), (None, vec![], None));
+    assert_eq!(
+        (boot.tenant, boot.permissions, boot.expires_at),
+        (None, vec![], None)
+    );
     assert!(s.delete_admin_token("ci").await.unwrap());
     assert!(!s.delete_admin_token("ci").await.unwrap());
     assert_eq!(s.get_admin_token(&[2; 32]).await.unwrap(), None);
@@ -63,13 +69,25 @@ async fn client_admin_permissions_go_with_the_client(s: &SqlStore) {
     let perms = [Permission::UsersRead, Permission::ClientsWrite];
     assert!(s.set_client_admin_permissions(&a, &id, &perms, 2).await.unwrap());
     assert_eq!(s.client_admin_permissions(&a, &id).await.unwrap(), perms.to_vec());
-    assert!(s.set_client_admin_permissions(&a, &id, &perms[..1], 3).await.unwrap());
-    assert_eq!(s.client_admin_permissions(&a, &id).await.unwrap(), perms[..1].to_vec());
+    assert!(s
+        .set_client_admin_permissions(&a, &id, &perms[..1], 3)
+        .await
+        .unwrap());
+    assert_eq!(
+        s.client_admin_permissions(&a, &id).await.unwrap(),
+        perms[..1].to_vec()
+    );
     let ghost = ClientId::parse("ghost").unwrap();
-    assert!(!s.set_client_admin_permissions(&a, &ghost, &perms, 3).await.unwrap());
+    assert!(!s
+        .set_client_admin_permissions(&a, &ghost, &perms, 3)
+        .await
+        .unwrap());
     // Deleted with the client: one created again under its id starts with none.
     assert!(s.delete_client(&a, &id).await.unwrap());
-    let spec = serde_json::from_value(json!({"client_id": id.as_str(), "name": "bot", "grant_types": ["client_credentials"]})).unwrap();
+    let spec = serde_json::from_value(
+        json!({"client_id": id.as_str(), "name": "bot", "grant_types": ["client_credentials"]}),
+    )
+    .unwrap();
     sesame_core::admin::create_client(s, &a, spec, 4).await.unwrap();
     assert_eq!(s.client_admin_permissions(&a, &id).await.unwrap(), vec![]);
 }
@@ -102,15 +120,24 @@ async fn audit_events_are_appended_in_batches_paged_and_swept(s: &SqlStore) {
         order,
         ..Default::default()
     };
-    let first = s.query_audit_events(&q(Order::NewestFirst, None, 2)).await.unwrap();
+    let first = s
+        .query_audit_events(&q(Order::NewestFirst, None, 2))
+        .await
+        .unwrap();
     assert_eq!(first.len(), 2);
     assert_eq!(first[0].details["i"], 299);
     assert_eq!(first[0].request_id.as_deref(), Some("req-299"));
     assert_eq!(first[0].client_address.as_deref(), Some("192.0.2.1"));
     assert_eq!(first[0].details["nested"]["ok"], true);
-    let next = s.query_audit_events(&q(Order::NewestFirst, first[1].seq, 2)).await.unwrap();
+    let next = s
+        .query_audit_events(&q(Order::NewestFirst, first[1].seq, 2))
+        .await
+        .unwrap();
     assert_eq!(next[0].details["i"], 297);
-    let oldest = s.query_audit_events(&q(Order::OldestFirst, None, 3)).await.unwrap();
+    let oldest = s
+        .query_audit_events(&q(Order::OldestFirst, None, 3))
+        .await
+        .unwrap();
     let is: Vec<_> = oldest.iter().map(|e| e.details["i"].as_i64().unwrap()).collect();
     assert_eq!(is, vec![0, 1, 2]);
 
@@ -128,7 +155,10 @@ async fn audit_events_are_appended_in_batches_paged_and_swept(s: &SqlStore) {
         })
         .await
         .unwrap();
-    let is: Vec<_> = filtered.iter().map(|e| e.details["i"].as_i64().unwrap()).collect();
+    let is: Vec<_> = filtered
+        .iter()
+        .map(|e| e.details["i"].as_i64().unwrap())
+        .collect();
     assert_eq!(is, vec![30, 15]);
     let all = s
         .query_audit_events(&AuditQuery {
@@ -141,7 +171,10 @@ async fn audit_events_are_appended_in_batches_paged_and_swept(s: &SqlStore) {
     assert!(all.iter().any(|e| e.tenant.is_none()));
 
     assert_eq!(s.purge_audit_events(1100).await.unwrap(), 100);
-    let left = s.query_audit_events(&q(Order::OldestFirst, None, 1)).await.unwrap();
+    let left = s
+        .query_audit_events(&q(Order::OldestFirst, None, 1))
+        .await
+        .unwrap();
     assert_eq!(left[0].time, 1100);
 }
 
