@@ -352,7 +352,7 @@ fn new_id() -> HeaderValue {
     static PREFIX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
     thread_local! {
-        static IDS: RefCell<(Bytes, usize)> = RefCell::new((Bytes::new(), 0));
+        static IDS: RefCell<(Bytes, usize)> = const { RefCell::new((Bytes::new(), 0)) };
     }
     IDS.with(|ids| {
         let mut ids = ids.borrow_mut();

@@ -233,7 +233,7 @@ impl Flow<'_> {
             Ok(Outcome::Busy { .. }) => "busy",
             Err(_) => "error",
         });
-        crate::audit::sign_in(&self.app, tenant, "login", username, &outcome);
+        crate::audit::sign_in(self.app, tenant, "login", username, &outcome);
         let user = match outcome {
             Ok(Outcome::SignedIn(user)) => user,
             Ok(Outcome::Refused) => {

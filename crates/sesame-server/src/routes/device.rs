@@ -290,7 +290,7 @@ impl Page<'_> {
             Ok(Outcome::Busy { .. }) => "busy",
             Err(_) => "error",
         });
-        crate::audit::sign_in(&self.app, tenant, "device", username, &outcome);
+        crate::audit::sign_in(self.app, tenant, "device", username, &outcome);
         let user = match outcome {
             Ok(Outcome::SignedIn(user)) => user,
             Ok(Outcome::Refused) => {
