@@ -96,6 +96,10 @@ pub struct ConnArgs {
     /// Print the server's JSON answer instead of a human-readable summary
     #[arg(long, global = true)]
     pub json: bool,
+    /// Call as yourself: the access token of this `sesame login` profile (its client must have
+    /// urn:sesame:admin among its audiences) instead of an admin token
+    #[arg(long, global = true, value_name = "NAME", conflicts_with_all = ["token", "token_file"])]
+    pub profile: Option<String>,
 }
 
 // Parsed once per run; boxing the SSO options would buy nothing.
@@ -135,6 +139,38 @@ pub enum AdminCommand {
     /// Authorization: resource types, resources, grants, and checks
     #[command(subcommand)]
     Resources(crate::authz::ResourcesCommand),
+    // Admin roles and the audit log (access) ------------------------------------------------
+    /// The audit log: admin changes and security events, oldest first (--json: JSON lines)
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The tenant whose events to show [default: every tenant's, for operators]
+    #[arg(long, env = "SESAME_TENANT")]
+    pub tenant: Option<String>,
+    /// Only events since then: a duration ago (30m, 12h, 7d) or Unix seconds
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only events before then: a duration ago or Unix seconds
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Only this event type (admin.change, signin.success, signin.failure, token.issued,
+    /// token.revoked, sso.linked, user.disabled, session.revoked, token_exchange.refused)
+    #[arg(long = "type", value_name = "TYPE")]
+    pub event_type: Option<String>,
+    /// Only this actor (a token name, user id or client id)
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only this outcome (success, denied, failure)
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// How many of the newest events to show [default: 100]
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Keep printing new events as they are recorded
+    #[arg(long)]
+    pub follow: bool,
 }
 
 // Parsed once per run: the size of the largest variant does not matter.

@@ -2,6 +2,7 @@
 //! terminal sign-in (`login`, `token`, `whoami`, `logout`, `profiles`) on `sesame-client`.
 
 mod api;
+mod audit;
 mod cli;
 mod credential_helper;
 mod http;
@@ -58,13 +59,38 @@ fn main() -> ExitCode {
     }
 }
 
-fn admin(args: AdminArgs) -> Result<(), Failure> {
+/// The credential for the admin API: a `sesame login` profile's access token (refreshed as
+/// needed) with `--profile`, else an admin token.
+fn admin_credential(conn: &mut cli::ConnArgs) -> Result<String, Failure> {
+    if let Some(profile) = &conn.profile {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Failure(format!("cannot start the async runtime: {e}")))?;
+        return runtime.block_on(async {
+            let cache = sesame_client::Cache::from_env().map_err(|e| Failure(e.to_string()))?;
+            let session = sesame_client::Session::new(cache, profile).map_err(|e| Failure(e.to_string()))?;
+            session.access_token().await.map_err(|e| Failure(e.to_string()))
+        });
+    }
+    token::resolve(token::Sources::from_env(
+        conn.token.take(),
+        conn.token_file.take(),
+    ))
+}
+
+fn admin(mut args: AdminArgs) -> Result<(), Failure> {
+    if let cli::AdminCommand::Audit(audit) = &args.command {
+        let base = http::base_url(&args.conn.url)?;
+        let token = admin_credential(&mut args.conn)?;
+        return audit::run(base, &token, audit, args.conn.json);
+    }
     // Everything that needs no server is checked before the token is looked for, so a typo is
     // reported as such even without a token.
     let mut request = api::plan(&args.command)?;
     let password = request.password.as_ref().map(password::source).transpose()?;
     let base = http::base_url(&args.conn.url)?;
-    let token = token::resolve(token::Sources::from_env(args.conn.token, args.conn.token_file))?;
+    let token = admin_credential(&mut args.conn)?;
     let admin = http::Admin::new(base, &args.conn.url, token)?;
     // Last, so that nobody types a password for a command that fails anyway.
     if let Some(password) = password {

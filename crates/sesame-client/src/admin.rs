@@ -59,7 +59,25 @@ impl AdminClient {
         path: &[String],
         body: Option<&Value>,
     ) -> Result<Option<Value>> {
-        let url = self.endpoint(path);
+        self.send_to(method, self.endpoint(path), body).await
+    }
+
+    /// A GET of `/admin/v1/{path...}?{query}` (the audit log's filters and cursor).
+    pub async fn get_with_query(&self, path: &[String], query: &[(&str, String)]) -> Result<Option<Value>> {
+        let mut url = self.endpoint(path);
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        self.send_to(reqwest::Method::GET, url, None).await
+    }
+
+    async fn send_to(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Option<Value>> {
         let shown = url.to_string();
         let post = method == reqwest::Method::POST;
         let mut request = self.http.request(method, url).bearer_auth(&self.token);
