@@ -226,7 +226,7 @@ impl Flow<'_> {
             self.app.password_checks.verify(tenant.as_str(), check)
         })
         .await;
-        crate::oplog::report_sign_in(&self.app, tenant, "login", &outcome, self.browser.ip.as_deref());
+        crate::oplog::report_sign_in(self.app, tenant, "login", &outcome, self.browser.ip.as_deref());
         let user = match outcome {
             Ok(Outcome::SignedIn(user)) => user,
             Ok(Outcome::Refused { .. }) => {

@@ -283,7 +283,7 @@ impl Page<'_> {
             self.app.password_checks.verify(tenant.as_str(), check)
         })
         .await;
-        crate::oplog::report_sign_in(&self.app, tenant, "device", &outcome, self.browser.ip.as_deref());
+        crate::oplog::report_sign_in(self.app, tenant, "device", &outcome, self.browser.ip.as_deref());
         let user = match outcome {
             Ok(Outcome::SignedIn(user)) => user,
             Ok(Outcome::Refused { .. }) => {
