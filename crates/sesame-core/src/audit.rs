@@ -29,6 +29,9 @@ pub enum EventType {
     SessionRevoked,
     #[serde(rename = "token_exchange.refused")]
     TokenExchangeRefused,
+    /// An authorization check that said no, recorded when the caller asks (`"audit": true`).
+    #[serde(rename = "authz.denied")]
+    AuthzDenied,
 }
 
 impl EventType {
@@ -42,6 +45,7 @@ impl EventType {
         EventType::UserDisabled,
         EventType::SessionRevoked,
         EventType::TokenExchangeRefused,
+        EventType::AuthzDenied,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +59,7 @@ impl EventType {
             EventType::UserDisabled => "user.disabled",
             EventType::SessionRevoked => "session.revoked",
             EventType::TokenExchangeRefused => "token_exchange.refused",
+            EventType::AuthzDenied => "authz.denied",
         }
     }
 

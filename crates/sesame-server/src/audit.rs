@@ -188,6 +188,25 @@ pub fn token_issued(app: &AppState, tenant: &TenantId, client: &ClientId, grant_
     app.audit.record(event);
 }
 
+/// An authorization check that said no, when its caller asked for it to be recorded.
+pub fn authz_denied(app: &AppState, tenant: &TenantId, check: &sesame_core::authz::Check) {
+    let mut event = AuditEvent::new(
+        EventType::AuthzDenied,
+        Some(tenant.as_str()),
+        Outcome::Denied,
+        sesame_core::now(),
+    )
+    .target(check.resource.to_string())
+    .details(serde_json::json!({ "user": check.subject.user().as_str(), "action": check.action }));
+    if let Some(ctx) = RequestContext::current() {
+        event = event.request(
+            ctx.addr.map(|a| a.to_string()),
+            ctx.id.to_str().ok().map(str::to_owned),
+        );
+    }
+    app.audit.record(event);
+}
+
 /// A revocation request (RFC 7009) that revoked something.
 pub fn token_revoked(app: &AppState, tenant: &TenantId, client: &ClientId, kind: &'static str) {
     let event = AuditEvent::new(

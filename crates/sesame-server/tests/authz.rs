@@ -807,3 +807,52 @@ async fn roles_and_groups_claims_come_with_their_scopes_and_within_bounds() {
         .unwrap();
     assert_eq!(info["roles"].as_array().map(Vec::len), Some(53), "{info}");
 }
+
+#[tokio::test]
+async fn a_denied_check_is_audited_only_when_the_caller_asks() {
+    let s = server().await;
+    let w = world(&s).await;
+    let base = s.running.public_url.clone();
+    // bob may not delete w1; carol may not either. Only the second asks for a record.
+    let quiet = check(&w.bob, "delete", "workspace", "w1");
+    let (st, v) = call(&s, &base, T, "check", &w.client, &quiet).await;
+    assert_eq!((st, &v["allowed"]), (StatusCode::OK, &json!(false)), "{v}");
+    let mut asked = check(&w.carol, "delete", "workspace", "w1");
+    asked["audit"] = json!(true);
+    let (st, v) = call(&s, &base, T, "check", &w.client, &asked).await;
+    assert_eq!((st, &v["allowed"]), (StatusCode::OK, &json!(false)), "{v}");
+    // An allowed check asked to be recorded records nothing: only denials are.
+    let mut allowed = check(&w.alice, "delete", "workspace", "w1");
+    allowed["audit"] = json!(true);
+    let (st, v) = call(&s, &base, T, "check", &w.client, &allowed).await;
+    assert_eq!((st, &v["allowed"]), (StatusCode::OK, &json!(true)), "{v}");
+    // A batch may ask too.
+    let batch = json!({ "checks": [check(&w.dave, "delete", "workspace", "w1")], "audit": true });
+    let (st, v) = call(&s, &base, T, "check", &w.client, &batch).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    // Anything but a boolean is refused.
+    let mut bad = check(&w.bob, "read", "workspace", "w1");
+    bad["audit"] = json!("yes");
+    let (st, v) = call(&s, &base, T, "check", &w.client, &bad).await;
+    assert_eq!((st, &v["error"]), (StatusCode::BAD_REQUEST, &json!("invalid_request")), "{v}");
+
+    // The writer batches events: wait for the two denials, then make sure there are no others.
+    let mut denied = Vec::new();
+    for _ in 0..100 {
+        let v = ok(&s, Method::GET, "/audit?type=authz.denied&limit=100", None).await;
+        denied = v["events"].as_array().unwrap().clone();
+        if denied.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let users: Vec<&str> = denied.iter().map(|e| e["details"]["user"].as_str().unwrap()).collect();
+    assert_eq!(denied.len(), 2, "{denied:?}");
+    assert!(users.contains(&w.carol.as_str()) && users.contains(&w.dave.as_str()), "{users:?}");
+    for e in &denied {
+        assert_eq!(e["outcome"], "denied", "{e}");
+        assert_eq!(e["tenant"], T, "{e}");
+        assert_eq!(e["details"]["action"], "delete", "{e}");
+        assert!(e["target"].as_str().unwrap().contains("w1"), "{e}");
+    }
+}

@@ -118,18 +118,37 @@ fn parse_check(v: Value) -> Result<Check> {
     serde_json::from_value(v).map_err(|e| Error::InvalidRequest(format!("the check is not valid: {e}")))
 }
 
+/// Where a denial is recorded: in the audit log when the caller asked (`"audit": true`).
+pub(super) struct Recorder<'a> {
+    app: &'a AppState,
+    tenant: &'a sesame_core::ids::TenantId,
+    audit: bool,
+}
+
 /// Answers a check from the graph; a denial is handed to [`denied`].
-pub(super) fn decide(graph: &Graph, check: &Check) -> Result<std::sync::Arc<Decision>> {
+pub(super) fn decide(graph: &Graph, check: &Check, recorder: &Recorder<'_>) -> Result<std::sync::Arc<Decision>> {
     let decision = graph.check(check.subject.user(), &check.action, &check.resource)?;
     if let Some(denial) = authz::denial(check, &decision) {
-        denied(denial);
+        denied(denial, recorder);
     }
     Ok(decision)
 }
 
-/// The one point every denied check passes (for an audit event).
-fn denied(check: &Check) {
+/// The one point every denied check passes.
+fn denied(check: &Check, recorder: &Recorder<'_>) {
     tracing::debug!(user = %check.subject.user(), action = %check.action, resource = %check.resource, "authz check denied");
+    if recorder.audit {
+        crate::audit::authz_denied(recorder.app, recorder.tenant, check);
+    }
+}
+
+/// Takes the request's `"audit"` member (a boolean, default false) out of a check body.
+fn take_audit(body: &mut Value) -> Result<bool> {
+    match body.as_object_mut().and_then(|o| o.remove("audit")) {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(b),
+        Some(_) => Err(Error::invalid_request("'audit' must be true or false")),
+    }
 }
 
 /// Runs a single check (`{subject, action, resource}`) or a batch (`{checks: […]}`, at most
@@ -138,8 +157,13 @@ pub(super) async fn run_checks(
     app: &AppState,
     t: &TenantState,
     caller: &Caller,
-    body: Value,
+    mut body: Value,
 ) -> ApiResult<Response> {
+    let recorder = Recorder {
+        app,
+        tenant: &t.tenant.id,
+        audit: take_audit(&mut body)?,
+    };
     let batch = match body {
         Value::Object(mut o) if o.contains_key("checks") => match o.remove("checks") {
             Some(Value::Array(items)) if o.is_empty() => Some(items),
@@ -157,7 +181,7 @@ pub(super) async fn run_checks(
                 }
             }
             let graph = app.authz.graph(&*app.store, &t.tenant.id).await?;
-            let d = decide(&graph, &check)?;
+            let d = decide(&graph, &check, &recorder)?;
             return Ok(no_store(axum::Json(&*d)));
         }
     };
@@ -172,7 +196,7 @@ pub(super) async fn run_checks(
         }
     }
     let graph = app.authz.graph(&*app.store, &t.tenant.id).await?;
-    let results: Vec<Value> = checks.iter().map(|c| answer_json(decide(&graph, c))).collect();
+    let results: Vec<Value> = checks.iter().map(|c| answer_json(decide(&graph, c, &recorder))).collect();
     Ok(no_store(axum::Json(json!({ "results": results }))))
 }
 
