@@ -271,6 +271,8 @@ pub struct AuthzSnapshot {
     pub resources: Vec<Resource>,
     pub grants: Vec<Grant>,
     pub members: Vec<(TeamId, UserId, TeamRole)>,
+    /// The tenant's disabled people: their grants answer no until they are enabled again.
+    pub disabled: Vec<UserId>,
 }
 
 /// One step of the reason for an answer, from the resource asked about outwards.
@@ -338,6 +340,7 @@ pub struct Graph {
     /// Per subject, the resources and relations granted to it.
     grants_to: HashMap<Subject, Vec<(ResourceRef, String)>>,
     teams_of: HashMap<UserId, Vec<(TeamId, TeamRole)>>,
+    disabled: HashSet<UserId>,
     memo: Mutex<HashMap<(UserId, String, ResourceRef), Arc<Decision>>>,
 }
 
@@ -377,6 +380,7 @@ impl Graph {
             grants_on,
             grants_to,
             teams_of,
+            disabled: snapshot.disabled.into_iter().collect(),
             memo: Mutex::new(HashMap::new()),
         }
     }
@@ -430,6 +434,12 @@ impl Graph {
         let wanted = self.relations_for(&resource.kind, action)?;
         if !self.parents.contains_key(resource) {
             return Err(Error::NotFound(format!("resource {resource} does not exist")));
+        }
+        if self.disabled.contains(user) {
+            return Ok(Decision {
+                allowed: false,
+                path: Vec::new(),
+            });
         }
         let teams = self.teams_of.get(user).map(Vec::as_slice).unwrap_or(&[]);
         let mut path = Vec::new();
@@ -490,6 +500,9 @@ impl Graph {
         // Relation names hold downwards by name, so the relations that allow the action on
         // `kind` are the ones to look for anywhere above it.
         let wanted = self.relations_for(kind, action)?;
+        if self.disabled.contains(user) {
+            return Ok((Vec::new(), None));
+        }
         let mut roots: Vec<&ResourceRef> = Vec::new();
         let mut subjects = vec![Subject::User(user.clone())];
         if let Some(teams) = self.teams_of.get(user) {

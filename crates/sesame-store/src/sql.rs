@@ -711,22 +711,44 @@ impl Store for SqlStore {
 
     async fn update_user(&self, user: &User) -> Result<bool> {
         let u = user;
-        with_pool!(self, p => sqlx::query(
-            "UPDATE user_account SET email = $3, email_verified = $4, name = $5, picture = $6, disabled = $7, \
-             password_hash = $8, updated_at = $9 WHERE tenant_id = $1 AND id = $2")
-            .bind(u.tenant_id.as_str())
-            .bind(u.id.as_str())
-            .bind(&u.email)
-            .bind(u.email_verified)
-            .bind(&u.name)
-            .bind(&u.picture)
-            .bind(u.disabled)
-            .bind(&u.password_hash)
-            .bind(u.updated_at)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected() == 1)
-            .map_err(db))
+        with_pool!(self, p => {
+            let mut tx = p.begin().await.map_err(db)?;
+            // Authorization answers no for a disabled person: a change of `disabled` advances
+            // the tenant's authorization version in the same transaction (see `sql/authz.rs`).
+            let was: Option<bool> = sqlx::query_scalar(
+                "SELECT disabled FROM user_account WHERE tenant_id = $1 AND id = $2")
+                .bind(u.tenant_id.as_str())
+                .bind(u.id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            if was.is_some_and(|d| d != u.disabled) {
+                sqlx::query(authz::BUMP_VERSION)
+                    .bind(u.tenant_id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            let updated = sqlx::query(
+                "UPDATE user_account SET email = $3, email_verified = $4, name = $5, picture = $6, disabled = $7, \
+                 password_hash = $8, updated_at = $9 WHERE tenant_id = $1 AND id = $2")
+                .bind(u.tenant_id.as_str())
+                .bind(u.id.as_str())
+                .bind(&u.email)
+                .bind(u.email_verified)
+                .bind(&u.name)
+                .bind(&u.picture)
+                .bind(u.disabled)
+                .bind(&u.password_hash)
+                .bind(u.updated_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected()
+                == 1;
+            tx.commit().await.map_err(db)?;
+            Ok(updated)
+        })
     }
 
     async fn get_user(&self, tenant: &TenantId, id_or_username: &str) -> Result<Option<User>> {

@@ -324,6 +324,50 @@ async fn a_returned_revocation_is_seen_by_every_later_check() {
     }
 }
 
+#[tokio::test]
+async fn a_disabled_person_is_allowed_nothing_until_enabled_again() {
+    for (_db, s) in stores().await {
+        let t = tenant(&s, "acme").await;
+        let alice = user(&s, &t, "alice").await;
+        declare(&s, &t, &["doc"]).await;
+        let d = r("doc", "d1");
+        authz::put_resource(&s, &t, d.clone(), None, 100).await.unwrap();
+        authz::add_grant(&s, &t, &grant(&d, "owner", Subject::User(alice.clone())), 100)
+            .await
+            .unwrap();
+        let cache = AuthzCache::default();
+        assert!(cache.graph(&s, &t).await.unwrap().check(&alice, "read", &d).unwrap().allowed);
+
+        // Disabling is a change to the answers: the version moves with it, so the cached graph
+        // is not used again.
+        let before = s.authz_version(&t).await.unwrap();
+        let mut u = s.get_user(&t, alice.as_str()).await.unwrap().unwrap();
+        u.disabled = true;
+        assert!(s.update_user(&u).await.unwrap());
+        assert!(s.authz_version(&t).await.unwrap() > before);
+        let graph = cache.graph(&s, &t).await.unwrap();
+        let denied = graph.check(&alice, "read", &d).unwrap();
+        assert!(!denied.allowed && denied.path.is_empty());
+        assert_eq!(graph.list(&alice, "read", "doc", None, 10).unwrap(), (vec![], None));
+
+        // Another change to the person (not `disabled`) leaves the version alone.
+        let v = s.authz_version(&t).await.unwrap();
+        u.name = Some("Alice".into());
+        assert!(s.update_user(&u).await.unwrap());
+        assert_eq!(s.authz_version(&t).await.unwrap(), v);
+
+        u.disabled = false;
+        assert!(s.update_user(&u).await.unwrap());
+        let graph = cache.graph(&s, &t).await.unwrap();
+        assert!(graph.check(&alice, "read", &d).unwrap().allowed);
+        assert_eq!(
+            graph.list(&alice, "read", "doc", None, 10).unwrap(),
+            (vec!["d1".to_owned()], None)
+        );
+        s.close().await;
+    }
+}
+
 // The property test ---------------------------------------------------------------------------
 
 const RESOURCES: [(&str, &str); 7] = [

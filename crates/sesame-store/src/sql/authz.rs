@@ -13,7 +13,7 @@ use sesame_core::{Error, Result};
 
 /// Advances (or starts at 1) the tenant's version; on PostgreSQL it also locks the row until
 /// the transaction ends.
-const BUMP_VERSION: &str = "INSERT INTO authz_version (tenant_id, version) VALUES ($1, 1) \
+pub(super) const BUMP_VERSION: &str = "INSERT INTO authz_version (tenant_id, version) VALUES ($1, 1) \
      ON CONFLICT (tenant_id) DO UPDATE SET version = authz_version.version + 1";
 const VERSION: &str = "SELECT version FROM authz_version WHERE tenant_id = $1";
 const TEAM_COLUMNS: &str = "tenant_id, id, name, idp_connection, idp_group, created_at";
@@ -108,7 +108,7 @@ impl AuthzStore for SqlStore {
     async fn load_authz(&self, tenant: &TenantId) -> Result<AuthzSnapshot> {
         let postgres = matches!(self.pool, Pool::Postgres(_));
         let t = tenant.as_str();
-        let (version, types, resources, grants, members) = with_pool!(self, p => {
+        let (version, types, resources, grants, members, disabled) = with_pool!(self, p => {
             let mut tx = p.begin().await.map_err(db)?;
             // One snapshot for every read below (SQLite's read transaction is one already).
             if postgres {
@@ -133,8 +133,11 @@ impl AuthzStore for SqlStore {
             let members: Vec<(String, String, String)> = sqlx::query_as(
                 "SELECT team_id, user_id, role FROM team_member WHERE tenant_id = $1")
                 .bind(t).fetch_all(&mut *tx).await.map_err(db)?;
+            let disabled: Vec<String> = sqlx::query_scalar(
+                "SELECT id FROM user_account WHERE tenant_id = $1 AND disabled = TRUE")
+                .bind(t).fetch_all(&mut *tx).await.map_err(db)?;
             tx.commit().await.map_err(db)?;
-            (version, types, resources, grants, members)
+            (version, types, resources, grants, members, disabled)
         });
         Ok(AuthzSnapshot {
             version: version.unwrap_or(0),
@@ -156,6 +159,10 @@ impl AuthzStore for SqlStore {
                         role(&r)?,
                     ))
                 })
+                .collect::<Result<_>>()?,
+            disabled: disabled
+                .iter()
+                .map(|u| UserId::parse(u).map_err(|e| corrupt("disabled user", e)))
                 .collect::<Result<_>>()?,
         })
     }
