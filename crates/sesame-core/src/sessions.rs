@@ -129,7 +129,9 @@ pub async fn create(
     let nonce = B64.encode(crate::crypto::random_bytes::<32>());
     let session = DelegatedSession {
         tenant_id: tenant.clone(),
-        id: B64.encode(crate::crypto::random_bytes::<16>()),
+        // Hex, not base64url: people pass the id to commands, and one starting with `-` would
+        // read as a flag.
+        id: hex::encode(crate::crypto::random_bytes::<16>()),
         user_id: creator.user.id.clone(),
         client_id: client.client_id.clone(),
         scope,
