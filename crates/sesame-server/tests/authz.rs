@@ -834,7 +834,11 @@ async fn a_denied_check_is_audited_only_when_the_caller_asks() {
     let mut bad = check(&w.bob, "read", "workspace", "w1");
     bad["audit"] = json!("yes");
     let (st, v) = call(&s, &base, T, "check", &w.client, &bad).await;
-    assert_eq!((st, &v["error"]), (StatusCode::BAD_REQUEST, &json!("invalid_request")), "{v}");
+    assert_eq!(
+        (st, &v["error"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_request")),
+        "{v}"
+    );
 
     // The writer batches events: wait for the two denials, then make sure there are no others.
     let mut denied = Vec::new();
@@ -846,9 +850,15 @@ async fn a_denied_check_is_audited_only_when_the_caller_asks() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let users: Vec<&str> = denied.iter().map(|e| e["details"]["user"].as_str().unwrap()).collect();
+    let users: Vec<&str> = denied
+        .iter()
+        .map(|e| e["details"]["user"].as_str().unwrap())
+        .collect();
     assert_eq!(denied.len(), 2, "{denied:?}");
-    assert!(users.contains(&w.carol.as_str()) && users.contains(&w.dave.as_str()), "{users:?}");
+    assert!(
+        users.contains(&w.carol.as_str()) && users.contains(&w.dave.as_str()),
+        "{users:?}"
+    );
     for e in &denied {
         assert_eq!(e["outcome"], "denied", "{e}");
         assert_eq!(e["tenant"], T, "{e}");

@@ -336,7 +336,15 @@ async fn a_disabled_person_is_allowed_nothing_until_enabled_again() {
             .await
             .unwrap();
         let cache = AuthzCache::default();
-        assert!(cache.graph(&s, &t).await.unwrap().check(&alice, "read", &d).unwrap().allowed);
+        assert!(
+            cache
+                .graph(&s, &t)
+                .await
+                .unwrap()
+                .check(&alice, "read", &d)
+                .unwrap()
+                .allowed
+        );
 
         // Disabling is a change to the answers: the version moves with it, so the cached graph
         // is not used again.
@@ -348,7 +356,10 @@ async fn a_disabled_person_is_allowed_nothing_until_enabled_again() {
         let graph = cache.graph(&s, &t).await.unwrap();
         let denied = graph.check(&alice, "read", &d).unwrap();
         assert!(!denied.allowed && denied.path.is_empty());
-        assert_eq!(graph.list(&alice, "read", "doc", None, 10).unwrap(), (vec![], None));
+        assert_eq!(
+            graph.list(&alice, "read", "doc", None, 10).unwrap(),
+            (vec![], None)
+        );
 
         // Another change to the person (not `disabled`) leaves the version alone.
         let v = s.authz_version(&t).await.unwrap();

@@ -126,7 +126,11 @@ pub(super) struct Recorder<'a> {
 }
 
 /// Answers a check from the graph; a denial is handed to [`denied`].
-pub(super) fn decide(graph: &Graph, check: &Check, recorder: &Recorder<'_>) -> Result<std::sync::Arc<Decision>> {
+pub(super) fn decide(
+    graph: &Graph,
+    check: &Check,
+    recorder: &Recorder<'_>,
+) -> Result<std::sync::Arc<Decision>> {
     let decision = graph.check(check.subject.user(), &check.action, &check.resource)?;
     if let Some(denial) = authz::denial(check, &decision) {
         denied(denial, recorder);
@@ -196,7 +200,10 @@ pub(super) async fn run_checks(
         }
     }
     let graph = app.authz.graph(&*app.store, &t.tenant.id).await?;
-    let results: Vec<Value> = checks.iter().map(|c| answer_json(decide(&graph, c, &recorder))).collect();
+    let results: Vec<Value> = checks
+        .iter()
+        .map(|c| answer_json(decide(&graph, c, &recorder)))
+        .collect();
     Ok(no_store(axum::Json(json!({ "results": results }))))
 }
 
