@@ -7,6 +7,8 @@
 #   SESAMED_BIN    the sesamed binary (default: <repo>/target/debug/sesamed)
 #   SESAME_BIN     the sesame CLI, for cli-login.test.mjs (default: <repo>/target/debug/sesame)
 #   CHROMIUM_BIN   the browser (default: /usr/bin/chromium, installed when missing)
+#   SAML_IDP_PYTHON  a Python with tests/interop/python/requirements.txt, for sso-saml.test.mjs
+#                  (default: <repo>/target/py-venv, made here as scripts/test makes it)
 #
 # Extra arguments go to `node --test` (e.g. --test-name-pattern=first-party).
 # A failing step leaves a screenshot and the page's HTML in tests/browser/artifacts/.
@@ -42,7 +44,27 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
+# sso-saml.test.mjs: pysaml2 plays the SAML IdP (lib/saml_idp.py) and signs with xmlsec1; the
+# same virtual environment as the Python interop tests (scripts/test), made when missing.
+if ! command -v xmlsec1 >/dev/null 2>&1; then
+  echo "tests/browser: installing xmlsec1" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends xmlsec1 >/dev/null
+fi
+if [ -z "${SAML_IDP_PYTHON:-}" ]; then
+  venv="$repo/target/py-venv"
+  req="$repo/tests/interop/python/requirements.txt"
+  py_stamp="$venv/.installed-$(sha256sum "$req" | cut -c1-16)"
+  if [ ! -f "$py_stamp" ]; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+    touch "$py_stamp"
+  fi
+  export SAML_IDP_PYTHON="$venv/bin/python"
+fi
+
 export SESAMED_BIN="${SESAMED_BIN:-$repo/target/debug/sesamed}"
 cd "$here"
 exec node --test --test-concurrency=1 "$@" signin.test.mjs cli-login.test.mjs device-login.test.mjs \
-  sso-oidc-provider.test.mjs workload-jose.test.mjs
+  sso-oidc-provider.test.mjs workload-jose.test.mjs sso-saml.test.mjs

@@ -226,6 +226,26 @@ pub fn form_post(redirect_uri: &str, params: &[(String, String)]) -> Response {
     )
 }
 
+/// The SAML ACS's re-post page (`routes::saml::acs`): the form_post page, posting the IdP's
+/// fields again to `acs` on Sesame's own origin, so that the SameSite=Lax cookie goes along.
+/// Its CSP has no `form-action`: browsers hold the redirects that answer a form submission to
+/// that directive too, and the ACS answers with a redirect to the client's redirect URI, which
+/// this page cannot name (it is in the cookie that the cross-site POST lacked). The page's only
+/// form is this fixed one, and its only script is allowed by hash.
+pub fn saml_repost(acs: &str, params: &[(String, String)]) -> Response {
+    let page = FormPostPage {
+        brand: None,
+        redirect_uri: acs,
+        params,
+    };
+    let csp = format!(
+        "default-src 'none'; style-src {}; img-src https: http: data:; script-src {}; \
+         frame-ancestors 'none'; base-uri 'none'",
+        *STYLE_HASH, *FORM_POST_SCRIPT_HASH
+    );
+    respond(StatusCode::OK, page.render(), &csp)
+}
+
 /// The `/device` page (RFC 8628 §3.3): the user code field, for a signed-in person.
 #[derive(Debug, Clone, Copy)]
 pub struct DeviceView<'a> {
@@ -751,6 +771,25 @@ mod tests {
             assert!(csp.contains(&expected), "{csp} vs {expected}");
             assert_eq!(body.matches("<style").count(), 1);
         }
+    }
+
+    #[test]
+    fn saml_repost_page_lets_the_acs_redirect_anywhere() {
+        let params = vec![("SAMLResponse".to_owned(), EVIL.to_owned())];
+        let acs = "https://id.example/t/acme/sso/corp/saml/acs";
+        let (status, h, body) = parts(saml_repost(acs, &params));
+        assert_eq!(status, StatusCode::OK);
+        assert_security_headers(&h);
+        let csp = header(&h, "content-security-policy");
+        // The ACS's answer is a redirect to the client, and form-action would hold it.
+        assert!(!csp.contains("form-action"), "{csp}");
+        assert!(
+            csp.contains(&format!("script-src {};", *FORM_POST_SCRIPT_HASH)),
+            "{csp}"
+        );
+        assert!(csp.contains("default-src 'none'"), "{csp}");
+        assert!(body.contains(acs), "{body}");
+        assert!(body.contains(EVIL_ESCAPED) && !body.contains(EVIL), "{body}");
     }
 
     #[test]

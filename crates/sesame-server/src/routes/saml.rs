@@ -167,7 +167,7 @@ pub async fn acs(
             .cloned()
             .collect();
         params.push(("resubmitted".into(), "1".into()));
-        return pages::form_post(&acs_url(&t, &conn.id), &params);
+        return pages::saml_repost(&acs_url(&t, &conn.id), &params);
     }
     let mut resp = acs_inner(&app, &t, &conn, cookie, &browser, &form).await;
     // One use: whatever happened, the pending sign-in is over.
