@@ -29,6 +29,9 @@ pub enum EventType {
     SessionRevoked,
     #[serde(rename = "token_exchange.refused")]
     TokenExchangeRefused,
+    /// A delegated session created by a client for a user (with the client's own credentials).
+    #[serde(rename = "session.created")]
+    SessionCreated,
 }
 
 impl EventType {
@@ -42,6 +45,7 @@ impl EventType {
         EventType::UserDisabled,
         EventType::SessionRevoked,
         EventType::TokenExchangeRefused,
+        EventType::SessionCreated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +59,7 @@ impl EventType {
             EventType::UserDisabled => "user.disabled",
             EventType::SessionRevoked => "session.revoked",
             EventType::TokenExchangeRefused => "token_exchange.refused",
+            EventType::SessionCreated => "session.created",
         }
     }
 
