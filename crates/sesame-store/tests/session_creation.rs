@@ -15,8 +15,10 @@ async fn the_allowance_goes_with_the_client(s: &SqlStore) {
     s.create_tenant(&Tenant::new(a.clone(), 1), &[]).await.unwrap();
     s.create_tenant(&Tenant::new(b.clone(), 1), &[]).await.unwrap();
     let spec = || {
-        serde_json::from_value(json!({"client_id": "bot", "name": "bot", "grant_types": ["client_credentials"]}))
-            .unwrap()
+        serde_json::from_value(
+            json!({"client_id": "bot", "name": "bot", "grant_types": ["client_credentials"]}),
+        )
+        .unwrap()
     };
     let (c, _) = sesame_core::admin::create_client(s, &a, spec(), 1).await.unwrap();
     sesame_core::admin::create_client(s, &b, spec(), 1).await.unwrap();
