@@ -238,3 +238,95 @@ async fn an_allowed_client_creates_a_session_for_a_user_and_acts_as_them_on_each
 async fn create_by_id(s: &TestServer, creds: (&str, &str), user: &str) -> (StatusCode, Value) {
     post(s, "/client-sessions", creds, &[("user", user)]).await
 }
+
+/// A compact ES256 JWS of `claims`, signed by `pair` under `kid`.
+fn assertion(pair: &sesame_core::keys::SigningKeyPair, kid: &str, claims: &Value) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+    let header = json!({"alg": "ES256", "typ": "JWT", "kid": kid});
+    let mut out = format!(
+        "{}.{}",
+        B64.encode(header.to_string()),
+        B64.encode(claims.to_string())
+    );
+    let sig = pair.sign(out.as_bytes()).unwrap();
+    out.push('.');
+    out.push_str(&B64.encode(sig));
+    out
+}
+
+#[tokio::test]
+async fn a_private_key_jwt_client_creates_a_session_with_a_single_use_assertion() {
+    let s = TestServer::sqlite().await;
+    let alice = user(&s, "alice").await;
+    let key = sesame_core::keys::SigningKeyPair::generate(sesame_core::model::SigningAlg::ES256).unwrap();
+    let jwk: Value = serde_json::from_str(&key.public_jwk("c1")).unwrap();
+    let (status, body) = s
+        .admin(
+            Method::POST,
+            &format!("/tenants/{T}/clients"),
+            Some(json!({
+                "client_id": "keyed-job",
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": { "keys": [jwk] },
+                "grant_types": [NONCE, KEY],
+                "allowed_scopes": ["read"],
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = allow(&s, "keyed-job", true).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let endpoint = format!("{}/client-sessions", s.issuer(T));
+    let t = sesame_core::now();
+    let claims = json!({
+        "iss": "keyed-job", "sub": "keyed-job", "aud": endpoint,
+        "iat": t, "exp": t + 60, "jti": format!("j-{t}-1"),
+    });
+    let signed = assertion(&key, "c1", &claims);
+    let form = [
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", signed.as_str()),
+        ("user", "alice"),
+    ];
+    let (status, _, created) = s.post_form(T, "/client-sessions", None, &form).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        (&created["user_id"], &created["scope"]),
+        (&json!(alice), &json!("read"))
+    );
+    // The same assertion again is a replay.
+    let (status, _, body) = s.post_form(T, "/client-sessions", None, &form).await;
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
+    // Binding needs a fresh assertion, for the token endpoint.
+    let claims = json!({
+        "iss": "keyed-job", "sub": "keyed-job", "aud": format!("{}/token", s.issuer(T)),
+        "iat": t, "exp": t + 60, "jti": format!("j-{t}-2"),
+    });
+    let signed = assertion(&key, "c1", &claims);
+    let (status, _, bound) = s
+        .post_form(
+            T,
+            "/token",
+            None,
+            &[
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", signed.as_str()),
+                ("grant_type", NONCE),
+                ("nonce", s_of(&created, "nonce")),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{bound}");
+    let (_, claims) = jwt_parts(s_of(&bound, "access_token"));
+    assert_eq!(
+        (&claims["sub"], &claims["act"]),
+        (&json!(alice), &json!({"sub": "keyed-job"}))
+    );
+}
