@@ -156,7 +156,8 @@ pub struct AuditArgs {
     #[arg(long, value_name = "WHEN")]
     pub until: Option<String>,
     /// Only this event type (admin.change, signin.success, signin.failure, token.issued,
-    /// token.revoked, sso.linked, user.disabled, session.revoked, token_exchange.refused)
+    /// token.revoked, sso.linked, user.disabled, session.revoked, token_exchange.refused,
+    /// session.created)
     #[arg(long = "type", value_name = "TYPE")]
     pub event_type: Option<String>,
     /// Only this actor (a token name, user id or client id)

@@ -259,6 +259,17 @@ pub const ADMIN_ROUTES: &[AdminRoute] = &[
         "/tenants/{tenant}/users/{user}/delegated-sessions",
         P::WorkloadRead,
     ),
+    // Clients allowed to create delegated sessions for users
+    route(
+        "GET",
+        "/tenants/{tenant}/clients/{client}/session-creation",
+        P::ClientsRead,
+    ),
+    route(
+        "PUT",
+        "/tenants/{tenant}/clients/{client}/session-creation",
+        P::ClientsWrite,
+    ),
     // Roles, credentials and the audit log
     route("GET", "/audit", P::AuditAll),
     route("GET", "/tenants/{tenant}/audit", P::AuditRead),

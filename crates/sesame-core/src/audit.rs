@@ -32,6 +32,9 @@ pub enum EventType {
     /// An authorization check that said no, recorded when the caller asks (`"audit": true`).
     #[serde(rename = "authz.denied")]
     AuthzDenied,
+    /// A delegated session created by a client for a user (with the client's own credentials).
+    #[serde(rename = "session.created")]
+    SessionCreated,
 }
 
 impl EventType {
@@ -46,6 +49,7 @@ impl EventType {
         EventType::SessionRevoked,
         EventType::TokenExchangeRefused,
         EventType::AuthzDenied,
+        EventType::SessionCreated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +64,7 @@ impl EventType {
             EventType::SessionRevoked => "session.revoked",
             EventType::TokenExchangeRefused => "token_exchange.refused",
             EventType::AuthzDenied => "authz.denied",
+            EventType::SessionCreated => "session.created",
         }
     }
 

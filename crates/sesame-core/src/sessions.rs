@@ -157,6 +157,43 @@ pub async fn create(
     }
 }
 
+/// A session created by a client, with its own credentials, for a user it names (by id or
+/// username): only a client the tenant allowed it ([`DelegatedSessionStore::session_creator`]),
+/// only for an enabled user, and with at most the scopes the client itself may get. The session
+/// is the client's own: it binds the nonce with the same credentials.
+///
+/// [`DelegatedSessionStore::session_creator`]: crate::store::DelegatedSessionStore::session_creator
+#[allow(clippy::too_many_arguments)]
+pub async fn create_by_client(
+    store: &dyn Store,
+    tenant: &TenantId,
+    settings: &WorkloadSettings,
+    client: &Client,
+    user: &str,
+    scope: Option<&str>,
+    ttl: Option<i64>,
+    now: i64,
+) -> Result<Created> {
+    if !store.session_creator(tenant, &client.client_id).await? {
+        return Err(Error::UnauthorizedClient(
+            "the client is not allowed to create sessions for users".into(),
+        ));
+    }
+    // Disabled, unknown and malformed all read the same: nothing to learn about other users.
+    let user = store
+        .get_user(tenant, user)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| Error::invalid_request("user names no enabled user of this tenant"))?;
+    let client_scope = client.allowed_scopes.join(" ");
+    let creator = Creator {
+        user: &user,
+        token_scope: &client_scope,
+        parent_sid: None,
+    };
+    create(store, tenant, settings, creator, Some(client), scope, ttl, now).await
+}
+
 /// `requested` (space-separated, or all of `allowed` when absent) if every scope is in `allowed`.
 fn subset_scope(allowed: &str, requested: Option<&str>, whose: &str) -> Result<String> {
     let Some(requested) = requested else {

@@ -393,6 +393,18 @@ pub trait DelegatedSessionStore: Send + Sync {
     /// Deletes sessions that ended by expiry before `now`, revoked or not. No token outlives its
     /// session, and a session that is not found reads as ended, so nothing revives.
     async fn purge_delegated_sessions(&self, now: i64) -> Result<u64>;
+
+    // Clients allowed to create sessions for users (`sessions::create_by_client`) ---------------
+    /// Whether the client may create delegated sessions for the tenant's users (not unless set).
+    async fn session_creator(&self, tenant: &TenantId, client: &ClientId) -> Result<bool>;
+    /// Allows or forbids it; `false` if there is no such client. The allowance goes with the client.
+    async fn set_session_creator(
+        &self,
+        tenant: &TenantId,
+        client: &ClientId,
+        allowed: bool,
+        now: i64,
+    ) -> Result<bool>;
 }
 
 /// Brokered SSO: connections, external identities, groups, the admin flag by source, and the

@@ -313,6 +313,26 @@ pub fn session_revoked_by_owner(
     app.audit.record(event);
 }
 
+/// A delegated session a client created for a user with its own credentials.
+pub fn session_created_by_client(
+    app: &AppState,
+    tenant: &TenantId,
+    session: &str,
+    client: &ClientId,
+    user: &sesame_core::ids::UserId,
+) {
+    let event = AuditEvent::new(
+        EventType::SessionCreated,
+        Some(tenant.as_str()),
+        Outcome::Success,
+        sesame_core::now(),
+    )
+    .actor("client", Some(client.as_str()))
+    .target(format!("session:{session}"))
+    .details(serde_json::json!({ "user": user.as_str() }));
+    app.audit.record(event);
+}
+
 /// Deletes events older than `audit_retention_days` before `now`; returns how many.
 pub async fn sweep(app: &crate::state::App, now: i64) -> sesame_core::Result<u64> {
     let before = now - i64::from(app.audit_retention_days) * 86_400;

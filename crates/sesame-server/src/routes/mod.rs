@@ -174,6 +174,7 @@ impl Table {
         )
         .tenant("/sessions", tracked![get(sessions::list), post(sessions::create)])
         .tenant("/sessions/{session}", tracked![delete(sessions::revoke)])
+        .tenant("/client-sessions", tracked![post(sessions::create_by_client)])
         .tenant("/sso/{connection}/start", tracked![get(sso::start)])
         .tenant("/sso/{connection}/callback", tracked![get(sso::callback)])
         .tenant("/sso/{connection}/jwks", tracked![get(sso::jwks)])
@@ -365,6 +366,12 @@ impl Table {
             app,
             "/tenants/{tenant}/users/{user}/delegated-sessions",
             get(w::list_user_delegated_sessions),
+        )
+        // Clients allowed to create sessions for users with their own credentials.
+        .admin(
+            app,
+            "/tenants/{tenant}/clients/{client}/session-creation",
+            get(w::show_session_creation).put(w::put_session_creation),
         )
     }
 

@@ -140,3 +140,55 @@ pub async fn revoke(
     crate::audit::session_revoked_by_owner(&app, &t.tenant.id, &id, &user.id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+/// `POST /t/{tenant}/client-sessions`: a client, with its own credentials (as at `/introspect`),
+/// creates a session for a user it names (`user`: id or username) with `scope` (at most the
+/// scopes it may get itself) and `ttl`; only a client the tenant allowed it
+/// (`PUT /admin/v1/tenants/{tenant}/clients/{client}/session-creation`). It binds the nonce
+/// itself at `/token`.
+pub async fn create_by_client(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    form: Form,
+) -> ApiResult<Response> {
+    let t = app.tenant(&tenant).await?;
+    let client = super::oauth::authenticate(&app, &t, &headers, &form, "/client-sessions").await?;
+    // Real client authentication only: a public client proves nothing about itself.
+    if client.client_type == sesame_core::model::ClientType::Public {
+        return Err(Error::InvalidClient { basic: false }.into());
+    }
+    let user = form.required("user")?;
+    let ttl = match form.single("ttl")? {
+        Some(v) => Some(
+            v.parse::<i64>()
+                .map_err(|_| Error::invalid_request("ttl must be a number of seconds"))?,
+        ),
+        None => None,
+    };
+    let settings = workload::settings(&*app.store, &t.tenant.id).await?;
+    let now = sesame_core::now();
+    let created = sessions::create_by_client(
+        &*app.store,
+        &t.tenant.id,
+        &settings,
+        &client,
+        user,
+        form.single("scope")?,
+        ttl,
+        now,
+    )
+    .await?;
+    let s = &created.session;
+    crate::audit::session_created_by_client(&app, &t.tenant.id, &s.id, &s.client_id, &s.user_id);
+    let body = json!({
+        "session_id": s.id,
+        "nonce": created.nonce,
+        "nonce_expires_in": s.nonce_expires_at - now,
+        "client_id": s.client_id,
+        "user_id": s.user_id,
+        "scope": s.scope,
+        "expires_at": s.expires_at,
+    });
+    Ok((StatusCode::CREATED, no_store(axum::Json(body))).into_response())
+}

@@ -148,3 +148,50 @@ pub async fn revoke_delegated_session(
     crate::audit::session_revoked(&app, &tid, &id, "delegated");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+// Clients allowed to create delegated sessions for users (`POST /t/{tenant}/client-sessions`).
+
+fn client_id(tenant: &TenantId, s: &str) -> Result<sesame_core::ids::ClientId> {
+    sesame_core::ids::ClientId::parse(s).map_err(|_| {
+        Error::NotFound(format!(
+            "client '{}' does not exist in tenant '{tenant}'",
+            s.escape_debug()
+        ))
+    })
+}
+
+/// `GET /admin/v1/tenants/{tenant}/clients/{client}/session-creation`.
+pub async fn show_session_creation(
+    State(app): State<AppState>,
+    Path((t, c)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let tid = tenant_id(&t)?;
+    let cid = client_id(&tid, &c)?;
+    admin::require_client(&*app.store, &tid, &cid).await?;
+    let allowed = app.store.session_creator(&tid, &cid).await?;
+    Ok(axum::Json(json!({ "client_id": cid, "allowed": allowed })).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionCreation {
+    allowed: bool,
+}
+
+/// `PUT /admin/v1/tenants/{tenant}/clients/{client}/session-creation` with `{"allowed": bool}`.
+pub async fn put_session_creation(
+    State(app): State<AppState>,
+    Path((t, c)): Path<(String, String)>,
+    Json(body): Json<SessionCreation>,
+) -> ApiResult<Response> {
+    let tid = tenant_id(&t)?;
+    let cid = client_id(&tid, &c)?;
+    if !app
+        .store
+        .set_session_creator(&tid, &cid, body.allowed, sesame_core::now())
+        .await?
+    {
+        return Err(Error::NotFound(format!("client '{cid}' does not exist in tenant '{tid}'")).into());
+    }
+    Ok(axum::Json(json!({ "client_id": cid, "allowed": body.allowed })).into_response())
+}

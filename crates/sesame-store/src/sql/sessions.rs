@@ -6,6 +6,7 @@ use super::{corrupt, db, hash32, Pool, SqlStore};
 use sesame_core::ids::{ClientId, TenantId, UserId};
 use sesame_core::sessions::DelegatedSession;
 use sesame_core::store::DelegatedSessionStore;
+use sesame_core::store::Store;
 use sesame_core::Result;
 
 const COLUMNS: &str = "tenant_id, id, user_id, client_id, scope, parent_id, nonce_hash, nonce_expires_at, \
@@ -281,6 +282,52 @@ impl DelegatedSessionStore for SqlStore {
             .execute(p)
             .await
             .map(|r| r.rows_affected())
+            .map_err(db))
+    }
+
+    async fn session_creator(&self, tenant: &TenantId, client: &ClientId) -> Result<bool> {
+        let found: Option<i64> = with_pool!(self, p => sqlx::query_scalar(
+            "SELECT updated_at FROM client_session_creator WHERE tenant_id = $1 AND client_id = $2")
+            .bind(tenant.as_str())
+            .bind(client.as_str())
+            .fetch_optional(p)
+            .await
+            .map_err(db))?;
+        Ok(found.is_some())
+    }
+
+    async fn set_session_creator(
+        &self,
+        tenant: &TenantId,
+        client: &ClientId,
+        allowed: bool,
+        now: i64,
+    ) -> Result<bool> {
+        if self.get_client(tenant, client).await?.is_none() {
+            return Ok(false);
+        }
+        if !allowed {
+            with_pool!(self, p => sqlx::query(
+                "DELETE FROM client_session_creator WHERE tenant_id = $1 AND client_id = $2")
+                .bind(tenant.as_str())
+                .bind(client.as_str())
+                .execute(p)
+                .await
+                .map(|_| ())
+                .map_err(db))?;
+            return Ok(true);
+        }
+        // The foreign key refuses a client deleted meanwhile.
+        let sql = "INSERT INTO client_session_creator (tenant_id, client_id, updated_at) \
+                   VALUES ($1, $2, $3) \
+                   ON CONFLICT (tenant_id, client_id) DO UPDATE SET updated_at = excluded.updated_at";
+        with_pool!(self, p => sqlx::query(sql)
+            .bind(tenant.as_str())
+            .bind(client.as_str())
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|_| true)
             .map_err(db))
     }
 }
