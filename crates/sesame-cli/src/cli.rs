@@ -157,7 +157,7 @@ pub struct AuditArgs {
     pub until: Option<String>,
     /// Only this event type (admin.change, signin.success, signin.failure, token.issued,
     /// token.revoked, sso.linked, user.disabled, session.revoked, token_exchange.refused,
-    /// session.created)
+    /// session.created, authz.denied)
     #[arg(long = "type", value_name = "TYPE")]
     pub event_type: Option<String>,
     /// Only this actor (a token name, user id or client id)
