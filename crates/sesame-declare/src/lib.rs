@@ -134,9 +134,9 @@ impl Declared {
     /// Reads the `tenants` of a config file; the server's other settings (`listen`, …) are
     /// ignored. Errors name the field (`tenants[0].clients[1].redirect_uris: …`).
     pub fn from_toml(text: &str) -> Result<Declared, String> {
-        let root: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            format!("not valid TOML: {}", e.to_string().trim_end())
-        })?;
+        let root: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| format!("not valid TOML: {}", e.to_string().trim_end()))?;
         let Some(tenants) = root.get("tenants") else {
             return Ok(Declared::default());
         };
@@ -146,9 +146,7 @@ impl Declared {
         let mut out = Declared::default();
         for (i, t) in tenants.iter().enumerate() {
             let at = format!("tenants[{i}]");
-            let table = t
-                .as_table()
-                .ok_or_else(|| format!("{at}: expected a table"))?;
+            let table = t.as_table().ok_or_else(|| format!("{at}: expected a table"))?;
             let mut own = toml::Table::new();
             let mut clients = None;
             let mut unmanaged = Vec::new();
@@ -160,9 +158,7 @@ impl Declared {
                     let mut objs = Vec::new();
                     for (j, c) in list.iter().enumerate() {
                         let at = format!("{at}.clients[{j}]");
-                        let c = c
-                            .as_table()
-                            .ok_or_else(|| format!("{at}: expected a table"))?;
+                        let c = c.as_table().ok_or_else(|| format!("{at}: expected a table"))?;
                         objs.push(object(&CLIENT, c, &at)?);
                     }
                     clients = Some(objs);
@@ -290,12 +286,7 @@ pub enum Action {
 impl Action {
     /// The PATCH body of an update.
     pub fn patch_body(changes: &[Change]) -> Value {
-        Value::Object(
-            changes
-                .iter()
-                .map(|c| (c.field.clone(), c.to.clone()))
-                .collect(),
-        )
+        Value::Object(changes.iter().map(|c| (c.field.clone(), c.to.clone())).collect())
     }
 
     fn label(kind: &str, tenant: &str, id: &str) -> String {
@@ -312,9 +303,7 @@ impl fmt::Display for Action {
     /// Only fields the file sets appear, and start-only ones (secrets) never do.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Action::Create {
-                kind, tenant, id, ..
-            } => write!(f, "+ {}", Action::label(kind, tenant, id)),
+            Action::Create { kind, tenant, id, .. } => write!(f, "+ {}", Action::label(kind, tenant, id)),
             Action::Update {
                 kind,
                 tenant,
@@ -424,7 +413,10 @@ fn start_only_note(kind: &Kind, label: &str, field: &str) -> String {
             kind.name
         )
     } else {
-        format!("{} {label}: `{field}` is applied by sesamed at start only", kind.name)
+        format!(
+            "{} {label}: `{field}` is applied by sesamed at start only",
+            kind.name
+        )
     }
 }
 
@@ -510,7 +502,10 @@ client_type = "public"
         assert_eq!(t.tenant.id, "acme");
         let clients = t.clients.as_ref().unwrap();
         assert_eq!(clients[0].id, "web");
-        assert_eq!(clients[0].fields["redirect_uris"], json!(["https://a.example/cb"]));
+        assert_eq!(
+            clients[0].fields["redirect_uris"],
+            json!(["https://a.example/cb"])
+        );
     }
 
     #[test]
