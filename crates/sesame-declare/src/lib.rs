@@ -571,5 +571,13 @@ client_type = "public"
             .or_default()
             .insert("x".into(), json!({"client_id": "x"}));
         assert!(plan(&d, &current, true).actions.is_empty());
+        // `clients = []` manages an empty list: the server's clients go with --prune.
+        let d = Declared::from_toml("[[tenants]]\nid = \"default\"\nclients = []").unwrap();
+        let shown: Vec<String> = plan(&d, &current, true)
+            .actions
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(shown, ["- client default/x"]);
     }
 }
