@@ -237,3 +237,30 @@ async fn a_malformed_file_is_refused_naming_the_field() {
     assert_eq!(code, 1, "{out}");
     assert!(err.contains("+ client acme/web: "), "{err}");
 }
+
+/// `sesame apply` and sesamed read one file format: the fields sesame-declare knows are exactly
+/// those of sesamed's `[[tenants]]` and `[[tenants.clients]]`, so neither can drift alone.
+#[test]
+fn the_declared_fields_are_sesameds() {
+    use std::collections::BTreeSet;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sesame.toml");
+    std::fs::write(
+        &path,
+        "[[tenants]]\nid = \"acme\"\n[[tenants.clients]]\nclient_id = \"c\"\nsecret_env = \"X\"\n",
+    )
+    .unwrap();
+    let config = sesame_server::config::Config::load(Some(&path), &Default::default()).unwrap();
+    let keys = |v: Value| -> BTreeSet<String> { v.as_object().unwrap().keys().cloned().collect() };
+    let names = |k: &sesame_declare::Kind| -> BTreeSet<String> {
+        k.fields.iter().map(|(n, _, _)| (*n).to_owned()).collect()
+    };
+    let mut tenant = keys(serde_json::to_value(&config.tenants[0]).unwrap());
+    // The sub-tables: clients are their own kind; the rest are named in the plan's notes.
+    for sub in ["clients", "trust_policies", "sources", "sso"] {
+        assert!(tenant.remove(sub), "{sub}");
+    }
+    assert_eq!(tenant, names(&sesame_declare::TENANT));
+    let client = keys(serde_json::to_value(&config.tenants[0].clients[0]).unwrap());
+    assert_eq!(client, names(&sesame_declare::CLIENT));
+}
