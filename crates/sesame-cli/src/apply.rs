@@ -79,6 +79,15 @@ async fn current(admin: &AdminClient, declared: &Declared) -> Result<Current, Fa
             continue;
         };
         current.tenants.insert(id.to_owned(), t.clone());
+        if decl.trust_policies.is_some() {
+            let listed = call(admin, Method::GET, &["tenants", id, "trust-policies"], None).await?;
+            let policies = current.trust_policies.entry(id.to_owned()).or_default();
+            for p in listed["trust_policies"].as_array().into_iter().flatten() {
+                if let Some(name) = p["name"].as_str() {
+                    policies.insert(name.to_owned(), p.clone());
+                }
+            }
+        }
         if decl.clients.is_some() {
             let listed = call(admin, Method::GET, &["tenants", id, "clients"], None).await?;
             let clients = current.clients.entry(id.to_owned()).or_default();
@@ -123,6 +132,14 @@ async fn apply(admin: &AdminClient, declared: &Declared, args: &ApplyArgs) -> Re
     crate::print(&format!("applied {} change(s)\n", plan.actions.len()))
 }
 
+/// The admin API collection of a tenant's objects of one kind.
+fn collection(kind: &str) -> &'static str {
+    match kind {
+        "trust_policy" => "trust-policies",
+        _ => "clients",
+    }
+}
+
 async fn execute(admin: &AdminClient, action: &Action) -> Result<(), Failure> {
     match action {
         Action::Create {
@@ -130,8 +147,19 @@ async fn execute(admin: &AdminClient, action: &Action) -> Result<(), Failure> {
         } => {
             call(admin, Method::POST, &["tenants"], Some(body)).await?;
         }
-        Action::Create { tenant, id, body, .. } => {
-            let answer = call(admin, Method::POST, &["tenants", tenant, "clients"], Some(body)).await?;
+        Action::Create {
+            kind,
+            tenant,
+            id,
+            body,
+        } => {
+            let answer = call(
+                admin,
+                Method::POST,
+                &["tenants", tenant, collection(kind)],
+                Some(body),
+            )
+            .await?;
             // As `admin clients create`: the generated secret, this once.
             if let Some(secret) = answer.get("client_secret").and_then(Value::as_str) {
                 crate::print(&format!(
@@ -150,16 +178,17 @@ async fn execute(admin: &AdminClient, action: &Action) -> Result<(), Failure> {
             call(admin, Method::PATCH, &["tenants", id], Some(&body)).await?;
         }
         Action::Update {
-            tenant, id, changes, ..
+            kind,
+            tenant,
+            id,
+            changes,
+            replace,
         } => {
-            let body = Action::patch_body(changes);
-            call(
-                admin,
-                Method::PATCH,
-                &["tenants", tenant, "clients", id],
-                Some(&body),
-            )
-            .await?;
+            let path = ["tenants", tenant, collection(kind), id];
+            match replace {
+                Some(whole) => call(admin, Method::PUT, &path, Some(whole)).await?,
+                None => call(admin, Method::PATCH, &path, Some(&Action::patch_body(changes))).await?,
+            };
         }
         Action::Delete {
             kind: "tenant", id, ..
@@ -168,8 +197,14 @@ async fn execute(admin: &AdminClient, action: &Action) -> Result<(), Failure> {
                 "tenant {id}: tenants are not deleted by `sesame apply`"
             )))
         }
-        Action::Delete { tenant, id, .. } => {
-            call(admin, Method::DELETE, &["tenants", tenant, "clients", id], None).await?;
+        Action::Delete { kind, tenant, id } => {
+            call(
+                admin,
+                Method::DELETE,
+                &["tenants", tenant, collection(kind), id],
+                None,
+            )
+            .await?;
         }
     }
     Ok(())

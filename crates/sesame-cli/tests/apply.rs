@@ -261,6 +261,71 @@ fn the_declared_fields_are_sesameds() {
         assert!(tenant.remove(sub), "{sub}");
     }
     assert_eq!(tenant, names(&sesame_declare::TENANT));
+    // A trust policy is the admin API's own spec type (sesame-core's), every field optional or set.
+    let spec: sesame_core::trust::TrustPolicySpec = serde_json::from_value(serde_json::json!({
+        "name": "n", "issuer": "https://i.example", "jwks_uri": "https://i.example/jwks",
+        "discovery_url": "https://i.example", "jwks": {"keys": []}, "audience": "a",
+        "subject": "s", "claims": {"c": "v"}, "max_age": 60, "typ": "JWT", "identity": "x",
+        "scopes": ["s"], "audiences": ["a"],
+    }))
+    .unwrap();
+    assert_eq!(
+        keys(serde_json::to_value(&spec).unwrap()),
+        names(&sesame_declare::TRUST_POLICY)
+    );
     let client = keys(serde_json::to_value(&config.tenants[0].clients[0]).unwrap());
     assert_eq!(client, names(&sesame_declare::CLIENT));
+}
+
+#[tokio::test]
+async fn trust_policies_are_created_replaced_and_pruned() {
+    let s = support::server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let policy = r#"
+[[tenants.trust_policies]]
+name = "ci"
+issuer = "https://ci.example"
+jwks_uri = "https://ci.example/jwks"
+audience = "sesame"
+identity = "ci-deployer"
+scopes = ["deploy"]
+claims = { repository = "acme/app", ref = ["refs/heads/main", "refs/heads/release"] }
+"#;
+    let file = write(&dir, &format!("[[tenants]]\nid = \"acme\"\n{policy}"));
+    let (code, out, err) = apply(&s, &["-f", &file]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("+ trust_policy acme/ci\n"), "{out}");
+    let shown = get(&s, "/tenants/acme/trust-policies/ci").await;
+    assert_eq!(shown["identity"], "ci-deployer");
+    assert_eq!(shown["claims"]["repository"], "acme/app");
+    let (code, out, _) = apply(&s, &["-f", &file]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("nothing to change"), "{out}");
+
+    let file = write(
+        &dir,
+        &format!(
+            "[[tenants]]\nid = \"acme\"\n{}",
+            policy.replace("[\"deploy\"]", "[\"deploy\", \"read\"]")
+        ),
+    );
+    let (code, out, err) = apply(&s, &["-f", &file]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("~ trust_policy acme/ci: scopes [\"deploy\"] -> [\"deploy\",\"read\"]\n"),
+        "{out}"
+    );
+    let shown = get(&s, "/tenants/acme/trust-policies/ci").await;
+    assert_eq!(shown["scopes"][1], "read");
+    assert_eq!(
+        shown["claims"]["ref"][1], "refs/heads/release",
+        "replaced whole from the file"
+    );
+
+    let file = write(&dir, "[[tenants]]\nid = \"acme\"\ntrust_policies = []\n");
+    let (code, out, err) = apply(&s, &["-f", &file, "--prune"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("- trust_policy acme/ci\n"), "{out}");
+    let listed = get(&s, "/tenants/acme/trust-policies").await;
+    assert_eq!(listed["trust_policies"].as_array().unwrap().len(), 0, "{listed}");
 }

@@ -1,6 +1,6 @@
-//! The declarative part of Sesame's config file — `[[tenants]]` and their `[[tenants.clients]]`
-//! — and the plan that brings a server's state to it: what to create, what to change (only the
-//! fields the file sets) and, when asked, what to delete.
+//! The declarative part of Sesame's config file — `[[tenants]]`, their `[[tenants.clients]]`
+//! and `[[tenants.trust_policies]]` — and the plan that brings a server's state to it: what to
+//! create, what to change (only the fields the file sets) and, when asked, what to delete.
 //!
 //! No HTTP and no SQL: the current state comes in as the admin API's JSON renderings
 //! (`Tenant`, `Client`, docs/admin-api.md) and the plan comes out as [`Action`]s whose bodies are
@@ -23,6 +23,8 @@ pub enum Type {
     StrList,
     Bool,
     Int,
+    /// Any value (a JWKS, a table of claim rules), passed on as JSON.
+    Json,
 }
 
 impl Type {
@@ -32,6 +34,7 @@ impl Type {
             Type::StrList => "an array of strings",
             Type::Bool => "a boolean",
             Type::Int => "an integer",
+            Type::Json => "a value",
         }
     }
 }
@@ -55,6 +58,9 @@ pub struct Kind {
     /// The field that names an object within its tenant (or among tenants).
     pub id_field: &'static str,
     pub fields: &'static [(&'static str, Type, Use)],
+    /// Changed by replacing it whole (PUT of the file's object) rather than by a PATCH of the
+    /// fields that differ.
+    pub replace: bool,
 }
 
 pub const TENANT: Kind = Kind {
@@ -73,6 +79,7 @@ pub const TENANT: Kind = Kind {
         ("workload_issuer", Type::Str, Use::StartOnly),
         ("session_max_ttl", Type::Int, Use::StartOnly),
     ],
+    replace: false,
 };
 
 pub const CLIENT: Kind = Kind {
@@ -101,10 +108,33 @@ pub const CLIENT: Kind = Kind {
         ("token_exchange_impersonation", Type::Bool, Use::Patch),
         ("disabled", Type::Bool, Use::StartOnly),
     ],
+    replace: false,
+};
+
+/// `[[tenants.trust_policies]]` (token exchange), replaced whole when it differs.
+pub const TRUST_POLICY: Kind = Kind {
+    name: "trust_policy",
+    id_field: "name",
+    fields: &[
+        ("name", Type::Str, Use::Patch),
+        ("issuer", Type::Str, Use::Patch),
+        ("discovery_url", Type::Str, Use::Patch),
+        ("jwks_uri", Type::Str, Use::Patch),
+        ("jwks", Type::Json, Use::Patch),
+        ("audience", Type::Str, Use::Patch),
+        ("subject", Type::Str, Use::Patch),
+        ("claims", Type::Json, Use::Patch),
+        ("max_age", Type::Int, Use::Patch),
+        ("typ", Type::Str, Use::Patch),
+        ("identity", Type::Str, Use::Patch),
+        ("scopes", Type::StrList, Use::Patch),
+        ("audiences", Type::StrList, Use::Patch),
+    ],
+    replace: true,
 };
 
 /// Sub-tables of a tenant that `sesame apply` does not manage yet.
-const UNMANAGED_KINDS: [&str; 3] = ["trust_policies", "sources", "sso"];
+const UNMANAGED_KINDS: [&str; 2] = ["sources", "sso"];
 
 /// One declared object: its id and the fields the file sets (JSON, as the admin API takes them).
 #[derive(Clone, Debug, PartialEq)]
@@ -120,6 +150,8 @@ pub struct TenantDecl {
     /// `None` when the file says nothing about this tenant's clients (not even `clients = []`):
     /// then they are not managed, and `--prune` leaves them alone.
     pub clients: Option<Vec<Object>>,
+    /// `[[tenants.trust_policies]]`, managed the same way as the clients.
+    pub trust_policies: Option<Vec<Object>>,
     /// Sub-tables present in the file that are applied at start only (`sso`, …).
     pub unmanaged: Vec<String>,
 }
@@ -149,19 +181,13 @@ impl Declared {
             let table = t.as_table().ok_or_else(|| format!("{at}: expected a table"))?;
             let mut own = toml::Table::new();
             let mut clients = None;
+            let mut trust_policies = None;
             let mut unmanaged = Vec::new();
             for (k, v) in table {
                 if k == "clients" {
-                    let list = v
-                        .as_array()
-                        .ok_or_else(|| format!("{at}.clients: expected an array of tables"))?;
-                    let mut objs = Vec::new();
-                    for (j, c) in list.iter().enumerate() {
-                        let at = format!("{at}.clients[{j}]");
-                        let c = c.as_table().ok_or_else(|| format!("{at}: expected a table"))?;
-                        objs.push(object(&CLIENT, c, &at)?);
-                    }
-                    clients = Some(objs);
+                    clients = Some(children(&CLIENT, v, &format!("{at}.{k}"))?);
+                } else if k == "trust_policies" {
+                    trust_policies = Some(children(&TRUST_POLICY, v, &format!("{at}.{k}"))?);
                 } else if UNMANAGED_KINDS.contains(&k.as_str()) {
                     unmanaged.push(k.clone());
                 } else {
@@ -172,24 +198,36 @@ impl Declared {
             if out.tenants.iter().any(|t| t.tenant.id == tenant.id) {
                 return Err(format!("{at}.id: tenant '{}' is declared twice", tenant.id));
             }
-            if let Some(list) = &clients {
-                for (j, c) in list.iter().enumerate() {
-                    if list[..j].iter().any(|o| o.id == c.id) {
-                        return Err(format!(
-                            "{at}.clients[{j}].client_id: client '{}' is declared twice",
-                            c.id
-                        ));
-                    }
-                }
-            }
             out.tenants.push(TenantDecl {
                 tenant,
                 clients,
+                trust_policies,
                 unmanaged,
             });
         }
         Ok(out)
     }
+}
+
+/// An array of tables of one kind, each id once.
+fn children(kind: &Kind, value: &toml::Value, at: &str) -> Result<Vec<Object>, String> {
+    let list = value
+        .as_array()
+        .ok_or_else(|| format!("{at}: expected an array of tables"))?;
+    let mut objs: Vec<Object> = Vec::new();
+    for (j, c) in list.iter().enumerate() {
+        let at = format!("{at}[{j}]");
+        let c = c.as_table().ok_or_else(|| format!("{at}: expected a table"))?;
+        let obj = object(kind, c, &at)?;
+        if objs.iter().any(|o| o.id == obj.id) {
+            return Err(format!(
+                "{at}.{}: {} '{}' is declared twice",
+                kind.id_field, kind.name, obj.id
+            ));
+        }
+        objs.push(obj);
+    }
+    Ok(objs)
 }
 
 /// Checks one table against its kind: known fields, right types, the id present.
@@ -220,6 +258,7 @@ fn object(kind: &Kind, table: &toml::Table, at: &str) -> Result<Object, String> 
                 }
                 Value::Array(out)
             }
+            (Type::Json, v) => serde_json::to_value(v).map_err(|e| format!("{at}.{k}: {e}"))?,
             (ty, v) => {
                 return Err(format!(
                     "{at}.{k}: expected {}, found {}",
@@ -249,6 +288,8 @@ pub struct Current {
     pub tenants: BTreeMap<String, Value>,
     /// Tenant id → client id → `Client` (for the tenants that exist).
     pub clients: BTreeMap<String, BTreeMap<String, Value>>,
+    /// Tenant id → policy name → `TrustPolicy`.
+    pub trust_policies: BTreeMap<String, BTreeMap<String, Value>>,
 }
 
 /// One field that differs: the server's value and the file's.
@@ -269,12 +310,14 @@ pub enum Action {
         id: String,
         body: Value,
     },
-    /// Change these fields (the PATCH body is the `to` of each).
+    /// Change these fields: a PATCH of the `to` of each, or, for a kind replaced whole, a PUT
+    /// of `replace` (the file's object).
     Update {
         kind: &'static str,
         tenant: String,
         id: String,
         changes: Vec<Change>,
+        replace: Option<Value>,
     },
     Delete {
         kind: &'static str,
@@ -309,6 +352,7 @@ impl fmt::Display for Action {
                 tenant,
                 id,
                 changes,
+                ..
             } => {
                 write!(f, "~ {}:", Action::label(kind, tenant, id))?;
                 for (i, c) in changes.iter().enumerate() {
@@ -356,34 +400,60 @@ pub fn plan(desired: &Declared, current: &Current, prune: bool) -> Plan {
                 diff(&TENANT, tid, &decl.tenant, now, &mut plan);
             }
         }
-        let Some(clients) = &decl.clients else {
-            continue;
-        };
-        let existing = current.clients.get(tid);
-        for c in clients {
-            match existing.and_then(|e| e.get(&c.id)) {
-                None => plan.actions.push(Action::Create {
-                    kind: CLIENT.name,
-                    tenant: tid.clone(),
-                    id: c.id.clone(),
-                    body: create_body(&CLIENT, c, &format!("{tid}/{}", c.id), &mut plan.notes),
-                }),
-                Some(now) => diff(&CLIENT, tid, c, now, &mut plan),
-            }
+        children_plan(
+            &CLIENT,
+            tid,
+            &decl.clients,
+            current.clients.get(tid),
+            prune,
+            &mut plan,
+        );
+        children_plan(
+            &TRUST_POLICY,
+            tid,
+            &decl.trust_policies,
+            current.trust_policies.get(tid),
+            prune,
+            &mut plan,
+        );
+    }
+    plan
+}
+
+/// One kind of a tenant's objects, when the file manages it (`Some`, even empty).
+fn children_plan(
+    kind: &Kind,
+    tid: &str,
+    desired: &Option<Vec<Object>>,
+    existing: Option<&BTreeMap<String, Value>>,
+    prune: bool,
+    plan: &mut Plan,
+) {
+    let Some(desired) = desired else {
+        return;
+    };
+    for c in desired {
+        match existing.and_then(|e| e.get(&c.id)) {
+            None => plan.actions.push(Action::Create {
+                kind: kind.name,
+                tenant: tid.to_owned(),
+                id: c.id.clone(),
+                body: create_body(kind, c, &format!("{tid}/{}", c.id), &mut plan.notes),
+            }),
+            Some(now) => diff(kind, tid, c, now, plan),
         }
-        if prune {
-            for id in existing.into_iter().flat_map(|e| e.keys()) {
-                if !clients.iter().any(|c| &c.id == id) {
-                    plan.actions.push(Action::Delete {
-                        kind: CLIENT.name,
-                        tenant: tid.clone(),
-                        id: id.clone(),
-                    });
-                }
+    }
+    if prune {
+        for id in existing.into_iter().flat_map(|e| e.keys()) {
+            if !desired.iter().any(|c| &c.id == id) {
+                plan.actions.push(Action::Delete {
+                    kind: kind.name,
+                    tenant: tid.to_owned(),
+                    id: id.clone(),
+                });
             }
         }
     }
-    plan
 }
 
 fn field_use(kind: &Kind, name: &str) -> Use {
@@ -455,6 +525,7 @@ fn diff(kind: &Kind, tenant: &str, want: &Object, now: &Value, plan: &mut Plan) 
             tenant: tenant.to_owned(),
             id: want.id.clone(),
             changes,
+            replace: kind.replace.then(|| Value::Object(want.fields.clone())),
         });
     }
 }
