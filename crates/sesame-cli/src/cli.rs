@@ -67,6 +67,9 @@ pub enum Command {
     /// Lend a job client part of your access (delegated sessions): create, list, revoke
     #[command(subcommand)]
     Sessions(crate::sessions::SessionsCommand),
+    // Declarative configuration (apply).
+    /// Apply a config file's tenants and clients to a running server, showing the diff first
+    Apply(crate::apply::ApplyArgs),
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,8 @@ mod workload;
 mod authz;
 // Delegated sessions of the signed-in person.
 mod sessions;
+// `sesame apply -f FILE`, on sesame-declare.
+mod apply;
 
 use clap::Parser;
 use cli::{AdminArgs, Cli, Command};
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Profiles(command) => signin::profiles(command),
         Command::CredentialHelper(args) => credential_helper::run(args),
         Command::Sessions(command) => sessions::run(command),
+        Command::Apply(args) => apply::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
