@@ -49,7 +49,11 @@ impl TestDb {
             .expect("create schema");
         admin.close().await;
         let sep = if base.contains('?') { '&' } else { '?' };
-        let url = StoreUrl::Postgres(format!("{base}{sep}options=-c%20search_path%3D{schema}"));
+        // The schema's name as the connections' application_name too, so that dropping the
+        // schema can end the connections still open on it (see `Drop`).
+        let url = StoreUrl::Postgres(format!(
+            "{base}{sep}options=-c%20search_path%3D{schema}&application_name={schema}"
+        ));
         Some(TestDb {
             url,
             _dir: None,
@@ -80,6 +84,17 @@ impl Drop for TestDb {
                     .connect(&base)
                     .await
                     .ok()?;
+                // A server the test started in-process may still hold a transaction open on
+                // this schema: its task runs on the test's runtime, which is blocked here until
+                // the drop is done. End those connections first, or DROP SCHEMA waits forever.
+                sqlx::query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                )
+                .bind(&schema)
+                .execute(&pool)
+                .await
+                .ok()?;
                 sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
                     .execute(&pool)
                     .await
