@@ -6,7 +6,7 @@
 //! up to [`BATCH`] events, each one multi-row INSERT. When the queue is full the event is dropped
 //! and counted (`sesame_audit_events_dropped_total`). At shutdown the queue is written out after
 //! the last request has finished. What a crash (or a kill) loses is what was queued and not yet
-//! written: normally the last few milliseconds of events, at most [`QUEUE`].
+//! written: normally the last tenth of a second of events ([`LINGER`]), at most [`QUEUE`].
 //!
 //! Every request runs inside a [`RequestContext`] (a task-local set by [`RequestContextLayer`]
 //! around the whole router): its `X-Request-Id` (the caller's, if it is a plausible id, else a
@@ -34,6 +34,8 @@ use tokio::task::JoinHandle;
 pub const QUEUE: usize = 8192;
 /// Events per INSERT, at most.
 pub const BATCH: usize = 256;
+/// How long the writer waits after the first event of a batch for others to join it.
+pub const LINGER: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -89,7 +91,27 @@ async fn write_loop(
                 if n == 0 {
                     return;
                 }
-                write(&*store, &mut batch, &dropped).await;
+                // Linger a moment so that a busy server writes full batches: one INSERT per
+                // event that arrives would cost the token endpoint more than its signature.
+                if batch.len() < BATCH {
+                    tokio::time::sleep(LINGER).await;
+                }
+                loop {
+                    let room = BATCH - batch.len();
+                    if room > 0 {
+                        while let Ok(e) = rx.try_recv() {
+                            batch.push(e);
+                            if batch.len() == BATCH {
+                                break;
+                            }
+                        }
+                    }
+                    let full = batch.len() == BATCH;
+                    write(&*store, &mut batch, &dropped).await;
+                    if !full {
+                        break;
+                    }
+                }
             }
             () = async { let _ = stop.wait_for(|s| *s).await; } => {
                 // Shutdown: what is queued now is all there will be.

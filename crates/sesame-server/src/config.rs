@@ -59,6 +59,9 @@ pub struct Config {
     // Audit log (access) ---------------------------------------------------------------------------
     /// Audit events older than this many days are deleted by the sweep (default 90).
     pub audit_retention_days: Option<u32>,
+    /// Record a `token.issued` event for every token the token endpoint issues (default false:
+    /// on SQLite it halves the token endpoint's rate on one core; see BENCHMARKS.md).
+    pub audit_token_issued: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -178,6 +181,7 @@ impl Default for Config {
             device_code_ttl: None,
             tenants: Vec::new(),
             audit_retention_days: None,
+            audit_token_issued: None,
         }
     }
 }
@@ -202,6 +206,7 @@ const ENV_KEYS: &[&str] = &[
     "device_code_ttl",
     "tenants",
     "audit_retention_days",
+    "audit_token_issued",
 ];
 
 /// Command-line values, which win over the file and the environment.

@@ -158,6 +158,7 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
     if let Some(days) = config.audit_retention_days {
         app.audit_retention_days = days;
     }
+    app.audit_token_issued = config.audit_token_issued.unwrap_or(false);
     let app: AppState = Arc::new(app);
     let (audit_stop, audit_stopped) = tokio::sync::watch::channel(false);
     let audit_writer = (audit_stop, app.audit.spawn_writer(store.clone(), audit_stopped));

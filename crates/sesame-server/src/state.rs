@@ -46,6 +46,8 @@ pub struct App {
     pub audit: crate::audit::Auditor,
     /// Audit events older than this many days are swept (`audit_retention_days`).
     pub audit_retention_days: u32,
+    /// Whether every issued token is an audit event (`audit_token_issued`, default false).
+    pub audit_token_issued: bool,
     /// Authorization: each tenant's graph, used only at the store's current `authz_version`.
     pub authz: sesame_core::authz::AuthzCache,
 }
@@ -196,6 +198,7 @@ impl App {
             cache: RwLock::default(),
             audit: crate::audit::Auditor::new(metrics_audit_dropped),
             audit_retention_days: sesame_core::audit::DEFAULT_RETENTION_DAYS,
+            audit_token_issued: false,
             authz: Default::default(),
         }
     }

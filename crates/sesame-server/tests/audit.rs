@@ -9,6 +9,7 @@ use common::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sesame_core::audit::{AuditEvent, AuditQuery, EventType, Outcome};
+use sesame_store::testing::TestDb;
 use std::time::Duration;
 
 /// The tenant's events of `kind` (newest first), waiting up to 5 s for at least `want`.
@@ -57,7 +58,11 @@ fn assert_event(e: &Value, tenant: &str, actor_kind: &str, outcome: &str) {
 
 #[tokio::test]
 async fn security_events_are_recorded_without_secrets_on_each_store() {
-    for s in TestServer::each_store().await {
+    let mut servers = vec![TestServer::start(TestDb::sqlite(), |c| c.audit_token_issued = Some(true)).await];
+    if let Some(db) = TestDb::postgres().await {
+        servers.push(TestServer::start(db, |c| c.audit_token_issued = Some(true)).await);
+    }
+    for s in servers {
         recorded(&s).await;
     }
 }
@@ -416,7 +421,7 @@ async fn the_retention_sweep_deletes_old_events_only() {
 
 #[tokio::test]
 async fn queued_events_are_written_at_shutdown() {
-    let s = TestServer::sqlite().await;
+    let s = TestServer::start(TestDb::sqlite(), |c| c.audit_token_issued = Some(true)).await;
     let url = s.db.url.clone();
     let (id, secret) = machine(&s, "default", "bot").await;
     for _ in 0..50 {
@@ -432,4 +437,30 @@ async fn queued_events_are_written_at_shutdown() {
     };
     assert_eq!(store.query_audit_events(&q).await.unwrap().len(), 50);
     drop(url);
+}
+
+#[tokio::test]
+async fn tokens_issued_are_not_recorded_unless_configured() {
+    let s = TestServer::sqlite().await;
+    let (id, secret) = machine(&s, "default", "bot").await;
+    for _ in 0..5 {
+        s.token("default", &id, &secret, &[]).await;
+    }
+    let store = s.running.app.store.clone();
+    s.running.shutdown().await.unwrap();
+    let q = AuditQuery {
+        tenant: Some("default".into()),
+        event_type: Some(EventType::TokenIssued),
+        limit: 1000,
+        ..Default::default()
+    };
+    assert!(store.query_audit_events(&q).await.unwrap().is_empty());
+    // The admin change that created the client was recorded: the log itself is on.
+    let q = AuditQuery {
+        tenant: Some("default".into()),
+        event_type: Some(EventType::AdminChange),
+        limit: 1000,
+        ..Default::default()
+    };
+    assert!(!store.query_audit_events(&q).await.unwrap().is_empty());
 }

@@ -46,7 +46,9 @@ pub async fn token(
         }
     })?;
     app.metrics.token_issued(grant.as_str());
-    crate::audit::token_issued(&app, &t.tenant.id, &client.client_id, grant.as_str());
+    if app.audit_token_issued {
+        crate::audit::token_issued(&app, &t.tenant.id, &client.client_id, grant.as_str());
+    }
     Ok(no_store(axum::Json(response)))
 }
 
