@@ -712,13 +712,24 @@ impl AdminFlag {
     }
 }
 
+/// Who an upstream identity signed in as, and whether this sign-in linked the identity (so
+/// that the link is recorded once, not at every sign-in).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignedIn {
+    pub user: User,
+    /// The upstream identity was linked by this sign-in, to `user`.
+    pub new_link: bool,
+    /// `user` was created by this sign-in.
+    pub new_user: bool,
+}
+
 /// The user an upstream identity signs in as, or the refusal. See the module comment.
 pub async fn sign_in(
     store: &dyn Store,
     conn: &SsoConnection,
     identity: UpstreamIdentity,
     now: i64,
-) -> Result<Result<User, Refusal>> {
+) -> Result<Result<SignedIn, Refusal>> {
     let tenant = &conn.tenant_id;
     let linked = store
         .find_external_identity(tenant, &conn.id, &identity.subject)
@@ -779,7 +790,11 @@ pub async fn sign_in(
     store.record_federated_sign_in(&record).await?;
     // Teams that follow an IdP group of this connection follow the groups just recorded.
     crate::authz::sync_idp_teams(store, tenant, &user.id, &conn.id, &record.groups).await?;
-    Ok(Ok(user))
+    Ok(Ok(SignedIn {
+        user,
+        new_link,
+        new_user,
+    }))
 }
 
 /// A just-in-time user: named by the email when that is a free username, else by the

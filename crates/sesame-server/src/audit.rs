@@ -265,17 +265,34 @@ pub fn token_exchange_refused(
     app.audit.record(event);
 }
 
-/// A brokered SSO sign-in that linked an upstream identity to a user (new or existing).
-pub fn sso_linked(app: &AppState, tenant: &TenantId, connection: &str, user: &sesame_core::ids::UserId) {
+/// A brokered SSO sign-in (`via` "sso"): a `signin.success` like a password sign-in's, and
+/// `sso.linked` when this sign-in linked the upstream identity (once per link, not at every
+/// sign-in).
+pub fn sso_sign_in(
+    app: &AppState,
+    tenant: &TenantId,
+    connection: &str,
+    signed_in: &sesame_core::federation::SignedIn,
+) {
+    let user = &signed_in.user.id;
+    let now = sesame_core::now();
+    app.metrics.sign_in("signed_in");
+    if signed_in.new_link {
+        let event = AuditEvent::new(EventType::SsoLinked, Some(tenant.as_str()), Outcome::Success, now)
+            .actor("user", Some(user.as_str()))
+            .target(format!("user:{user}"))
+            .details(serde_json::json!({ "connection": connection, "new_user": signed_in.new_user }));
+        app.audit.record(event);
+    }
     let event = AuditEvent::new(
-        EventType::SsoLinked,
+        EventType::SignInSuccess,
         Some(tenant.as_str()),
         Outcome::Success,
-        sesame_core::now(),
+        now,
     )
     .actor("user", Some(user.as_str()))
     .target(format!("user:{user}"))
-    .details(serde_json::json!({ "connection": connection }));
+    .details(serde_json::json!({ "via": "sso", "connection": connection }));
     app.audit.record(event);
 }
 

@@ -112,6 +112,34 @@ async fn first_sign_in_creates_the_user_and_the_next_links_to_it_with_groups_and
     );
     assert_eq!(info["groups"], json!([]));
 
+    // Three sign-ins, one link: `sso.linked` is recorded when the identity is linked, not at
+    // every sign-in. Events are written in order, so once the third sign-in's is there, so is
+    // any link event before it.
+    let audit = |kind: &'static str| {
+        let s = &s;
+        async move {
+            let (st, body) = s
+                .admin(
+                    Method::GET,
+                    &format!("/tenants/{T}/audit?type={kind}&limit=100"),
+                    None,
+                )
+                .await;
+            assert_eq!(st, StatusCode::OK, "{body}");
+            body["events"].as_array().unwrap().clone()
+        }
+    };
+    let mut waited = 0;
+    while audit("signin.success").await.len() < 3 {
+        waited += 1;
+        assert!(waited < 100, "the three sign-ins were not audited");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let linked = audit("sso.linked").await;
+    assert_eq!(linked.len(), 1, "{linked:?}");
+    assert_eq!(linked[0]["details"]["new_user"], true);
+    assert_eq!(linked[0]["details"]["connection"], "corp");
+
     // Refresh keeps working for a brokered user.
     let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
     let (status, _, body) = s

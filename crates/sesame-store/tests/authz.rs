@@ -247,7 +247,8 @@ async fn idp_group_teams_follow_each_sign_in() {
         let u = federation::sign_in(&s, &c, person(&["engineering", "other"]), 200)
             .await
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .user;
         let teams =
             |v: Vec<(TeamId, TeamRole)>| v.into_iter().map(|(t, _)| t.to_string()).collect::<Vec<_>>();
         assert_eq!(teams(s.user_teams(&t, &u.id).await.unwrap()), ["eng"]);

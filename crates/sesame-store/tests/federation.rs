@@ -112,7 +112,8 @@ async fn connections_are_stored_with_sealed_secrets_and_deleted_with_their_links
         let user = federation::sign_in(&s, &updated, person("p1", "p1@acme.example", true, &["g"]), 300)
             .await
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .user;
         assert!(s.delete_sso_connection(&t, &c.id).await.unwrap());
         assert!(!s.delete_sso_connection(&t, &c.id).await.unwrap());
         assert!(s.find_external_identity(&t, &c.id, "p1").await.unwrap().is_none());
@@ -144,6 +145,8 @@ async fn federated_sign_ins_link_match_and_refuse_by_the_rules() {
         .await
         .unwrap()
         .unwrap();
+        assert_eq!((a.new_link, a.new_user), (true, true));
+        let a = a.user;
         assert_eq!(a.username.as_str(), "a@acme.example");
         assert_eq!(
             s.find_external_identity(&t, &c.id, "a").await.unwrap(),
@@ -158,7 +161,12 @@ async fn federated_sign_ins_link_match_and_refuse_by_the_rules() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(again.id, a.id);
+        assert_eq!(
+            (again.new_link, again.new_user),
+            (false, false),
+            "linked once, at the first sign-in"
+        );
+        assert_eq!(again.user.id, a.id);
         assert_eq!(s.user_groups(&t, &a.id).await.unwrap(), vec!["y"]);
         let flag = s.user_admin(&t, &a.id).await.unwrap();
         assert_eq!((flag.by_hand, flag.by_sso, flag.is_admin()), (true, false, true));
@@ -174,7 +182,8 @@ async fn federated_sign_ins_link_match_and_refuse_by_the_rules() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(linked.id, bob.id);
+        assert_eq!((linked.new_link, linked.new_user), (true, false));
+        assert_eq!(linked.user.id, bob.id);
 
         // Two users with one email: no guess.
         local(&s, &t, "c1", "c@acme.example").await;
@@ -198,7 +207,8 @@ async fn federated_sign_ins_link_match_and_refuse_by_the_rules() {
         let d = federation::sign_in(&s, &c, person("d", "d@acme.example", true, &[]), 800)
             .await
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .user;
         assert!(d.username.as_str().starts_with("corp-"), "{}", d.username);
 
         // Password sign-in option.

@@ -49,7 +49,11 @@ async fn sign_in(s: &SqlStore, conn: &SsoConnection, sub: &str) -> User {
         name: None,
         groups: Vec::new(),
     };
-    federation::sign_in(s, conn, person, 200).await.unwrap().unwrap()
+    federation::sign_in(s, conn, person, 200)
+        .await
+        .unwrap()
+        .unwrap()
+        .user
 }
 
 #[tokio::test]

@@ -281,12 +281,14 @@ async fn acs_inner(
         Ok(i) => i,
         Err(r) => return sso::refused(t, conn, r),
     };
-    let user = match federation::sign_in(&*app.store, conn, identity, now).await {
-        Ok(Ok(u)) => u,
+    let signed_in = match federation::sign_in(&*app.store, conn, identity, now).await {
+        Ok(Ok(s)) => s,
         Ok(Err(r)) => return sso::refused(t, conn, r),
         Err(e) => return authz::core_error_page(Some(&brand(t)), e),
     };
-    tracing::info!(tenant = %t.tenant.id, connection = %conn.id, user = %user.id, "saml sign-in");
+    tracing::info!(tenant = %t.tenant.id, connection = %conn.id, user = %signed_in.user.id, "saml sign-in");
+    crate::audit::sso_sign_in(app, &t.tenant.id, conn.id.as_str(), &signed_in);
+    let user = signed_in.user;
     authz::finish_external_sign_in(app, t, browser, &pending.request, user, &["fed"]).await
 }
 

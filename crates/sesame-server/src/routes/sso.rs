@@ -329,8 +329,8 @@ async fn callback_inner(
         return refused(t, conn, r);
     }
     let subject = identity.subject.clone();
-    let user = match federation::sign_in(&*app.store, conn, identity, sesame_core::now()).await {
-        Ok(Ok(u)) => u,
+    let signed_in = match federation::sign_in(&*app.store, conn, identity, sesame_core::now()).await {
+        Ok(Ok(s)) => s,
         Ok(Err(r)) => return refused(t, conn, r),
         Err(e) => return authz::core_error_page(Some(&brand(t)), e),
     };
@@ -339,8 +339,9 @@ async fn callback_inner(
     {
         return authz::core_error_page(Some(&brand(t)), e);
     }
-    tracing::info!(tenant = %t.tenant.id, connection = %conn.id, user = %user.id, "sso sign-in");
-    crate::audit::sso_linked(app, &t.tenant.id, conn.id.as_str(), &user.id);
+    tracing::info!(tenant = %t.tenant.id, connection = %conn.id, user = %signed_in.user.id, "sso sign-in");
+    crate::audit::sso_sign_in(app, &t.tenant.id, conn.id.as_str(), &signed_in);
+    let user = signed_in.user;
     // OIDC Core §2 `amr`: "fed", federated authentication (the upstream's own amr is not
     // carried over: it describes another issuer's session).
     authz::finish_external_sign_in(app, t, browser, &pending.request, user, &["fed"]).await
