@@ -3,7 +3,7 @@
 tokens, introspects and revokes with signed assertions instead of a secret, and each assertion
 works once.
 
-Sesame refuses assertions valid for more than 5 minutes; authlib signs them for an hour unless
+Sesame refuses assertions valid for more than 10 minutes; authlib signs them for an hour unless
 told otherwise, so each `PrivateKeyJWT` here is given a short `exp` (and a fresh one per request:
 authlib keeps the claims it generated, `jti` included, in the object)."""
 
