@@ -1020,6 +1020,8 @@ async fn policies_and_keyed_clients_come_from_the_config_file() {
         "id": "acme",
         "clients": [
             {"client_id": "broker", "jwks": jwks, "grant_types": [EXCHANGE, "client_credentials"]},
+            // Names a policy declared after it in the file: policies are applied first.
+            {"client_id": "ci-deployer", "trust_policy": "ci"},
         ],
         "trust_policies": [ci_policy(&issuer)],
     }))
@@ -1050,6 +1052,27 @@ async fn policies_and_keyed_clients_come_from_the_config_file() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(jwt_parts(body["access_token"].as_str().unwrap()).1["sub"], SOURCE);
+    // The declared workload client authenticates with a CI token (its aud names this server too).
+    let issuer_url = s.issuer("acme");
+    let ci = issuer.token(&with(&issuer.claims(), &[("aud", json!(["sesame-ci", issuer_url]))]));
+    let (status, body) = with_assertion(
+        &s,
+        "/token",
+        &ci,
+        &[("grant_type", "client_credentials"), ("client_id", "ci-deployer")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Without the server in aud, the policy's own audience condition is not enough.
+    let ci = issuer.token(&issuer.claims());
+    let (status, body) = with_assertion(
+        &s,
+        "/token",
+        &ci,
+        &[("grant_type", "client_credentials"), ("client_id", "ci-deployer")],
+    )
+    .await;
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
 }
 
 /// A person's access token, issued to `client` (a first-party client with redirect URI
