@@ -1678,9 +1678,26 @@ mod tests {
         assert_eq!(r.body, Some(json!({"trust_policy": "k8s"})));
         let r = ok(&["clients", "update", "web", "--clear-trust-policy"]);
         assert_eq!(r.body, Some(json!({"trust_policy": null})));
-        let r = ok(&["clients", "create", "--client-id", "deployer", "--trust-policy", "k8s"]);
-        assert_eq!(r.body, Some(json!({"client_id": "deployer", "trust_policy": "k8s"})));
-        assert!(plan_of_parse_fails(&["clients", "create", "--trust-policy", "k8s", "--jwks-uri", "https://a/j"]));
+        let r = ok(&[
+            "clients",
+            "create",
+            "--client-id",
+            "deployer",
+            "--trust-policy",
+            "k8s",
+        ]);
+        assert_eq!(
+            r.body,
+            Some(json!({"client_id": "deployer", "trust_policy": "k8s"}))
+        );
+        assert!(plan_of_parse_fails(&[
+            "clients",
+            "create",
+            "--trust-policy",
+            "k8s",
+            "--jwks-uri",
+            "https://a/j"
+        ]));
     }
 
     #[test]

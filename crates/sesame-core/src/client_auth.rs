@@ -270,7 +270,11 @@ async fn check_assertion<'c>(
     let claims = &claims;
     // RFC 7523 §3 item 3, for outside tokens too: the policy's own audience condition may name
     // anything, but an assertion for this client must name this server.
-    if !check.audiences.iter().any(|a| crate::trust::has_audience(claims, a)) {
+    if !check
+        .audiences
+        .iter()
+        .any(|a| crate::trust::has_audience(claims, a))
+    {
         return Err("aud names neither this endpoint, the token endpoint nor the issuer".into());
     }
     crate::trust::check_times(claims, check.now, None)?;
@@ -336,9 +340,14 @@ async fn check_outside_token(
             spec.issuer
         ));
     }
-    let verified = crate::trust::verify_with(check.keys, &spec.key_source(), Some(&spec.issuer), &presented.assertion)
-        .await
-        .map_err(|why| format!("trust policy '{name}': {why}"))?;
+    let verified = crate::trust::verify_with(
+        check.keys,
+        &spec.key_source(),
+        Some(&spec.issuer),
+        &presented.assertion,
+    )
+    .await
+    .map_err(|why| format!("trust policy '{name}': {why}"))?;
     spec.check(&verified, check.now)
         .map_err(|why| format!("trust policy '{name}': {why}"))?;
     Ok((verified.claims, spec.assertion_reuse))

@@ -313,7 +313,9 @@ impl Client {
                 "a client with a trust_policy has no keys of its own (jwks, jwks_uri): the policy's issuer signs its assertions",
             ));
         }
-        if self.trust_policy.is_some() && (self.client_type != ClientType::Confidential || self.secret_hash.is_some()) {
+        if self.trust_policy.is_some()
+            && (self.client_type != ClientType::Confidential || self.secret_hash.is_some())
+        {
             return Err(Error::invalid_request(
                 "a client with a trust_policy is confidential and has no secret: it authenticates with the outside tokens the policy trusts",
             ));

@@ -415,9 +415,7 @@ pub fn validate_key_url(field: &str, url: &str) -> Result<()> {
         None => authority.split(':').next().unwrap_or(""),
     };
     let loopback = host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
     if loopback {
         Ok(())
     } else {

@@ -404,7 +404,14 @@ pub fn plan(desired: &Declared, current: &Current, prune: bool) -> Plan {
         }
         // Trust policies before the clients that name them, and deleted after them.
         let policies = (&decl.trust_policies, current.trust_policies.get(tid));
-        children_plan(&TRUST_POLICY, tid, policies.0, policies.1, Steps::Upsert, &mut plan);
+        children_plan(
+            &TRUST_POLICY,
+            tid,
+            policies.0,
+            policies.1,
+            Steps::Upsert,
+            &mut plan,
+        );
         let client_steps = if prune { Steps::Both } else { Steps::Upsert };
         children_plan(
             &CLIENT,
@@ -415,7 +422,14 @@ pub fn plan(desired: &Declared, current: &Current, prune: bool) -> Plan {
             &mut plan,
         );
         if prune {
-            children_plan(&TRUST_POLICY, tid, policies.0, policies.1, Steps::Prune, &mut plan);
+            children_plan(
+                &TRUST_POLICY,
+                tid,
+                policies.0,
+                policies.1,
+                Steps::Prune,
+                &mut plan,
+            );
         }
     }
     plan

@@ -284,8 +284,7 @@ pub fn client_assertion_refused(
     if let Some(client) = client {
         event = event.target(format!("client:{client}"));
     }
-    event = event
-    .details(serde_json::json!({ "endpoint": endpoint, "reason": refused.reason }));
+    event = event.details(serde_json::json!({ "endpoint": endpoint, "reason": refused.reason }));
     if let Some(ctx) = RequestContext::current() {
         event = event.request(
             ctx.addr.map(|a| a.to_string()),

@@ -1054,7 +1054,10 @@ async fn policies_and_keyed_clients_come_from_the_config_file() {
     assert_eq!(jwt_parts(body["access_token"].as_str().unwrap()).1["sub"], SOURCE);
     // The declared workload client authenticates with a CI token (its aud names this server too).
     let issuer_url = s.issuer("acme");
-    let ci = issuer.token(&with(&issuer.claims(), &[("aud", json!(["sesame-ci", issuer_url]))]));
+    let ci = issuer.token(&with(
+        &issuer.claims(),
+        &[("aud", json!(["sesame-ci", issuer_url]))],
+    ));
     let (status, body) = with_assertion(
         &s,
         "/token",
@@ -1334,10 +1337,17 @@ async fn a_workload_authenticates_with_a_token_its_trust_policy_accepts(s: TestS
     assert_eq!(status, StatusCode::OK, "{body}");
     let access = body["access_token"].as_str().unwrap().to_owned();
     let (_, claims) = jwt_parts(&access);
-    assert_eq!((&claims["sub"], &claims["client_id"]), (&json!("deployer"), &json!("deployer")));
+    assert_eq!(
+        (&claims["sub"], &claims["client_id"]),
+        (&json!("deployer"), &json!("deployer"))
+    );
     let t = cluster.token(&k8s_claims(&cluster, &issuer));
     let (status, body) = as_workload(&s, "/introspect", &t, Some("deployer"), &[("token", &access)]).await;
-    assert_eq!((status, &body["active"]), (StatusCode::OK, &json!(true)), "{body}");
+    assert_eq!(
+        (status, &body["active"]),
+        (StatusCode::OK, &json!(true)),
+        "{body}"
+    );
     let t = cluster.token(&k8s_claims(&cluster, &format!("{issuer}/revoke")));
     let (status, body) = as_workload(&s, "/revoke", &t, Some("deployer"), &[("token", &access)]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -1390,7 +1400,11 @@ async fn a_workload_authenticates_with_a_token_its_trust_policy_accepts(s: TestS
         ),
         (
             "expired",
-            cluster.token(&fresh(&[("iat", json!(t - 800)), ("nbf", json!(t - 800)), ("exp", json!(t - 200))])),
+            cluster.token(&fresh(&[
+                ("iat", json!(t - 800)),
+                ("nbf", json!(t - 800)),
+                ("exp", json!(t - 200)),
+            ])),
             Some("deployer"),
             "expired",
         ),
@@ -1406,7 +1420,12 @@ async fn a_workload_authenticates_with_a_token_its_trust_policy_accepts(s: TestS
             Some("deployer"),
             "exp is more than 86400 s away",
         ),
-        ("alg none", unsigned(&fresh(&[])), Some("deployer"), "alg 'none' is refused"),
+        (
+            "alg none",
+            unsigned(&fresh(&[])),
+            Some("deployer"),
+            "alg 'none' is refused",
+        ),
         (
             "HMAC with the public key",
             cluster.hmac_token(&fresh(&[])),
@@ -1459,7 +1478,10 @@ async fn a_workload_authenticates_with_a_token_its_trust_policy_accepts(s: TestS
             (StatusCode::UNAUTHORIZED, Some("invalid_client")),
             "{case}: {body}"
         );
-        assert_eq!(body["error_description"], "client authentication failed", "{case}: {body}");
+        assert_eq!(
+            body["error_description"], "client authentication failed",
+            "{case}: {body}"
+        );
     }
     let events = refusals(&s, cases.len()).await;
     for (case, token, client_id, why) in &cases {
@@ -1467,14 +1489,19 @@ async fn a_workload_authenticates_with_a_token_its_trust_policy_accepts(s: TestS
         let found = events.iter().any(|e| {
             e["actor_id"] == client && e["details"]["reason"].as_str().is_some_and(|r| r.contains(why))
         });
-        assert!(found, "{case}: no audit event naming '{why}' for {client} in {events:#?}");
+        assert!(
+            found,
+            "{case}: no audit event naming '{why}' for {client} in {events:#?}"
+        );
         let signature = token.rsplit('.').next().unwrap();
         assert!(
             signature.is_empty() || !serde_json::to_string(&events).unwrap().contains(signature),
             "{case}: the token is in the audit log"
         );
     }
-    assert!(events.iter().all(|e| e["outcome"] == "denied" && e["details"]["endpoint"] == "/token"));
+    assert!(events
+        .iter()
+        .all(|e| e["outcome"] == "denied" && e["details"]["endpoint"] == "/token"));
 
     // A policy that allows reuse (Kubernetes tokens are reused until kubelet rotates them):
     // the same token, and one with no jti, authenticate again and again.
@@ -1500,11 +1527,17 @@ async fn a_workload_authenticates_with_a_token_its_trust_policy_accepts(s: TestS
         .admin(Method::POST, "/tenants/acme/trust-policies", Some(reusable))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["error_description"].as_str().unwrap().contains("max_age"), "{body}");
+    assert!(
+        body["error_description"].as_str().unwrap().contains("max_age"),
+        "{body}"
+    );
 
     // What a client with a trust policy may be.
     let refused_clients = [
-        (json!({"client_id": "x1", "trust_policy": "nope"}), "does not exist"),
+        (
+            json!({"client_id": "x1", "trust_policy": "nope"}),
+            "does not exist",
+        ),
         (
             json!({"client_id": "x2", "trust_policy": "k8s", "jwks": { "keys": [jwk(&stranger, "k1")] }}),
             "no keys of its own",
@@ -1519,9 +1552,14 @@ async fn a_workload_authenticates_with_a_token_its_trust_policy_accepts(s: TestS
         ),
     ];
     for (spec, why) in refused_clients {
-        let (status, body) = s.admin(Method::POST, "/tenants/acme/clients", Some(spec.clone())).await;
+        let (status, body) = s
+            .admin(Method::POST, "/tenants/acme/clients", Some(spec.clone()))
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{spec}: {body}");
-        assert!(body["error_description"].as_str().unwrap().contains(why), "{spec}: {body}");
+        assert!(
+            body["error_description"].as_str().unwrap().contains(why),
+            "{spec}: {body}"
+        );
     }
     let (status, body) = s
         .admin(
@@ -1540,7 +1578,13 @@ async fn a_workload_authenticates_with_a_token_its_trust_policy_accepts(s: TestS
         .admin(Method::DELETE, "/tenants/acme/trust-policies/k8s", None)
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(body["error_description"].as_str().unwrap().contains("client 'deployer'"), "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("client 'deployer'"),
+        "{body}"
+    );
     let (status, _) = s
         .admin(Method::DELETE, "/tenants/acme/clients/deployer", None)
         .await;

@@ -272,8 +272,16 @@ pub(super) async fn authenticate(
             audiences: &audiences,
             now: sesame_core::now(),
         };
-        if let Err(refused) = client_auth::authenticate_assertion(client.as_deref(), &presented, &check).await? {
-            return Err(assertion_refused(app, t, Some(&presented.client_id), endpoint, &refused));
+        if let Err(refused) =
+            client_auth::authenticate_assertion(client.as_deref(), &presented, &check).await?
+        {
+            return Err(assertion_refused(
+                app,
+                t,
+                Some(&presented.client_id),
+                endpoint,
+                &refused,
+            ));
         }
         return client.ok_or(Error::InvalidClient { basic: false });
     }
