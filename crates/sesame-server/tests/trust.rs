@@ -1021,7 +1021,7 @@ async fn policies_and_keyed_clients_come_from_the_config_file() {
         "clients": [
             {"client_id": "broker", "jwks": jwks, "grant_types": [EXCHANGE, "client_credentials"]},
             // Names a policy declared after it in the file: policies are applied first.
-            {"client_id": "ci-deployer", "trust_policy": "ci"},
+            {"client_id": "ci-deployer", "trust_policy": "ci", "grant_types": ["client_credentials"]},
         ],
         "trust_policies": [ci_policy(&issuer)],
     }))
@@ -1348,10 +1348,11 @@ async fn a_workload_authenticates_with_a_token_its_trust_policy_accepts(s: TestS
         (StatusCode::OK, &json!(true)),
         "{body}"
     );
-    let t = cluster.token(&k8s_claims(&cluster, &format!("{issuer}/revoke")));
+    // The policy's audience condition (the issuer) holds for every endpoint.
+    let t = cluster.token(&k8s_claims(&cluster, &issuer));
     let (status, body) = as_workload(&s, "/revoke", &t, Some("deployer"), &[("token", &access)]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let t = cluster.token(&k8s_claims(&cluster, &format!("{issuer}/token")));
+    let t = cluster.token(&k8s_claims(&cluster, &issuer));
     let (_, body) = as_workload(&s, "/introspect", &t, Some("deployer"), &[("token", &access)]).await;
     assert_eq!(body["active"], false, "{body}");
 
