@@ -69,7 +69,8 @@ struct Cli {
     /// Run only these loads (comma-separated): token-eddsa, token-es256, token-rs256,
     /// discovery, jwks, introspect-eddsa, introspect-es256, introspect-rs256, code-flow-eddsa, code-flow-es256,
     /// introspect-eddsa-distinct, device-poll, code-flow-rs256, sign-in-burst, baseline. For profiling one path.
-    /// introspect-eddsa-distinct, token-exchange-eddsa, private-key-jwt-eddsa, code-flow-rs256,
+    /// introspect-eddsa-distinct, token-exchange-eddsa, private-key-jwt-eddsa,
+    /// private-key-jwt-policy-eddsa, code-flow-rs256,
     /// introspect-eddsa-distinct, code-flow-rs256, session-bind-eddsa, session-refresh-eddsa,
     /// sign-in-burst, baseline, sso-callback, refresh-token-eddsa. For profiling one path.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(LOADS))]
@@ -111,6 +112,7 @@ const LOADS: [&str; 21] = [
     "device-poll",
     "token-exchange-eddsa",
     "private-key-jwt-eddsa",
+    "private-key-jwt-policy-eddsa",
     "code-flow-eddsa",
     "code-flow-es256",
     "code-flow-rs256",
@@ -125,7 +127,8 @@ const LOADS: [&str; 21] = [
 
 /// Single-use client assertions made for the `private-key-jwt-eddsa` load (each is accepted
 /// once; a run that sends more sees the rest refused as replays, counted as errors). They are
-/// valid for 5 minutes, Sesame's cap, so the load must run within 5 minutes of its set-up.
+/// valid for 5 minutes (10 for the outside tokens), so the load must run within 5 minutes of its
+/// set-up.
 const ASSERTIONS: usize = 100_000;
 
 /// The algorithms of the three-way loads, in the order they run.
@@ -339,6 +342,8 @@ struct Results {
     token_exchange: Option<Row>,
     /// Client credentials with private_key_jwt (a fresh EdDSA assertion per request).
     private_key_jwt: Option<Row>,
+    /// The same with outside tokens through the client's trust policy (a Kubernetes-like token).
+    private_key_jwt_policy: Option<Row>,
     /// The authorization-code flow with a signed-in session, per algorithm.
     code_flow: Vec<(SigningAlg, Row)>,
     /// Delegated sessions: create + bind a nonce, and session-key refresh (EdDSA).
@@ -366,6 +371,7 @@ impl Results {
             .chain(self.introspect_distinct.iter())
             .chain(self.device_poll.iter().chain(self.baseline_device_poll.iter()))
             .chain(self.token_exchange.iter().chain(self.private_key_jwt.iter()))
+            .chain(self.private_key_jwt_policy.iter())
             .chain(self.code_flow.iter().map(|(_, r)| r))
             .chain(self.sessions.iter())
             .chain(self.baseline.iter().map(|(_, r)| r))
@@ -585,8 +591,15 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
     };
     let private_key_jwt = match cli.wants("private-key-jwt-eddsa") {
         true => {
-            let load = private_key_jwt_setup(addr, admin_token).await?;
+            let load = private_key_jwt_setup(addr, admin_token, false).await?;
             Some(measure(cfg, "private_key_jwt token EdDSA".into(), load).await)
+        }
+        false => None,
+    };
+    let private_key_jwt_policy = match cli.wants("private-key-jwt-policy-eddsa") {
+        true => {
+            let load = private_key_jwt_setup(addr, admin_token, true).await?;
+            Some(measure(cfg, "private_key_jwt via trust policy EdDSA".into(), load).await)
         }
         false => None,
     };
@@ -813,6 +826,7 @@ async fn run(cli: &Cli, sesamed: &std::path::Path, pinning: &Pinning) -> Result<
         baseline_device_poll,
         token_exchange,
         private_key_jwt,
+        private_key_jwt_policy,
         code_flow: code_flow_rows,
         sessions: session_rows,
         baseline,
@@ -977,40 +991,64 @@ async fn token_exchange_setup(addr: SocketAddr, admin_token: &str) -> Result<Tem
     Ok(t)
 }
 
-/// The private_key_jwt load's set-up: a client with an inline EdDSA JWKS and [`ASSERTIONS`]
-/// distinct assertions (each is single use), the first one checked.
-async fn private_key_jwt_setup(addr: SocketAddr, admin_token: &str) -> Result<Load, String> {
+/// The private_key_jwt loads' set-up: a client with an inline EdDSA JWKS, or (`policy`) a
+/// client naming a trust policy whose inline JWKS signs Kubernetes-like service-account tokens,
+/// and [`ASSERTIONS`] distinct assertions (each is single use), the last one checked.
+async fn private_key_jwt_setup(addr: SocketAddr, admin_token: &str, policy: bool) -> Result<Load, String> {
     let pair = sesame_core::keys::SigningKeyPair::generate(SigningAlg::EdDSA).map_err(|e| e.to_string())?;
-    let v = admin_post(
-        addr,
-        admin_token,
-        "/admin/v1/tenants/default/clients",
-        &serde_json::json!({
+    let aud = format!("http://{addr}/t/default/token");
+    let outside_issuer = "https://k8s.bench.example";
+    let client = if policy {
+        admin_post(
+            addr,
+            admin_token,
+            "/admin/v1/tenants/default/trust-policies",
+            &serde_json::json!({
+                "name": "bench-k8s",
+                "issuer": outside_issuer,
+                "jwks": public_jwks(&pair, "k8s-1"),
+                "audience": aud,
+                "subject": "system:serviceaccount:bench:*",
+                "claims": { "kubernetes.io.namespace": "bench" },
+                "max_age": 3600,
+                "identity": "bench-k8s",
+            }),
+        )
+        .await?;
+        serde_json::json!({ "name": "bench-k8s", "signing_alg": "EdDSA", "trust_policy": "bench-k8s" })
+    } else {
+        serde_json::json!({
             "name": "bench-keyed",
             "signing_alg": "EdDSA",
             "token_endpoint_auth_method": "private_key_jwt",
             "jwks": public_jwks(&pair, "c-1"),
-        }),
-    )
-    .await?;
+        })
+    };
+    let v = admin_post(addr, admin_token, "/admin/v1/tenants/default/clients", &client).await?;
     let id = v["client"]["client_id"]
         .as_str()
         .ok_or("no client_id")?
         .to_owned();
-    let aud = format!("http://{addr}/t/default/token");
     let now = sesame_core::now();
     let mut templates = Vec::with_capacity(ASSERTIONS);
     for i in 0..ASSERTIONS {
-        let assertion = sign_jws(
-            &pair,
-            "c-1",
-            &serde_json::json!({"iss": id, "sub": id, "aud": aud, "iat": now, "exp": now + 300, "jti": format!("bench-{i}")}),
-        )?;
+        let (kid, claims, client_id) = if policy {
+            let claims = serde_json::json!({
+                "iss": outside_issuer, "sub": "system:serviceaccount:bench:deployer", "aud": [aud],
+                "iat": now, "nbf": now, "exp": now + 600, "jti": format!("bench-k8s-{i}"),
+                "kubernetes.io": { "namespace": "bench", "serviceaccount": { "name": "deployer" } },
+            });
+            ("k8s-1", claims, format!("&client_id={}", load::form_encode(&id)))
+        } else {
+            let claims = serde_json::json!({"iss": id, "sub": id, "aud": aud, "iat": now, "exp": now + 300, "jti": format!("bench-{i}")});
+            ("c-1", claims, String::new())
+        };
+        let assertion = sign_jws(&pair, kid, &claims)?;
         templates.push(Template::post_form(
             addr,
             "/t/default/token",
             &format!(
-                "grant_type=client_credentials&client_assertion_type={}&client_assertion={}",
+                "grant_type=client_credentials&client_assertion_type={}&client_assertion={}{client_id}",
                 load::form_encode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
                 load::form_encode(&assertion),
             ),
@@ -1563,6 +1601,10 @@ fn report(
         (
             &r.private_key_jwt,
             "a fresh EdDSA assertion each: verify, jti insert, sign; raw verify + sign",
+        ),
+        (
+            &r.private_key_jwt_policy,
+            "a fresh outside EdDSA token each: policy conditions, verify, jti insert, sign; raw verify + sign",
         ),
     ] {
         let Some(row) = row else { continue };

@@ -236,6 +236,9 @@ pub fn trust_policy_body(c: &TrustPolicyCreate) -> Result<Value, Failure> {
     let scopes: Vec<&str> = c.scopes.iter().flat_map(|s| s.split_whitespace()).collect();
     body.insert("scopes".into(), json!(scopes));
     body.insert("audiences".into(), json!(c.audiences));
+    if c.assertion_reuse {
+        body.insert("assertion_reuse".into(), json!(true));
+    }
     Ok(Value::Object(body))
 }
 
@@ -779,6 +782,9 @@ pub fn client_body(c: &ClientCreate) -> Result<Value, Failure> {
     if let Some(u) = &c.jwks_uri {
         body.insert("jwks_uri".into(), json!(u));
     }
+    if let Some(p) = &c.trust_policy {
+        body.insert("trust_policy".into(), json!(p));
+    }
     if c.token_exchange_impersonation {
         body.insert("token_exchange_impersonation".into(), json!(true));
     }
@@ -837,6 +843,11 @@ pub fn client_patch(c: &ClientUpdate) -> Value {
         body.insert("access_token_ttl".into(), Value::Null);
     } else if let Some(ttl) = c.access_token_ttl {
         body.insert("access_token_ttl".into(), json!(ttl));
+    }
+    if c.clear_trust_policy {
+        body.insert("trust_policy".into(), Value::Null);
+    } else if let Some(p) = &c.trust_policy {
+        body.insert("trust_policy".into(), json!(p));
     }
     Value::Object(body)
 }
@@ -1663,6 +1674,30 @@ mod tests {
         assert_eq!(r.body, Some(json!({"introspect_any": true})));
         let r = ok(&["clients", "update", "web", "--no-introspect-any"]);
         assert_eq!(r.body, Some(json!({"introspect_any": false})));
+        let r = ok(&["clients", "update", "web", "--trust-policy", "k8s"]);
+        assert_eq!(r.body, Some(json!({"trust_policy": "k8s"})));
+        let r = ok(&["clients", "update", "web", "--clear-trust-policy"]);
+        assert_eq!(r.body, Some(json!({"trust_policy": null})));
+        let r = ok(&[
+            "clients",
+            "create",
+            "--client-id",
+            "deployer",
+            "--trust-policy",
+            "k8s",
+        ]);
+        assert_eq!(
+            r.body,
+            Some(json!({"client_id": "deployer", "trust_policy": "k8s"}))
+        );
+        assert!(plan_of_parse_fails(&[
+            "clients",
+            "create",
+            "--trust-policy",
+            "k8s",
+            "--jwks-uri",
+            "https://a/j"
+        ]));
     }
 
     #[test]

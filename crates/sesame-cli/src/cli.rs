@@ -246,6 +246,10 @@ pub struct TrustPolicyCreate {
     /// An audience the exchanged token may be for; repeat for several
     #[arg(long = "token-audience", value_name = "A")]
     pub audiences: Vec<String>,
+    /// Client authentication with this policy: a token may authenticate more than once (a
+    /// Kubernetes projected token is reused until it is rotated); needs --max-age
+    #[arg(long, requires = "max_age")]
+    pub assertion_reuse: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -520,6 +524,11 @@ pub struct ClientCreate {
     /// private_key_jwt: the URL of the client's JWKS (the client gets no secret)
     #[arg(long, value_name = "URL")]
     pub jwks_uri: Option<String>,
+    /// private_key_jwt with outside tokens (a Kubernetes service-account or CI token) that this
+    /// trust policy of the tenant accepts; the client names itself with client_id and gets no
+    /// secret
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["jwks_file", "jwks_uri"])]
+    pub trust_policy: Option<String>,
     /// Allow token exchange of a person's token without an actor token (impersonation)
     #[arg(long)]
     pub token_exchange_impersonation: bool,
@@ -645,6 +654,17 @@ pub struct ClientUpdate {
     /// Use the tenant's access-token lifetime again
     #[arg(long, group = "fields")]
     pub tenant_access_token_ttl: bool,
+    /// Authenticate with outside tokens that this trust policy accepts (private_key_jwt)
+    #[arg(
+        long,
+        value_name = "NAME",
+        group = "fields",
+        conflicts_with = "clear_trust_policy"
+    )]
+    pub trust_policy: Option<String>,
+    /// Stop naming a trust policy
+    #[arg(long, group = "fields")]
+    pub clear_trust_policy: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -37,6 +37,7 @@ const CLIENT_FIELDS: &[&str] = &[
     "signing_alg",
     "access_token_ttl",
     "introspect_any",
+    "trust_policy",
     "created_at",
     "updated_at",
 ];
@@ -317,6 +318,7 @@ pub fn human(shape: &Shape, answer: Option<&Value>) -> Result<String, Failure> {
                 "identity",
                 "scopes",
                 "audiences",
+                "assertion_reuse",
             ],
             false,
         ),

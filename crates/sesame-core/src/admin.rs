@@ -136,11 +136,14 @@ pub struct ClientSpec {
     #[serde(default)]
     pub introspect_any: bool,
     /// RFC 7591 §2: `client_secret_basic` (the default for a confidential client; `client_secret_post`
-    /// works the same), `private_key_jwt` (needs `jwks` or `jwks_uri`; no secret is made) or `none`.
+    /// works the same), `private_key_jwt` (needs `jwks`, `jwks_uri` or `trust_policy`; no secret
+    /// is made) or `none`.
     pub token_endpoint_auth_method: Option<String>,
     /// A JWKS document (object or JSON text) for `private_key_jwt`.
     pub jwks: Option<serde_json::Value>,
     pub jwks_uri: Option<String>,
+    /// `private_key_jwt` with outside tokens: the name of a trust policy of the tenant.
+    pub trust_policy: Option<String>,
     #[serde(default)]
     pub token_exchange_impersonation: bool,
 }
@@ -156,6 +159,22 @@ fn json_text(v: &serde_json::Value) -> Result<String> {
     }
 }
 
+/// A client may name only a trust policy of its own tenant that exists. (Deleting a policy that
+/// a client names is refused by the store: see `TrustStore::delete_trust_policy`.)
+pub async fn require_named_policy(store: &dyn Store, client: &Client) -> Result<()> {
+    let Some(name) = &client.trust_policy else {
+        return Ok(());
+    };
+    if store.get_trust_policy(&client.tenant_id, name).await?.is_none() {
+        return Err(Error::InvalidRequest(format!(
+            "trust_policy '{}' does not exist in tenant '{}'",
+            name.escape_debug(),
+            client.tenant_id
+        )));
+    }
+    Ok(())
+}
+
 /// Creates a client; returns it with its secret in the clear (confidential clients only), the
 /// one time the secret is ever shown.
 pub async fn create_client(
@@ -166,12 +185,14 @@ pub async fn create_client(
 ) -> Result<(Client, Option<Secret>)> {
     require_tenant(store, tenant).await?;
     let client_type = spec.client_type.unwrap_or(ClientType::Confidential);
-    let has_keys = spec.jwks.is_some() || spec.jwks_uri.is_some();
+    let has_keys = spec.jwks.is_some() || spec.jwks_uri.is_some() || spec.trust_policy.is_some();
     match spec.token_endpoint_auth_method.as_deref() {
         None => {}
         Some("private_key_jwt") if has_keys => {}
         Some("private_key_jwt") => {
-            return Err(Error::invalid_request("private_key_jwt needs jwks or jwks_uri"))
+            return Err(Error::invalid_request(
+                "private_key_jwt needs jwks, jwks_uri or trust_policy",
+            ))
         }
         Some("client_secret_basic" | "client_secret_post") if client_type == ClientType::Confidential && !has_keys => {}
         Some("none") if client_type == ClientType::Public => {}
@@ -219,6 +240,7 @@ pub async fn create_client(
         introspect_any: spec.introspect_any,
         jwks: spec.jwks.map(|j| json_text(&j)).transpose()?,
         jwks_uri: spec.jwks_uri,
+        trust_policy: spec.trust_policy,
         token_exchange_impersonation: spec.token_exchange_impersonation,
         disabled: false,
         // A client created again with an old id does not revive the old one's tokens.
@@ -227,6 +249,7 @@ pub async fn create_client(
         updated_at: now,
     };
     client.validate()?;
+    require_named_policy(store, &client).await?;
     store.create_client(&client).await?;
     Ok((client, secret))
 }
@@ -259,6 +282,9 @@ pub struct ClientPatch {
     pub jwks: Option<Option<serde_json::Value>>,
     #[serde(default, deserialize_with = "present")]
     pub jwks_uri: Option<Option<String>>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    pub trust_policy: Option<Option<String>>,
     pub token_exchange_impersonation: Option<bool>,
 }
 
@@ -280,6 +306,7 @@ impl ClientPatch {
             introspect_any,
             jwks,
             jwks_uri,
+            trust_policy,
             token_exchange_impersonation,
         } = self;
         name.is_none()
@@ -297,6 +324,7 @@ impl ClientPatch {
             && introspect_any.is_none()
             && jwks.is_none()
             && jwks_uri.is_none()
+            && trust_policy.is_none()
             && token_exchange_impersonation.is_none()
     }
 
@@ -331,6 +359,7 @@ impl ClientPatch {
             self.jwks.map(|j| j.map(|v| json_text(&v).unwrap_or_default())),
         );
         set(&mut client.jwks_uri, self.jwks_uri);
+        set(&mut client.trust_policy, self.trust_policy);
         set(
             &mut client.token_exchange_impersonation,
             self.token_exchange_impersonation,
@@ -353,9 +382,13 @@ pub async fn update_client(
         ));
     }
     let mut client = require_client(store, tenant, id).await?;
+    let names_policy = matches!(patch.trust_policy, Some(Some(_)));
     patch.apply(&mut client);
     client.updated_at = now;
     client.validate()?;
+    if names_policy {
+        require_named_policy(store, &client).await?;
+    }
     if !store.update_client(&client).await? {
         return Err(Error::NotFound(format!(
             "client '{id}' does not exist in tenant '{tenant}'"
@@ -728,6 +761,7 @@ mod tests {
             introspect_any: false,
             jwks: None,
             jwks_uri: None,
+            trust_policy: None,
             token_exchange_impersonation: false,
             disabled: false,
             revoked_before: 0,

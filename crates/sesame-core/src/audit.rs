@@ -35,6 +35,9 @@ pub enum EventType {
     /// A delegated session created by a client for a user (with the client's own credentials).
     #[serde(rename = "session.created")]
     SessionCreated,
+    /// A client assertion (`private_key_jwt`) refused, with the check that failed.
+    #[serde(rename = "client_assertion.refused")]
+    ClientAssertionRefused,
 }
 
 impl EventType {
@@ -50,6 +53,7 @@ impl EventType {
         EventType::TokenExchangeRefused,
         EventType::AuthzDenied,
         EventType::SessionCreated,
+        EventType::ClientAssertionRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +69,7 @@ impl EventType {
             EventType::TokenExchangeRefused => "token_exchange.refused",
             EventType::AuthzDenied => "authz.denied",
             EventType::SessionCreated => "session.created",
+            EventType::ClientAssertionRefused => "client_assertion.refused",
         }
     }
 

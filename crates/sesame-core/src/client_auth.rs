@@ -133,12 +133,20 @@ pub fn authenticate<'c>(client: Option<&'c Client>, presented: &PresentedClient)
 
 /// RFC 7523 §2.2 `client_assertion_type`.
 pub const CLIENT_ASSERTION_TYPE_JWT: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-/// The longest an assertion may still be valid when it arrives: it is a one-time credential.
-pub const MAX_ASSERTION_LIFETIME: i64 = 300;
+/// The longest an assertion may still be valid when it arrives: it is a one-time credential,
+/// and its `jti` is kept until then. Ten minutes: pyoidc (and so the OpenID conformance tool)
+/// signs its assertions for 600 s.
+pub const MAX_ASSERTION_LIFETIME: i64 = 600;
+/// The same for an outside token a trust policy accepts: such tokens are minted by their
+/// issuer (a Kubernetes projected token lives 10 minutes to a day), not for this one request.
+/// It bounds how long a used `jti` is kept.
+pub const MAX_OUTSIDE_ASSERTION_LIFETIME: i64 = 24 * 3600;
 
 /// A client assertion as presented, before any check but its shape: the client it names.
 pub struct PresentedAssertion {
     pub client_id: ClientId,
+    /// Whether the `client_id` parameter named the client (else the assertion's `sub` did).
+    named_by_parameter: bool,
     assertion: String,
 }
 
@@ -150,8 +158,11 @@ impl std::fmt::Debug for PresentedAssertion {
     }
 }
 
-/// RFC 7521 §4.2 parameters: the assertion type, the assertion, and an optional `client_id`,
-/// which must name the client the assertion's `sub` names.
+/// RFC 7521 §4.2 parameters: the assertion type, the assertion, and an optional `client_id`.
+/// The client is the one `client_id` names, else the one the assertion's `sub` names. Whether
+/// the assertion may stand for that client is decided later, with its keys or trust policy: a
+/// client with keys needs `iss` = `sub` = its id; a client with a trust policy is named by
+/// `client_id` (an outside token's `sub` is the outside subject).
 pub fn from_assertion(
     assertion_type: &str,
     assertion: &str,
@@ -164,44 +175,64 @@ pub fn from_assertion(
         )));
     }
     let refused = || Error::InvalidClient { basic: false };
-    let claims = crate::trust::unverified_claims(assertion).map_err(|_| refused())?;
-    let sub = claims.get("sub").and_then(|v| v.as_str()).ok_or_else(refused)?;
-    let id = ClientId::parse(sub).map_err(|_| refused())?;
-    if client_id.is_some_and(|c| c != id.as_str()) {
-        return Err(Error::invalid_request(
-            "client_id differs from the client the client_assertion names",
-        ));
-    }
+    let id = match client_id {
+        Some(id) => ClientId::parse(id).map_err(|_| refused())?,
+        None => {
+            let claims = crate::trust::unverified_claims(assertion).map_err(|_| refused())?;
+            let sub = claims.get("sub").and_then(|v| v.as_str()).ok_or_else(refused)?;
+            ClientId::parse(sub).map_err(|_| refused())?
+        }
+    };
     Ok(PresentedAssertion {
         client_id: id,
+        named_by_parameter: client_id.is_some(),
         assertion: assertion.to_owned(),
     })
 }
 
-/// RFC 7523 §3 for a client assertion: signed with one of the client's registered keys
-/// (the algorithm is the key's), `iss` = `sub` = the client, `aud` one of `audiences` (the
-/// endpoint called, the token endpoint, or the issuer), `exp` at most
-/// [`MAX_ASSERTION_LIFETIME`] away, and a `jti` used once: it is recorded in the store, whose
-/// unique key makes the second use fail on every replica. Every refusal is the same
-/// `invalid_client` to the caller; the reason goes to the log.
+/// Where a client assertion is checked: the tenant's keys cache, store and trust policies, and
+/// the audiences that name this server at the endpoint called.
+pub struct AssertionCheck<'a> {
+    pub keys: &'a dyn crate::trust::KeyFetcher,
+    pub store: &'a dyn crate::store::Store,
+    /// The tenant's trust policies (for clients that name one).
+    pub policies: &'a [crate::trust::TrustPolicy],
+    /// RFC 7523 §3 item 3: the endpoint called, the token endpoint, the issuer.
+    pub audiences: &'a [&'a str],
+    pub now: i64,
+}
+
+/// Why a client assertion was refused: for the log and the audit log only. The caller gets
+/// `invalid_client`, whatever failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssertionRefused {
+    pub reason: String,
+}
+
+/// RFC 7523 §3 for a client assertion. With the client's own keys: signed with one of them
+/// (the algorithm is the key's), `iss` = `sub` = the client, `exp` at most
+/// [`MAX_ASSERTION_LIFETIME`] away. With the client's trust policy: signed by the policy's
+/// issuer and every condition of the policy met (`trust::TrustPolicySpec::check`, the same
+/// evaluation token exchange uses), `exp` at most [`MAX_OUTSIDE_ASSERTION_LIFETIME`] away.
+/// Both: `aud` names this server (one of `audiences`), and a `jti` used once: it is recorded in
+/// the store, whose unique key makes the second use fail on every replica (unless the policy
+/// allows reuse). The outer error is the store's; the inner one why the assertion was refused.
 pub async fn authenticate_assertion<'c>(
     client: Option<&'c Client>,
     presented: &PresentedAssertion,
-    keys: &dyn crate::trust::KeyFetcher,
-    store: &dyn crate::store::Store,
-    audiences: &[&str],
-    now: i64,
-) -> Result<&'c Client> {
-    let outcome = check_assertion(client, presented, keys, audiences, now).await;
-    let (client, jti, exp) = match outcome {
+    check: &AssertionCheck<'_>,
+) -> Result<std::result::Result<&'c Client, AssertionRefused>> {
+    let refused = |reason: String| Ok(Err(AssertionRefused { reason }));
+    let (client, jti, exp) = match check_assertion(client, presented, check).await {
         Ok(ok) => ok,
-        Err(why) => {
-            tracing::info!(client = %presented.client_id, reason = %why, "client assertion refused");
-            return Err(Error::InvalidClient { basic: false });
-        }
+        Err(reason) => return refused(reason),
+    };
+    let Some(jti) = jti else {
+        return Ok(Ok(client));
     };
     // Kept a little past exp, for the clock skew `check_times` allows.
-    if !store
+    if !check
+        .store
         .use_assertion_jti(
             &client.tenant_id,
             &client.client_id,
@@ -210,50 +241,116 @@ pub async fn authenticate_assertion<'c>(
         )
         .await?
     {
-        tracing::warn!(client = %client.client_id, "client assertion replayed: its jti was used before");
-        return Err(Error::InvalidClient { basic: false });
+        return refused("replayed: the assertion's jti was used before".into());
     }
-    Ok(client)
+    Ok(Ok(client))
 }
 
+/// The client, the `jti` to record (none when the trust policy allows reuse) and `exp`.
 async fn check_assertion<'c>(
     client: Option<&'c Client>,
     presented: &PresentedAssertion,
-    keys: &dyn crate::trust::KeyFetcher,
-    audiences: &[&str],
-    now: i64,
-) -> std::result::Result<(&'c Client, String, i64), String> {
+    check: &AssertionCheck<'_>,
+) -> std::result::Result<(&'c Client, Option<String>, i64), String> {
     let client = client.ok_or("unknown client")?;
     if client.disabled {
         return Err("the client is disabled".into());
     }
+    let (claims, max_lifetime, reuse) = match &client.trust_policy {
+        Some(name) => {
+            let (claims, reuse) = check_outside_token(name, presented, check).await?;
+            (claims, MAX_OUTSIDE_ASSERTION_LIFETIME, reuse)
+        }
+        None => (
+            check_own_keys(client, presented, check).await?,
+            MAX_ASSERTION_LIFETIME,
+            false,
+        ),
+    };
+    let claims = &claims;
+    // RFC 7523 §3 item 3, for outside tokens too: the policy's own audience condition may name
+    // anything, but an assertion for this client must name this server.
+    if !check
+        .audiences
+        .iter()
+        .any(|a| crate::trust::has_audience(claims, a))
+    {
+        return Err("aud names neither this endpoint, the token endpoint nor the issuer".into());
+    }
+    crate::trust::check_times(claims, check.now, None)?;
+    let exp = claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
+    if exp > check.now + max_lifetime + crate::trust::LEEWAY {
+        return Err(format!("exp is more than {max_lifetime} s away"));
+    }
+    let jti = claims
+        .get("jti")
+        .and_then(|v| v.as_str())
+        .filter(|j| !j.is_empty() && j.len() <= 256);
+    match (jti, reuse) {
+        (_, true) => Ok((client, None, exp)),
+        (Some(jti), false) => Ok((client, Some(jti.to_owned()), exp)),
+        (None, false) => Err("the assertion has no jti".into()),
+    }
+}
+
+/// A client with keys of its own: the assertion is signed with one, and `iss` = `sub` = the client.
+async fn check_own_keys(
+    client: &Client,
+    presented: &PresentedAssertion,
+    check: &AssertionCheck<'_>,
+) -> std::result::Result<serde_json::Map<String, serde_json::Value>, String> {
     let source = match (&client.jwks, &client.jwks_uri) {
         (Some(jwks), _) => crate::trust::KeySource::Inline(jwks.clone()),
         (None, Some(uri)) => crate::trust::KeySource::JwksUri(uri.clone()),
         (None, None) => return Err("the client has no keys (it does not use private_key_jwt)".into()),
     };
-    let verified = crate::trust::verify_with(keys, &source, None, &presented.assertion).await?;
-    let claims = &verified.claims;
+    let verified = crate::trust::verify_with(check.keys, &source, None, &presented.assertion).await?;
     let id = client.client_id.as_str();
-    if claims.get("iss").and_then(|v| v.as_str()) != Some(id)
-        || claims.get("sub").and_then(|v| v.as_str()) != Some(id)
+    if verified.claims.get("iss").and_then(|v| v.as_str()) != Some(id)
+        || verified.claims.get("sub").and_then(|v| v.as_str()) != Some(id)
     {
         return Err("iss and sub must both be the client_id".into());
     }
-    if !audiences.iter().any(|a| crate::trust::has_audience(claims, a)) {
-        return Err("aud names neither this endpoint, the token endpoint nor the issuer".into());
+    Ok(verified.claims)
+}
+
+/// A client that names a trust policy: the assertion is an outside token that the policy
+/// accepts, checked as token exchange checks a subject token. Returns its claims and whether
+/// the policy allows reuse.
+async fn check_outside_token(
+    name: &str,
+    presented: &PresentedAssertion,
+    check: &AssertionCheck<'_>,
+) -> std::result::Result<(serde_json::Map<String, serde_json::Value>, bool), String> {
+    // RFC 7521 §4.2: the outside token's sub is not a client id, so client_id names the client.
+    if !presented.named_by_parameter {
+        return Err("a client with a trust policy is named by the client_id parameter".into());
     }
-    crate::trust::check_times(claims, now, None)?;
-    let exp = claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
-    if exp > now + MAX_ASSERTION_LIFETIME + crate::trust::LEEWAY {
-        return Err(format!("exp is more than {MAX_ASSERTION_LIFETIME} s away"));
+    let policy = check
+        .policies
+        .iter()
+        .find(|p| p.spec.name == name)
+        .ok_or_else(|| format!("the client's trust policy '{name}' does not exist"))?;
+    let spec = &policy.spec;
+    // Before any key is fetched: a token of another issuer is refused as such.
+    let unverified = crate::trust::unverified_claims(&presented.assertion).map_err(|r| r.to_string())?;
+    if unverified.get("iss").and_then(|v| v.as_str()) != Some(spec.issuer.as_str()) {
+        return Err(format!(
+            "trust policy '{name}': untrusted issuer (the policy trusts '{}')",
+            spec.issuer
+        ));
     }
-    let jti = claims
-        .get("jti")
-        .and_then(|v| v.as_str())
-        .filter(|j| !j.is_empty() && j.len() <= 256)
-        .ok_or("the assertion has no jti")?;
-    Ok((client, jti.to_owned(), exp))
+    let verified = crate::trust::verify_with(
+        check.keys,
+        &spec.key_source(),
+        Some(&spec.issuer),
+        &presented.assertion,
+    )
+    .await
+    .map_err(|why| format!("trust policy '{name}': {why}"))?;
+    spec.check(&verified, check.now)
+        .map_err(|why| format!("trust policy '{name}': {why}"))?;
+    Ok((verified.claims, spec.assertion_reuse))
 }
 
 #[cfg(test)]

@@ -265,6 +265,11 @@ pub struct Client {
     /// `private_key_jwt` with keys fetched from this URL (OpenID Connect Registration §2).
     #[serde(default)]
     pub jwks_uri: Option<String>,
+    /// `private_key_jwt` with an outside token (a Kubernetes service-account token, a CI
+    /// system's OIDC token): the name of the tenant's trust policy such a token must satisfy.
+    /// The client names itself with `client_id` (RFC 7521 §4.2); it has no secret and no keys.
+    #[serde(default)]
+    pub trust_policy: Option<String>,
     /// May exchange a person's access token for one that names no actor (RFC 8693 §1.1
     /// impersonation); without it, token exchange of a person's token needs an actor token.
     #[serde(default)]
@@ -281,9 +286,10 @@ pub struct Client {
 }
 
 impl Client {
-    /// Whether the client authenticates with `private_key_jwt` (it has keys instead of a secret).
+    /// Whether the client authenticates with `private_key_jwt` (it has keys, or a trust
+    /// policy for outside tokens, instead of a secret).
     pub fn uses_private_key_jwt(&self) -> bool {
-        self.jwks.is_some() || self.jwks_uri.is_some()
+        self.jwks.is_some() || self.jwks_uri.is_some() || self.trust_policy.is_some()
     }
 
     /// RFC 7591 §2 `token_endpoint_auth_method`, as the client's configuration implies it.
@@ -302,6 +308,21 @@ impl Client {
         if self.jwks.is_some() && self.jwks_uri.is_some() {
             return Err(Error::invalid_request("a client has jwks or jwks_uri, not both"));
         }
+        if self.trust_policy.is_some() && (self.jwks.is_some() || self.jwks_uri.is_some()) {
+            return Err(Error::invalid_request(
+                "a client with a trust_policy has no keys of its own (jwks, jwks_uri): the policy's issuer signs its assertions",
+            ));
+        }
+        if self.trust_policy.is_some()
+            && (self.client_type != ClientType::Confidential || self.secret_hash.is_some())
+        {
+            return Err(Error::invalid_request(
+                "a client with a trust_policy is confidential and has no secret: it authenticates with the outside tokens the policy trusts",
+            ));
+        }
+        if let Some(name) = &self.trust_policy {
+            crate::trust::validate_policy_name(name)?;
+        }
         if self.uses_private_key_jwt() {
             if self.client_type != ClientType::Confidential || self.secret_hash.is_some() {
                 return Err(Error::invalid_request(
@@ -313,7 +334,7 @@ impl Client {
                     .map_err(|e| Error::InvalidRequest(format!("jwks: {e}")))?;
             }
             if let Some(uri) = &self.jwks_uri {
-                validate_http_url("jwks_uri", uri)?;
+                crate::trust::validate_key_url("jwks_uri", uri)?;
             }
         }
         match (self.client_type, &self.secret_hash) {

@@ -77,6 +77,9 @@ pub trait TrustStore: Send + Sync {
         name: &str,
     ) -> Result<Option<crate::trust::TrustPolicy>>;
     async fn list_trust_policies(&self, tenant: &TenantId) -> Result<Vec<crate::trust::TrustPolicy>>;
+    /// `Conflict` naming a client while a client of the tenant names the policy
+    /// (`Client::trust_policy`): the client would authenticate nobody. Checked in the deleting
+    /// transaction.
     async fn delete_trust_policy(&self, tenant: &TenantId, name: &str) -> Result<bool>;
     /// Records the `jti` of a client's assertion until `expires_at`, unless it is recorded
     /// already: returns whether this call recorded it. One insert on a unique key, so one

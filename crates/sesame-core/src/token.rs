@@ -1362,6 +1362,7 @@ mod tests {
             introspect_any: false,
             jwks: None,
             jwks_uri: None,
+            trust_policy: None,
             token_exchange_impersonation: false,
             disabled: false,
             revoked_before: 0,

@@ -351,6 +351,13 @@ pub struct TrustPolicySpec {
     /// The audiences an exchanged token may be for.
     #[serde(default)]
     pub audiences: Vec<String>,
+    /// Client authentication only (a client naming this policy, `private_key_jwt`): a token may
+    /// authenticate more than once, and needs no `jti`. For issuers whose tokens are reused
+    /// until they are rotated (Kubernetes projected service-account tokens); such a token is
+    /// then bounded only by its `exp` and the policy's `max_age`, which is required. Off: each
+    /// `jti` authenticates once on every replica.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub assertion_reuse: bool,
 }
 
 /// A trust policy of a tenant, as stored.
@@ -384,12 +391,49 @@ fn printable(field: &str, value: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
-fn http_url(field: &str, url: &str) -> Result<()> {
+/// Where keys are fetched from (a policy's `discovery_url` or `jwks_uri`, a client's
+/// `jwks_uri`): https, or plain http only to this machine (`localhost`, `127.0.0.0/8`, `[::1]`),
+/// where no one on the network can swap the keys. Development and tests use the latter.
+pub fn validate_key_url(field: &str, url: &str) -> Result<()> {
     printable(field, url, 2000)?;
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(Error::InvalidRequest(format!(
-            "{field} '{}' is not an http(s) URL",
+    let refused = || {
+        Error::InvalidRequest(format!(
+            "{field} '{}' is not an https URL (plain http only to localhost, 127.0.0.0/8 or [::1])",
             url.escape_debug()
+        ))
+    };
+    if url.starts_with("https://") {
+        return Ok(());
+    }
+    let rest = url.strip_prefix("http://").ok_or_else(refused)?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(refused());
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(refused())
+    }
+}
+
+/// A trust policy's name: 1 to 64 of `A-Z a-z 0-9 - _ .`.
+pub fn validate_policy_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        return Err(Error::InvalidRequest(format!(
+            "trust policy name '{}' is not valid: 1 to 64 of A-Z a-z 0-9 - _ .",
+            name.escape_debug()
         )));
     }
     Ok(())
@@ -397,18 +441,7 @@ fn http_url(field: &str, url: &str) -> Result<()> {
 
 impl TrustPolicySpec {
     pub fn validate(&self) -> Result<()> {
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 64
-            && self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !name_ok {
-            return Err(Error::InvalidRequest(format!(
-                "trust policy name '{}' is not valid: 1 to 64 of A-Z a-z 0-9 - _ .",
-                self.name.escape_debug()
-            )));
-        }
+        validate_policy_name(&self.name)?;
         printable("issuer", &self.issuer, 2000)?;
         let sources = [
             self.discovery_url.is_some(),
@@ -421,10 +454,10 @@ impl TrustPolicySpec {
             ));
         }
         if let Some(u) = &self.discovery_url {
-            http_url("discovery_url", u)?;
+            validate_key_url("discovery_url", u)?;
         }
         if let Some(u) = &self.jwks_uri {
-            http_url("jwks_uri", u)?;
+            validate_key_url("jwks_uri", u)?;
         }
         if self.jwks.is_some() {
             let text = self
@@ -463,6 +496,11 @@ impl TrustPolicySpec {
         }
         if let Some(t) = &self.typ {
             printable("typ", t, 64)?;
+        }
+        if self.assertion_reuse && self.max_age.is_none() {
+            return Err(Error::invalid_request(
+                "assertion_reuse needs max_age: a token that may authenticate many times must have a bounded age",
+            ));
         }
         printable("identity", &self.identity, 256)?;
         for s in &self.scopes {
@@ -808,6 +846,29 @@ mod tests {
         let mut typed = s.clone();
         typed.typ = Some("at+jwt".into());
         assert!(typed.check(&tok(good), 1100).unwrap_err().contains("typ"));
+    }
+
+    #[test]
+    fn keys_come_over_https_or_from_this_machine() {
+        for ok in [
+            "https://ci.example/jwks",
+            "http://127.0.0.1:9100/static/jwks.json",
+            "http://localhost/jwks",
+            "http://[::1]:8080/jwks",
+            "http://127.8.9.1/jwks",
+        ] {
+            assert!(validate_key_url("jwks_uri", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://ci.example/jwks",
+            "http://127.0.0.1.evil.example/jwks",
+            "http://localhost@evil.example/jwks",
+            "http://10.0.0.1/jwks",
+            "ftp://127.0.0.1/jwks",
+            "https://ci.example/ jwks",
+        ] {
+            assert!(validate_key_url("jwks_uri", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -105,6 +105,7 @@ pub const CLIENT: Kind = Kind {
         ("introspect_any", Type::Bool, Use::Patch),
         ("jwks", Type::Str, Use::Patch),
         ("jwks_uri", Type::Str, Use::Patch),
+        ("trust_policy", Type::Str, Use::Patch),
         ("token_exchange_impersonation", Type::Bool, Use::Patch),
         ("disabled", Type::Bool, Use::StartOnly),
     ],
@@ -129,6 +130,7 @@ pub const TRUST_POLICY: Kind = Kind {
         ("identity", Type::Str, Use::Patch),
         ("scopes", Type::StrList, Use::Patch),
         ("audiences", Type::StrList, Use::Patch),
+        ("assertion_reuse", Type::Bool, Use::Patch),
     ],
     replace: true,
 };
@@ -400,24 +402,45 @@ pub fn plan(desired: &Declared, current: &Current, prune: bool) -> Plan {
                 diff(&TENANT, tid, &decl.tenant, now, &mut plan);
             }
         }
+        // Trust policies before the clients that name them, and deleted after them.
+        let policies = (&decl.trust_policies, current.trust_policies.get(tid));
+        children_plan(
+            &TRUST_POLICY,
+            tid,
+            policies.0,
+            policies.1,
+            Steps::Upsert,
+            &mut plan,
+        );
+        let client_steps = if prune { Steps::Both } else { Steps::Upsert };
         children_plan(
             &CLIENT,
             tid,
             &decl.clients,
             current.clients.get(tid),
-            prune,
+            client_steps,
             &mut plan,
         );
-        children_plan(
-            &TRUST_POLICY,
-            tid,
-            &decl.trust_policies,
-            current.trust_policies.get(tid),
-            prune,
-            &mut plan,
-        );
+        if prune {
+            children_plan(
+                &TRUST_POLICY,
+                tid,
+                policies.0,
+                policies.1,
+                Steps::Prune,
+                &mut plan,
+            );
+        }
     }
     plan
+}
+
+/// Which actions of a kind to plan: creations and changes, deletions (`--prune`), or both.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Steps {
+    Upsert,
+    Prune,
+    Both,
 }
 
 /// One kind of a tenant's objects, when the file manages it (`Some`, even empty).
@@ -426,13 +449,13 @@ fn children_plan(
     tid: &str,
     desired: &Option<Vec<Object>>,
     existing: Option<&BTreeMap<String, Value>>,
-    prune: bool,
+    steps: Steps,
     plan: &mut Plan,
 ) {
     let Some(desired) = desired else {
         return;
     };
-    for c in desired {
+    for c in desired.iter().filter(|_| steps != Steps::Prune) {
         match existing.and_then(|e| e.get(&c.id)) {
             None => plan.actions.push(Action::Create {
                 kind: kind.name,
@@ -443,7 +466,7 @@ fn children_plan(
             Some(now) => diff(kind, tid, c, now, plan),
         }
     }
-    if prune {
+    if steps != Steps::Upsert {
         for id in existing.into_iter().flat_map(|e| e.keys()) {
             if !desired.iter().any(|c| &c.id == id) {
                 plan.actions.push(Action::Delete {
@@ -629,6 +652,52 @@ client_type = "public"
         );
         let p = plan(&d, &current, true);
         assert_eq!(p.actions.last().unwrap().to_string(), "- client acme/old");
+    }
+
+    #[test]
+    fn trust_policies_come_before_the_clients_that_name_them_and_go_after() {
+        let file = r#"
+[[tenants]]
+id = "acme"
+[[tenants.trust_policies]]
+name = "k8s"
+issuer = "https://k8s.example"
+jwks_uri = "https://k8s.example/jwks"
+audience = "https://id.example/t/acme"
+max_age = 3600
+assertion_reuse = true
+identity = "k8s"
+[[tenants.clients]]
+client_id = "deployer"
+trust_policy = "k8s"
+"#;
+        let d = Declared::from_toml(file).unwrap();
+        let mut current = Current::default();
+        current.tenants.insert("acme".into(), json!({"id": "acme"}));
+        current
+            .clients
+            .entry("acme".into())
+            .or_default()
+            .insert("old".into(), json!({"client_id": "old", "trust_policy": "old"}));
+        current
+            .trust_policies
+            .entry("acme".into())
+            .or_default()
+            .insert("old".into(), json!({"name": "old"}));
+        let shown: Vec<String> = plan(&d, &current, true)
+            .actions
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "+ trust_policy acme/k8s",
+                "+ client acme/deployer",
+                "- client acme/old",
+                "- trust_policy acme/old"
+            ]
+        );
     }
 
     #[test]

@@ -265,6 +265,35 @@ pub fn token_exchange_refused(
     app.audit.record(event);
 }
 
+/// A client assertion (`private_key_jwt`) refused: the client it named, the endpoint, and the
+/// check that failed (never the assertion).
+pub fn client_assertion_refused(
+    app: &AppState,
+    tenant: &TenantId,
+    client: Option<&ClientId>,
+    endpoint: &str,
+    refused: &sesame_core::client_auth::AssertionRefused,
+) {
+    let mut event = AuditEvent::new(
+        EventType::ClientAssertionRefused,
+        Some(tenant.as_str()),
+        Outcome::Denied,
+        sesame_core::now(),
+    )
+    .actor("client", client.map(ClientId::as_str));
+    if let Some(client) = client {
+        event = event.target(format!("client:{client}"));
+    }
+    event = event.details(serde_json::json!({ "endpoint": endpoint, "reason": refused.reason }));
+    if let Some(ctx) = RequestContext::current() {
+        event = event.request(
+            ctx.addr.map(|a| a.to_string()),
+            ctx.id.to_str().ok().map(str::to_owned),
+        );
+    }
+    app.audit.record(event);
+}
+
 /// A brokered SSO sign-in (`via` "sso"): a `signin.success` like a password sign-in's, and
 /// `sso.linked` when this sign-in linked the upstream identity (once per link, not at every
 /// sign-in).

@@ -173,6 +173,26 @@ pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<
             }
             Some(_) => {}
         }
+        // Trust policies first: a client may name one.
+        for spec in &decl.trust_policies {
+            let where_ = format!("{where_} trust policy '{}'", spec.name);
+            let existing = store
+                .get_trust_policy(&decl.id, &spec.name)
+                .await
+                .map_err(|e| format!("{where_}: {e}"))?;
+            let result = match existing {
+                None => sesame_core::trust::create_policy(store, &decl.id, spec.clone(), now)
+                    .await
+                    .map(|_| ()),
+                Some(old) if old.spec != *spec => {
+                    sesame_core::trust::replace_policy(store, &decl.id, spec.clone(), now)
+                        .await
+                        .map(|_| ())
+                }
+                Some(_) => Ok(()),
+            };
+            result.map_err(|e| format!("{where_}: {e}"))?;
+        }
         for c in &decl.clients {
             let where_ = format!("{where_} client '{}'", c.client_id);
             let secret = c.read_secret(&decl.id)?;
@@ -200,6 +220,7 @@ pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<
                 introspect_any: c.introspect_any,
                 jwks: c.jwks.clone(),
                 jwks_uri: c.jwks_uri.clone(),
+                trust_policy: c.trust_policy.clone(),
                 token_exchange_impersonation: c.token_exchange_impersonation,
                 disabled: c.disabled,
                 // The store moves it when the client is disabled.
@@ -208,6 +229,9 @@ pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<
                 updated_at: existing.as_ref().map_or(now, |e| e.updated_at),
             };
             client.validate().map_err(|e| format!("{where_}: {e}"))?;
+            sesame_core::admin::require_named_policy(store, &client)
+                .await
+                .map_err(|e| format!("{where_}: {e}"))?;
             let result = match existing {
                 None => store.create_client(&client).await,
                 Some(old) if old != client => store
@@ -217,25 +241,6 @@ pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<
                     })
                     .await
                     .map(|_| ()),
-                Some(_) => Ok(()),
-            };
-            result.map_err(|e| format!("{where_}: {e}"))?;
-        }
-        for spec in &decl.trust_policies {
-            let where_ = format!("{where_} trust policy '{}'", spec.name);
-            let existing = store
-                .get_trust_policy(&decl.id, &spec.name)
-                .await
-                .map_err(|e| format!("{where_}: {e}"))?;
-            let result = match existing {
-                None => sesame_core::trust::create_policy(store, &decl.id, spec.clone(), now)
-                    .await
-                    .map(|_| ()),
-                Some(old) if old.spec != *spec => {
-                    sesame_core::trust::replace_policy(store, &decl.id, spec.clone(), now)
-                        .await
-                        .map(|_| ())
-                }
                 Some(_) => Ok(()),
             };
             result.map_err(|e| format!("{where_}: {e}"))?;

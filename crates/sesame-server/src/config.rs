@@ -145,6 +145,9 @@ pub struct ClientConfig {
     pub jwks: Option<String>,
     /// `private_key_jwt` with the keys at this URL.
     pub jwks_uri: Option<String>,
+    /// `private_key_jwt` with outside tokens: the name of a trust policy of the tenant
+    /// (`[[tenants.trust_policies]]` or the admin API); such a client has no secret and no keys.
+    pub trust_policy: Option<String>,
     /// May exchange a person's token without an actor token (RFC 8693 impersonation).
     #[serde(default)]
     pub token_exchange_impersonation: bool,

@@ -904,7 +904,9 @@ async fn private_key_jwt_clients_authenticate_with_single_use_assertions() {
         )
         .await;
     expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
-    // client_id in the body must be the client the assertion names.
+    // client_id in the body names the client (RFC 7521 §4.2); a keyed client's assertion must
+    // still have iss = sub = that client, so naming another one is refused.
+    s.client("acme", json!({"client_id": "other"})).await;
     let (status, body) = with_assertion(
         &s,
         "/token",
@@ -912,7 +914,15 @@ async fn private_key_jwt_clients_authenticate_with_single_use_assertions() {
         &[("grant_type", "client_credentials"), ("client_id", "other")],
     )
     .await;
-    expect_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
+    let (status, body) = with_assertion(
+        &s,
+        "/token",
+        &a,
+        &[("grant_type", "client_credentials"), ("client_id", "keyed")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     // A keyed client has no secret to rotate.
     let (status, _) = s
         .admin(Method::POST, "/tenants/acme/clients/keyed/rotate-secret", None)
@@ -1010,6 +1020,8 @@ async fn policies_and_keyed_clients_come_from_the_config_file() {
         "id": "acme",
         "clients": [
             {"client_id": "broker", "jwks": jwks, "grant_types": [EXCHANGE, "client_credentials"]},
+            // Names a policy declared after it in the file: policies are applied first.
+            {"client_id": "ci-deployer", "trust_policy": "ci", "grant_types": ["client_credentials"]},
         ],
         "trust_policies": [ci_policy(&issuer)],
     }))
@@ -1040,6 +1052,30 @@ async fn policies_and_keyed_clients_come_from_the_config_file() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(jwt_parts(body["access_token"].as_str().unwrap()).1["sub"], SOURCE);
+    // The declared workload client authenticates with a CI token (its aud names this server too).
+    let issuer_url = s.issuer("acme");
+    let ci = issuer.token(&with(
+        &issuer.claims(),
+        &[("aud", json!(["sesame-ci", issuer_url]))],
+    ));
+    let (status, body) = with_assertion(
+        &s,
+        "/token",
+        &ci,
+        &[("grant_type", "client_credentials"), ("client_id", "ci-deployer")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Without the server in aud, the policy's own audience condition is not enough.
+    let ci = issuer.token(&issuer.claims());
+    let (status, body) = with_assertion(
+        &s,
+        "/token",
+        &ci,
+        &[("grant_type", "client_credentials"), ("client_id", "ci-deployer")],
+    )
+    .await;
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
 }
 
 /// A person's access token, issued to `client` (a first-party client with redirect URI
@@ -1205,4 +1241,371 @@ async fn a_persons_token_loses_its_actor_only_for_a_client_allowed_to_impersonat
     assert_eq!(claims["sub"], ada.as_str());
     assert!(claims.get("act").is_none());
     assert_eq!(claims["scope"], "read");
+}
+
+// private_key_jwt through a trust policy: a workload authenticates with an outside token ----------
+
+/// Claims like a Kubernetes projected service-account token of `deploy/ci-runner` for `aud`.
+fn k8s_claims(issuer: &Issuer, aud: &str) -> Value {
+    let t = now();
+    json!({
+        "iss": issuer.url,
+        "sub": "system:serviceaccount:deploy:ci-runner",
+        "aud": [aud],
+        "iat": t,
+        "nbf": t,
+        "exp": t + 600,
+        "jti": random_jti(),
+        "kubernetes.io": {
+            "namespace": "deploy",
+            "serviceaccount": { "name": "ci-runner", "uid": "5c1e3f0a-0000-4000-8000-000000000001" },
+            "pod": { "name": "ci-runner-7d9f", "uid": "5c1e3f0a-0000-4000-8000-000000000002" },
+        },
+    })
+}
+
+/// A policy trusting the cluster's service accounts of namespace `deploy`, for tokens whose
+/// audience is the tenant's issuer.
+fn k8s_policy(name: &str, issuer: &Issuer, aud: &str) -> Value {
+    json!({
+        "name": name,
+        "issuer": issuer.url,
+        "discovery_url": issuer.discovery_url(),
+        "audience": aud,
+        "subject": "system:serviceaccount:deploy:*",
+        "claims": { "kubernetes.io.namespace": "deploy" },
+        "max_age": 900,
+        "identity": "k8s-deploy",
+    })
+}
+
+/// The client authentication of a request with an outside token, naming `client_id` or not.
+async fn as_workload(
+    s: &TestServer,
+    endpoint: &str,
+    token: &str,
+    client_id: Option<&str>,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut f = form.to_vec();
+    if let Some(id) = client_id {
+        f.push(("client_id", id));
+    }
+    with_assertion(s, endpoint, token, &f).await
+}
+
+/// The audit log's `client_assertion.refused` events of tenant `acme`, waiting for `want`.
+async fn refusals(s: &TestServer, want: usize) -> Vec<Value> {
+    for _ in 0..100 {
+        let (status, body) = s
+            .admin(
+                Method::GET,
+                "/tenants/acme/audit?type=client_assertion.refused&limit=1000",
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let list = body["events"].as_array().unwrap().clone();
+        if list.len() >= want {
+            return list;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("fewer than {want} client_assertion.refused events");
+}
+
+async fn a_workload_authenticates_with_a_token_its_trust_policy_accepts(s: TestServer) {
+    let cluster = Issuer::start().await;
+    s.tenant("acme", json!({})).await;
+    let issuer = s.issuer("acme");
+    policy(&s, "acme", k8s_policy("k8s", &cluster, &issuer)).await;
+    let (status, body) = s
+        .admin(
+            Method::POST,
+            "/tenants/acme/clients",
+            Some(json!({"client_id": "deployer", "trust_policy": "k8s", "allowed_scopes": ["read"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body["client_secret"].is_null(), "no secret: {body}");
+    assert_eq!(body["client"]["trust_policy"], "k8s", "{body}");
+    let cc = [("grant_type", "client_credentials"), ("scope", "read")];
+
+    // The token endpoint, introspection and revocation, each with a token of its own.
+    let good = cluster.token(&k8s_claims(&cluster, &issuer));
+    let (status, body) = as_workload(&s, "/token", &good, Some("deployer"), &cc).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    let (_, claims) = jwt_parts(&access);
+    assert_eq!(
+        (&claims["sub"], &claims["client_id"]),
+        (&json!("deployer"), &json!("deployer"))
+    );
+    let t = cluster.token(&k8s_claims(&cluster, &issuer));
+    let (status, body) = as_workload(&s, "/introspect", &t, Some("deployer"), &[("token", &access)]).await;
+    assert_eq!(
+        (status, &body["active"]),
+        (StatusCode::OK, &json!(true)),
+        "{body}"
+    );
+    // The policy's audience condition (the issuer) holds for every endpoint.
+    let t = cluster.token(&k8s_claims(&cluster, &issuer));
+    let (status, body) = as_workload(&s, "/revoke", &t, Some("deployer"), &[("token", &access)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let t = cluster.token(&k8s_claims(&cluster, &issuer));
+    let (_, body) = as_workload(&s, "/introspect", &t, Some("deployer"), &[("token", &access)]).await;
+    assert_eq!(body["active"], false, "{body}");
+
+    // Every refusal is the same invalid_client; the audit log says which check failed.
+    let base = k8s_claims(&cluster, &issuer);
+    let t = now();
+    let fresh = |changes: &[(&str, Value)]| {
+        let mut c = with(&base, changes);
+        c["jti"] = json!(random_jti());
+        c
+    };
+    let stranger = SigningKeyPair::generate(SigningAlg::ES256).unwrap();
+    let elsewhere = Issuer::start().await;
+    s.client("acme", json!({"client_id": "plain"})).await;
+    let (status, body) = s
+        .admin(
+            Method::POST,
+            "/tenants/acme/clients",
+            Some(json!({"client_id": "keyed", "jwks": { "keys": [jwk(&stranger, "k1")] }})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let no_jti = {
+        let mut c = fresh(&[]);
+        c.as_object_mut().unwrap().remove("jti");
+        c
+    };
+    let cases: Vec<(&str, String, Option<&str>, &str)> = vec![
+        (
+            "wrong subject",
+            cluster.token(&fresh(&[("sub", json!("system:serviceaccount:prod:ci-runner"))])),
+            Some("deployer"),
+            "condition 'subject' failed",
+        ),
+        (
+            "wrong claim",
+            cluster.token(&fresh(&[("kubernetes.io", json!({"namespace": "staging"}))])),
+            Some("deployer"),
+            "condition 'claims.kubernetes.io.namespace' failed",
+        ),
+        (
+            "wrong aud",
+            cluster.token(&fresh(&[("aud", json!(["https://kubernetes.default.svc"]))])),
+            Some("deployer"),
+            "condition 'audience' failed",
+        ),
+        (
+            "expired",
+            cluster.token(&fresh(&[
+                ("iat", json!(t - 800)),
+                ("nbf", json!(t - 800)),
+                ("exp", json!(t - 200)),
+            ])),
+            Some("deployer"),
+            "expired",
+        ),
+        (
+            "too old",
+            cluster.token(&fresh(&[("iat", json!(t - 1000)), ("nbf", json!(t - 1000))])),
+            Some("deployer"),
+            "condition 'max_age' failed",
+        ),
+        (
+            "too long a life",
+            cluster.token(&fresh(&[("exp", json!(t + 2 * 24 * 3600))])),
+            Some("deployer"),
+            "exp is more than 86400 s away",
+        ),
+        (
+            "alg none",
+            unsigned(&fresh(&[])),
+            Some("deployer"),
+            "alg 'none' is refused",
+        ),
+        (
+            "HMAC with the public key",
+            cluster.hmac_token(&fresh(&[])),
+            Some("deployer"),
+            "HMAC would take a public key",
+        ),
+        (
+            "unknown kid",
+            sign(&stranger, &json!({"alg": "ES256", "kid": "k9"}), &fresh(&[])),
+            Some("deployer"),
+            "unknown kid 'k9'",
+        ),
+        (
+            "another key with the issuer's kid",
+            sign(&stranger, &json!({"alg": "ES256", "kid": "k1"}), &fresh(&[])),
+            Some("deployer"),
+            "the signature does not verify",
+        ),
+        (
+            "untrusted issuer",
+            elsewhere.token(&fresh(&[("iss", json!(elsewhere.url))])),
+            Some("deployer"),
+            "untrusted issuer",
+        ),
+        ("replay", good.clone(), Some("deployer"), "replayed"),
+        ("no jti", cluster.token(&no_jti), Some("deployer"), "no jti"),
+        (
+            "missing client_id",
+            cluster.token(&fresh(&[])),
+            None,
+            "names no client",
+        ),
+        (
+            "a client with a secret",
+            cluster.token(&fresh(&[])),
+            Some("plain"),
+            "the client has no keys",
+        ),
+        (
+            "a client with keys of its own",
+            cluster.token(&fresh(&[])),
+            Some("keyed"),
+            "the signature does not verify",
+        ),
+    ];
+    for (case, token, client_id, _) in &cases {
+        let (status, body) = as_workload(&s, "/token", token, *client_id, &cc).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+            "{case}: {body}"
+        );
+        assert_eq!(
+            body["error_description"], "client authentication failed",
+            "{case}: {body}"
+        );
+    }
+    let events = refusals(&s, cases.len()).await;
+    for (case, token, client_id, why) in &cases {
+        let client = client_id.map_or(Value::Null, |c| json!(c));
+        let found = events.iter().any(|e| {
+            e["actor_id"] == client && e["details"]["reason"].as_str().is_some_and(|r| r.contains(why))
+        });
+        assert!(
+            found,
+            "{case}: no audit event naming '{why}' for {client} in {events:#?}"
+        );
+        let signature = token.rsplit('.').next().unwrap();
+        assert!(
+            signature.is_empty() || !serde_json::to_string(&events).unwrap().contains(signature),
+            "{case}: the token is in the audit log"
+        );
+    }
+    assert!(events
+        .iter()
+        .all(|e| e["outcome"] == "denied" && e["details"]["endpoint"] == "/token"));
+
+    // A policy that allows reuse (Kubernetes tokens are reused until kubelet rotates them):
+    // the same token, and one with no jti, authenticate again and again.
+    let mut reusable = k8s_policy("k8s-reuse", &cluster, &issuer);
+    reusable["assertion_reuse"] = json!(true);
+    policy(&s, "acme", reusable.clone()).await;
+    s.admin(
+        Method::POST,
+        "/tenants/acme/clients",
+        Some(json!({"client_id": "reuser", "trust_policy": "k8s-reuse"})),
+    )
+    .await;
+    for token in [&good, &cluster.token(&no_jti)] {
+        for _ in 0..2 {
+            let (status, body) = as_workload(&s, "/token", token, Some("reuser"), &cc[..1]).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+    // ... but never without max_age, which then is what bounds a stolen token.
+    reusable["name"] = json!("unbounded");
+    reusable.as_object_mut().unwrap().remove("max_age");
+    let (status, body) = s
+        .admin(Method::POST, "/tenants/acme/trust-policies", Some(reusable))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error_description"].as_str().unwrap().contains("max_age"),
+        "{body}"
+    );
+
+    // What a client with a trust policy may be.
+    let refused_clients = [
+        (
+            json!({"client_id": "x1", "trust_policy": "nope"}),
+            "does not exist",
+        ),
+        (
+            json!({"client_id": "x2", "trust_policy": "k8s", "jwks": { "keys": [jwk(&stranger, "k1")] }}),
+            "no keys of its own",
+        ),
+        (
+            json!({"client_id": "x3", "trust_policy": "k8s", "client_type": "public", "redirect_uris": ["https://app.example/cb"]}),
+            "confidential",
+        ),
+        (
+            json!({"client_id": "x4", "trust_policy": "k8s", "token_endpoint_auth_method": "client_secret_basic"}),
+            "does not fit",
+        ),
+    ];
+    for (spec, why) in refused_clients {
+        let (status, body) = s
+            .admin(Method::POST, "/tenants/acme/clients", Some(spec.clone()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{spec}: {body}");
+        assert!(
+            body["error_description"].as_str().unwrap().contains(why),
+            "{spec}: {body}"
+        );
+    }
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            "/tenants/acme/clients/plain",
+            Some(json!({"trust_policy": "k8s"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a client with a secret: {body}");
+    let (status, _) = s
+        .admin(Method::POST, "/tenants/acme/clients/deployer/rotate-secret", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // A policy a client names is not deleted from under it.
+    let (status, body) = s
+        .admin(Method::DELETE, "/tenants/acme/trust-policies/k8s", None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("client 'deployer'"),
+        "{body}"
+    );
+    let (status, _) = s
+        .admin(Method::DELETE, "/tenants/acme/clients/deployer", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = s
+        .admin(Method::DELETE, "/tenants/acme/trust-policies/k8s", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+}
+
+#[tokio::test]
+async fn a_workload_authenticates_with_a_token_its_trust_policy_accepts_sqlite() {
+    a_workload_authenticates_with_a_token_its_trust_policy_accepts(TestServer::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_workload_authenticates_with_a_token_its_trust_policy_accepts_postgres() {
+    let Some(s) = TestServer::postgres().await else {
+        eprintln!("SESAME_TEST_DATABASE_URL is not set: PostgreSQL not tested");
+        return;
+    };
+    a_workload_authenticates_with_a_token_its_trust_policy_accepts(s).await;
 }

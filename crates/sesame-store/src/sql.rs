@@ -104,6 +104,7 @@ struct ClientRow {
     jwks_uri: Option<String>,
     token_exchange_impersonation: bool,
     disabled: bool,
+    trust_policy: Option<String>,
     revoked_before: i64,
     created_at: i64,
     updated_at: i64,
@@ -112,7 +113,8 @@ const CLIENT_COLUMNS: &str =
     "tenant_id, client_id, name, client_type, secret_hash, grant_types, redirect_uris, \
      post_logout_redirect_uris, require_pkce, first_party, refresh_without_offline_access, \
      backchannel_logout_uri, allowed_scopes, allowed_audiences, signing_alg, access_token_ttl, introspect_any, \
-     jwks, jwks_uri, token_exchange_impersonation, disabled, revoked_before, created_at, updated_at";
+     jwks, jwks_uri, token_exchange_impersonation, disabled, revoked_before, created_at, updated_at, \
+     trust_policy";
 
 fn json_list<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<Vec<T>> {
     serde_json::from_str(text).map_err(|e| corrupt(what, e))
@@ -151,6 +153,7 @@ fn client_from_row(r: ClientRow) -> Result<Client> {
         introspect_any: r.introspect_any,
         jwks: r.jwks,
         jwks_uri: r.jwks_uri,
+        trust_policy: r.trust_policy,
         token_exchange_impersonation: r.token_exchange_impersonation,
         disabled: r.disabled,
         revoked_before: r.revoked_before,
@@ -286,6 +289,7 @@ macro_rules! bind_client {
             .bind($c.revoked_before)
             .bind($c.created_at)
             .bind($c.updated_at)
+            .bind(&$c.trust_policy)
     };
 }
 
@@ -579,7 +583,7 @@ impl Store for SqlStore {
     async fn create_client(&self, client: &Client) -> Result<()> {
         let sql = format!(
             "INSERT INTO client ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
+         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
         );
         with_pool!(self, p => {
             let mut tx = p.begin().await.map_err(db)?;
@@ -599,7 +603,7 @@ impl Store for SqlStore {
                    refresh_without_offline_access = $11, backchannel_logout_uri = $12, allowed_scopes = $13, \
                    allowed_audiences = $14, signing_alg = $15, access_token_ttl = $16, disabled = $17, \
                    updated_at = $18, introspect_any = $19, jwks = $20, jwks_uri = $21, \
-                   token_exchange_impersonation = $22, \
+                   token_exchange_impersonation = $22, trust_policy = $23, \
                    revoked_before = CASE WHEN $17 AND NOT disabled THEN $18 + 1 ELSE revoked_before END \
                    WHERE tenant_id = $1 AND client_id = $2";
         let c = client;
@@ -628,6 +632,7 @@ impl Store for SqlStore {
                 .bind(&c.jwks)
                 .bind(&c.jwks_uri)
                 .bind(c.token_exchange_impersonation)
+                .bind(&c.trust_policy)
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?

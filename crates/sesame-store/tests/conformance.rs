@@ -46,6 +46,7 @@ fn client(t: &TenantId, id: &str) -> Client {
         introspect_any: false,
         jwks: None,
         jwks_uri: None,
+        trust_policy: None,
         token_exchange_impersonation: false,
         disabled: false,
         revoked_before: 100,

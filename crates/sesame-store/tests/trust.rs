@@ -148,6 +148,7 @@ async fn clients_keep_their_keys_and_exchange_flag(s: &SqlStore) {
         introspect_any: false,
         jwks: Some(jwks.to_string()),
         jwks_uri: None,
+        trust_policy: None,
         token_exchange_impersonation: true,
         disabled: false,
         revoked_before: 1,

@@ -41,6 +41,7 @@ fn client(id: &str, grants: Vec<GrantType>) -> Client {
         introspect_any: false,
         jwks: None,
         jwks_uri: None,
+        trust_policy: None,
         token_exchange_impersonation: false,
         disabled: false,
         revoked_before: 0,

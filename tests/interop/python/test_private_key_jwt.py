@@ -3,14 +3,16 @@
 tokens, introspects and revokes with signed assertions instead of a secret, and each assertion
 works once.
 
-Sesame refuses assertions valid for more than 5 minutes; authlib signs them for an hour unless
+Sesame refuses assertions valid for more than 10 minutes; authlib signs them for an hour unless
 told otherwise, so each `PrivateKeyJWT` here is given a short `exp` (and a fresh one per request:
 authlib keeps the claims it generated, `jti` included, in the object)."""
 
 from __future__ import annotations
 
 import time
+import uuid
 
+import jwt
 import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
@@ -181,3 +183,109 @@ def test_long_lived_wrong_audience_and_foreign_key_assertions_are_refused(sesame
     with pytest.raises(OAuthError) as err:
         session.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")
     assert err.value.error == "invalid_client"
+
+
+# A workload with no secret and no key of its own: its client names a trust policy, and it
+# authenticates with a token its platform issued (here: a Kubernetes-like service-account token
+# signed with PyJWT by a key whose JWKS the policy holds inline).
+
+K8S_ISSUER = "https://kubernetes.default.svc.cluster.local"
+
+
+@pytest.fixture(scope="module")
+def cluster_key():
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = RSAKey.import_key(
+        private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    ).as_dict(private=False)
+    public.update({"kid": "cluster-1", "use": "sig", "alg": "RS256"})
+    return private, public
+
+
+@pytest.fixture(scope="module")
+def workload_client(sesame, cluster_key):
+    _, public = cluster_key
+    name = f"k8s-{uuid.uuid4().hex[:8]}"
+    resp = sesame.admin(
+        "POST",
+        "/tenants/default/trust-policies",
+        {
+            "name": name,
+            "issuer": K8S_ISSUER,
+            "jwks": {"keys": [public]},
+            "audience": sesame.issuer(),
+            "subject": "system:serviceaccount:deploy:*",
+            "claims": {"kubernetes.io.namespace": "deploy"},
+            "max_age": 900,
+            "identity": "k8s-deploy",
+        },
+    )
+    assert resp.status_code == 201, resp.text
+    creds = sesame.create_client("default", trust_policy=name, allowed_scopes=["read"])
+    assert creds.client_secret is None, "a client with a trust policy gets no secret"
+    return creds
+
+
+def k8s_token(cluster_key, **changes) -> str:
+    private, _ = cluster_key
+    now = int(time.time())
+    claims = {
+        "iss": K8S_ISSUER,
+        "sub": "system:serviceaccount:deploy:ci-runner",
+        "aud": [changes.pop("aud")],
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "jti": uuid.uuid4().hex,
+        "kubernetes.io": {"namespace": "deploy", "serviceaccount": {"name": "ci-runner"}},
+    }
+    claims.update(changes)
+    return jwt.encode(claims, private, algorithm="RS256", headers={"kid": "cluster-1"})
+
+
+def test_authlib_client_authenticates_with_an_outside_token(sesame, workload_client, cluster_key):
+    metadata = discover(sesame)
+    # authlib's `none` method puts client_id in the body; the assertion rides along (RFC 7521 §4.2).
+    session = OAuth2Session(
+        workload_client.client_id, token_endpoint_auth_method="none", default_timeout=HTTP_TIMEOUT
+    )
+    assertion = k8s_token(cluster_key, aud=sesame.issuer())
+    token = session.fetch_token(
+        metadata["token_endpoint"],
+        grant_type="client_credentials",
+        scope="read",
+        client_assertion_type=ASSERTION_TYPE,
+        client_assertion=assertion,
+    )
+    assert token["scope"] == "read"
+    claims = jwt.decode(token["access_token"], options={"verify_signature": False})
+    assert claims["client_id"] == workload_client.client_id
+
+    # The same token twice: its jti is used once.
+    with pytest.raises(OAuthError) as err:
+        session.fetch_token(
+            metadata["token_endpoint"],
+            grant_type="client_credentials",
+            client_assertion_type=ASSERTION_TYPE,
+            client_assertion=assertion,
+        )
+    assert err.value.error == "invalid_client"
+    # Another namespace, or a token for someone else: refused alike.
+    for bad in (
+        k8s_token(cluster_key, aud=sesame.issuer(), **{"kubernetes.io": {"namespace": "prod"}}),
+        k8s_token(cluster_key, aud="https://kubernetes.default.svc"),
+    ):
+        resp = requests.post(
+            metadata["token_endpoint"],
+            data={
+                "grant_type": "client_credentials",
+                "client_id": workload_client.client_id,
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": bad,
+            },
+            timeout=HTTP_TIMEOUT,
+        )
+        assert resp.status_code == 401, resp.text
+        assert resp.json()["error"] == "invalid_client"

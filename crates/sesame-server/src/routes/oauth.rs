@@ -202,6 +202,26 @@ pub async fn revoke(
     Ok(no_store(()))
 }
 
+/// A refused client assertion: the check that failed goes to the log and the audit log, and
+/// the caller gets `invalid_client` whatever it was.
+fn assertion_refused(
+    app: &AppState,
+    t: &TenantState,
+    client: Option<&sesame_core::ids::ClientId>,
+    endpoint: &str,
+    refused: &client_auth::AssertionRefused,
+) -> Error {
+    tracing::info!(
+        tenant = %t.tenant.id,
+        client = client.map_or("", |c| c.as_str()),
+        endpoint,
+        reason = %refused.reason,
+        "client assertion refused"
+    );
+    crate::audit::client_assertion_refused(app, &t.tenant.id, client, endpoint, refused);
+    Error::InvalidClient { basic: false }
+}
+
 /// RFC 6749 §2.3: one method per request. With Basic, a `client_id` in the body is allowed
 /// (RFC 6749 §3.2.1) but must name the same client. `endpoint`: the path called, which a
 /// client assertion may name as its audience.
@@ -232,20 +252,37 @@ pub(super) async fn authenticate(
                 "client_assertion and client_assertion_type go together",
             ));
         };
-        let presented = client_auth::from_assertion(kind, assertion, body_id)?;
+        let presented = match client_auth::from_assertion(kind, assertion, body_id) {
+            Err(Error::InvalidClient { .. }) => {
+                let refused = client_auth::AssertionRefused {
+                    reason: "the request names no client: no client_id, and the assertion's sub is not a client id".into(),
+                };
+                return Err(assertion_refused(app, t, None, endpoint, &refused));
+            }
+            other => other?,
+        };
         let client = t.client(&*app.store, &presented.client_id).await?;
         let endpoint_url = format!("{}{endpoint}", t.issuer);
         let token_endpoint = format!("{}/token", t.issuer);
         let audiences = [endpoint_url.as_str(), token_endpoint.as_str(), t.issuer.as_str()];
-        client_auth::authenticate_assertion(
-            client.as_deref(),
-            &presented,
-            &app.outside_keys,
-            &*app.store,
-            &audiences,
-            sesame_core::now(),
-        )
-        .await?;
+        let check = client_auth::AssertionCheck {
+            keys: &app.outside_keys,
+            store: &*app.store,
+            policies: &t.trust_policies,
+            audiences: &audiences,
+            now: sesame_core::now(),
+        };
+        if let Err(refused) =
+            client_auth::authenticate_assertion(client.as_deref(), &presented, &check).await?
+        {
+            return Err(assertion_refused(
+                app,
+                t,
+                Some(&presented.client_id),
+                endpoint,
+                &refused,
+            ));
+        }
         return client.ok_or(Error::InvalidClient { basic: false });
     }
     let presented: PresentedClient = match basic {

@@ -104,6 +104,20 @@ impl TrustStore for SqlStore {
     async fn delete_trust_policy(&self, tenant: &TenantId, name: &str) -> Result<bool> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(db)?;
+            let named_by: Option<(String,)> = sqlx::query_as(
+                "SELECT client_id FROM client WHERE tenant_id = $1 AND trust_policy = $2 ORDER BY client_id LIMIT 1",
+            )
+            .bind(tenant.as_str())
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+            if let Some((client,)) = named_by {
+                return Err(Error::Conflict(format!(
+                    "trust policy '{name}' is named by client '{client}' of tenant '{tenant}': \
+                     change or delete that client first"
+                )));
+            }
             let n = sqlx::query("DELETE FROM trust_policy WHERE tenant_id = $1 AND name = $2")
                 .bind(tenant.as_str())
                 .bind(name)
