@@ -4,10 +4,9 @@ use crate::config::{Config, TenantConfig};
 use crate::state::AppState;
 use sesame_core::admin;
 use sesame_core::crypto::MasterKey;
-use sesame_core::federation::{ConnectionSpec, SsoConnection};
 use sesame_core::ids::TenantId;
-use sesame_core::model::{Client, Tenant};
-use sesame_core::secret::{hash_secret, Secret};
+use sesame_core::model::Tenant;
+use sesame_core::secret::Secret;
 use sesame_core::store::Store;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -128,202 +127,11 @@ pub fn write_secret_file(path: &Path, text: &str) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// Applies the declared tenants and clients. Running it again with the same file changes
-/// nothing; a changed file updates what it declares and leaves everything else alone.
+/// Applies the declared tenants with the plan `sesame apply` uses (see [`crate::declared`]).
+/// Running it again with the same file changes nothing; a changed file updates what it declares
+/// and leaves everything else alone.
 pub async fn apply_declared(app: &AppState, tenants: &[TenantConfig]) -> Result<(), String> {
-    let store = &*app.store;
-    let now = sesame_core::now();
-    for decl in tenants {
-        let where_ = format!("config: tenant '{}'", decl.id);
-        let existing = store
-            .get_tenant(&decl.id)
-            .await
-            .map_err(|e| format!("{where_}: {e}"))?;
-        let mut tenant = existing
-            .clone()
-            .unwrap_or_else(|| Tenant::new(decl.id.clone(), now));
-        if let Some(n) = &decl.display_name {
-            tenant.display_name = n.clone();
-        }
-        if let Some(a) = decl.signing_alg {
-            tenant.signing_alg = a;
-        }
-        if let Some(t) = decl.access_token_ttl {
-            tenant.access_token_ttl = t;
-        }
-        if let Some(t) = decl.session_ttl {
-            tenant.session_ttl = t;
-        }
-        if let Some(t) = decl.refresh_token_ttl {
-            tenant.refresh_token_ttl = t;
-        }
-        if let Some(l) = &decl.logo_url {
-            tenant.logo_url = Some(l.clone());
-        }
-        tenant.validate().map_err(|e| format!("{where_}: {e}"))?;
-        match existing {
-            None => ensure_tenant(app, &tenant)
-                .await
-                .map_err(|e| format!("{where_}: {e}"))?,
-            Some(old) if old != tenant => {
-                store
-                    .update_tenant(&tenant)
-                    .await
-                    .map_err(|e| format!("{where_}: {e}"))?;
-            }
-            Some(_) => {}
-        }
-        for c in &decl.clients {
-            let where_ = format!("{where_} client '{}'", c.client_id);
-            let secret = c.read_secret(&decl.id)?;
-            let existing = store
-                .get_client(&decl.id, &c.client_id)
-                .await
-                .map_err(|e| format!("{where_}: {e}"))?;
-            let client = Client {
-                tenant_id: decl.id.clone(),
-                client_id: c.client_id.clone(),
-                name: c.name.clone().unwrap_or_else(|| c.client_id.to_string()),
-                client_type: c.client_type,
-                secret_hash: secret.map(|s| hash_secret(s.as_bytes())),
-                grant_types: c.grant_types.clone(),
-                redirect_uris: c.redirect_uris.clone(),
-                post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
-                require_pkce: c.require_pkce,
-                first_party: c.first_party,
-                refresh_without_offline_access: c.refresh_without_offline_access,
-                backchannel_logout_uri: c.backchannel_logout_uri.clone(),
-                allowed_scopes: c.allowed_scopes.clone(),
-                allowed_audiences: c.allowed_audiences.clone(),
-                signing_alg: c.signing_alg,
-                access_token_ttl: c.access_token_ttl,
-                introspect_any: c.introspect_any,
-                jwks: c.jwks.clone(),
-                jwks_uri: c.jwks_uri.clone(),
-                token_exchange_impersonation: c.token_exchange_impersonation,
-                disabled: c.disabled,
-                // The store moves it when the client is disabled.
-                revoked_before: existing.as_ref().map_or(now, |e| e.revoked_before),
-                created_at: existing.as_ref().map_or(now, |e| e.created_at),
-                updated_at: existing.as_ref().map_or(now, |e| e.updated_at),
-            };
-            client.validate().map_err(|e| format!("{where_}: {e}"))?;
-            let result = match existing {
-                None => store.create_client(&client).await,
-                Some(old) if old != client => store
-                    .update_client(&Client {
-                        updated_at: now,
-                        ..client
-                    })
-                    .await
-                    .map(|_| ()),
-                Some(_) => Ok(()),
-            };
-            result.map_err(|e| format!("{where_}: {e}"))?;
-        }
-        for spec in &decl.trust_policies {
-            let where_ = format!("{where_} trust policy '{}'", spec.name);
-            let existing = store
-                .get_trust_policy(&decl.id, &spec.name)
-                .await
-                .map_err(|e| format!("{where_}: {e}"))?;
-            let result = match existing {
-                None => sesame_core::trust::create_policy(store, &decl.id, spec.clone(), now)
-                    .await
-                    .map(|_| ()),
-                Some(old) if old.spec != *spec => {
-                    sesame_core::trust::replace_policy(store, &decl.id, spec.clone(), now)
-                        .await
-                        .map(|_| ())
-                }
-                Some(_) => Ok(()),
-            };
-            result.map_err(|e| format!("{where_}: {e}"))?;
-        }
-        apply_declared_workload(store, decl, now)
-            .await
-            .map_err(|e| format!("{where_}: {e}"))?;
-        for spec in &decl.sso {
-            let where_ = format!("{where_} sso connection '{}'", spec.id);
-            let resolved = spec.resolve(&decl.id)?;
-            apply_connection(app, &decl.id, resolved, now)
-                .await
-                .map_err(|e| format!("{where_}: {e}"))?;
-        }
-    }
-    app.refresh_cache().await.map_err(|e| e.to_string())
-}
-
-/// The tenant's workload settings and `[[tenants.sources]]`, idempotently: a source found by
-/// its id is left alone when unchanged, and replaced (same id) when the file changed it.
-async fn apply_declared_workload(
-    store: &dyn Store,
-    decl: &TenantConfig,
-    now: i64,
-) -> sesame_core::Result<()> {
-    use sesame_core::workload;
-    if decl.workload_issuer.is_some() || decl.session_max_ttl.is_some() {
-        let patch = workload::SettingsPatch {
-            workload_issuer: decl.workload_issuer.clone().map(Some),
-            session_max_ttl: decl.session_max_ttl,
-        };
-        workload::update_settings(store, &decl.id, patch).await?;
-    }
-    for spec in &decl.sources {
-        let Some(id) = &spec.id else {
-            return Err(sesame_core::Error::InvalidRequest(format!(
-                "source '{}' needs an id (a UUID) so that applying the file again finds it",
-                spec.name
-            )));
-        };
-        if let Some(old) = store.get_source(&decl.id, id).await? {
-            let same = old.name == spec.name
-                && old.client_id == spec.client_id
-                && old.audiences == spec.audiences
-                && old.scopes == spec.scopes
-                && old.token_ttl == spec.token_ttl.unwrap_or(workload::DEFAULT_WORKLOAD_TOKEN_TTL);
-            if same {
-                continue;
-            }
-            store.delete_source(&decl.id, id).await?;
-        }
-        workload::create_source(store, &decl.id, spec.clone(), now).await?;
-    }
-    Ok(())
-}
-
-/// One `[[tenants.sso]]`: created, updated when the file says something else, else untouched.
-/// The secret is sealed again only when it changed (each sealing differs, so comparing blobs
-/// would rewrite the row at every start).
-async fn apply_connection(
-    app: &AppState,
-    tenant: &TenantId,
-    mut spec: ConnectionSpec,
-    now: i64,
-) -> sesame_core::Result<()> {
-    let store = &*app.store;
-    let id = sesame_core::ids::ConnectionId::parse(&spec.id)?;
-    let existing = store.get_sso_connection(tenant, &id).await?;
-    if let Some(old) = &existing {
-        if spec.client_secret.is_some() && old.client_secret(&app.master)? == spec.client_secret {
-            spec.client_secret = None;
-        }
-    }
-    crate::saml_metadata::fill(&mut spec).await?;
-    let conn = SsoConnection::from_spec(&app.master, tenant, spec, existing.as_ref(), now)?;
-    match existing {
-        None => store.create_sso_connection(&conn).await,
-        Some(old)
-            if old
-                != SsoConnection {
-                    updated_at: old.updated_at,
-                    ..conn.clone()
-                } =>
-        {
-            store.update_sso_connection(&conn).await.map(|_| ())
-        }
-        Some(_) => Ok(()),
-    }
+    crate::declared::apply(app, tenants).await
 }
 
 /// Creates a tenant with fresh keys unless another replica just did.
