@@ -268,18 +268,14 @@ pub async fn put_source(
     spec.id = Some(id.clone());
     let source = checked_source(store, tenant, spec, now).await?;
     store.delete_source(tenant, &id).await?;
-    create_source(store, tenant, source_spec(&source), now).await
-}
-
-fn source_spec(s: &Source) -> SourceSpec {
-    SourceSpec {
-        name: s.name.clone(),
-        client_id: s.client_id.clone(),
-        audiences: s.audiences.clone(),
-        scopes: s.scopes.clone(),
-        token_ttl: Some(s.token_ttl),
-        id: Some(s.id.clone()),
-    }
+    store.create_source(&source).await.map_err(|e| match e {
+        Error::Conflict(_) => Error::Conflict(format!(
+            "a source for client '{}' already exists",
+            source.client_id
+        )),
+        other => other,
+    })?;
+    Ok(source)
 }
 
 async fn checked_source(

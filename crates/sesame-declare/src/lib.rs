@@ -346,7 +346,7 @@ impl Declared {
             let mut own = Map::new();
             let mut children = BTreeMap::new();
             for (k, v) in table {
-                if let Some(kind) = CHILD_KINDS.iter().find(|c| c.table == k) {
+                if let Some(kind) = CHILD_KINDS.iter().find(|c| c.table == k.as_str()) {
                     children.insert(kind.table, objects(kind, v, &format!("{at}.{k}"))?);
                 } else {
                     own.insert(k.clone(), v.clone());
@@ -656,14 +656,14 @@ impl Action {
             (Action::Delete { .. }, "tenant" | "workload") => return None,
             (_, "workload") => ("PATCH", t(&[kind.collection]), self.body()),
             (Action::Create { .. }, _) if kind.put_creates => {
-                ("PUT", t(&[kind.collection, id]), self.body())
+                ("PUT", t(&[kind.collection, id.as_str()]), self.body())
             }
             (Action::Create { .. }, _) => ("POST", t(&[kind.collection]), self.body()),
             (Action::Update { replace, .. }, _) => {
                 let method = if replace.is_some() { "PUT" } else { "PATCH" };
-                (method, t(&[kind.collection, id]), self.body())
+                (method, t(&[kind.collection, id.as_str()]), self.body())
             }
-            (Action::Delete { .. }, _) => ("DELETE", t(&[kind.collection, id]), None),
+            (Action::Delete { .. }, _) => ("DELETE", t(&[kind.collection, id.as_str()]), None),
         })
     }
 
