@@ -1073,4 +1073,108 @@ client_type = "public"
             .collect();
         assert_eq!(shown, ["- client default/x"]);
     }
+
+    const SSO_FILE: &str = r#"
+[[tenants]]
+id = "acme"
+workload_issuer = "https://static.example"
+[[tenants.sso]]
+id = "corp"
+issuer = "https://idp.example"
+client_id = "sesame"
+client_secret = "hush-hush"
+[[tenants.sources]]
+id = "7f3b8e21-4d9a-4c2e-9b7d-8a5f3c9e0b4f"
+name = "sync"
+client_id = "sync"
+audiences = ["https://a.example"]
+"#;
+
+    #[test]
+    fn a_secret_is_sent_but_never_shown() {
+        let d = Declared::from_toml(SSO_FILE).unwrap();
+        let p = plan(&d, &Current::default(), false);
+        let shown: Vec<String> = p.actions.iter().map(|a| a.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "+ tenant acme",
+                r#"~ workload acme: workload_issuer null -> "https://static.example""#,
+                "+ source acme/7f3b8e21-4d9a-4c2e-9b7d-8a5f3c9e0b4f",
+                "+ sso acme/corp (client_secret: (set))",
+            ]
+        );
+        assert!(!format!("{p:?}").contains("hush-hush"));
+        let (method, path, body) = p.actions[3].request().unwrap();
+        assert_eq!((method, path.join("/").as_str()), ("POST", "tenants/acme/sso"));
+        assert_eq!(body.unwrap()["client_secret"], "hush-hush");
+        // A source is created at its own id.
+        let (method, path, _) = p.actions[2].request().unwrap();
+        assert_eq!(method, "PUT");
+        assert_eq!(path.last().unwrap(), "7f3b8e21-4d9a-4c2e-9b7d-8a5f3c9e0b4f");
+        let (method, path, body) = p.actions[1].request().unwrap();
+        assert_eq!((method, path.join("/").as_str()), ("PATCH", "tenants/acme/workload"));
+        assert_eq!(body.unwrap(), json!({"workload_issuer": "https://static.example"}));
+
+        // Set on the server: not sent again unless asked, or unless the reader knows it differs.
+        let mut current = Current::default();
+        current.tenants.insert("acme".into(), json!({"id": "acme"}));
+        current
+            .workload
+            .insert("acme".into(), json!({"workload_issuer": "https://static.example"}));
+        let corp = json!({"id": "corp", "issuer": "https://idp.example", "client_id": "sesame",
+                          "client_secret_set": true});
+        current.insert(&SSO, "acme", "corp", corp.clone());
+        current.insert(
+            &SOURCE,
+            "acme",
+            "7f3b8e21-4d9a-4c2e-9b7d-8a5f3c9e0b4f",
+            json!({"name": "sync", "client_id": "sync", "audiences": ["https://a.example"]}),
+        );
+        let p = plan(&d, &current, false);
+        assert!(p.actions.is_empty(), "{:?}", p.actions);
+        assert!(p.notes.iter().any(|n| n.contains("client_secret: (set)")), "{:?}", p.notes);
+        let opts = Options {
+            prune: false,
+            send_secrets: true,
+        };
+        let p = plan_with(&d, &current, opts);
+        assert_eq!(
+            p.actions[0].to_string(),
+            r#"~ sso acme/corp: client_secret "(set)" -> "(sent again)""#
+        );
+        assert_eq!(p.actions[0].body().unwrap(), json!({"client_secret": "hush-hush"}));
+        let mut known = corp;
+        known["client_secret_same"] = json!(true);
+        current.insert(&SSO, "acme", "corp", known);
+        assert!(plan_with(&d, &current, opts).actions.is_empty());
+    }
+
+    #[test]
+    fn saml_metadata_matches_what_the_server_read_from_it() {
+        let xml = "<EntityDescriptor entityID=\"https://idp\"><X509Certificate>\n  MIIB\n  AAA=\n\
+                   </X509Certificate><SingleSignOnService Location=\"https://idp/sso?a=1&amp;b=2\"/>";
+        let now = json!({"idp_entity_id": "https://idp", "sso_url": "https://idp/sso?a=1&b=2",
+                         "idp_certificates": ["MIIBAAA="]});
+        assert!(write_only_matches("idp_metadata_xml", &json!(xml), &now));
+        let rotated = json!({"idp_entity_id": "https://idp", "sso_url": "https://idp/sso?a=1&b=2",
+                             "idp_certificates": ["MIIBBBB="]});
+        assert!(!write_only_matches("idp_metadata_xml", &json!(xml), &rotated));
+    }
+
+    #[test]
+    fn prune_deletes_sources_and_connections_the_file_dropped() {
+        let d = Declared::from_toml("[[tenants]]\nid = \"acme\"\nsources = []\nsso = []").unwrap();
+        let mut current = Current::default();
+        current.tenants.insert("acme".into(), json!({"id": "acme"}));
+        current.insert(&SOURCE, "acme", "s1", json!({"id": "s1"}));
+        current.insert(&SSO, "acme", "corp", json!({"id": "corp"}));
+        current.insert(&CLIENT, "acme", "web", json!({"client_id": "web"}));
+        let shown: Vec<String> = plan(&d, &current, true)
+            .actions
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(shown, ["- sso acme/corp", "- source acme/s1"]);
+    }
 }
