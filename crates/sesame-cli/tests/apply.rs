@@ -610,7 +610,9 @@ async fn the_file_applied_at_start_is_what_apply_would_make() {
         assert!(out.contains("nothing to change"), "{out}");
         // And the other way round: what `sesame apply` changes, a restart with the old file
         // puts back, field by field (the source's audience here).
-        let changed = write(&dir, &everything(&metadata, "https://other.example", "Corp"));
+        let changed = dir.path().join("changed.toml");
+        std::fs::write(&changed, everything(&metadata, "https://other.example", "Corp")).unwrap();
+        let changed = changed.display().to_string();
         assert_eq!(apply(&s, &["-f", &changed]).await.0, 0);
         let config = sesame_server::config::Config::load(Some(&path), &Default::default()).unwrap();
         sesame_server::bootstrap::apply_declared(&s.running.app, &config.tenants)
