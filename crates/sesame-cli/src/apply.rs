@@ -138,7 +138,9 @@ async fn apply(admin: &AdminClient, declared: &Declared, args: &ApplyArgs) -> Re
 
 async fn execute(admin: &AdminClient, action: &Action) -> Result<(), Failure> {
     let Some((method, path, body)) = action.request() else {
-        return Err(Failure("the admin API does not do this (tenants are disabled, not deleted)".into()));
+        return Err(Failure(
+            "the admin API does not do this (tenants are disabled, not deleted)".into(),
+        ));
     };
     let method = Method::from_bytes(method.as_bytes()).expect("a method");
     let path: Vec<&str> = path.iter().map(String::as_str).collect();

@@ -500,12 +500,18 @@ async fn sources_sso_connections_and_workload_settings_are_applied_idempotently(
     ] {
         assert!(out.contains(line), "{line:?} in {out}");
     }
-    assert_eq!(get(&s, &format!("/tenants/acme/sources/{SOURCE_ID}")).await, source);
+    assert_eq!(
+        get(&s, &format!("/tenants/acme/sources/{SOURCE_ID}")).await,
+        source
+    );
     let (code, out, err) = apply(&s, &["-f", &file]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("applied 3 change(s)"), "{out}");
     let replaced = get(&s, &format!("/tenants/acme/sources/{SOURCE_ID}")).await;
-    assert_eq!(replaced["audiences"], serde_json::json!(["https://other.example"]));
+    assert_eq!(
+        replaced["audiences"],
+        serde_json::json!(["https://other.example"])
+    );
     assert_eq!(replaced["resource_id"], source["resource_id"], "same id");
     assert_ne!(
         get(&s, "/tenants/acme/sso/partner").await["idp_certificates"],
@@ -528,7 +534,9 @@ async fn sources_sso_connections_and_workload_settings_are_applied_idempotently(
     let (code, _, err) = apply(&s, &["-f", &file]).await;
     assert_eq!(code, 1);
     assert!(
-        err.contains("tenant 'acme' sso 'corp': client_secret_env: environment variable CORP_OIDC_SECRET is not set"),
+        err.contains(
+            "tenant 'acme' sso 'corp': client_secret_env: environment variable CORP_OIDC_SECRET is not set"
+        ),
         "{err}"
     );
 }
@@ -554,7 +562,10 @@ async fn prune_removes_exactly_the_dropped_sources_and_connections() {
         "session_max_ttl = 3600\n",
         "session_max_ttl = 3600\nsources = []\n",
     );
-    assert!(!dropped.contains("partner") && !dropped.contains(SOURCE_ID), "{dropped}");
+    assert!(
+        !dropped.contains("partner") && !dropped.contains(SOURCE_ID),
+        "{dropped}"
+    );
     let file = write(&dir, &dropped);
 
     let (code, out, err) = apply(&s, &["-f", &file]).await;
@@ -564,7 +575,11 @@ async fn prune_removes_exactly_the_dropped_sources_and_connections() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("- sso acme/partner\n"), "{out}");
     assert!(out.contains(&format!("- source acme/{SOURCE_ID}\n")), "{out}");
-    assert_eq!(out.matches("\n- ").count() + usize::from(out.starts_with("- ")), 2, "{out}");
+    assert_eq!(
+        out.matches("\n- ").count() + usize::from(out.starts_with("- ")),
+        2,
+        "{out}"
+    );
     assert_eq!(get(&s, "/tenants/acme/sso/partner").await["id"], "partner");
 
     let (code, out, err) = apply(&s, &["-f", &file, "--prune"]).await;

@@ -278,12 +278,7 @@ pub async fn put_source(
     Ok(source)
 }
 
-async fn checked_source(
-    store: &dyn Store,
-    tenant: &TenantId,
-    spec: SourceSpec,
-    now: i64,
-) -> Result<Source> {
+async fn checked_source(store: &dyn Store, tenant: &TenantId, spec: SourceSpec, now: i64) -> Result<Source> {
     crate::admin::require_tenant(store, tenant).await?;
     let client = crate::admin::require_client(store, tenant, &spec.client_id).await?;
     if !client

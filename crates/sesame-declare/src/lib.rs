@@ -387,8 +387,14 @@ impl Declared {
                 };
                 for obj in t.children.get_mut(kind.table).into_iter().flatten() {
                     let at = format!("tenant '{tid}' {} '{}'", kind.name, obj.id);
-                    let file = obj.fields.get(&format!("{secret_field}_file")).and_then(Value::as_str);
-                    let env = obj.fields.get(&format!("{secret_field}_env")).and_then(Value::as_str);
+                    let file = obj
+                        .fields
+                        .get(&format!("{secret_field}_file"))
+                        .and_then(Value::as_str);
+                    let env = obj
+                        .fields
+                        .get(&format!("{secret_field}_env"))
+                        .and_then(Value::as_str);
                     let value = match (file, env) {
                         (Some(_), Some(_)) => {
                             return Err(format!(
@@ -396,9 +402,8 @@ impl Declared {
                             ))
                         }
                         (Some(path), None) => {
-                            let text = std::fs::read_to_string(path).map_err(|e| {
-                                format!("{at}: {secret_field}_file: cannot read {path}: {e}")
-                            })?;
+                            let text = std::fs::read_to_string(path)
+                                .map_err(|e| format!("{at}: {secret_field}_file: cannot read {path}: {e}"))?;
                             text.trim_end_matches(['\n', '\r']).to_owned()
                         }
                         (None, Some(var)) => std::env::var(var).map_err(|_| {
@@ -474,11 +479,7 @@ fn object(kind: &Kind, table: &Map<String, Value>, at: &str) -> Result<Object, S
             _ => false,
         };
         if !ok {
-            return Err(format!(
-                "{at}.{k}: expected {}, found {}",
-                ty.name(),
-                type_str(v)
-            ));
+            return Err(format!("{at}.{k}: expected {}, found {}", ty.name(), type_str(v)));
         }
         fields.insert(k.clone(), v.clone());
     }
@@ -1045,7 +1046,12 @@ client_type = "public"
             "web",
             json!({"client_id": "web", "redirect_uris": ["https://old.example/cb"], "name": "web"}),
         );
-        current.insert(&CLIENT, "acme", "cli", json!({"client_id": "cli", "client_type": "public"}));
+        current.insert(
+            &CLIENT,
+            "acme",
+            "cli",
+            json!({"client_id": "cli", "client_type": "public"}),
+        );
         current.insert(&CLIENT, "acme", "old", json!({"client_id": "old"}));
         let p = plan(&d, &current, false);
         let shown: Vec<String> = p.actions.iter().map(|a| a.to_string()).collect();
@@ -1113,15 +1119,22 @@ audiences = ["https://a.example"]
         assert_eq!(method, "PUT");
         assert_eq!(path.last().unwrap(), "7f3b8e21-4d9a-4c2e-9b7d-8a5f3c9e0b4f");
         let (method, path, body) = p.actions[1].request().unwrap();
-        assert_eq!((method, path.join("/").as_str()), ("PATCH", "tenants/acme/workload"));
-        assert_eq!(body.unwrap(), json!({"workload_issuer": "https://static.example"}));
+        assert_eq!(
+            (method, path.join("/").as_str()),
+            ("PATCH", "tenants/acme/workload")
+        );
+        assert_eq!(
+            body.unwrap(),
+            json!({"workload_issuer": "https://static.example"})
+        );
 
         // Set on the server: not sent again unless asked, or unless the reader knows it differs.
         let mut current = Current::default();
         current.tenants.insert("acme".into(), json!({"id": "acme"}));
-        current
-            .workload
-            .insert("acme".into(), json!({"workload_issuer": "https://static.example"}));
+        current.workload.insert(
+            "acme".into(),
+            json!({"workload_issuer": "https://static.example"}),
+        );
         let corp = json!({"id": "corp", "issuer": "https://idp.example", "client_id": "sesame",
                           "client_secret_set": true});
         current.insert(&SSO, "acme", "corp", corp.clone());
@@ -1133,7 +1146,11 @@ audiences = ["https://a.example"]
         );
         let p = plan(&d, &current, false);
         assert!(p.actions.is_empty(), "{:?}", p.actions);
-        assert!(p.notes.iter().any(|n| n.contains("client_secret: (set)")), "{:?}", p.notes);
+        assert!(
+            p.notes.iter().any(|n| n.contains("client_secret: (set)")),
+            "{:?}",
+            p.notes
+        );
         let opts = Options {
             prune: false,
             send_secrets: true,
@@ -1143,7 +1160,10 @@ audiences = ["https://a.example"]
             p.actions[0].to_string(),
             r#"~ sso acme/corp: client_secret "(set)" -> "(sent again)""#
         );
-        assert_eq!(p.actions[0].body().unwrap(), json!({"client_secret": "hush-hush"}));
+        assert_eq!(
+            p.actions[0].body().unwrap(),
+            json!({"client_secret": "hush-hush"})
+        );
         let mut known = corp;
         known["client_secret_same"] = json!(true);
         current.insert(&SSO, "acme", "corp", known);

@@ -177,7 +177,10 @@ async fn current<R: crate::routes::Routes>(
         }
         for kind in CHILD_KINDS {
             if decl.of(kind).is_some() {
-                let l = api.send("GET", &path(kind.collection), None).await.map_err(read)?;
+                let l = api
+                    .send("GET", &path(kind.collection), None)
+                    .await
+                    .map_err(read)?;
                 current.insert_listed(kind, tid, &l);
             }
         }

@@ -36,9 +36,11 @@ pub async fn server() -> Server {
 pub async fn server_on(db: TestDb, config_file: Option<&std::path::Path>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let tenants = match config_file {
-        Some(f) => sesame_server::config::Config::load(Some(f), &Default::default())
-            .unwrap()
-            .tenants,
+        Some(f) => {
+            sesame_server::config::Config::load(Some(f), &Default::default())
+                .unwrap()
+                .tenants
+        }
         None => Vec::new(),
     };
     let config = sesame_server::config::Config {
