@@ -1,6 +1,9 @@
-//! `sesame apply -f FILE`: the config file's `[[tenants]]` and their clients applied to a running
-//! server through the admin API, with a diff first. The file's types and the plan are
-//! `sesame-declare`'s; this module only GETs the current state and sends the plan's requests.
+//! `sesame apply -f FILE`: the config file's `[[tenants]]` — their settings, clients, trust
+//! policies, sources and SSO connections — applied to a running server through the admin API,
+//! with a diff first. The file's types, the plan and each step's request are `sesame-declare`'s
+//! (sesamed applies its file at start with the same); this module only GETs the current state
+//! and sends the plan's requests. SSO client secrets are read here, on the operator's machine,
+//! from `client_secret_file` / `client_secret_env`, and never printed.
 
 use crate::cli::ConnArgs;
 use crate::Failure;
@@ -8,23 +11,28 @@ use clap::Args;
 use serde_json::Value;
 use sesame_client::reqwest::Method;
 use sesame_client::AdminClient;
-use sesame_declare::{Action, Current, Declared};
+use sesame_declare::{Action, Current, Declared, Options, CHILD_KINDS};
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     #[command(flatten, next_help_heading = "Global options")]
     pub conn: ConnArgs,
-    /// The config file (the same TOML as sesamed's; only `[[tenants]]` and their clients are
+    /// The config file (the same TOML as sesamed's; only `[[tenants]]` and what they hold are
     /// applied)
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: PathBuf,
     /// Print the plan and change nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Also delete the clients of a tenant the file manages that the file no longer names
+    /// Also delete what the file no longer names (clients, trust policies, sources, SSO
+    /// connections), for each kind a tenant of the file declares (even as `clients = []`)
     #[arg(long)]
     pub prune: bool,
+    /// Send the file's SSO client secrets again even where the server already has one (the
+    /// server never shows a secret, so `sesame apply` cannot compare them): to rotate one
+    #[arg(long)]
+    pub send_secrets: bool,
     /// Apply only this tenant of the file
     #[arg(long, value_name = "TENANT")]
     pub tenant: Option<String>,
@@ -41,6 +49,9 @@ pub fn run(mut args: ApplyArgs) -> Result<(), Failure> {
             return Err(Failure(format!("{shown} declares no tenant '{only}'")));
         }
     }
+    declared
+        .resolve_secrets()
+        .map_err(|e| Failure(format!("{shown}: {e}")))?;
     let base = crate::http::base_url(&args.conn.url)?;
     let token = crate::admin_credential(&mut args.conn)?;
     let admin = AdminClient::new(base, &token).map_err(|e| Failure(e.to_string()))?;
@@ -51,24 +62,21 @@ pub fn run(mut args: ApplyArgs) -> Result<(), Failure> {
     runtime.block_on(apply(&admin, &declared, &args))
 }
 
-fn path(parts: &[&str]) -> Vec<String> {
-    parts.iter().map(|p| (*p).to_owned()).collect()
-}
-
 async fn call(
     admin: &AdminClient,
     method: Method,
     parts: &[&str],
     body: Option<&Value>,
 ) -> Result<Value, Failure> {
+    let path: Vec<String> = parts.iter().map(|p| (*p).to_owned()).collect();
     admin
-        .send(method, &path(parts), body)
+        .send(method, &path, body)
         .await
         .map(Option::unwrap_or_default)
         .map_err(|e| Failure(e.to_string()))
 }
 
-/// The server's state for the file's tenants.
+/// The server's state for the file's tenants: for each, the kinds the file manages.
 async fn current(admin: &AdminClient, declared: &Declared) -> Result<Current, Failure> {
     let mut current = Current::default();
     let listed = call(admin, Method::GET, &["tenants"], None).await?;
@@ -79,22 +87,14 @@ async fn current(admin: &AdminClient, declared: &Declared) -> Result<Current, Fa
             continue;
         };
         current.tenants.insert(id.to_owned(), t.clone());
-        if decl.trust_policies.is_some() {
-            let listed = call(admin, Method::GET, &["tenants", id, "trust-policies"], None).await?;
-            let policies = current.trust_policies.entry(id.to_owned()).or_default();
-            for p in listed["trust_policies"].as_array().into_iter().flatten() {
-                if let Some(name) = p["name"].as_str() {
-                    policies.insert(name.to_owned(), p.clone());
-                }
-            }
+        if decl.workload.is_some() {
+            let settings = call(admin, Method::GET, &["tenants", id, "workload"], None).await?;
+            current.workload.insert(id.to_owned(), settings);
         }
-        if decl.clients.is_some() {
-            let listed = call(admin, Method::GET, &["tenants", id, "clients"], None).await?;
-            let clients = current.clients.entry(id.to_owned()).or_default();
-            for c in listed["clients"].as_array().into_iter().flatten() {
-                if let Some(cid) = c["client_id"].as_str() {
-                    clients.insert(cid.to_owned(), c.clone());
-                }
+        for kind in CHILD_KINDS {
+            if decl.of(kind).is_some() {
+                let listed = call(admin, Method::GET, &["tenants", id, kind.collection], None).await?;
+                current.insert_listed(kind, id, &listed);
             }
         }
     }
@@ -102,7 +102,11 @@ async fn current(admin: &AdminClient, declared: &Declared) -> Result<Current, Fa
 }
 
 async fn apply(admin: &AdminClient, declared: &Declared, args: &ApplyArgs) -> Result<(), Failure> {
-    let plan = sesame_declare::plan(declared, &current(admin, declared).await?, args.prune);
+    let opts = Options {
+        prune: args.prune,
+        send_secrets: args.send_secrets,
+    };
+    let plan = sesame_declare::plan_with(declared, &current(admin, declared).await?, opts);
     let mut out = String::new();
     for note in &plan.notes {
         out.push_str(&format!("note: {note}\n"));
@@ -132,80 +136,23 @@ async fn apply(admin: &AdminClient, declared: &Declared, args: &ApplyArgs) -> Re
     crate::print(&format!("applied {} change(s)\n", plan.actions.len()))
 }
 
-/// The admin API collection of a tenant's objects of one kind.
-fn collection(kind: &str) -> &'static str {
-    match kind {
-        "trust_policy" => "trust-policies",
-        _ => "clients",
-    }
-}
-
 async fn execute(admin: &AdminClient, action: &Action) -> Result<(), Failure> {
-    match action {
-        Action::Create {
-            kind: "tenant", body, ..
-        } => {
-            call(admin, Method::POST, &["tenants"], Some(body)).await?;
-        }
-        Action::Create {
-            kind,
-            tenant,
-            id,
-            body,
-        } => {
-            let answer = call(
-                admin,
-                Method::POST,
-                &["tenants", tenant, collection(kind)],
-                Some(body),
-            )
-            .await?;
-            // As `admin clients create`: the generated secret, this once.
-            if let Some(secret) = answer.get("client_secret").and_then(Value::as_str) {
-                crate::print(&format!(
-                    "client_secret of {tenant}/{id}: {secret}\n\
-                     Store this secret now: it will not be shown again.\n"
-                ))?;
-            }
-        }
-        Action::Update {
-            kind: "tenant",
-            id,
-            changes,
-            ..
-        } => {
-            let body = Action::patch_body(changes);
-            call(admin, Method::PATCH, &["tenants", id], Some(&body)).await?;
-        }
-        Action::Update {
-            kind,
-            tenant,
-            id,
-            changes,
-            replace,
-        } => {
-            let path = ["tenants", tenant, collection(kind), id];
-            match replace {
-                Some(whole) => call(admin, Method::PUT, &path, Some(whole)).await?,
-                None => call(admin, Method::PATCH, &path, Some(&Action::patch_body(changes))).await?,
-            };
-        }
-        Action::Delete {
-            kind: "tenant", id, ..
-        } => {
-            return Err(Failure(format!(
-                "tenant {id}: tenants are not deleted by `sesame apply`"
-            )))
-        }
-        Action::Delete { kind, tenant, id } => {
-            call(
-                admin,
-                Method::DELETE,
-                &["tenants", tenant, collection(kind), id],
-                None,
-            )
-            .await?;
-        }
+    let Some((method, path, body)) = action.request() else {
+        return Err(Failure(
+            "the admin API does not do this (tenants are disabled, not deleted)".into(),
+        ));
+    };
+    let method = Method::from_bytes(method.as_bytes()).expect("a method");
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    let answer = call(admin, method, &path, body.as_ref()).await?;
+    // As `admin clients create`: a created client's generated secret, this once.
+    if let (Action::Create { tenant, id, .. }, Some(secret)) =
+        (action, answer.get("client_secret").and_then(Value::as_str))
+    {
+        crate::print(&format!(
+            "client_secret of {tenant}/{id}: {secret}\n\
+             Store this secret now: it will not be shown again.\n"
+        ))?;
     }
     Ok(())
 }

@@ -275,6 +275,26 @@ fn the_declared_fields_are_sesameds() {
     );
     let client = keys(serde_json::to_value(&config.tenants[0].clients[0]).unwrap());
     assert_eq!(client, names(&sesame_declare::CLIENT));
+    // A source and an SSO connection are the admin API's spec types too; a connection's secret
+    // is the kind's write-only secret, read from `client_secret_file` / `client_secret_env`.
+    let source: sesame_core::workload::SourceSpec = serde_json::from_value(serde_json::json!({
+        "id": "7f3b8e21-4d9a-4c2e-9b7d-8a5f3c9e0b4f", "name": "n", "client_id": "c",
+        "audiences": ["a"], "token_ttl": 60,
+    }))
+    .unwrap();
+    assert_eq!(
+        keys(serde_json::to_value(&source).unwrap()),
+        names(&sesame_declare::SOURCE)
+    );
+    let spec: sesame_core::federation::ConnectionSpec =
+        serde_json::from_value(serde_json::json!({"id": "c"})).unwrap();
+    let mut sso = keys(serde_json::to_value(&spec).unwrap());
+    // Write-only, so not serialized back.
+    for f in ["idp_metadata_xml", "client_secret_file", "client_secret_env"] {
+        sso.insert(f.to_owned());
+    }
+    assert_eq!(sso, names(&sesame_declare::SSO));
+    assert_eq!(sesame_declare::SSO.secret.unwrap().0, "client_secret");
 }
 
 #[tokio::test]
@@ -328,4 +348,294 @@ claims = { repository = "acme/app", ref = ["refs/heads/main", "refs/heads/releas
     assert!(out.contains("- trust_policy acme/ci\n"), "{out}");
     let listed = get(&s, "/tenants/acme/trust-policies").await;
     assert_eq!(listed["trust_policies"].as_array().unwrap().len(), 0, "{listed}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sources, SSO connections (OIDC and SAML) and workload settings, and start agreeing with apply
+
+const SOURCE_ID: &str = "7f3b8e21-4d9a-4c2e-9b7d-8a5f3c9e0b4f";
+const WORKLOAD_GRANT: &str = "urn:sesame:params:oauth:grant-type:workload-token";
+const IDP_SECRET: &str = "the-upstream-secret-never-printed";
+const IDP_ENTITY: &str = "https://idp.corp.example/saml";
+const IDP_SSO_URL: &str = "https://idp.corp.example/saml/sso";
+
+/// A SAML IdP's metadata with a fresh signing certificate.
+fn saml_metadata() -> String {
+    use base64::Engine as _;
+    let (_, cert) = sesame_core::saml::generate_sp_key("test idp").unwrap();
+    let cert = base64::engine::general_purpose::STANDARD.encode(cert);
+    format!(
+        "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" \
+         xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\" entityID=\"{IDP_ENTITY}\">\
+         <md:IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">\
+         <md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}\
+         </ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>\
+         <md:SingleSignOnService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST\" \
+         Location=\"{IDP_SSO_URL}\"/></md:IDPSSODescriptor></md:EntityDescriptor>"
+    )
+}
+
+/// Tenant `acme` with a workload client and its source, an OIDC connection whose secret comes
+/// from the environment, and a SAML connection with its IdP's metadata inline.
+fn everything(metadata: &str, audience: &str, oidc_name: &str) -> String {
+    format!(
+        r#"
+[[tenants]]
+id = "default"
+
+[[tenants]]
+id = "acme"
+display_name = "Acme Corp"
+workload_issuer = "https://static.acme.example"
+session_max_ttl = 3600
+
+[[tenants.clients]]
+client_id = "sync"
+secret_env = "ACME_SYNC_SECRET"
+grant_types = ["{WORKLOAD_GRANT}"]
+
+[[tenants.sources]]
+id = "{SOURCE_ID}"
+name = "sync"
+client_id = "sync"
+audiences = ["{audience}"]
+
+[[tenants.sso]]
+id = "corp"
+display_name = "{oidc_name}"
+issuer = "https://oidc.corp.example"
+discovery = false
+authorization_endpoint = "https://oidc.corp.example/authorize"
+token_endpoint = "https://oidc.corp.example/token"
+jwks_uri = "https://oidc.corp.example/jwks"
+client_id = "sesame"
+client_secret_env = "CORP_OIDC_SECRET"
+email_domains = ["acme.example"]
+
+[[tenants.sso]]
+id = "partner"
+kind = "saml"
+display_name = "Partner"
+idp_metadata_xml = '''{metadata}'''
+"#
+    )
+}
+
+fn with_secrets(s: &mut support::Server) {
+    s.env.push(("ACME_SYNC_SECRET".into(), "s".repeat(40)));
+    s.env.push(("CORP_OIDC_SECRET".into(), IDP_SECRET.into()));
+}
+
+#[tokio::test]
+async fn sources_sso_connections_and_workload_settings_are_applied_idempotently() {
+    let mut s = support::server().await;
+    with_secrets(&mut s);
+    let dir = tempfile::tempdir().unwrap();
+    let metadata = saml_metadata();
+    let file = write(&dir, &everything(&metadata, "https://wh.example", "Corp"));
+
+    // A dry run shows every step, never a secret or the metadata, and changes nothing.
+    let (code, out, err) = apply(&s, &["-f", &file, "--dry-run"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    for line in [
+        "+ tenant acme\n",
+        "~ workload acme: ",
+        "session_max_ttl null -> 3600",
+        "workload_issuer null -> \"https://static.acme.example\"",
+        "+ client acme/sync\n",
+        &format!("+ source acme/{SOURCE_ID}\n"),
+        "+ sso acme/corp (client_secret: (set))\n",
+        "+ sso acme/partner\n",
+        "dry run: 6 change(s) planned, none made",
+    ] {
+        assert!(out.contains(line), "{line:?} in {out}");
+    }
+    assert!(!out.contains(IDP_SECRET) && !err.contains(IDP_SECRET));
+    assert!(!out.contains("EntityDescriptor"), "{out}");
+    assert_eq!(
+        get(&s, "/tenants/acme").await["error"],
+        "not_found",
+        "nothing was made"
+    );
+
+    let (code, out, err) = apply(&s, &["-f", &file]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("applied 6 change(s)"), "{out}");
+    assert!(!out.contains(IDP_SECRET) && !err.contains(IDP_SECRET));
+    let workload = get(&s, "/tenants/acme/workload").await;
+    assert_eq!(workload["workload_issuer"], "https://static.acme.example");
+    assert_eq!(workload["session_max_ttl"], 3600);
+    let source = get(&s, &format!("/tenants/acme/sources/{SOURCE_ID}")).await;
+    assert_eq!(source["audiences"], serde_json::json!(["https://wh.example"]));
+    let corp = get(&s, "/tenants/acme/sso/corp").await;
+    assert_eq!(corp["client_secret_set"], true, "{corp}");
+    assert_eq!(corp["display_name"], "Corp");
+    let partner = get(&s, "/tenants/acme/sso/partner").await;
+    assert_eq!(partner["idp_entity_id"], IDP_ENTITY, "{partner}");
+    assert_eq!(partner["sso_url"], IDP_SSO_URL);
+
+    // Twice is a no-op: the secret the server never shows is not sent again (the plan says so).
+    let (code, out, err) = apply(&s, &["-f", &file]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("nothing to change"), "{out}");
+    assert!(out.contains("sso acme/corp: client_secret: (set)"), "{out}");
+    assert_eq!(get(&s, "/tenants/acme/sso/corp").await, corp);
+
+    // A changed file: the source is replaced (same id), the connection patched, the new
+    // metadata sent; the diff shows the metadata only as changed.
+    let new_metadata = saml_metadata();
+    let file = write(
+        &dir,
+        &everything(&new_metadata, "https://other.example", "Corp SSO"),
+    );
+    let (code, out, err) = apply(&s, &["-f", &file, "--dry-run"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    for line in [
+        &format!(
+            "~ source acme/{SOURCE_ID}: audiences [\"https://wh.example\"] -> [\"https://other.example\"]\n"
+        ),
+        "~ sso acme/corp: display_name \"Corp\" -> \"Corp SSO\"\n",
+        "~ sso acme/partner: idp_metadata_xml \"(other)\" -> \"(changed)\"\n",
+        "dry run: 3 change(s) planned, none made",
+    ] {
+        assert!(out.contains(line), "{line:?} in {out}");
+    }
+    assert_eq!(
+        get(&s, &format!("/tenants/acme/sources/{SOURCE_ID}")).await,
+        source
+    );
+    let (code, out, err) = apply(&s, &["-f", &file]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("applied 3 change(s)"), "{out}");
+    let replaced = get(&s, &format!("/tenants/acme/sources/{SOURCE_ID}")).await;
+    assert_eq!(
+        replaced["audiences"],
+        serde_json::json!(["https://other.example"])
+    );
+    assert_eq!(replaced["resource_id"], source["resource_id"], "same id");
+    assert_ne!(
+        get(&s, "/tenants/acme/sso/partner").await["idp_certificates"],
+        partner["idp_certificates"]
+    );
+    let (_, out, _) = apply(&s, &["-f", &file]).await;
+    assert!(out.contains("nothing to change"), "{out}");
+
+    // `--send-secrets` sends the file's secret again (to rotate it), still never printed.
+    let (code, out, err) = apply(&s, &["-f", &file, "--send-secrets"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("~ sso acme/corp: client_secret \"(set)\" -> \"(sent again)\"\n"),
+        "{out}"
+    );
+    assert!(!out.contains(IDP_SECRET) && !err.contains(IDP_SECRET));
+
+    // A secret the file names but this machine cannot read stops before anything is sent.
+    s.env.retain(|(k, _)| k != "CORP_OIDC_SECRET");
+    let (code, _, err) = apply(&s, &["-f", &file]).await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(
+            "tenant 'acme' sso 'corp': client_secret_env: environment variable CORP_OIDC_SECRET is not set"
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn prune_removes_exactly_the_dropped_sources_and_connections() {
+    let mut s = support::server().await;
+    with_secrets(&mut s);
+    let dir = tempfile::tempdir().unwrap();
+    let metadata = saml_metadata();
+    let full = everything(&metadata, "https://wh.example", "Corp");
+    let file = write(&dir, &full);
+    assert_eq!(apply(&s, &["-f", &file]).await.0, 0);
+
+    // The SAML connection and the source leave the file (`sources = []` keeps sources managed).
+    let (a, b) = (
+        full.find("[[tenants.sources]]").unwrap(),
+        full.find("[[tenants.sso]]").unwrap(),
+    );
+    let without_source = format!("{}{}", &full[..a], &full[b..]);
+    let partner = without_source.find("[[tenants.sso]]\nid = \"partner\"").unwrap();
+    let dropped = without_source[..partner].replace(
+        "session_max_ttl = 3600\n",
+        "session_max_ttl = 3600\nsources = []\n",
+    );
+    assert!(
+        !dropped.contains("partner") && !dropped.contains(SOURCE_ID),
+        "{dropped}"
+    );
+    let file = write(&dir, &dropped);
+
+    let (code, out, err) = apply(&s, &["-f", &file]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("nothing to change"), "without --prune: {out}");
+    let (code, out, err) = apply(&s, &["-f", &file, "--prune", "--dry-run"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("- sso acme/partner\n"), "{out}");
+    assert!(out.contains(&format!("- source acme/{SOURCE_ID}\n")), "{out}");
+    assert_eq!(
+        out.matches("\n- ").count() + usize::from(out.starts_with("- ")),
+        2,
+        "{out}"
+    );
+    assert_eq!(get(&s, "/tenants/acme/sso/partner").await["id"], "partner");
+
+    let (code, out, err) = apply(&s, &["-f", &file, "--prune"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("applied 2 change(s)"), "{out}");
+    let connections = get(&s, "/tenants/acme/sso").await;
+    let ids: Vec<&str> = connections["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["corp"]);
+    let sources = get(&s, "/tenants/acme/sources").await;
+    assert_eq!(sources["sources"].as_array().unwrap().len(), 0, "{sources}");
+    assert_eq!(client_ids(&s, "acme").await, ["sync"], "clients stay");
+}
+
+/// sesamed started with a file and `sesame apply` of the same file end in the same state: the
+/// dry run after the start has nothing to change. On SQLite, and on PostgreSQL when
+/// `SESAME_TEST_DATABASE_URL` is set.
+#[tokio::test]
+async fn the_file_applied_at_start_is_what_apply_would_make() {
+    let mut dbs = vec![sesame_store::testing::TestDb::sqlite()];
+    if let Some(pg) = sesame_store::testing::TestDb::postgres().await {
+        dbs.push(pg);
+    }
+    for db in dbs {
+        let dir = tempfile::tempdir().unwrap();
+        let metadata = saml_metadata();
+        let path = dir.path().join("sesame.toml");
+        std::fs::write(&path, everything(&metadata, "https://wh.example", "Corp")).unwrap();
+        // sesamed reads the secrets from its own environment, as `sesame apply` from its own.
+        std::env::set_var("ACME_SYNC_SECRET", "s".repeat(40));
+        std::env::set_var("CORP_OIDC_SECRET", IDP_SECRET);
+        let mut s = support::server_on(db, Some(&path)).await;
+        with_secrets(&mut s);
+        let corp = get(&s, "/tenants/acme/sso/corp").await;
+        assert_eq!(corp["client_secret_set"], true, "{corp}");
+        let file = path.display().to_string();
+        let (code, out, err) = apply(&s, &["-f", &file, "--dry-run"]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("nothing to change"), "{out}");
+        // And the other way round: what `sesame apply` changes, a restart with the old file
+        // puts back, field by field (the source's audience here).
+        let changed = dir.path().join("changed.toml");
+        std::fs::write(&changed, everything(&metadata, "https://other.example", "Corp")).unwrap();
+        let changed = changed.display().to_string();
+        assert_eq!(apply(&s, &["-f", &changed]).await.0, 0);
+        let config = sesame_server::config::Config::load(Some(&path), &Default::default()).unwrap();
+        sesame_server::bootstrap::apply_declared(&s.running.app, &config.tenants)
+            .await
+            .unwrap();
+        let source = get(&s, &format!("/tenants/acme/sources/{SOURCE_ID}")).await;
+        assert_eq!(source["audiences"], serde_json::json!(["https://wh.example"]));
+        let (_, out, _) = apply(&s, &["-f", &file, "--dry-run"]).await;
+        assert!(out.contains("nothing to change"), "{out}");
+    }
 }

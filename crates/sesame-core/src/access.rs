@@ -244,6 +244,7 @@ pub const ADMIN_ROUTES: &[AdminRoute] = &[
     route("GET", "/tenants/{tenant}/sources", P::WorkloadRead),
     route("POST", "/tenants/{tenant}/sources", P::WorkloadWrite),
     route("GET", "/tenants/{tenant}/sources/{source}", P::WorkloadRead),
+    route("PUT", "/tenants/{tenant}/sources/{source}", P::WorkloadWrite),
     route("DELETE", "/tenants/{tenant}/sources/{source}", P::WorkloadWrite),
     route("GET", "/tenants/{tenant}/workload", P::WorkloadRead),
     route("PATCH", "/tenants/{tenant}/workload", P::WorkloadWrite),

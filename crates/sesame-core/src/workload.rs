@@ -242,6 +242,43 @@ pub async fn create_source(
     spec: SourceSpec,
     now: i64,
 ) -> Result<Source> {
+    let source = checked_source(store, tenant, spec, now).await?;
+    store.create_source(&source).await.map_err(|e| match e {
+        Error::Conflict(_) => Error::Conflict(format!(
+            "a source with this id, or for client '{}', already exists",
+            source.client_id
+        )),
+        other => other,
+    })?;
+    Ok(source)
+}
+
+/// Creates the source with this id, or replaces the one there (`PUT`, the config file's way:
+/// it names its sources). Everything is checked before the old one goes.
+pub async fn put_source(
+    store: &dyn Store,
+    tenant: &TenantId,
+    id: SourceId,
+    mut spec: SourceSpec,
+    now: i64,
+) -> Result<Source> {
+    if spec.id.as_ref().is_some_and(|given| *given != id) {
+        return Err(Error::invalid_request("the body's id is not the one in the path"));
+    }
+    spec.id = Some(id.clone());
+    let source = checked_source(store, tenant, spec, now).await?;
+    store.delete_source(tenant, &id).await?;
+    store.create_source(&source).await.map_err(|e| match e {
+        Error::Conflict(_) => Error::Conflict(format!(
+            "a source for client '{}' already exists",
+            source.client_id
+        )),
+        other => other,
+    })?;
+    Ok(source)
+}
+
+async fn checked_source(store: &dyn Store, tenant: &TenantId, spec: SourceSpec, now: i64) -> Result<Source> {
     crate::admin::require_tenant(store, tenant).await?;
     let client = crate::admin::require_client(store, tenant, &spec.client_id).await?;
     if !client
@@ -264,13 +301,6 @@ pub async fn create_source(
         created_at: now,
     };
     source.validate()?;
-    store.create_source(&source).await.map_err(|e| match e {
-        Error::Conflict(_) => Error::Conflict(format!(
-            "a source with this id, or for client '{}', already exists",
-            source.client_id
-        )),
-        other => other,
-    })?;
     Ok(source)
 }
 

@@ -71,9 +71,47 @@ pub enum LogFormat {
     Json,
 }
 
+/// One `[[tenants]]` table: its typed fields (checked when the config loads) and the table as
+/// written, which is what start applies (`sesame_declare`, as `sesame apply` does), so that a
+/// field the file leaves out is left alone rather than reset to a default.
+#[derive(Clone, Debug)]
+pub struct TenantConfig {
+    fields: TenantFields,
+    written: serde_json::Value,
+}
+
+impl std::ops::Deref for TenantConfig {
+    type Target = TenantFields;
+    fn deref(&self) -> &TenantFields {
+        &self.fields
+    }
+}
+
+impl TenantConfig {
+    /// The table as the file (or the environment) wrote it.
+    pub fn written(&self) -> &serde_json::Value {
+        &self.written
+    }
+}
+
+impl<'de> Deserialize<'de> for TenantConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let written = serde_json::Value::deserialize(d)?;
+        let fields = TenantFields::deserialize(&written).map_err(D::Error::custom)?;
+        Ok(TenantConfig { fields, written })
+    }
+}
+
+impl Serialize for TenantConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.fields.serialize(s)
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TenantConfig {
+pub struct TenantFields {
     pub id: TenantId,
     pub display_name: Option<String>,
     pub signing_alg: Option<SigningAlg>,

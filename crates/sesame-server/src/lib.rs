@@ -7,6 +7,8 @@ pub mod backchannel;
 pub mod bootstrap;
 pub mod browser;
 pub mod config;
+// The config file's tenants applied at start through the admin API, as `sesame apply` does.
+pub mod declared;
 pub mod error;
 pub mod form;
 mod jobs;

@@ -1255,10 +1255,8 @@ async fn withdrawing_a_consent_revokes_that_clients_grants() {
 
 #[tokio::test]
 async fn declared_tenants_and_clients_carry_the_sign_in_fields() {
-    let tenant: sesame_server::config::TenantConfig = serde_json::from_value(json!({
-        "id": "acme",
-        "logo_url": "https://acme.example/logo.svg",
-        "clients": [{
+    let declare = |require_pkce: Option<bool>| -> sesame_server::config::TenantConfig {
+        let mut client = json!({
             "client_id": "portal",
             "client_type": "public",
             "grant_types": ["authorization_code", "refresh_token"],
@@ -1266,9 +1264,18 @@ async fn declared_tenants_and_clients_carry_the_sign_in_fields() {
             "post_logout_redirect_uris": ["https://portal.acme.example/"],
             "first_party": true,
             "refresh_without_offline_access": true,
-        }],
-    }))
-    .unwrap();
+        });
+        if let Some(p) = require_pkce {
+            client["require_pkce"] = p.into();
+        }
+        serde_json::from_value(json!({
+            "id": "acme",
+            "logo_url": "https://acme.example/logo.svg",
+            "clients": [client],
+        }))
+        .unwrap()
+    };
+    let tenant = declare(None);
     let s = TestServer::start(sesame_store::testing::TestDb::sqlite(), |c| {
         c.tenants = vec![tenant.clone()]
     })
@@ -1290,8 +1297,7 @@ async fn declared_tenants_and_clients_carry_the_sign_in_fields() {
     );
 
     // The rules of the admin API hold for declared clients too.
-    let mut no_pkce = tenant.clone();
-    no_pkce.clients[0].require_pkce = false;
+    let no_pkce = declare(Some(false));
     let dir = tempfile::tempdir().unwrap();
     let db = sesame_store::testing::TestDb::sqlite();
     let mut config = common::test_config(&db, dir.path());

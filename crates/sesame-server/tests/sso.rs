@@ -627,14 +627,17 @@ async fn a_second_sesame_tenant_is_a_real_upstream() {
 #[tokio::test]
 async fn declared_connections_are_applied_idempotently() {
     let idp = Idp::start().await;
-    let tenants: Vec<sesame_server::config::TenantConfig> = serde_json::from_value(json!([{
-        "id": "default",
-        "sso": [{
-            "id": "corp", "display_name": "Acme Corp", "issuer": idp.issuer(),
-            "client_id": IDP_CLIENT, "client_secret": IDP_SECRET, "email_domains": ["acme.test"],
-        }],
-    }]))
-    .unwrap();
+    let declare = |display_name: &str| -> Vec<sesame_server::config::TenantConfig> {
+        serde_json::from_value(json!([{
+            "id": "default",
+            "sso": [{
+                "id": "corp", "display_name": display_name, "issuer": idp.issuer(),
+                "client_id": IDP_CLIENT, "client_secret": IDP_SECRET, "email_domains": ["acme.test"],
+            }],
+        }]))
+        .unwrap()
+    };
+    let tenants = declare("Acme Corp");
     let declared = tenants.clone();
     let s = TestServer::start(sesame_store::testing::TestDb::sqlite(), |c| c.tenants = declared).await;
     let (status, first) = s
@@ -652,8 +655,7 @@ async fn declared_connections_are_applied_idempotently() {
         .await;
     assert_eq!(again, first);
     // A changed file updates what it declares.
-    let mut changed = tenants.clone();
-    changed[0].sso[0].display_name = Some("Acme".into());
+    let changed = declare("Acme");
     sesame_server::bootstrap::apply_declared(&s.running.app, &changed)
         .await
         .unwrap();

@@ -804,13 +804,20 @@ async fn declared_sources_and_workload_settings_are_applied_idempotently() {
     let secret = "s".repeat(40);
     std::fs::write(&secret_file, &secret).unwrap();
     let source_id = "7f3b8e21-4d9a-4c2e-9b7d-8a5f3c9e0b4f";
-    let tenant: sesame_server::config::TenantConfig = serde_json::from_value(json!({
-        "id": "acme",
-        "workload_issuer": "https://static.example/acme",
-        "clients": [{"client_id": "sync", "secret_file": secret_file, "grant_types": [WORKLOAD]}],
-        "sources": [{"id": source_id, "name": "sync", "client_id": "sync", "audiences": ["https://wh.example"]}],
-    }))
-    .unwrap();
+    let declare = |audience: &str, id: Option<&str>| -> sesame_server::config::TenantConfig {
+        let mut source = json!({"name": "sync", "client_id": "sync", "audiences": [audience]});
+        if let Some(id) = id {
+            source["id"] = id.into();
+        }
+        serde_json::from_value(json!({
+            "id": "acme",
+            "workload_issuer": "https://static.example/acme",
+            "clients": [{"client_id": "sync", "secret_file": secret_file, "grant_types": [WORKLOAD]}],
+            "sources": [source],
+        }))
+        .unwrap()
+    };
+    let tenant = declare("https://wh.example", Some(source_id));
     let declared = tenant.clone();
     let s = TestServer::start(sesame_store::testing::TestDb::sqlite(), move |c| {
         c.tenants = vec![declared]
@@ -844,8 +851,7 @@ async fn declared_sources_and_workload_settings_are_applied_idempotently() {
         .admin(Method::GET, &format!("/tenants/acme/sources/{source_id}"), None)
         .await;
     assert_eq!(again, source);
-    let mut changed = tenant.clone();
-    changed.sources[0].audiences = vec!["https://other.example".into()];
+    let changed = declare("https://other.example", Some(source_id));
     sesame_server::bootstrap::apply_declared(&s.running.app, &[changed])
         .await
         .unwrap();
@@ -854,8 +860,7 @@ async fn declared_sources_and_workload_settings_are_applied_idempotently() {
         .await;
     assert_eq!(again["audiences"], json!(["https://other.example"]));
     // A declared source without an id is refused with a sentence naming it.
-    let mut no_id = tenant;
-    no_id.sources[0].id = None;
+    let no_id = declare("https://other.example", None);
     let err = sesame_server::bootstrap::apply_declared(&s.running.app, &[no_id])
         .await
         .unwrap_err();

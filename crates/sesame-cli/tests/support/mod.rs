@@ -28,13 +28,27 @@ pub struct Server {
 /// A sesamed with user `alice` and a public client registered for terminal sign-in (loopback
 /// and `/oob` redirect URIs, code and refresh grants, consent shown).
 pub async fn server() -> Server {
-    let db = TestDb::sqlite();
+    server_on(TestDb::sqlite(), None).await
+}
+
+/// The same on `db`, started with the `[[tenants]]` of this config file applied (as
+/// `sesamed --config FILE` applies them; the file's server settings are the test's).
+pub async fn server_on(db: TestDb, config_file: Option<&std::path::Path>) -> Server {
     let dir = tempfile::tempdir().unwrap();
+    let tenants = match config_file {
+        Some(f) => {
+            sesame_server::config::Config::load(Some(f), &Default::default())
+                .unwrap()
+                .tenants
+        }
+        None => Vec::new(),
+    };
     let config = sesame_server::config::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
         store: Some(db.url.as_str().to_owned()),
         master_key: Some(sesame_core::crypto::MasterKey::generate().1),
+        tenants,
         ..Default::default()
     };
     let running = sesame_server::start(&config, false).await.unwrap();

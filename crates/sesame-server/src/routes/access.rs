@@ -73,7 +73,14 @@ pub async fn authorize(State(app): State<AppState>, mut req: Request, next: Next
         }
         app.audit.record(event);
     };
-    let actor = match authenticate(&app, req.headers()).await {
+    // Start applying the config file (`crate::declared`), in-process: no token to present.
+    let from_start = req.extensions().get::<crate::declared::StartRequest>().is_some();
+    let authenticated = if from_start {
+        Ok(crate::declared::start_actor())
+    } else {
+        authenticate(&app, req.headers()).await
+    };
+    let actor = match authenticated {
         Ok(a) => a,
         Err(e) => {
             let resp = ApiError(e).into_response();

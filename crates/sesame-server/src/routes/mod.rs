@@ -344,7 +344,7 @@ impl Table {
         .admin(
             app,
             "/tenants/{tenant}/sources/{source}",
-            get(w::show_source).delete(w::delete_source),
+            get(w::show_source).put(w::put_source).delete(w::delete_source),
         )
         .admin(
             app,

@@ -63,6 +63,19 @@ pub async fn show_source(
     Ok(axum::Json(source_view(&source)).into_response())
 }
 
+/// Creates or replaces the source with this id: the config file names its sources, so that
+/// `sesame apply` and sesamed's start find them again.
+pub async fn put_source(
+    State(app): State<AppState>,
+    Path((t, s)): Path<(String, String)>,
+    Json(spec): Json<SourceSpec>,
+) -> ApiResult<Response> {
+    let id = SourceId::parse(&s)
+        .map_err(|_| Error::invalid_request(format!("source id '{}' is not a UUID", s.escape_debug())))?;
+    let source = workload::put_source(&*app.store, &tenant_id(&t)?, id, spec, sesame_core::now()).await?;
+    Ok(axum::Json(source_view(&source)).into_response())
+}
+
 pub async fn delete_source(
     State(app): State<AppState>,
     Path((t, s)): Path<(String, String)>,
