@@ -11,11 +11,13 @@
 # the image test's skip reason). Needs root (or sudo) for apt-get, debootstrap and podman.
 set -euo pipefail
 trap 'echo "image-setup: \`$BASH_COMMAND\` failed (status $?)" >&2' ERR
+self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/../.."
 
 base="docker.io/library/debian:bookworm-slim"
 cache="$PWD/target/deploy-image"
-tarball="$cache/debian-bookworm-slim.tar"
+# Named after this script, so that a change to how the base is made makes a new one.
+tarball="$cache/debian-bookworm-slim-$(sha256sum "$self" | cut -c1-12).tar"
 mkdir -p "$cache"
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 
@@ -58,8 +60,8 @@ as_root rm -rf "$rootfs"
 as_root debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
   { tail -n 5 "$cache/debootstrap.log" >&2; false; }
 
-# Trimmed like the official slim image: no docs, man pages, locales or apt caches, and the
-# same apt sources (updates and security).
+# Trimmed like the official slim image: no docs, man pages, locales or apt caches, the same apt
+# settings and sources (updates and security).
 as_root tee "$rootfs/etc/dpkg/dpkg.cfg.d/docker" >/dev/null <<'EOF'
 path-exclude /usr/share/doc/*
 path-include /usr/share/doc/*/copyright
@@ -71,6 +73,17 @@ path-exclude /usr/share/linda/*
 path-exclude /usr/share/locale/*
 path-include /usr/share/locale/locale.alias
 EOF
+# Apt as in the official image: no package caches left in a layer after `apt-get install`.
+as_root tee "$rootfs/etc/apt/apt.conf.d/docker-clean" >/dev/null <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+EOF
+echo 'Apt::AutoRemove::SuggestsImportant "false";' | as_root tee "$rootfs/etc/apt/apt.conf.d/docker-autoremove-suggests" >/dev/null
+printf 'Acquire::GzipIndexes "true";\nAcquire::CompressionTypes::Order:: "gz";\n' |
+  as_root tee "$rootfs/etc/apt/apt.conf.d/docker-gzip-indexes" >/dev/null
+echo 'Acquire::Languages "none";' | as_root tee "$rootfs/etc/apt/apt.conf.d/docker-no-languages" >/dev/null
 as_root find "$rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
 as_root find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} +
 as_root rm -rf "$rootfs"/usr/share/{man,groff,info,lintian,linda}/* "$rootfs"/var/cache/apt/*.bin \

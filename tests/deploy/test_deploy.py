@@ -145,8 +145,8 @@ def test_the_image_builds_from_prebuilt_binaries_and_runs_read_only_as_the_banne
         # The build context is the two binaries only, where the `prebuilt` stage expects them,
         # so the build sends megabytes, not the whole target/ directory.
         (Path(ctx) / "target" / "release").mkdir(parents=True)
-        for b in ("sesamed", "sesame"):
-            shutil.copy2(release / b, Path(ctx) / "target" / "release" / b)
+        for binary in ("sesamed", "sesame"):
+            shutil.copy2(release / binary, Path(ctx) / "target" / "release" / binary)
         started = time.time()
         build = subprocess.run(
             [builder, "build", *b.build, "--target", "prebuilt", "-f", str(ROOT / "Dockerfile"),
