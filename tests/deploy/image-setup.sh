@@ -57,8 +57,11 @@ security="$(apt_uri debian-security)"
 security="${security:-http://deb.debian.org/debian-security}"
 rootfs="$cache/rootfs"
 as_root rm -rf "$rootfs"
-as_root debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
-  { tail -n 5 "$cache/debootstrap.log" >&2; false; }
+if ! as_root debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$cache/debootstrap.log" 2>&1; then
+  tail -n 5 "$cache/debootstrap.log" >&2
+  echo "image-setup: \`debootstrap --variant=minbase bookworm $rootfs $mirror\` failed (log: $cache/debootstrap.log)" >&2
+  exit 1
+fi
 
 # Trimmed like the official slim image: no docs, man pages, locales or apt caches, the same apt
 # settings and sources (updates and security).
@@ -102,6 +105,7 @@ Suites: bookworm-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
+rm -f "$cache"/debian-bookworm-slim-*.tar
 as_root tar --numeric-owner -C "$rootfs" -cf "$tarball.tmp" .
 as_root rm -rf "$rootfs"
 mv "$tarball.tmp" "$tarball"
