@@ -5,6 +5,7 @@
 #   docker build -t sesame .                      # compiles in the image (release, ~15 min on 2 cores)
 #   docker build --target prebuilt -t sesame .    # copies target/release/{sesamed,sesame} instead,
 #                                                 # for CI after `cargo build --release` (BuildKit)
+#   podman build --format docker -t sesame .      # podman: the docker format keeps the HEALTHCHECK
 #
 #   docker run --read-only -p 8080:8080 -v sesame-data:/var/lib/sesame \
 #     -e SESAME_MASTER_KEY="$(openssl rand -base64 32)" \

@@ -4,9 +4,22 @@
 # systemd unit (systemd-analyze verify, and sesamed started with the unit's command line and
 # environment), and the Prometheus rules and Grafana dashboard.
 #
-#   SESAMED_BIN   the sesamed to start (default target/debug/sesamed)
+#   SESAMED_BIN          the sesamed to start (default target/debug/sesamed)
+#   SESAME_RELEASE_DIR   release sesamed and sesame for the image (default
+#                        target/readme-release/release, scripts/readme-check's build, else
+#                        target/release; built on a glibc no newer than bookworm's 2.36)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+
+# The image test's prerequisites: podman (from apt) and the Dockerfile's base image (pulled, or
+# made with debootstrap where Docker Hub cannot be reached). If that fails, the failing command
+# and its error are the test's skip reason.
+mkdir -p target
+if ! tests/deploy/image-setup.sh 2>target/image-setup.log; then
+  SESAME_IMAGE_SETUP_ERROR="$(grep -v '^ *$' target/image-setup.log | tail -n 3 | tr '\n' ' ')"
+  export SESAME_IMAGE_SETUP_ERROR
+fi
+cat target/image-setup.log >&2
 venv="target/deploy-venv"
 req="tests/deploy/requirements.txt"
 stamp="$venv/.installed-$(sha256sum "$req" | cut -c1-16)"
