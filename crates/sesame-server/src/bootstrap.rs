@@ -17,12 +17,14 @@ pub const DEFAULT_TENANT: &str = "default";
 /// Finds the master key and proves it is the one the store was initialised with. In `--dev`
 /// a missing key file is generated, but only for a store that has never had a key: a lost or
 /// wrong key refuses to start and never replaces the keys in the store.
-pub async fn master_key(config: &Config, dev: bool, store: &dyn Store) -> Result<MasterKey, String> {
+/// Also says whether the key was generated now (`--dev`, first start), for the banner.
+pub async fn master_key(config: &Config, dev: bool, store: &dyn Store) -> Result<(MasterKey, bool), String> {
     let check = store
         .get_setting(MASTER_KEY_CHECK)
         .await
         .map_err(|e| e.to_string())?;
     let default_file = config.data_dir.join("master.key");
+    let mut generated = false;
     let key = if let Some(text) = &config.master_key {
         MasterKey::from_base64(text).map_err(|e| format!("config: master_key: {e}"))?
     } else if let Some(path) = config.master_key_file.as_ref().or(dev.then_some(&default_file)) {
@@ -37,6 +39,7 @@ pub async fn master_key(config: &Config, dev: bool, store: &dyn Store) -> Result
                 path.display()
             ));
         } else {
+            generated = true;
             generate_key_file(path)?
         }
     } else {
@@ -47,7 +50,7 @@ pub async fn master_key(config: &Config, dev: bool, store: &dyn Store) -> Result
         );
     };
     match check {
-        Some(value) if key.matches_check_value(&value) => Ok(key),
+        Some(value) if key.matches_check_value(&value) => Ok((key, generated)),
         Some(_) => Err(
             "the master key does not match the one this store was initialised with; \
                         refusing to start (nothing was changed)"
@@ -65,7 +68,7 @@ pub async fn master_key(config: &Config, dev: bool, store: &dyn Store) -> Result
                 .await
                 .map_err(|e| e.to_string())?;
             match stored {
-                Some(v) if key.matches_check_value(&v) => Ok(key),
+                Some(v) if key.matches_check_value(&v) => Ok((key, generated)),
                 _ => Err("another sesamed initialised this store with a different master key".into()),
             }
         }

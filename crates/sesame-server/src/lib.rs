@@ -48,6 +48,9 @@ pub struct Running {
     pub data_dir: std::path::PathBuf,
     /// This start created the store (no master key had been recorded in it).
     pub new_store: bool,
+    /// This start generated the master key (`--dev`, in the data directory); else it came from
+    /// the configuration.
+    pub new_master_key: bool,
     /// One process per SQLite store (see `lock`); `None` on PostgreSQL.
     pub store_lock: Option<lock::StoreLock>,
     pub started_in: Duration,
@@ -114,7 +117,7 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
         .await
         .map_err(|e| e.to_string())?
         .is_none();
-    let master = bootstrap::master_key(config, dev, &*store).await?;
+    let (master, new_master_key) = bootstrap::master_key(config, dev, &*store).await?;
     let master_checked = t0.elapsed();
 
     let listener = TcpListener::bind(config.listen)
@@ -207,6 +210,7 @@ pub async fn start(config: &Config, dev: bool) -> Result<Running, String> {
         store_url,
         data_dir: std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone()),
         new_store,
+        new_master_key,
         store_lock,
         started_in,
         shutdown,

@@ -357,10 +357,10 @@ fn print_banner(r: &sesame_server::Running, dev: bool) {
         Some(lock) => out.push_str(&format!(
             "  data:       {}{}\n",
             lock.path.parent().unwrap_or(&r.data_dir).display(),
-            if r.new_store {
-                " (a new store, created now: new master key, tenants and admin token)"
-            } else {
-                ""
+            match (r.new_store, r.new_master_key) {
+                (true, true) => " (a new store, created now: new master key, tenants and admin token)",
+                (true, false) => " (a new store, created now: tenants and admin token; the master key is the configured one)",
+                _ => "",
             }
         )),
         None => {

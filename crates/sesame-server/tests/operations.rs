@@ -155,6 +155,34 @@ async fn the_banner_shows_the_absolute_data_dir_and_whether_the_store_is_new() {
         again.line("export SESAME_ADMIN_TOKEN_FILE=").is_some(),
         "a restart still says where the token is"
     );
+
+    // A new store whose master key comes from the configuration: the banner does not claim a
+    // new master key.
+    let other = tempfile::tempdir().unwrap();
+    let key_file = other.path().join("given.key");
+    std::fs::write(&key_file, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+    let config = other.path().join("sesame.toml");
+    std::fs::write(
+        &config,
+        format!("master_key_file = {:?}\n", key_file.display().to_string()),
+    )
+    .unwrap();
+    let given = spawn(
+        &[
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        other.path(),
+    )
+    .await
+    .unwrap();
+    let line = given.line("data:").unwrap().trim().to_owned();
+    assert!(line.contains("a new store, created now"), "{line}");
+    assert!(!line.contains("new master key"), "{line}");
+    assert!(line.contains("the master key is the configured one"), "{line}");
 }
 
 #[tokio::test]
