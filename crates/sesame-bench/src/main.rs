@@ -99,7 +99,7 @@ const DEVICE_CLIENT: &str = "bench-device";
 const DEVICE_GRANT_FORM: &str = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code";
 
 /// The loads, in the order they run.
-const LOADS: [&str; 21] = [
+const LOADS: [&str; 22] = [
     "token-eddsa",
     "token-es256",
     "token-rs256",
