@@ -1086,16 +1086,13 @@ trust_policy = "k8s"
         let d = Declared::from_toml(file).unwrap();
         let mut current = Current::default();
         current.tenants.insert("acme".into(), json!({"id": "acme"}));
-        current
-            .clients
-            .entry("acme".into())
-            .or_default()
-            .insert("old".into(), json!({"client_id": "old", "trust_policy": "old"}));
-        current
-            .trust_policies
-            .entry("acme".into())
-            .or_default()
-            .insert("old".into(), json!({"name": "old"}));
+        current.insert(
+            &CLIENT,
+            "acme",
+            "old",
+            json!({"client_id": "old", "trust_policy": "old"}),
+        );
+        current.insert(&TRUST_POLICY, "acme", "old", json!({"name": "old"}));
         let shown: Vec<String> = plan(&d, &current, true)
             .actions
             .iter()
