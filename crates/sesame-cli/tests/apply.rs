@@ -266,7 +266,7 @@ fn the_declared_fields_are_sesameds() {
         "name": "n", "issuer": "https://i.example", "jwks_uri": "https://i.example/jwks",
         "discovery_url": "https://i.example", "jwks": {"keys": []}, "audience": "a",
         "subject": "s", "claims": {"c": "v"}, "max_age": 60, "typ": "JWT", "identity": "x",
-        "scopes": ["s"], "audiences": ["a"],
+        "scopes": ["s"], "audiences": ["a"], "assertion_reuse": true,
     }))
     .unwrap();
     assert_eq!(

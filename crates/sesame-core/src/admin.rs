@@ -11,8 +11,6 @@ use crate::model::{
 use crate::secret::Secret;
 use crate::store::Store;
 use crate::{Error, Result};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine;
 
 /// How long JWKS answers may be cached (`Cache-Control: max-age`). A `next` key must have been
 /// published this long before it may sign, so that relying parties have fetched it.
@@ -208,7 +206,7 @@ pub async fn create_client(
     let secret = (client_type == ClientType::Confidential && !has_keys).then(Secret::generate);
     let client_id = match spec.client_id {
         Some(id) => id,
-        None => ClientId::parse(&B64.encode(crate::crypto::random_bytes::<12>()))?,
+        None => ClientId::parse(&crate::crypto::random_id::<12>())?,
     };
     // A client with redirect URIs signs people in; one without is a service.
     let grant_types = spec.grant_types.unwrap_or_else(|| {

@@ -84,9 +84,7 @@ id_type!(
 impl UserId {
     /// 128 random bits, base64url.
     pub fn generate() -> UserId {
-        use base64::Engine;
-        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes::<16>());
-        UserId(id)
+        UserId(crate::crypto::random_id::<16>())
     }
 }
 

@@ -98,7 +98,15 @@ impl<'de> Deserialize<'de> for TenantConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error as _;
         let written = serde_json::Value::deserialize(d)?;
-        let fields = TenantFields::deserialize(&written).map_err(D::Error::custom)?;
+        // The path inside the table (`signing_alg`, `clients[0].redirect_uris`), which the
+        // outer error's key (`tenants.0`) does not reach.
+        let fields: TenantFields = serde_path_to_error::deserialize(&written).map_err(|e| {
+            let path = e.path().to_string();
+            match path.as_str() {
+                "." | "" => D::Error::custom(e.into_inner()),
+                _ => D::Error::custom(format!("{path}: {}", e.into_inner())),
+            }
+        })?;
         Ok(TenantConfig { fields, written })
     }
 }
